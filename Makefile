@@ -1,0 +1,71 @@
+# The book's two commands: `make book` builds the site, `make test` runs the tests.
+# Both create .venv/ on a fresh clone. `make help` lists the rest.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gaplab-installed
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Chapters keep their threads to what a two-core laptop has; the book is built on such machines.
+export OMP_NUM_THREADS ?= 2
+export PYTHONHASHSEED := 0
+
+BOOK_SOURCES := _config.yml _toc.yml references.bib $(wildcard book/*.md) $(wildcard notebooks/*.ipynb) \
+	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
+ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
+
+.PHONY: help venv book test test-site assets sync clean clean-cache
+
+help:
+	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
+	@echo "make test       unit, property and notebook tests (site tests run when _build/html exists)"
+	@echo "make test-site  tests of the built site only (requires make book first)"
+	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
+	@echo "make clean      remove the build (keeps .venv)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+		echo ">> creating $(VENV) with $(PYTHON_BOOTSTRAP)"; \
+		$(PYTHON_BOOTSTRAP) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (gaplab)" >/dev/null
+	touch $@
+
+# Offline copies of what the site would otherwise load from CDNs: vega (from vl-convert) and the
+# ipywidgets html-manager, require.js and MathJax (from the npm registry).
+assets: $(ASSETS)
+
+_static/vega-bundle.js: $(STAMP) scripts/offline_assets.py
+	$(PY) scripts/offline_assets.py vega $@
+
+_assets/mathjax/tex-mml-chtml.js: $(STAMP) scripts/offline_assets.py
+	$(PY) scripts/offline_assets.py npm _assets
+
+book: _build/html/.built
+
+_build/html/.built: $(STAMP) $(ASSETS) $(BOOK_SOURCES)
+	$(PY) scripts/build_book.py
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-site: $(STAMP)
+	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -m site
+
+sync: $(STAMP)
+	$(PY) -m jupytext --sync notebooks_py/*.py
+
+clean:
+	rm -rf _build _static/vega-bundle.js _assets
+
+clean-cache:
+	rm -rf _build/.jupyter_cache

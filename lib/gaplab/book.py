@@ -1,0 +1,72 @@
+"""What chapters need besides the science: glued numbers and checks of the papers' claims.
+
+``glue`` stores plain Python values (not numpy scalars) so that the pages cite them and the tests read them
+back with ``ast.literal_eval``. ``check_claim`` asserts a finding at the profiles where it should hold and
+fails the build when it does not; at ``smoke`` it only reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaplab.profiles import Profile, resolve_profile
+
+__all__ = ["glue", "plain", "ClaimNotReproduced", "check_claim", "CLAIMS"]
+
+
+def plain(value):
+    """Convert numpy scalars and arrays (also inside lists, tuples and dicts) to plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    raise TypeError(f"cannot glue a {type(value).__name__}; give numbers, strings or lists of them")
+
+
+def glue(name: str, value, display: bool = False):
+    """Glue ``value`` (converted to plain Python) under ``name`` for the page and the tests; returns it."""
+    value = plain(value)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # e.g. on Colab without the book tools: the value is still returned
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+class ClaimNotReproduced(AssertionError):
+    """A paper's finding did not hold at a profile where the book expects it to."""
+
+
+@dataclass
+class Claim:
+    statement: str
+    holds: bool
+    evidence: str
+    checked: bool
+
+
+#: every claim checked in this kernel, in order, for a summary table
+CLAIMS: list[Claim] = []
+
+
+def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profile) -> bool:
+    """Record a claim and its evidence; raise :class:`ClaimNotReproduced` if it fails where it should hold."""
+    prof = resolve_profile(profile)
+    holds = bool(holds) and not (isinstance(holds, float) and math.isnan(holds))
+    CLAIMS.append(Claim(statement, holds, evidence, prof.check_claims))
+    mark = "reproduced" if holds else "NOT reproduced"
+    scope = "" if prof.check_claims else f" (not enforced at profile {prof.name!r})"
+    print(f"[{mark}] {statement} - {evidence}{scope}")
+    if prof.check_claims and not holds:
+        raise ClaimNotReproduced(f"{statement}: not reproduced at profile {prof.name!r} ({evidence})")
+    return holds

@@ -1,0 +1,29 @@
+"""Metrics of the modality gap, retrieval and dimension ablation, exact to the papers' definitions."""
+
+from gaplab.metrics.ablation import (
+    ablate,
+    ablation_curve,
+    gap_share,
+    mean_differences,
+    random_ablation_curve,
+    top_gap_dimensions,
+)
+from gaplab.metrics.gap import l2i, l2m, linear_separability, mean_cosine, neighbour_overlap, rmg
+from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
+
+__all__ = [
+    "ablate",
+    "ablation_curve",
+    "gap_share",
+    "l2i",
+    "l2m",
+    "linear_separability",
+    "mean_cosine",
+    "mean_differences",
+    "neighbour_overlap",
+    "random_ablation_curve",
+    "recall_at_k",
+    "rmg",
+    "top_gap_dimensions",
+    "zero_shot_accuracy",
+]

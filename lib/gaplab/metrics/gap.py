@@ -1,0 +1,132 @@
+"""Measures of the modality gap.
+
+All inputs are (N, d) arrays or tensors; rows are L2-normalised here, so the embeddings live on the unit
+sphere as in CLIP. L2M, L2I, RMG and the mean within-modality cosine run in O(N*d) time and memory: the
+averages over all pairs of rows follow from the row sums (sum_{i != j} <x_i, x_j> = ||sum_i x_i||^2 - N for
+unit rows), so no N x N matrix is formed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaplab.metrics._inputs import as_embeddings, as_pair, as_pairs
+
+__all__ = [
+    "l2m",
+    "l2i",
+    "rmg",
+    "mean_cosine",
+    "linear_separability",
+    "neighbour_overlap",
+    "RMG_MIN_MATCHED_DISTANCE",
+]
+
+#: RMG clamps the matched-pair distance below at this value (Schrodi et al., 2025), so that perfectly
+#: aligned pairs do not make the ratio degenerate.
+RMG_MIN_MATCHED_DISTANCE = 1e-3
+
+
+def l2m(img, txt) -> float:
+    """L2M: Euclidean distance between the means of the normalised image and text embeddings (Liang et al., 2022).
+
+    Lies in [0, 2]. The two sides may have different numbers of rows.
+    """
+    x, y = as_pair(img, txt)
+    return float(np.linalg.norm(x.mean(axis=0) - y.mean(axis=0)))
+
+
+def l2i(img, txt, pairs=None) -> float:
+    """L2I: mean Euclidean distance between the normalised embeddings of matched image-text pairs.
+
+    ``pairs`` is an optional (P, 2) array of (image row, text row); by default row i pairs with row i.
+    Lies in [0, 2].
+    """
+    x, y = as_pair(img, txt)
+    p = as_pairs(pairs, len(x), len(y))
+    return float(np.linalg.norm(x[p[:, 0]] - y[p[:, 1]], axis=1).mean())
+
+
+def _mean_offdiagonal_cosine(x: np.ndarray) -> float:
+    n = x.shape[0]
+    s = x.sum(axis=0)
+    value = (s @ s - np.einsum("ij,ij->", x, x)) / (n * (n - 1))
+    # rounding can push a mean of cosines of identical rows past 1
+    return float(np.clip(value, -1.0, 1.0))
+
+
+def mean_cosine(x) -> float:
+    """Mean cosine similarity over all pairs of distinct rows: how narrow the cone of one modality is."""
+    return _mean_offdiagonal_cosine(as_embeddings(x, "embeddings", min_rows=2))
+
+
+def rmg(img, txt, pairs=None) -> float:
+    """Relative modality gap of Schrodi et al. (2025).
+
+    With the distance d(u, v) = (1 - cos(u, v)) / 2: ``m`` is the mean d over matched pairs (clamped below at
+    :data:`RMG_MIN_MATCHED_DISTANCE`), ``d_img`` and ``d_txt`` the mean d over pairs of distinct rows within each
+    modality, and RMG = m / (m + (d_img + d_txt) / 2). It lies in [0, 1]: near 0 when matched pairs are much
+    closer than samples within a modality, near 1 when they are further apart.
+    """
+    x, y = as_pair(img, txt, min_rows=2)
+    p = as_pairs(pairs, len(x), len(y))
+    matched = np.einsum("ij,ij->i", x[p[:, 0]], y[p[:, 1]])
+    m = max(float(((1.0 - matched) / 2.0).mean()), RMG_MIN_MATCHED_DISTANCE)
+    d_img = (1.0 - _mean_offdiagonal_cosine(x)) / 2.0
+    d_txt = (1.0 - _mean_offdiagonal_cosine(y)) / 2.0
+    return float(m / (m + (d_img + d_txt) / 2.0))
+
+
+def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.3) -> float:
+    """Held-out accuracy of a linear classifier telling image embeddings from text embeddings.
+
+    A logistic regression is fitted on normalised embeddings of a random (1 - test_fraction) share of the rows
+    and scored on the rest; 0.5 means the modalities are indistinguishable, 1.0 perfectly separable. When both
+    sides have the same number of rows, row i of each goes to the same split, so no matched pair is shared
+    between training and test data.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = as_pair(img, txt, min_rows=4)
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction}")
+    rng = np.random.default_rng(seed)
+
+    def split(n: int, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_test = min(max(1, int(round(n * test_fraction))), n - 1)
+        return perm[n_test:], perm[:n_test]
+
+    perm_x = rng.permutation(len(x))
+    perm_y = perm_x if len(x) == len(y) else rng.permutation(len(y))
+    tr_x, te_x = split(len(x), perm_x)
+    tr_y, te_y = split(len(y), perm_y)
+    features = np.concatenate([x[tr_x], y[tr_y]])
+    labels = np.concatenate([np.zeros(len(tr_x)), np.ones(len(tr_y))])
+    clf = LogisticRegression(C=1.0, max_iter=5000)
+    clf.fit(features, labels)
+    test = np.concatenate([x[te_x], y[te_y]])
+    test_labels = np.concatenate([np.zeros(len(te_x)), np.ones(len(te_y))])
+    return float((clf.predict(test) == test_labels).mean())
+
+
+def neighbour_overlap(img, txt, k: int = 10) -> float:
+    """How alike the two modalities organise the same samples.
+
+    For each pair i, take the k nearest neighbours of image i among the images and of text i among the texts
+    (cosine similarity, excluding i itself) and count the share of neighbours the two sets have in common.
+    Returns the mean share in [0, 1]; two unrelated organisations give about k / (N - 1).
+    """
+    x, y = as_pair(img, txt, same_rows=True, min_rows=2)
+    n = len(x)
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must lie in 1..{n - 1} for {n} pairs; got {k}")
+
+    def knn(z: np.ndarray) -> np.ndarray:
+        sim = z @ z.T
+        np.fill_diagonal(sim, -np.inf)
+        # stable argsort so ties resolve the same way on every platform
+        return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+    a, b = knn(x), knn(y)
+    shared = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
+    return float(shared.mean() / k)

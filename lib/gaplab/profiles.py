@@ -1,0 +1,55 @@
+"""Execution profiles, defined once for every chapter.
+
+``smoke`` runs in seconds (tests), ``cpu`` in minutes on two CPU cores (what the book build runs),
+``paper`` at the papers' scale on a GPU. ``auto`` picks ``paper`` when CUDA is available, else ``cpu``.
+Chapters read their knobs from the resolved :class:`Profile`, never from numbers of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "resolve_profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    #: whether the papers' claims are expected to hold at this scale, so chapters assert them
+    check_claims: bool
+    #: repeats of the random-dimension control in the dimension-ablation chapter
+    ablation_random_repeats: int
+    #: largest number of dimensions ablated in the dimension-ablation chapter
+    ablation_max_k: int
+    #: neighbourhood size when comparing how the two modalities organise their samples
+    neighbour_k: int
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", check_claims=False, ablation_random_repeats=3, ablation_max_k=20, neighbour_k=10),
+    "cpu": Profile("cpu", check_claims=True, ablation_random_repeats=30, ablation_max_k=20, neighbour_k=10),
+    "paper": Profile("paper", check_claims=True, ablation_random_repeats=100, ablation_max_k=20, neighbour_k=10),
+}
+PROFILE_NAMES = (*PROFILES, "auto")
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:  # the metrics work without torch; so does profile resolution
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_profile(name: str | Profile) -> Profile:
+    """Return the :class:`Profile` called ``name``; ``"auto"`` means ``paper`` on a GPU, else ``cpu``."""
+    if isinstance(name, Profile):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"profile must be a name (str), got {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "auto":
+        key = "paper" if _has_cuda() else "cpu"
+    if key not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    return PROFILES[key]

@@ -1,0 +1,42 @@
+"""Shared helpers: hypothesis strategies for embeddings and slow direct formulas to check the fast ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+settings.register_profile("ci", deadline=None, max_examples=60, derandomize=True)
+settings.load_profile("ci")
+
+
+@st.composite
+def embedding_pair(draw, min_rows=2, max_rows=10, max_dim=6, same_rows=True):
+    """Two (N, d) float arrays with rows of clearly non-zero length."""
+    d = draw(st.integers(1, max_dim))
+    n = draw(st.integers(min_rows, max_rows))
+    m = n if same_rows else draw(st.integers(min_rows, max_rows))
+    elems = st.floats(-3, 3, allow_nan=False, allow_infinity=False, width=64)
+    x = draw(hnp.arrays(np.float64, (n, d), elements=elems))
+    y = draw(hnp.arrays(np.float64, (m, d), elements=elems))
+    # keep rows away from zero length, where the direction is undefined
+    x[np.linalg.norm(x, axis=1) < 1e-2, 0] = 1.0
+    y[np.linalg.norm(y, axis=1) < 1e-2, 0] = -1.0
+    return x, y
+
+
+def normalise(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def random_orthogonal(d: int, seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    return q * np.sign(np.diag(r))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
