@@ -52,7 +52,7 @@ from IPython.display import display
 
 import gaplab
 from gaplab import charts, metrics
-from gaplab.analysis import ablation_panels
+from gaplab.analysis import ablation_effect, ablation_panels
 from gaplab.book import check_claim, glue
 from gaplab.data.embeddings import embedding_info, load_embeddings
 from gaplab.widgets import stepper
@@ -121,22 +121,15 @@ charts.ablation_curves(
 stepper(ablation_panels(top, control, measures), description="dimensions ablated k", start=2)
 
 # %%
-k2 = 2
-l2m_drop_top2 = 1 - top["l2m"][k2] / top["l2m"][0]
-l2m_drop_random2 = 1 - control["l2m"]["mean"][k2] / control["l2m"]["mean"][0]
-r1_change_top2 = max(abs(top[key][k2] - top[key][0]) for key in ("i2t_r1", "t2i_r1"))
-glue("l2m_drop_top2", l2m_drop_top2)
-glue("l2m_drop_random2", l2m_drop_random2)
-glue("r1_change_top2", r1_change_top2)
-glue("l2m_after_top2", top["l2m"][k2])
+effect = ablation_effect(top, control, k=2)
+for key in ("l2m_drop_top", "l2m_drop_random", "r1_change_top", "l2m_after_top", "rmg_after_top"):
+    glue(f"{key}2", effect[key])
 glue("l2m_after_top20", top["l2m"][-1])
-glue("rmg_after_top2", top["rmg"][k2])
-summary = pd.DataFrame(
-    {"no ablation": [top[k][0] for k in measures], "top 2 ablated": [top[k][k2] for k in measures],
-     "2 random ablated (mean)": [control[k]["mean"][k2] for k in measures]},
+display(pd.DataFrame(
+    {"no ablation": [top[m][0] for m in measures], "top 2 ablated": [top[m][2] for m in measures],
+     "2 random ablated (mean)": [control[m]["mean"][2] for m in measures]},
     index=list(measures.values()),
-)
-display(summary.style.format(precision=3))
+).style.format(precision=3))
 
 # %% [markdown]
 # Removing the two top gap dimensions shrinks L2M by {glue:text}`l2m_drop_top2:.1%` (to
@@ -163,14 +156,14 @@ check_claim(
 )
 check_claim(
     "Ablating the top gap dimensions shrinks the gap; ablating random ones does not",
-    l2m_drop_top2 > 0.2 and abs(l2m_drop_random2) < 0.02,
-    f"L2M drop: top 2 dims {l2m_drop_top2:.1%}, 2 random dims {l2m_drop_random2:.2%}",
+    effect["l2m_drop_top"] > 0.2 and abs(effect["l2m_drop_random"]) < 0.02,
+    f"L2M drop: top 2 dims {effect['l2m_drop_top']:.1%}, 2 random dims {effect['l2m_drop_random']:.2%}",
     prof,
 )
 check_claim(
     "Retrieval barely changes when the top gap dimensions are ablated (Schrodi et al. 2025)",
-    r1_change_top2 <= 0.1,
-    f"largest change of R@1 after ablating 2 dims = {r1_change_top2:.3f}",
+    effect["r1_change_top"] <= 0.1,
+    f"largest change of R@1 after ablating 2 dims = {effect['r1_change_top']:.3f}",
     prof,
 )
 

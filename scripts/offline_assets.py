@@ -64,6 +64,10 @@ def write_npm_assets(out_dir: Path) -> None:
             # source maps are 18 MB and not needed to draw widgets
             _copy_tree(modules / "@jupyter-widgets" / "html-manager" / "dist", widgets, lambda f: f.suffix == ".map")
             shutil.copy2(modules / "requirejs" / "require.js", widgets / "require.js")
+            # the manager loads its icon fonts from <data-jupyter-widgets-cdn>@jupyter-widgets/html-manager/dist/
+            fonts = widgets / "@jupyter-widgets" / "html-manager" / "dist"
+            _copy_tree(modules / "@jupyter-widgets" / "html-manager" / "dist", fonts,
+                       lambda f: f.suffix not in {".woff", ".woff2", ".ttf", ".eot", ".svg"})
             shutil.copy2(modules / "@jupyter-widgets" / "html-manager" / "package.json", widgets / "html-manager-package.json")
             es5 = modules / "mathjax" / "es5"
             mathjax = staging / "mathjax"

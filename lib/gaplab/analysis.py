@@ -10,7 +10,7 @@ import pandas as pd
 from gaplab import metrics as M
 from gaplab.data.embeddings import EMBEDDING_MODELS, load_embeddings
 
-__all__ = ["gap_summary", "gap_table", "ablation_panels"]
+__all__ = ["gap_summary", "gap_table", "ablation_panels", "ablation_effect"]
 
 
 def gap_summary(img, txt, *, seed: int = 0, neighbour_k: int = 10) -> dict[str, float]:
@@ -67,3 +67,15 @@ def ablation_panels(top: dict, control: dict, measures: dict[str, str]) -> list[
             f"<tbody>{body}</tbody></table></div>"
         )
     return panels
+
+
+def ablation_effect(top: dict, control: dict, k: int) -> dict[str, float]:
+    """What ablating k dimensions did: relative L2M drop for the top-gap and the random dimensions, the largest
+    change of R@1 in either direction, and the values after ablation."""
+    return {
+        "l2m_drop_top": 1 - top["l2m"][k] / top["l2m"][0],
+        "l2m_drop_random": 1 - control["l2m"]["mean"][k] / control["l2m"]["mean"][0],
+        "r1_change_top": max(abs(top[key][k] - top[key][0]) for key in ("i2t_r1", "t2i_r1")),
+        "l2m_after_top": top["l2m"][k],
+        "rmg_after_top": top["rmg"][k],
+    }

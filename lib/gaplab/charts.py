@@ -207,7 +207,12 @@ def ablation_curves(top: dict, control: dict, *, measures: dict[str, str], max_k
             rows.append({"k": k, "measure": label, "which": "random dimensions", "value": m, "lo": m - s, "hi": m + s})
     frame = pd.DataFrame(rows)
     k_param = alt.param(name="k", value=2, bind=alt.binding_range(min=0, max=max_k, step=1, name="dimensions ablated k "))
-    color = alt.Color("which:N", scale=alt.Scale(domain=["top gap dimensions", "random dimensions"], range=["#d9572b", "#777777"]), title=None)
+    color = alt.Color(
+        "which:N",
+        scale=alt.Scale(domain=["top gap dimensions", "random dimensions"], range=["#d9572b", "#777777"]),
+        title=None,
+        legend=alt.Legend(orient="top"),
+    )
     base = alt.Chart().encode(x=alt.X("k:Q", title="dimensions ablated", scale=alt.Scale(domain=[0, max_k])))
     band = base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q", color=color)
     line = base.mark_line(point=alt.OverlayMarkDef(size=16)).encode(
@@ -219,7 +224,7 @@ def ablation_curves(top: dict, control: dict, *, measures: dict[str, str], max_k
         .encode(y="value:Q", text=alt.Text("value:Q", format=".3f"), color=color)
         .transform_filter("datum.k == k")
     )
-    layer = alt.layer(band, line, rule, label).properties(width=250, height=190)
+    layer = alt.layer(band, line, rule, label).properties(width=210, height=170)
     return (
         alt.layer(layer, data=frame)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=2)

@@ -1,0 +1,141 @@
+"""The shipped embeddings, the profiles, and the chapter helpers (glue, claim checks, charts, widgets)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import vl_convert as vlc
+
+import gaplab
+from gaplab import analysis, book, charts, profiles, widgets
+from gaplab.data import embeddings
+from gaplab.geometry import joint_pca
+
+
+@pytest.mark.parametrize("name", list(embeddings.EMBEDDING_MODELS))
+def test_every_shipped_model_loads(name):
+    img, txt = embeddings.load_embeddings(name)
+    assert img.shape == txt.shape and img.ndim == 2 and img.dtype == np.float32
+    assert np.isfinite(img).all() and np.isfinite(txt).all()
+
+
+def test_clip_embeddings_match_their_source_notes():
+    # SOURCE.md records L2M 0.8514 and image->text R@1 0.552 for these files
+    from gaplab import metrics
+
+    img, txt = embeddings.load_embeddings("clip")
+    assert img.shape == (500, 512)
+    assert metrics.l2m(img, txt) == pytest.approx(0.8514, abs=1e-4)
+    assert metrics.recall_at_k(img, txt, 1) == pytest.approx(0.552, abs=1e-3)
+
+
+def test_unknown_model_lists_the_names():
+    with pytest.raises(ValueError, match="clip_random.*videoclip"):
+        embeddings.load_embeddings("clipp")
+
+
+def test_data_dir_override_and_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        embeddings.load_embeddings("clip")
+    (tmp_path / "liang2022-embeddings").mkdir()
+    np.save(tmp_path / "liang2022-embeddings" / "features_clip.npy", np.ones((3, 4, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"expected \(2, N, D\)"):
+        embeddings.load_embeddings("clip")
+
+
+def test_profiles(monkeypatch):
+    assert gaplab.resolve_profile("smoke").name == "smoke"
+    assert gaplab.resolve_profile(" CPU ").name == "cpu"
+    monkeypatch.setattr(profiles, "_has_cuda", lambda: False)
+    assert gaplab.resolve_profile("auto").name == "cpu"
+    monkeypatch.setattr(profiles, "_has_cuda", lambda: True)
+    assert gaplab.resolve_profile("auto").name == "paper"
+    with pytest.raises(ValueError, match="smoke, cpu, paper, auto"):
+        gaplab.resolve_profile("fast")
+    with pytest.raises(TypeError):
+        gaplab.resolve_profile(3)
+    assert not profiles.PROFILES["smoke"].check_claims and profiles.PROFILES["cpu"].check_claims
+
+
+def test_plain_and_glue():
+    value = book.plain({"a": np.float32(1.5), "b": [np.int64(2), np.arange(2)]})
+    assert value == {"a": 1.5, "b": [2, [0, 1]]}
+    assert type(value["a"]) is float and type(value["b"][0]) is int
+    assert book.glue("x", np.float64(0.25)) == 0.25
+    with pytest.raises(TypeError, match="cannot glue"):
+        book.plain(object())
+
+
+def test_check_claim(capsys):
+    assert book.check_claim("holds", True, "ok", "cpu")
+    assert not book.check_claim("fails quietly at smoke", False, "x = 1", "smoke")
+    assert "not enforced" in capsys.readouterr().out
+    with pytest.raises(book.ClaimNotReproduced, match="x = 1"):
+        book.check_claim("fails at cpu", False, "x = 1", "cpu")
+    with pytest.raises(book.ClaimNotReproduced):
+        book.check_claim("nan is not a pass", float("nan"), "nan", "cpu")
+
+
+def _svg(chart) -> str:
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def test_charts_compile_and_draw(rng):
+    img, txt = rng.normal(size=(30, 8)), rng.normal(size=(30, 8)) + 1
+    a, b, explained = joint_pca(img, txt)
+    assert a.shape == (30, 2) and 0 < explained[0] <= 1
+    assert "<svg" in _svg(charts.pair_projection(a, b, n_links=10))
+    table = analysis.gap_table(["clip", "clip_random"])
+    assert "<svg" in _svg(charts.model_comparison(table.reset_index(), "L2M"))
+    from gaplab import metrics
+
+    assert "<svg" in _svg(charts.dimension_profile(metrics.mean_differences(img, txt), top=8))
+    top = metrics.ablation_curve(img, txt, max_k=3)
+    control = metrics.random_ablation_curve(img, txt, max_k=3, repeats=2)
+    measures = {"l2m": "L2M", "rmg": "RMG"}
+    assert "<svg" in _svg(charts.ablation_curves(top, control, measures=measures, max_k=3))
+    with pytest.raises(ValueError, match="equal shape"):
+        charts.pair_projection(a, b[:5])
+    with pytest.raises(ValueError, match="lacks the column"):
+        charts.model_comparison(table.reset_index(), "nope")
+
+
+def test_site_renderer_needs_no_network(monkeypatch):
+    monkeypatch.setenv("GAPLAB_SITE_CHARTS", "1")
+    assert charts.setup() == "gaplab-site"
+    import altair as alt
+
+    bundle = alt.renderers.get()(alt.Chart(alt.Data(values=[{"a": 1}])).mark_point().encode(x="a:Q").to_dict())
+    html = bundle["text/html"]
+    assert "window.vegaEmbed" in html and "http" not in html.split('"$schema"')[0]
+    assert "<script src" not in html
+    monkeypatch.delenv("GAPLAB_SITE_CHARTS")
+    assert charts.setup() == "default"
+    with pytest.raises(ValueError, match="unknown chart renderer"):
+        charts.setup("nope")
+
+
+def test_stepper_links_slider_and_panels():
+    box = widgets.stepper(["<p>a</p>", "<p>b</p>", "<p>c</p>"], description="k", start=1)
+    slider, stack = box.children
+    assert slider.max == 2 and stack.selected_index == 1
+    with pytest.raises(ValueError, match="start"):
+        widgets.stepper(["x"], description="k", start=1)
+
+
+def test_gap_table_and_panels():
+    table = analysis.gap_table(["clip"])
+    assert table.loc["clip", "N"] == 500
+    assert json.dumps(book.plain(table.loc["clip", "L2M"]))
+    from gaplab import metrics
+
+    img, txt = embeddings.load_embeddings("clip")
+    top = metrics.ablation_curve(img, txt, max_k=2)
+    control = metrics.random_ablation_curve(img, txt, max_k=2, repeats=2)
+    panels = analysis.ablation_panels(top, control, {"l2m": "L2M"})
+    assert len(panels) == 3 and "k = 2" in panels[2] and str(top["dims"][0]) in panels[1]
+    effect = analysis.ablation_effect(top, control, 2)
+    assert effect["l2m_after_top"] == top["l2m"][2]

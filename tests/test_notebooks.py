@@ -1,0 +1,98 @@
+"""Every chapter executed through papermill at profile="smoke", its glued values read back and checked."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from gaplab import metrics
+from gaplab.data.embeddings import load_embeddings
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.notebooks
+
+
+def read_glued(nb) -> dict:
+    """name -> value of every myst_nb.glue call in an executed notebook (plain Python literals)."""
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get("scrapbook", {})
+            if record.get("name"):
+                text = out["data"][record.get("mime_prefix", "") + "text/plain"]
+                values[record["name"]] = ast.literal_eval(text)
+    return values
+
+
+def glue_references(nb) -> set[str]:
+    refs = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            refs |= set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z_][\w]*)", cell.source))
+    return refs
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    cache = {}
+
+    def run(stem: str):
+        if stem not in cache:
+            out = tmp_path_factory.mktemp("executed") / f"{stem}.ipynb"
+            papermill.execute_notebook(
+                str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), parameters={"profile": "smoke"},
+                kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+            )
+            nb = nbformat.read(out, as_version=4)
+            cache[stem] = (nb, read_glued(nb))
+        return cache[stem]
+
+    return run
+
+
+def _is_unit_float(v):
+    return type(v) is float and 0.0 <= v <= 1.0
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
+def test_every_cited_value_is_glued(executed, stem):
+    nb, glued = executed(stem)
+    missing = glue_references(nb) - set(glued)
+    assert not missing, f"the prose cites values that were never glued: {missing}"
+    for name, value in glued.items():
+        flat = value if isinstance(value, list) else [value]
+        assert all(not isinstance(v, float) or math.isfinite(v) for v in flat), name
+
+
+def test_gap_geometry(executed):
+    _, g = executed("gap_geometry")
+    img, txt = load_embeddings("clip")
+    rnd_img, rnd_txt = load_embeddings("clip_random")
+    for key in ("clip_l2m", "clip_random_l2m", "clip_rmg", "clip_linear_separability"):
+        assert type(g[key]) is float, key
+    assert g["clip_l2m"] == pytest.approx(metrics.l2m(img, txt))
+    assert g["clip_random_l2m"] == pytest.approx(metrics.l2m(rnd_img, rnd_txt))
+    assert g["clip_rmg"] == pytest.approx(metrics.rmg(img, txt))
+    assert g["clip_linear_separability"] == pytest.approx(metrics.linear_separability(img, txt, seed=0))
+    assert _is_unit_float(g["clip_rmg"]) and _is_unit_float(g["clip_linear_separability"])
+
+
+def test_dimension_ablation(executed):
+    _, g = executed("dimension_ablation")
+    img, txt = load_embeddings("clip")
+    assert g["ablation_top_dims"] == metrics.top_gap_dimensions(img, txt, 10).tolist()
+    assert all(type(d) is int for d in g["ablation_top_dims"])
+    for key in ("ablation_l2m", "ablation_rmg", "ablation_i2t_r1", "ablation_t2i_r1"):
+        assert isinstance(g[key], list) and len(g[key]) == 21 and all(type(v) is float for v in g[key]), key
+    assert g["ablation_l2m"][0] == pytest.approx(metrics.l2m(img, txt))
+    dropped = g["ablation_top_dims"][:2]
+    assert g["ablation_l2m"][2] == pytest.approx(metrics.l2m(metrics.ablate(img, dropped), metrics.ablate(txt, dropped)))
+    assert all(_is_unit_float(v) for v in g["ablation_rmg"] + g["ablation_i2t_r1"] + g["ablation_t2i_r1"])
+    assert _is_unit_float(g["gap_share_top2"])
+    assert g["gap_share_top2"] == pytest.approx(metrics.gap_share(img, txt, 2))

@@ -1,0 +1,69 @@
+"""The repository's own consistency: dependencies, notebook pairs, the Colab cell."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower().replace("_", "-")
+
+
+def test_environment_yml_equals_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_norm(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted |= {_norm(r) for r in extra}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {_norm(r) for r in pip_section if not r.startswith("-e")}
+    assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python == "python=3.11"
+
+
+def test_there_are_chapters():
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_paired_in_sync_and_without_outputs(path):
+    nb = json.loads(path.read_text())
+    assert "py" in nb["metadata"]["jupytext"]["formats"]
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, "commit notebooks without outputs"
+    twin = ROOT / "notebooks_py" / f"{path.stem}.py"
+    assert twin.exists(), f"{twin} is missing: run `make sync`"
+    a, b = jupytext.read(path), jupytext.read(twin)
+    cells = lambda n: [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in n.cells]  # noqa: E731
+    assert cells(a) == cells(b), f"{path.name} and {twin.name} differ: run `make sync`"
+
+
+def test_every_notebook_opens_with_the_same_colab_cell_and_a_parameters_cell():
+    firsts = set()
+    for path in NOTEBOOKS:
+        nb = jupytext.read(path)
+        first = nb.cells[0]
+        assert first.cell_type == "code" and "google.colab" in first.source
+        firsts.add(first.source)
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and re.search(r'^profile = "auto"', params[0].source, re.M)
+    assert len(firsts) == 1, "the Colab cell differs between notebooks"
+
+
+def test_every_notebook_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.stem}" in toc

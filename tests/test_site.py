@@ -1,0 +1,169 @@
+"""Checks of the built site (_build/html): nothing from a CDN, and the chapters draw offline in Chromium.
+
+Run after `make book`. Without a built site these tests are skipped, unless GAPLAB_REQUIRE_SITE=1 (as in
+`make test-site` and CI), where a missing site or browser is a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import threading
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from gaplab import metrics
+from gaplab.data.embeddings import load_embeddings
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+REQUIRED = os.environ.get("GAPLAB_REQUIRE_SITE") == "1"
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.site
+
+
+def _need(condition: bool, why: str):
+    if not condition:
+        if REQUIRED:
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def site():
+    _need((SITE / "index.html").exists(), "no built site: run `make book` first")
+    return SITE
+
+
+class _Resources(HTMLParser):
+    """Collects what a page loads: script sources, stylesheets, preloads, iframes."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.loads.append(a["src"])
+        elif tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {"stylesheet", "preload", "modulepreload", "prefetch"}:
+            self.loads.append(a["href"])
+        elif tag in {"iframe", "embed"} and a.get("src"):
+            self.loads.append(a["src"])
+
+
+def _remote(url: str) -> bool:
+    return url.startswith("//") or urlparse(url).scheme in {"http", "https"}
+
+
+def test_no_page_loads_javascript_or_css_from_a_cdn(site):
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= len(CHAPTERS) + 3
+    offenders = {}
+    for page in pages:
+        parser = _Resources()
+        parser.feed(page.read_text(encoding="utf-8"))
+        remote = [u for u in parser.loads if _remote(u)]
+        # inline scripts must not pull in remote code either (e.g. altair's default requirejs paths)
+        remote += re.findall(r"""(?:src|paths)\s*[:=]\s*["'](https?://[^"']+)""", page.read_text(encoding="utf-8"))
+        if remote:
+            offenders[str(page.relative_to(site))] = remote
+    for css in site.rglob("*.css"):
+        remote = re.findall(r"""(?:@import\s+(?:url\()?|url\()\s*["']?(https?://[^"')\s]+)""", css.read_text(errors="ignore"))
+        if remote:
+            offenders[str(css.relative_to(site))] = remote
+    assert not offenders, f"remote JavaScript/CSS in the built site: {offenders}"
+
+
+def test_offline_assets_are_in_the_site(site):
+    for rel in ("_static/vega-bundle.js", "widgets/embed-amd.js", "widgets/require.js", "mathjax/tex-mml-chtml.js"):
+        assert (site / rel).stat().st_size > 10_000, rel
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _chromium() -> str | None:
+    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _chromium()
+    _need(exe is not None, "Chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=exe,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    outside, errors = [], []
+    page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in {"127.0.0.1", None} and not r.url.startswith("data:") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    return page, outside, errors
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_draws_its_charts_offline(browser, server, chapter):
+    page, outside, errors = _open(browser, f"{server}/notebooks/{chapter}.html")
+    charts = page.locator(".gaplab-chart")
+    assert charts.count() >= 1, "the chapter shows no chart"
+    # every chart div must end up holding a drawn SVG or canvas
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.gaplab-chart')].every(d => d.querySelector('svg, canvas'))",
+        timeout=30_000,
+    )
+    page.wait_for_function("() => document.querySelector('mjx-container') !== null", timeout=30_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{chapter}.png"), full_page=True)
+    assert outside == [], f"the page requested resources from outside the site: {outside}"
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+    page.close()
+
+
+def test_glued_numbers_are_the_computed_ones(browser, server):
+    page, _, _ = _open(browser, f"{server}/notebooks/gap_geometry.html")
+    text = page.inner_text("main")
+    img, txt = load_embeddings("clip")
+    assert f"{metrics.l2m(img, txt):.3f}" in text
+    assert f"{metrics.rmg(img, txt):.3f}" in text
+    page.close()
+
+
+def test_ablation_widget_works_without_a_kernel(browser, server):
+    page, outside, errors = _open(browser, f"{server}/notebooks/dimension_ablation.html")
+    slider = page.locator(".widget-slider .noUi-handle, .widget-slider .slider-handle, .widget-hslider [role=slider]").first
+    slider.wait_for(timeout=30_000)
+    panel = page.locator(".widget-html-content:visible", has_text="k = 2")
+    panel.first.wait_for(timeout=10_000)
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.locator(".widget-html-content:visible", has_text="k = 3").first.wait_for(timeout=10_000)
+    assert outside == [] and errors == []
+    page.close()
