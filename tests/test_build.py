@@ -1,0 +1,62 @@
+"""The book build's contract, on a two-page book built in a temporary folder with the real configuration:
+a failed claim check fails the build, and a rebuild with no change executes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.notebooks
+
+
+def _book(tmp_path: Path, code: str) -> Path:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config.pop("bibtex_bibfiles", None)
+    config["sphinx"]["config"]["extensions"].remove("sphinxcontrib.bibtex")
+    for key in ("html_extra_path", "bibtex_reference_style"):
+        config["sphinx"]["config"].pop(key, None)
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+    (tmp_path / "intro.md").write_text("# Intro\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Chapter"), nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, tmp_path / "chapter.ipynb")
+    return tmp_path
+
+
+def _build(book: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_book.py"), str(book)],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_a_failed_claim_fails_the_build(tmp_path):
+    book = _book(tmp_path, 'from gaplab.book import check_claim\ncheck_claim("a claim", False, "x = 0", "cpu")')
+    result = _build(book)
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "ClaimNotReproduced" in result.stdout + result.stderr
+    assert "book build FAILED" in result.stdout
+
+
+def test_a_rebuild_without_changes_executes_nothing(tmp_path):
+    book = _book(tmp_path, 'print("executed")')
+    first = _build(book)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "Executed notebook" in first.stdout + first.stderr
+    second = _build(book)
+    assert second.returncode == 0
+    assert "Executed notebook" not in second.stdout + second.stderr
+    # a change to a prose page rebuilds that page, still without executing the notebook
+    (book / "intro.md").write_text("# Intro\n\nEdited.\n")
+    third = _build(book)
+    assert third.returncode == 0 and "Executed notebook" not in third.stdout + third.stderr
+    shutil.rmtree(book / "_build")
