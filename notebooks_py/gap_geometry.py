@@ -44,10 +44,11 @@ if "google.colab" in sys.modules:
 # - test whether two embedding sets are linearly separable, and compare how two modalities organise the same data.
 # ```
 #
-# **Data.** Offline, this chapter uses embeddings that Liang et al. published with their code: 500 MS-COCO
+# **Data.** This chapter uses embeddings that Liang et al. published with their code: 500 MS-COCO
 # image-caption pairs encoded by OpenAI's CLIP ViT-B/16, the same architecture with random weights, and three other
 # contrastive models (ConVIRT on medical images and reports, VideoCLIP, CLASP on protein sequences), each with its
-# random twin. Row *i* of the image side and row *i* of the text side are a matched pair.
+# random twin (the `_random` rows in the tables below). Row *i* of the image side and row *i* of the text side are a
+# matched pair.
 
 # %% tags=["parameters"]
 profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
@@ -109,7 +110,7 @@ charts.pair_projection(
 
 # %%
 table = gap_table(seed=0, neighbour_k=prof.neighbour_k)
-shown = ["model", "weights", "N", "d", "L2M", "L2I", "RMG", "I->T R@1", "T->I R@1"]
+shown = ["N", "L2M", "L2I", "RMG", "I->T R@1", "T->I R@1"]
 display(table[shown].style.format(precision=3).set_caption("Gap measures of the shipped embeddings"))
 
 # %%
@@ -120,7 +121,7 @@ glue("clip_rmg", row["RMG"])
 glue("clip_l2i", row["L2I"])
 glue("clip_random_rmg", rnd["RMG"])
 glue("clip_i2t_r1", row["I->T R@1"])
-charts.model_comparison(table.reset_index(), "L2M", title="L2M: distance between the modality means", domain=(0, 2)) | \
+charts.model_comparison(table.reset_index(), "L2M", title="L2M: distance between the modality means", domain=(0, 2)) & \
     charts.model_comparison(table.reset_index(), "RMG", title="RMG: relative modality gap", domain=(0, 1))
 
 # %% [markdown]
@@ -140,7 +141,7 @@ charts.model_comparison(table.reset_index(), "L2M", title="L2M: distance between
 # all inputs into a narrow cone. The mean cosine between distinct embeddings of one modality measures how narrow.
 
 # %%
-cone = table[["model", "weights", "mean cos (image)", "mean cos (text)"]]
+cone = table[["mean cos (image)", "mean cos (text)"]]
 display(cone.style.format(precision=3).set_caption("Mean cosine between distinct embeddings of one modality"))
 random_rows = table[table["weights"] == "random init"]
 cone_min_random = float(random_rows[["mean cos (image)", "mean cos (text)"]].min().min())
@@ -162,7 +163,7 @@ glue("clip_random_cos_txt", rnd["mean cos (text)"])
 # pairs and test it on the other 30% (a pair's image and caption always fall in the same split).
 
 # %%
-sep = table[["model", "weights", "linear separability"]]
+sep = table[["linear separability"]]
 display(sep.style.format(precision=3).set_caption("Held-out accuracy of a linear image-vs-text classifier"))
 glue("clip_linear_separability", row["linear separability"])
 
@@ -178,7 +179,7 @@ glue("clip_linear_separability", row["linear separability"])
 # unrelated organisations share about $k/(N-1)$.
 
 # %%
-overlap = table[["model", "weights", "neighbour overlap", "overlap by chance"]]
+overlap = table[["neighbour overlap", "overlap by chance"]]
 display(overlap.style.format(precision=3).set_caption(f"Shared share of the {prof.neighbour_k} nearest neighbours"))
 glue("clip_neighbour_overlap", row["neighbour overlap"])
 glue("overlap_chance", row["overlap by chance"])

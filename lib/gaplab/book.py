@@ -32,15 +32,17 @@ def plain(value):
     raise TypeError(f"cannot glue a {type(value).__name__}; give numbers, strings or lists of them")
 
 
-def glue(name: str, value, display: bool = False):
-    """Glue ``value`` (converted to plain Python) under ``name`` for the page and the tests; returns it."""
+def glue(name: str, value, display: bool = False) -> None:
+    """Glue ``value`` (converted to plain Python) under ``name`` for the page and the tests.
+
+    Returns nothing, so that a glue call ending a cell does not print the value a second time.
+    """
     value = plain(value)
     try:
         from myst_nb import glue as _glue
-    except ImportError:  # e.g. on Colab without the book tools: the value is still returned
-        return value
+    except ImportError:  # e.g. on Colab without the book tools: nothing to record the value for
+        return
     _glue(name, value, display=display)
-    return value
 
 
 class ClaimNotReproduced(AssertionError):
