@@ -592,7 +592,9 @@ class MADSet:
         (the caption-presence experiments make e.g. the colour always present).
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= len(FACTORS) - 1:
-            raise ValueError(f"k must be an integer in 0..{len(FACTORS) - 1} (attributes besides the object); got {k!r}")
+            raise ValueError(
+                f"k must be an integer in 0..{len(FACTORS) - 1} (attributes besides the object); got {k!r}"
+            )
         _check_factor(object_factor)
         n = len(self)
         others = [name for name in FACTORS if name != object_factor]
@@ -604,9 +606,7 @@ class MADSet:
         names = [object_factor, *others]
         slots = torch.cat([torch.full((n, 1), -1), chosen], dim=1)  # -1: the object
         slots = torch.gather(slots, 1, order) + 1  # index into names
-        words = {
-            name: [CAPTION_WORDS[name, v] for v in FACTORS[name]] for name in FACTORS
-        }
+        words = {name: [CAPTION_WORDS[name, v] for v in FACTORS[name]] for name in FACTORS}
         codes = {name: self.factors[name].cpu().tolist() for name in FACTORS}
         out = []
         for i, row in enumerate(slots.tolist()):
