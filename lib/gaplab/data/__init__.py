@@ -1,1 +1,1 @@
-"""Data sets used by the chapters: shipped real embeddings (and, later, the synthetic MAD set)."""
+"""Data sets used by the chapters: shipped real embeddings, and the synthetic MAD set (:mod:`gaplab.data.mad`)."""
