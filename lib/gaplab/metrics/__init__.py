@@ -8,6 +8,7 @@ from gaplab.metrics.ablation import (
     random_ablation_curve,
     top_gap_dimensions,
 )
+from gaplab.metrics.entropy import logits_entropy
 from gaplab.metrics.gap import l2i, l2m, linear_separability, mean_cosine, neighbour_overlap, rmg
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
 
@@ -18,6 +19,7 @@ __all__ = [
     "l2i",
     "l2m",
     "linear_separability",
+    "logits_entropy",
     "mean_cosine",
     "mean_differences",
     "neighbour_overlap",

@@ -1,0 +1,70 @@
+"""A small convolutional image tower for 28x28 MAD images, registered as a timm model so that open_clip's
+factory builds it from a model config (``"timm_model_name": "gaplab_mad_cnn"``) like any other tower.
+
+A tiny ViT learned MAD's digits several times more slowly per sample on two CPU cores (0.76 zero-shot accuracy
+after 100k samples against >0.9 here), so the MAD presets use this. GroupNorm rather than BatchNorm: its output
+does not depend on running statistics, so a model measured at initialisation (the cone effect) is measured
+as it computes in training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MADConvNet"]
+
+
+def _block(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(4, cout), nn.ReLU(inplace=True)]
+
+
+class MADConvNet(nn.Module):
+    """conv16-conv16-pool-conv32-conv32-pool-conv64, global average pool: 64 features per image."""
+
+    def __init__(self, widths=(16, 32, 64), num_classes: int = 0, global_pool: str = "avg", in_chans: int = 3, **_):
+        super().__init__()
+        a, b, c = widths
+        self.features = nn.Sequential(
+            *_block(in_chans, a), *_block(a, a), nn.MaxPool2d(2),
+            *_block(a, b), *_block(b, b), nn.MaxPool2d(2),
+            *_block(b, c),
+        )
+        self.num_features = c
+        self.default_cfg = {"pool_size": None}
+        self.pretrained_cfg = self.default_cfg
+        self.global_pool = global_pool
+        self.head = nn.Linear(c, num_classes) if num_classes else nn.Identity()
+
+    def reset_classifier(self, num_classes: int = 0, global_pool: str | None = None) -> None:
+        if global_pool is not None:
+            self.global_pool = global_pool
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        if self.global_pool == "avg":
+            x = x.mean(dim=(2, 3))
+        elif self.global_pool:
+            raise ValueError(f"MADConvNet supports global_pool 'avg' or ''; got {self.global_pool!r}")
+        return self.head(x)
+
+
+def _register() -> None:
+    from timm.models import register_model
+    from timm.models._registry import _model_entrypoints  # noqa: PLC2701 - checking avoids a double registration
+
+    if "gaplab_mad_cnn" in _model_entrypoints:
+        return
+
+    @register_model
+    def gaplab_mad_cnn(pretrained: bool = False, **kwargs):  # noqa: ANN202 - timm's entry-point signature
+        if pretrained:
+            raise ValueError("gaplab_mad_cnn has no pretrained weights; load a checkpoint path instead")
+        kwargs.pop("pretrained_cfg", None)
+        kwargs.pop("pretrained_cfg_overlay", None)
+        kwargs.pop("cache_dir", None)
+        return MADConvNet(**kwargs)
+
+
+_register()

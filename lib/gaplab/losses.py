@@ -1,0 +1,35 @@
+"""Training losses: CLIP's symmetric contrastive loss and the uniformity / alignment terms of Wang and Isola
+(2020) as Fahim et al. (2024) add them to it. Inputs are L2-normalised embeddings of matched rows."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["clip_loss", "uniformity", "cross_uniformity", "alignment"]
+
+
+def clip_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Mean of the image->text and text->image cross-entropies of logits ``logit_scale * img @ txt.T``."""
+    logits = logit_scale * img @ txt.t()
+    target = torch.arange(len(img), device=img.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """log of the mean over pairs i != j of exp(-t ||x_i - x_j||^2): lower is more uniform on the sphere."""
+    sq = torch.pdist(x).pow(2)
+    return torch.logsumexp(-t * sq, dim=0) - torch.log(torch.tensor(float(sq.numel()), device=x.device))
+
+
+def cross_uniformity(x: torch.Tensor, y: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """Uniformity across modalities: pairs (x_i, y_j) with i != j."""
+    sq = torch.cdist(x, y).pow(2)
+    off = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
+    vals = -t * sq[off]
+    return torch.logsumexp(vals, dim=0) - torch.log(torch.tensor(float(vals.numel()), device=x.device))
+
+
+def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between matched rows."""
+    return (x - y).pow(2).sum(dim=1).mean()

@@ -1,0 +1,101 @@
+"""CLIP models built through open_clip's factory: tiny presets for MAD, and open_clip's own models.
+
+The MAD presets are open_clip model configs (JSON under ``gaplab/model_configs``), registered with
+``open_clip.add_model_config``, so a MAD model and a pretrained ViT-B-32 are built, saved and loaded by the same
+code path. Temperature: ``temperature="learnable"`` trains CLIP's logit scale (capped at 100 during training, as
+in CLIP); a number freezes the logit scale at that value (Liang et al. vary it this way).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "set_temperature", "mad_image_input"]
+
+_CONFIG_DIR = Path(__file__).parent / "model_configs"
+MAD_PRESETS: tuple[str, ...] = tuple(sorted(p.stem for p in _CONFIG_DIR.glob("*.json")))
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if not _registered:
+        import open_clip
+
+        import gaplab.cnn  # noqa: F401 - registers the MAD image tower with timm
+
+        open_clip.add_model_config(_CONFIG_DIR)
+        _registered = True
+
+
+def set_temperature(model, temperature) -> None:
+    """``"learnable"`` keeps the logit scale trainable; a positive number freezes it at that value."""
+    if temperature == "learnable":
+        model.logit_scale.requires_grad_(True)
+        return
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be 'learnable' or a positive logit scale; got {temperature!r}")
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(float(temperature)))
+    model.logit_scale.requires_grad_(False)
+
+
+def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: int = 0, device="cpu"):
+    """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.tokenizer.MADTokenizer`)."""
+    if preset not in MAD_PRESETS:
+        raise ValueError(f"unknown MAD model preset {preset!r}; choose one of {', '.join(MAD_PRESETS)}")
+    _register()
+    import open_clip
+
+    from gaplab.tokenizer import MADTokenizer
+
+    cfg = json.loads((_CONFIG_DIR / f"{preset}.json").read_text())
+    tok = MADTokenizer(cfg["text_cfg"]["context_length"])
+    if cfg["text_cfg"]["vocab_size"] != tok.vocab_size:
+        raise RuntimeError(f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.create_model(preset, pretrained=None, device=device)
+    set_temperature(model, temperature)
+    return model
+
+
+def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
+    """An open_clip model with its preprocessing and tokenizer: ``(model, preprocess, tokenizer)``.
+
+    ``pretrained`` is an open_clip tag (e.g. ``"openai"``, needs network the first time) or a path to a local
+    checkpoint. Without network a tag fails with a message naming the offline alternatives.
+    """
+    _register()
+    import open_clip
+
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {name!r}; see open_clip.list_models() (MAD presets: {', '.join(MAD_PRESETS)})")
+    if pretrained and not Path(pretrained).exists() and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))):
+        raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+    except (OSError, RuntimeError) as exc:
+        if pretrained and not Path(pretrained).exists():
+            raise RuntimeError(
+                f"could not fetch the pretrained weights {name}/{pretrained} (no network?). Offline, pass a local "
+                f"checkpoint path as pretrained=..., or use the shipped embeddings (gaplab.data.embeddings). "
+                f"Cause: {type(exc).__name__}: {exc}"
+            ) from None
+        raise
+    if name in MAD_PRESETS:
+        from gaplab.tokenizer import MADTokenizer
+
+        tokenizer = MADTokenizer(model.context_length)
+    else:
+        tokenizer = open_clip.get_tokenizer(name)
+    return model, preprocess, tokenizer
+
+
+def mad_image_input(images_uint8: torch.Tensor) -> torch.Tensor:
+    """MAD's uint8 (N, 3, 28, 28) images as the float input the MAD presets expect, in [-1, 1]."""
+    return images_uint8.float().div_(127.5).sub_(1.0)

@@ -1,0 +1,263 @@
+"""Training a CLIP on MAD: one run from one :class:`TrainConfig`.
+
+The data live on the training device as uint8 tensors; each step draws a batch of images and fresh random
+captions for them, so no DataLoader or per-sample Python work sits in the loop. AdamW with linear warmup and
+cosine decay to 0 (a constant rate made the gap jump between checkpoints in a prototype). Every ``eval_every``
+steps the run measures loss, L2M, RMG, logit scale, logits entropy and zero-shot digit accuracy on a fixed
+held-out set, and writes a checkpoint atomically; a run killed mid-way resumes from it and, on the CPU, ends
+with the same numbers as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaplab import losses
+from gaplab import metrics as M
+from gaplab.data.mad import FACTORS, GLYPH_SOURCES, generate_mad
+from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input, set_temperature
+from gaplab.tokenizer import MADTokenizer, caption_tokens
+
+__all__ = ["TrainConfig", "TrainResult", "train", "encode", "class_prompts", "atomic_save"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a run (and so its cache key)."""
+
+    n_train: int = 30_000
+    k: int = 2
+    object_factor: str = "digit"
+    data_seed: int = 0
+    glyphs: str = "procedural"
+    preset: str = "mad-cnn"
+    temperature: float | str = "learnable"
+    steps: int = 400
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 50
+    seed: int = 0
+    uniformity_weight: float = 0.0
+    alignment_weight: float = 0.0
+    cross_uniformity_weight: float = 0.0
+    eval_n: int = 2000
+    eval_every: int = 50
+    #: optional weights to start from (a path to another run's final.pt); fine-tuning with a changed config
+    init_from: str | None = None
+
+    def __post_init__(self):
+        def bad(name, allowed):
+            raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; {allowed}")
+
+        for name in ("n_train", "steps", "batch_size", "eval_n", "eval_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                bad(name, "it must be a positive integer")
+        if not isinstance(self.k, int) or not 0 <= self.k <= 5:
+            bad("k", "k must be an integer in 0..5")
+        if self.object_factor not in FACTORS:
+            bad("object_factor", f"choose one of {', '.join(FACTORS)}")
+        if self.glyphs not in GLYPH_SOURCES:
+            bad("glyphs", f"choose one of {', '.join(GLYPH_SOURCES)}")
+        if self.preset not in MAD_PRESETS:
+            bad("preset", f"choose one of {', '.join(MAD_PRESETS)}")
+        if self.temperature != "learnable" and not (
+            isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool) and self.temperature > 0
+        ):
+            bad("temperature", "use 'learnable' or a positive logit scale to freeze it at")
+        if self.batch_size > self.n_train:
+            bad("batch_size", f"it cannot exceed n_train={self.n_train}")
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
+            raise ValueError("lr must be positive, weight_decay and warmup non-negative")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    model: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    #: embeddings of the held-out evaluation set after training, with its factors and caption tokens
+    eval_image: np.ndarray | None = None
+    eval_text: np.ndarray | None = None
+    eval_factors: dict | None = None
+    seconds: float = 0.0
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary name in the same folder, then rename: a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def encode(model, images_uint8: torch.Tensor, tokens: torch.Tensor, batch: int = 1024):
+    """Normalised image and text embeddings, as float32 numpy arrays."""
+    model.eval()
+    img, txt = [], []
+    for s in range(0, len(images_uint8), batch):
+        img.append(torch.nn.functional.normalize(model.encode_image(mad_image_input(images_uint8[s : s + batch])).float(), dim=-1))
+        txt.append(torch.nn.functional.normalize(model.encode_text(tokens[s : s + batch]).float(), dim=-1))
+    return torch.cat(img).cpu().numpy(), torch.cat(txt).cpu().numpy()
+
+
+@torch.no_grad()
+def class_prompts(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0, object_factor: str = "digit",
+                  n_prompts: int = 64, seed: int = 0) -> np.ndarray:
+    """Zero-shot class embeddings: one normalised row per value of ``factor``.
+
+    A model trained on captions of ``k`` attributes never read a one-word caption, so each class is the mean of
+    ``n_prompts`` captions drawn as in training (``k`` attributes besides the object) that all contain the class
+    word: CLIP's prompt ensembling with the training distribution as the templates. With ``k=0`` and the
+    object factor as ``factor`` this is the single one-word caption.
+    """
+    model.eval()
+    n_values = len(FACTORS[factor])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    rows = []
+    for value in range(n_values):
+        draws = {name: torch.randint(0, len(vals), (n_prompts,), generator=gen, device=device)
+                 for name, vals in FACTORS.items()}
+        draws[factor].fill_(value)
+        # the class word must appear: it is the object, or it is forced in as one of the k attributes
+        if factor == object_factor:
+            toks = caption_tokens(draws, k, tokenizer, gen, object_factor)
+        else:
+            toks = caption_tokens(draws, max(k - 1, 0), tokenizer, gen, object_factor, extra=factor)
+        emb = torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1).mean(dim=0)
+        rows.append(torch.nn.functional.normalize(emb, dim=0))
+    return torch.stack(rows).cpu().numpy()
+
+
+def _evaluate(model, ev, tokenizer, device) -> dict:
+    img, txt = encode(model, ev["images"], ev["tokens"])
+    scale = float(model.logit_scale.detach().exp().clamp(max=100))
+    digits = class_prompts(model, "digit", tokenizer, device, k=ev["k"], object_factor=ev["object_factor"])
+    return {
+        "l2m": M.l2m(img, txt),
+        "rmg": M.rmg(img, txt),
+        "logit_scale": scale,
+        "entropy": M.logits_entropy(img, txt, scale),
+        "zero_shot_digit_acc": M.zero_shot_accuracy(img, digits, ev["factors"]["digit"].cpu().numpy()),
+    }
+
+
+def _eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
+    # held out: drawn from another seed than the training images
+    data = generate_mad(cfg.eval_n, seed=cfg.data_seed + 1_000_003, glyphs=cfg.glyphs, device=device)
+    gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
+    tokens = caption_tokens(data.factors, cfg.k, tokenizer, gen, cfg.object_factor)
+    return {"images": data.images, "factors": data.factors, "tokens": tokens, "k": cfg.k,
+            "object_factor": cfg.object_factor}
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, progress: bool = True,
+          stop_after: int | None = None) -> TrainResult:
+    """Train (or resume) the run described by ``cfg``; checkpoints go to ``run_dir`` when given.
+
+    ``stop_after`` ends the loop after that many steps without a final save, as if the process were killed
+    (the tests use it to check resumption).
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.set_flush_denormal(True)  # denormal floats slowed a prototype's CPU training 2-3x late in a run
+    t0 = time.perf_counter()
+    tokenizer = MADTokenizer()
+    data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs, device=device)
+    ev = _eval_set(cfg, tokenizer, device)
+
+    model = create_mad_model(cfg.preset, temperature=cfg.temperature, seed=cfg.seed, device=device)
+    if cfg.init_from:
+        state = torch.load(cfg.init_from, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        set_temperature(model, cfg.temperature)  # the new run's temperature mode wins over the old run's
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    history: list[dict] = []
+    start = 0
+    ckpt = None
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        ckpt = Path(run_dir) / "ckpt.pt"
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+        history, start = list(state["history"]), int(state["step"])
+    elif not history:
+        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
+
+    use_amp = device.type == "cuda"
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"train k={cfg.k}", unit="step", leave=False)
+    running, count = 0.0, 0
+    for step in range(start, cfg.steps):
+        if stop_after is not None and step >= stop_after:
+            break
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
+        factors = {name: v[idx] for name, v in data.factors.items()}
+        tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            img = torch.nn.functional.normalize(model.encode_image(mad_image_input(data.images[idx])).float(), dim=-1)
+            txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
+        scale = model.logit_scale.exp().clamp(max=100)
+        loss = losses.clip_loss(img, txt, scale)
+        if cfg.uniformity_weight:
+            loss = loss + cfg.uniformity_weight * (losses.uniformity(img) + losses.uniformity(txt)) / 2
+        if cfg.alignment_weight:
+            loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
+        if cfg.cross_uniformity_weight:
+            loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(max=math.log(100.0))
+        running += float(loss.detach())
+        count += 1
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count,
+                            **_evaluate(model, ev, tokenizer, device)})
+            running, count = 0.0, 0
+            if ckpt is not None:
+                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                             "history": history, "step": done}, ckpt)
+    if bar is not None:
+        bar.close()
+    img, txt = encode(model, ev["images"], ev["tokens"])
+    return TrainResult(cfg, model, history, img, txt, {k: v.cpu().numpy() for k, v in ev["factors"].items()},
+                       time.perf_counter() - t0)
