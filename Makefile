@@ -18,12 +18,13 @@ BOOK_SOURCES := _config.yml _toc.yml references.bib $(wildcard book/*.md) $(wild
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test test-site assets sync clean clean-cache
+.PHONY: help venv book test test-site bench assets sync clean clean-cache
 
 help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
 	@echo "make test       unit, property and notebook tests (site tests run when _build/html exists)"
 	@echo "make test-site  tests of the built site only (requires make book first)"
+	@echo "make bench      speed of MAD generation and training pipelines -> benchmarks/results/*.json"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
 	@echo "make clean      remove the build (keeps .venv)"
 
@@ -60,6 +61,9 @@ test: $(STAMP)
 
 test-site: $(STAMP)
 	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -m site
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_mad.py
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks_py/*.py

@@ -178,3 +178,24 @@ def test_frozen_temperature_stays_frozen():
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{**SMOKE, **change})
+
+
+def test_run_cache(tmp_path, monkeypatch):
+    from gaplab import runs
+
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
+    cfg = runs.mad_config("smoke", steps=4, eval_every=2)
+    assert cfg.n_train == 1000 and cfg.glyphs == "procedural"
+    first = runs.get_or_train(cfg, device="cpu", progress=False)
+    entry = tmp_path / runs.run_key(cfg)
+    assert (entry / "final.pt").exists() and not (entry / "ckpt.pt").exists()
+    again = runs.get_or_train(cfg, device="cpu", progress=False)
+    assert again.history == first.history and again.seconds == first.seconds  # loaded, not retrained
+    assert np.array_equal(again.eval_image, first.eval_image)
+    assert runs.run_key(runs.mad_config("smoke", steps=4, eval_every=2, k=3)) != runs.run_key(cfg)
+    (entry / "final.pt").write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="could not be read"):
+        redone = runs.get_or_train(cfg, device="cpu", progress=False)
+    assert redone.history == first.history
+    with pytest.raises(ValueError, match="unknown training settings"):
+        runs.mad_config("smoke", epochs=3)

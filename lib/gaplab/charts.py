@@ -24,6 +24,7 @@ __all__ = [
     "model_comparison",
     "dimension_profile",
     "ablation_curves",
+    "training_curves",
 ]
 
 MODALITY_COLORS = {"image": "#1f6fb4", "text": "#d9572b"}
@@ -230,5 +231,24 @@ def ablation_curves(top: dict, control: dict, *, measures: dict[str, str], max_k
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=2)
         .resolve_scale(y="independent")
         .add_params(k_param)
+        .properties(title=title)
+    )
+
+
+def training_curves(history: list[dict], *, measures: dict[str, str] | None = None, title: str = "") -> alt.Chart:
+    """Small multiples of a training history (gaplab.train) against samples seen."""
+    measures = measures or {"loss": "training loss", "l2m": "L2M", "rmg": "RMG", "entropy": "logits entropy (nats)",
+                            "logit_scale": "logit scale", "zero_shot_digit_acc": "zero-shot digit accuracy"}
+    rows = [{"samples": h["samples"], "measure": label, "value": h[key]}
+            for h in history for key, label in measures.items() if h.get(key) is not None]
+    frame = pd.DataFrame(rows)
+    return (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=14), color="#1f6fb4")
+        .encode(x=alt.X("samples:Q", title="training samples seen"), y=alt.Y("value:Q", title=None),
+                tooltip=["measure:N", "samples:Q", alt.Tooltip("value:Q", format=".3f")])
+        .properties(width=190, height=130)
+        .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
+        .resolve_scale(y="independent")
         .properties(title=title)
     )

@@ -26,7 +26,7 @@ from gaplab.data.mad import FACTORS, GLYPH_SOURCES, generate_mad
 from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input, set_temperature
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
-__all__ = ["TrainConfig", "TrainResult", "train", "encode", "class_prompts", "atomic_save"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts", "atomic_save"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,41 @@ def _eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
             "object_factor": cfg.object_factor}
 
 
+def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """One optimiser step on a batch: CLIP loss plus the configured uniformity/alignment terms. Returns the loss.
+
+    bf16 autocast on CUDA; the logit scale is capped at 100 as in CLIP.
+    """
+    device = images_uint8.device
+    model.train()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        img = torch.nn.functional.normalize(model.encode_image(mad_image_input(images_uint8)).float(), dim=-1)
+        txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
+    scale = model.logit_scale.exp().clamp(max=100)
+    loss = losses.clip_loss(img, txt, scale)
+    if cfg.uniformity_weight:
+        loss = loss + cfg.uniformity_weight * (losses.uniformity(img) + losses.uniformity(txt)) / 2
+    if cfg.alignment_weight:
+        loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
+    if cfg.cross_uniformity_weight:
+        loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(max=math.log(100.0))
+    return loss.detach()
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on gains, biases and the logit scale (parameters with fewer than 2 dimensions)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
+
+
 def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, progress: bool = True,
           stop_after: int | None = None) -> TrainResult:
     """Train (or resume) the run described by ``cfg``; checkpoints go to ``run_dir`` when given.
@@ -190,11 +225,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
         state = torch.load(cfg.init_from, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         set_temperature(model, cfg.temperature)  # the new run's temperature mode wins over the old run's
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    opt = make_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
     start = 0
@@ -211,7 +242,6 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
     elif not history:
         history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
 
-    use_amp = device.type == "cuda"
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -221,28 +251,12 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
     for step in range(start, cfg.steps):
         if stop_after is not None and step >= stop_after:
             break
-        model.train()
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
         idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
         factors = {name: v[idx] for name, v in data.factors.items()}
         tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            img = torch.nn.functional.normalize(model.encode_image(mad_image_input(data.images[idx])).float(), dim=-1)
-            txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
-        scale = model.logit_scale.exp().clamp(max=100)
-        loss = losses.clip_loss(img, txt, scale)
-        if cfg.uniformity_weight:
-            loss = loss + cfg.uniformity_weight * (losses.uniformity(img) + losses.uniformity(txt)) / 2
-        if cfg.alignment_weight:
-            loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
-        if cfg.cross_uniformity_weight:
-            loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(max=math.log(100.0))
+        loss = train_step(model, opt, data.images[idx], tokens, cfg)
         running += float(loss.detach())
         count += 1
         done = step + 1

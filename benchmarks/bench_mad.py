@@ -1,0 +1,151 @@
+"""Speed of MAD generation and of the device-resident training pipeline against a per-sample one.
+
+    python benchmarks/bench_mad.py [--device cpu|cuda] [--steps N]
+
+Writes benchmarks/results/mad-<device>-<date>.json with the machine it ran on. The two training pipelines feed
+the same model (same preset, batch size, optimiser) on the same device in one run:
+- resident: uint8 images held on the device, batches indexed and captions sampled with tensor ops (gaplab.train);
+- per-sample: a Dataset returning one PIL image and one caption string per item, torchvision's ToTensor and
+  Normalize, the tokenizer per caption, batched by a DataLoader (the usual image-text pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gaplab.data.mad import generate_mad
+from gaplab.models import create_mad_model
+from gaplab.tokenizer import MADTokenizer, caption_tokens
+from gaplab.train import TrainConfig, make_optimizer, train_step
+
+OUT = Path(__file__).parent / "results"
+
+
+class PerSampleMAD(Dataset):
+    def __init__(self, mad, k: int, seed: int = 0):
+        from torchvision import transforms
+
+        self.images = mad.images.cpu()
+        self.captions = mad.captions(k, seed=seed)
+        self.tok = MADTokenizer()
+        self.to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        img = Image.fromarray(self.images[i].permute(1, 2, 0).numpy())
+        return self.to_tensor(img), self.tok(self.captions[i])[0]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_generation(n: int, device) -> float:
+    generate_mad(256, seed=1, glyphs="procedural", device=device)  # glyph templates built once per process
+    _sync(device)
+    t = time.perf_counter()
+    generate_mad(n, seed=0, glyphs="procedural", device=device)
+    _sync(device)
+    return n / (time.perf_counter() - t)
+
+
+def bench_resident(mad, cfg, steps, device) -> float:
+    model = create_mad_model(cfg.preset, device=device)
+    opt = make_optimizer(model, cfg)
+    tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
+
+    def one():
+        idx = torch.randint(0, len(mad), (cfg.batch_size,), generator=gen, device=device)
+        tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
+        train_step(model, opt, mad.images[idx], tokens, cfg)
+
+    for _ in range(3):
+        one()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        one()
+    _sync(device)
+    return steps * cfg.batch_size / (time.perf_counter() - t)
+
+
+def bench_per_sample(mad, cfg, steps, device, workers) -> float:
+    model = create_mad_model(cfg.preset, device=device)
+    opt = make_optimizer(model, cfg)
+    loader = DataLoader(PerSampleMAD(mad, cfg.k), batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+                        drop_last=True, persistent_workers=workers > 0)
+    it = iter(loader)
+
+    def one():
+        nonlocal it
+        try:
+            x, tokens = next(it)
+        except StopIteration:
+            it = iter(loader)
+            x, tokens = next(it)
+        x, tokens = x.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
+        # the same step as the resident pipeline, from float input: undo its uint8 -> [-1, 1] mapping
+        train_step(model, opt, ((x + 1) * 127.5).round().to(torch.uint8), tokens, cfg)
+
+    for _ in range(3):
+        one()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        one()
+    _sync(device)
+    return steps * cfg.batch_size / (time.perf_counter() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    cfg = TrainConfig(n_train=args.n, batch_size=args.batch, k=2)
+    print(f"MAD generation ({args.n} images) on {device} ...", flush=True)
+    gen_rate = bench_generation(args.n, device)
+    mad = generate_mad(args.n, seed=0, glyphs="procedural", device=device)
+    print("training, device-resident pipeline ...", flush=True)
+    resident = bench_resident(mad, cfg, args.steps, device)
+    print(f"training, per-sample PIL + DataLoader pipeline ({args.workers} workers) ...", flush=True)
+    per_sample = bench_per_sample(mad, cfg, args.steps, device, args.workers)
+    result = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "device": str(device),
+                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None},
+        "settings": {"preset": cfg.preset, "batch_size": args.batch, "steps": args.steps, "n_images": args.n,
+                     "dataloader_workers": args.workers},
+        "mad_images_per_second": gen_rate,
+        "train_samples_per_second": {"resident": resident, "per_sample_dataloader": per_sample},
+        "resident_over_per_sample": resident / per_sample,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"mad-{device.type}-{dt.date.today().isoformat()}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
