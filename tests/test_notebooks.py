@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
 from pathlib import Path
 
@@ -45,10 +46,19 @@ def executed(tmp_path_factory):
     def run(stem: str):
         if stem not in cache:
             out = tmp_path_factory.mktemp("executed") / f"{stem}.ipynb"
-            papermill.execute_notebook(
-                str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), parameters={"profile": "smoke"},
-                kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
-            )
+            # a private run cache, so the test trains instead of loading what another run left behind
+            saved = os.environ.get("GAPLAB_CACHE")
+            os.environ["GAPLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+            try:
+                papermill.execute_notebook(
+                    str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), parameters={"profile": "smoke"},
+                    kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+                )
+            finally:
+                if saved is None:
+                    os.environ.pop("GAPLAB_CACHE")
+                else:
+                    os.environ["GAPLAB_CACHE"] = saved
             nb = nbformat.read(out, as_version=4)
             cache[stem] = (nb, read_glued(nb))
         return cache[stem]
@@ -96,3 +106,10 @@ def test_dimension_ablation(executed):
     assert all(_is_unit_float(v) for v in g["ablation_rmg"] + g["ablation_i2t_r1"] + g["ablation_t2i_r1"])
     assert _is_unit_float(g["gap_share_top2"])
     assert g["gap_share_top2"] == pytest.approx(metrics.gap_share(img, txt, 2))
+
+
+def test_mad_training(executed, monkeypatch):
+    _, g = executed("mad_training")
+    assert _is_unit_float(g["mad_zero_shot_acc"])
+    assert type(g["mad_train_samples"]) is int and g["mad_train_samples"] > 0
+    assert g["mad_final_l2m"] >= 0 and _is_unit_float(g["mad_final_rmg"])

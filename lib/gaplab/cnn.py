@@ -1,10 +1,10 @@
 """A small convolutional image tower for 28x28 MAD images, registered as a timm model so that open_clip's
 factory builds it from a model config (``"timm_model_name": "gaplab_mad_cnn"``) like any other tower.
 
-A tiny ViT learned MAD's digits several times more slowly per sample on two CPU cores (0.76 zero-shot accuracy
-after 100k samples against >0.9 here), so the MAD presets use this. GroupNorm rather than BatchNorm: its output
-does not depend on running statistics, so a model measured at initialisation (the cone effect) is measured
-as it computes in training.
+A tiny open_clip ViT (patch 7, width 64) reached 0.76 zero-shot digit accuracy after 100k samples, so the MAD
+presets use this. BatchNorm, not GroupNorm: with GroupNorm the same tower reached only 0.76 supervised digit
+accuracy after 100k samples, with BatchNorm 0.97. In eval mode BatchNorm uses running statistics, which are
+meaningless at initialisation: see :func:`gaplab.models.calibrate_batchnorm` before measuring an untrained model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["MADConvNet"]
 
 
 def _block(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(4, cout), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 class MADConvNet(nn.Module):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "set_temperature", "mad_image_input"]
+__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "set_temperature", "mad_image_input",
+           "calibrate_batchnorm"]
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 MAD_PRESETS: tuple[str, ...] = tuple(sorted(p.stem for p in _CONFIG_DIR.glob("*.json")))
@@ -99,3 +100,28 @@ def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
 def mad_image_input(images_uint8: torch.Tensor) -> torch.Tensor:
     """MAD's uint8 (N, 3, 28, 28) images as the float input the MAD presets expect, in [-1, 1]."""
     return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model, images_uint8: torch.Tensor, batch: int = 256) -> None:
+    """Set every BatchNorm's running statistics to the exact mean and variance over ``images_uint8``.
+
+    An untrained model's running statistics are the defaults (mean 0, variance 1), and in eval mode they map
+    every image to nearly one vector. Measuring a model at initialisation needs statistics of real inputs.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [(m.momentum, m.training) for m in bns]
+    was_training = model.training
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+        m.train()
+    for s in range(0, len(images_uint8), batch):
+        model.encode_image(mad_image_input(images_uint8[s : s + batch]))
+    for m, (momentum, training) in zip(bns, saved):
+        m.momentum = momentum
+        m.train(training)
+    model.train(was_training)

@@ -29,6 +29,7 @@ class Profile:
     mad_batch: int = 256
     mad_eval_n: int = 2_000
     mad_eval_every: int = 50
+    mad_warmup: int = 50
     #: "auto" uses MNIST when it can be had; the book build stays with procedural glyphs so its numbers do not
     #: depend on what a machine happens to have downloaded
     mad_glyphs: str = "procedural"
@@ -36,10 +37,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", check_claims=False, ablation_random_repeats=3, ablation_max_k=20, neighbour_k=10,
-                     mad_n_train=1_000, mad_steps=20, mad_batch=64, mad_eval_n=256, mad_eval_every=5),
+                     mad_n_train=1_000, mad_steps=20, mad_batch=64, mad_eval_n=256, mad_eval_every=5,
+                     mad_warmup=5),
     "cpu": Profile("cpu", check_claims=True, ablation_random_repeats=30, ablation_max_k=20, neighbour_k=10),
     "paper": Profile("paper", check_claims=True, ablation_random_repeats=100, ablation_max_k=20, neighbour_k=10,
-                     mad_n_train=100_000, mad_steps=5_000, mad_batch=512, mad_eval_n=5_000, mad_eval_every=250,
+                     mad_n_train=100_000, mad_steps=5_000, mad_batch=512, mad_eval_n=5_000, mad_eval_every=250, mad_warmup=250,
                      mad_glyphs="auto"),
 }
 PROFILE_NAMES = (*PROFILES, "auto")

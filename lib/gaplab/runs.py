@@ -35,7 +35,7 @@ def mad_config(profile="auto", **overrides) -> TrainConfig:
     """The MAD training configuration of a profile, with any field overridden (e.g. ``k=3``)."""
     prof = resolve_profile(profile)
     base = dict(n_train=prof.mad_n_train, steps=prof.mad_steps, batch_size=prof.mad_batch, eval_n=prof.mad_eval_n,
-                eval_every=prof.mad_eval_every, glyphs=prof.mad_glyphs)
+                eval_every=prof.mad_eval_every, warmup=prof.mad_warmup, glyphs=prof.mad_glyphs)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
         raise ValueError(f"unknown training settings {sorted(unknown)}; TrainConfig has "

@@ -10,6 +10,7 @@ with the same numbers as one that was never interrupted.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -23,7 +24,7 @@ import torch
 from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS, GLYPH_SOURCES, generate_mad
-from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input, set_temperature
+from gaplab.models import MAD_PRESETS, calibrate_batchnorm, create_mad_model, mad_image_input, set_temperature
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts", "atomic_save"]
@@ -239,8 +240,12 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
         history, start = list(state["history"]), int(state["step"])
-    elif not history:
-        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
+    else:
+        # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
+        initial = copy.deepcopy(model)
+        calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
+        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(initial, ev, tokenizer, device)})
+        del initial
 
     bar = None
     if progress:
