@@ -199,3 +199,14 @@ def test_run_cache(tmp_path, monkeypatch):
     assert redone.history == first.history
     with pytest.raises(ValueError, match="unknown training settings"):
         runs.mad_config("smoke", epochs=3)
+
+
+def test_smoke_profile_run_is_within_its_budget():
+    import time
+
+    from gaplab import runs
+
+    t = time.perf_counter()
+    result = train(runs.mad_config("smoke"), progress=False, device="cpu")
+    assert time.perf_counter() - t < 20.0, "the smoke profile's MAD run must take under 20 s on two cores"
+    assert len(result.history) == 1 + 20 // 5
