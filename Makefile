@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export OMP_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 
-BOOK_SOURCES := _config.yml _toc.yml references.bib $(wildcard book/*.md) $(wildcard notebooks/*.ipynb) \
+BOOK_SOURCES := _config.yml _toc.yml references.bib scripts/build_book.py $(wildcard book/*.md) $(wildcard notebooks/*.ipynb) \
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 

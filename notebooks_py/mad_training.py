@@ -85,7 +85,7 @@ factor_gallery(samples)
 # described at each $k$.
 
 # %%
-caption_gallery(samples, n=8)
+caption_gallery(samples, n=6)
 
 # %% [markdown]
 # ## Training one model
@@ -110,7 +110,7 @@ glue("mad_train_seconds", result.seconds)
 charts.training_curves(result.history, title=f"Training a MAD CLIP at k = {config.k}")
 
 # %% [markdown]
-# After {glue:text}`mad_train_samples` training samples the model names the digit of a held-out image correctly
+# After {glue:text}`mad_train_samples:,` training samples the model names the digit of a held-out image correctly
 # {glue:text}`mad_zero_shot_acc:.1%` of the time, choosing among ten class prompts (chance: 10%). Each class prompt
 # averages captions drawn as in training that contain the digit's word: the model never read a one-word caption at
 # $k = 2$, so a bare "3" would test something it was not trained on.

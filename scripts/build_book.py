@@ -34,13 +34,16 @@ def main(root: Path = REPO) -> int:
     cache = build / ".jupyter_cache"
     hash_file = build / ".gaplab-sources.sha256"
     digest = source_hash()
-    if cache.exists() and (not hash_file.exists() or hash_file.read_text().strip() != digest):
+    changed = not hash_file.exists() or hash_file.read_text().strip() != digest
+    if changed and cache.exists():
         print(">> gaplab or the shipped data changed since the last build: clearing the execution cache")
         shutil.rmtree(cache)
     env = dict(os.environ, GAPLAB_SITE_CHARTS="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
     reports_dir = build / "html" / "reports"
     shutil.rmtree(reports_dir, ignore_errors=True)  # reports of an earlier build are stale
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
+    if changed:
+        cmd.append("--all")  # Sphinx would otherwise keep the pages of notebooks whose own source is unchanged
     print(">>", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=root, env=env)
     reports = sorted(reports_dir.glob("**/*.log")) if reports_dir.exists() else []

@@ -60,3 +60,13 @@ def test_a_rebuild_without_changes_executes_nothing(tmp_path):
     third = _build(book)
     assert third.returncode == 0 and "Executed notebook" not in third.stdout + third.stderr
     shutil.rmtree(book / "_build")
+
+
+def test_a_gaplab_change_re_executes_every_notebook(tmp_path):
+    book = _book(tmp_path, 'print("executed")')
+    assert _build(book).returncode == 0
+    # pretend gaplab changed since that build
+    (book / "_build" / ".gaplab-sources.sha256").write_text("stale\n")
+    again = _build(book)
+    assert again.returncode == 0
+    assert "Executed notebook" in again.stdout + again.stderr

@@ -210,3 +210,21 @@ def test_smoke_profile_run_is_within_its_budget():
     result = train(runs.mad_config("smoke"), progress=False, device="cpu")
     assert time.perf_counter() - t < 20.0, "the smoke profile's MAD run must take under 20 s on two cores"
     assert len(result.history) == 1 + 20 // 5
+
+
+def test_fine_tuning_starts_from_another_runs_weights(tmp_path, monkeypatch):
+    from gaplab import runs
+
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
+    source_cfg = runs.mad_config("smoke", steps=4, eval_every=2)
+    source = runs.get_or_train(source_cfg, device="cpu", progress=False)
+    weights = tmp_path / runs.run_key(source_cfg) / "final.pt"
+    tuned_cfg = runs.mad_config("smoke", steps=4, eval_every=2, k=4, temperature=30.0, init_from=str(weights))
+    start = train(tuned_cfg, device="cpu", progress=False, stop_after=0)
+    for (name, p), q in zip(source.model.state_dict().items(), start.model.state_dict().values()):
+        if name != "logit_scale":
+            assert torch.equal(p, q), name
+    assert start.model.logit_scale.exp().item() == pytest.approx(30.0)
+    assert not start.model.logit_scale.requires_grad
+    tuned = runs.get_or_train(tuned_cfg, device="cpu", progress=False)
+    assert tuned.history[-1]["step"] == 4 and tuned.history[-1]["logit_scale"] == pytest.approx(30.0)

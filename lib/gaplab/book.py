@@ -61,8 +61,9 @@ class Claim:
 CLAIMS: list[Claim] = []
 
 
-def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profile) -> bool:
-    """Record a claim and its evidence; raise :class:`ClaimNotReproduced` if it fails where it should hold."""
+def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profile) -> None:
+    """Record a claim and its evidence (in :data:`CLAIMS`) and print the verdict; raise
+    :class:`ClaimNotReproduced` if it fails at a profile where it should hold."""
     prof = resolve_profile(profile)
     holds = bool(holds) and not (isinstance(holds, float) and math.isnan(holds))
     CLAIMS.append(Claim(statement, holds, evidence, prof.check_claims))
@@ -71,4 +72,3 @@ def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profi
     print(f"[{mark}] {statement} - {evidence}{scope}")
     if prof.check_claims and not holds:
         raise ClaimNotReproduced(f"{statement}: not reproduced at profile {prof.name!r} ({evidence})")
-    return holds
