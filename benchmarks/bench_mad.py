@@ -56,6 +56,18 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _samples_per_second(step, steps: int, batch: int, device) -> float:
+    """Training samples per second over ``steps`` calls of ``step``, after three warm-up calls."""
+    for _ in range(3):
+        step()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t)
+
+
 def bench_generation(n: int, device) -> float:
     generate_mad(256, seed=1, glyphs="procedural", device=device)  # glyph templates built once per process
     _sync(device)
@@ -75,14 +87,7 @@ def bench_resident(mad, cfg, steps, device) -> float:
         tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
         train_step(model, opt, mad.images[idx], tokens, cfg)
 
-    for _ in range(3):
-        one()
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    _sync(device)
-    return steps * cfg.batch_size / (time.perf_counter() - t)
+    return _samples_per_second(one, steps, cfg.batch_size, device)
 
 
 def bench_per_sample(mad, cfg, steps, device, workers) -> float:
@@ -103,14 +108,7 @@ def bench_per_sample(mad, cfg, steps, device, workers) -> float:
         # the same step as the resident pipeline, from float input: undo its uint8 -> [-1, 1] mapping
         train_step(model, opt, ((x + 1) * 127.5).round().to(torch.uint8), tokens, cfg)
 
-    for _ in range(3):
-        one()
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    _sync(device)
-    return steps * cfg.batch_size / (time.perf_counter() - t)
+    return _samples_per_second(one, steps, cfg.batch_size, device)
 
 
 def bench_profile_run(name: str, device) -> dict:
