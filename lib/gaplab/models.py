@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "set_temperature", "mad_image_input",
+__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "check_temperature", "set_temperature", "mad_image_input",
            "calibrate_batchnorm"]
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -33,13 +33,20 @@ def _register() -> None:
         _registered = True
 
 
-def set_temperature(model, temperature) -> None:
-    """``"learnable"`` keeps the logit scale trainable; a positive number freezes it at that value."""
+def check_temperature(temperature) -> None:
+    """Raise ValueError unless ``temperature`` is ``"learnable"`` or a positive logit scale to freeze at."""
     if temperature == "learnable":
-        model.logit_scale.requires_grad_(True)
         return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature must be 'learnable' or a positive logit scale; got {temperature!r}")
+
+
+def set_temperature(model, temperature) -> None:
+    """``"learnable"`` keeps the logit scale trainable; a positive number freezes it at that value."""
+    check_temperature(temperature)
+    if temperature == "learnable":
+        model.logit_scale.requires_grad_(True)
+        return
     with torch.no_grad():
         model.logit_scale.fill_(math.log(float(temperature)))
     model.logit_scale.requires_grad_(False)

@@ -26,6 +26,7 @@ class MADTokenizer:
         if context_length < 3:
             raise ValueError(f"context_length must be at least 3; got {context_length}")
         self.context_length = context_length
+        self._factor_ids: dict[str, list[torch.Tensor]] = {}
 
     def word_id(self, word: str) -> int:
         if word not in self.ids:
@@ -46,6 +47,21 @@ class MADTokenizer:
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
+    def factor_word_ids(self, device) -> list[torch.Tensor]:
+        """Per MAD factor (in FACTORS order), the word id of each of its values, as a tensor on ``device``.
+
+        Cached per device: the training loop asks for it at every step.
+        """
+        from gaplab.data.mad import CAPTION_WORDS, FACTORS
+
+        key = str(torch.device(device))
+        if key not in self._factor_ids:
+            self._factor_ids[key] = [
+                torch.tensor([self.word_id(CAPTION_WORDS[(f, v)]) for v in values], device=device)
+                for f, values in FACTORS.items()
+            ]
+        return self._factor_ids[key]
+
     def decode(self, tokens: torch.Tensor) -> list[str]:
         inv = {i: w for w, i in self.ids.items()}
         return ["-".join(inv[int(t)] for t in row if int(t) in inv) for row in tokens]
@@ -59,7 +75,7 @@ def caption_tokens(factors: dict[str, torch.Tensor], k: int, tokenizer: MADToken
     (the same distribution as :meth:`gaplab.data.mad.MADSet.captions`). ``extra`` names one more factor that
     every caption must contain besides those (used to build zero-shot prompts for an attribute).
     """
-    from gaplab.data.mad import CAPTION_WORDS, FACTORS
+    from gaplab.data.mad import FACTORS
 
     if object_factor not in FACTORS:
         raise ValueError(f"unknown object factor {object_factor!r}; choose one of {', '.join(FACTORS)}")
@@ -69,9 +85,7 @@ def caption_tokens(factors: dict[str, torch.Tensor], k: int, tokenizer: MADToken
     device = factors[object_factor].device
     n = factors[object_factor].shape[0]
     word_ids = torch.stack(
-        [torch.tensor([tokenizer.word_id(CAPTION_WORDS[(f, v)]) for v in FACTORS[f]], device=device)[factors[f]]
-         for f in names],
-        dim=1,
+        [ids[factors[f]] for f, ids in zip(names, tokenizer.factor_word_ids(device))], dim=1
     )  # (n, 6): the word id of each factor's value
     fixed = [object_factor] + ([extra] if extra is not None and extra != object_factor else [])
     if extra is not None and extra not in FACTORS:

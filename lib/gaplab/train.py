@@ -24,7 +24,14 @@ import torch
 from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS, GLYPH_SOURCES, generate_mad
-from gaplab.models import MAD_PRESETS, calibrate_batchnorm, create_mad_model, mad_image_input, set_temperature
+from gaplab.models import (
+    MAD_PRESETS,
+    calibrate_batchnorm,
+    check_temperature,
+    create_mad_model,
+    mad_image_input,
+    set_temperature,
+)
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts", "atomic_save"]
@@ -71,10 +78,7 @@ class TrainConfig:
             bad("glyphs", f"choose one of {', '.join(GLYPH_SOURCES)}")
         if self.preset not in MAD_PRESETS:
             bad("preset", f"choose one of {', '.join(MAD_PRESETS)}")
-        if self.temperature != "learnable" and not (
-            isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool) and self.temperature > 0
-        ):
-            bad("temperature", "use 'learnable' or a positive logit scale to freeze it at")
+        check_temperature(self.temperature)
         if self.batch_size > self.n_train:
             bad("batch_size", f"it cannot exceed n_train={self.n_train}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
