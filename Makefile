@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 		$(PYTHON_BOOTSTRAP) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m pip install -q -e ".[book,test,realdata]"
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (gaplab)" >/dev/null
 	touch $@
 

@@ -51,6 +51,9 @@ class TrainConfig:
     steps: int = 400
     batch_size: int = 256
     lr: float = 1e-3
+    #: the logit scale's learning rate as a multiple of ``lr``. CLIP's temperature settles over ~10^5 steps;
+    #: a run of a few hundred steps needs a faster one to reach where the data would take it
+    temperature_lr_mult: float = 1.0
     weight_decay: float = 0.05
     warmup: int = 50
     seed: int = 0
@@ -83,6 +86,9 @@ class TrainConfig:
             bad("batch_size", f"it cannot exceed n_train={self.n_train}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
             raise ValueError("lr must be positive, weight_decay and warmup non-negative")
+        if not (isinstance(self.temperature_lr_mult, (int, float)) and self.temperature_lr_mult > 0
+                and math.isfinite(self.temperature_lr_mult)):
+            bad("temperature_lr_mult", "it must be a positive finite number")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,11 +209,17 @@ def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tenso
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on gains, biases and the logit scale (parameters with fewer than 2 dimensions)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW; no weight decay on gains, biases and the logit scale (parameters with fewer than 2 dimensions).
+    The logit scale has its own group, whose rate is ``temperature_lr_mult`` times the others'."""
+    scale = [model.logit_scale]
+    rest = [p for p in model.parameters() if p is not model.logit_scale]
+    decay = [p for p in rest if p.ndim >= 2]
+    no_decay = [p for p in rest if p.ndim < 2]
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+        [{"params": decay, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
+         {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
+         {"params": scale, "weight_decay": 0.0, "lr_mult": float(cfg.temperature_lr_mult)}],
+        lr=cfg.lr,
     )
 
 
@@ -261,7 +273,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
         if stop_after is not None and step >= stop_after:
             break
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
         factors = {name: v[idx] for name, v in data.factors.items()}
         tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)

@@ -1,4 +1,4 @@
-"""Metrics of the modality gap, retrieval and dimension ablation, exact to the papers' definitions."""
+"""Metrics of the modality gap, object bias, retrieval and dimension ablation, exact to the papers' definitions."""
 
 from gaplab.metrics.ablation import (
     ablate,
@@ -8,6 +8,7 @@ from gaplab.metrics.ablation import (
     random_ablation_curve,
     top_gap_dimensions,
 )
+from gaplab.metrics.bias import moad, similarity_contrast
 from gaplab.metrics.entropy import logits_entropy
 from gaplab.metrics.gap import l2i, l2m, linear_separability, mean_cosine, neighbour_overlap, rmg
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
@@ -22,10 +23,12 @@ __all__ = [
     "logits_entropy",
     "mean_cosine",
     "mean_differences",
+    "moad",
     "neighbour_overlap",
     "random_ablation_curve",
     "recall_at_k",
     "rmg",
+    "similarity_contrast",
     "top_gap_dimensions",
     "zero_shot_accuracy",
 ]
