@@ -113,3 +113,50 @@ def test_mad_training(executed, monkeypatch):
     assert _is_unit_float(g["mad_zero_shot_acc"])
     assert type(g["mad_train_samples"]) is int and g["mad_train_samples"] > 0
     assert g["mad_final_l2m"] >= 0 and _is_unit_float(g["mad_final_rmg"])
+
+
+def _unit_list(values, n):
+    return isinstance(values, list) and len(values) == n and all(_is_unit_float(v) for v in values)
+
+
+def test_imbalance_training(executed):
+    from gaplab import imbalance
+
+    _, g = executed("imbalance_training")
+    assert g["imbalance_k"] == [0, 1, 2, 3, 4, 5]
+    for key in ("imbalance_rmg", "imbalance_object_acc", "imbalance_attribute_acc"):
+        assert _unit_list(g[key], 6), key
+    for key in ("imbalance_l2m", "imbalance_moad_img", "imbalance_moad_txt", "imbalance_entropy"):
+        assert isinstance(g[key], list) and len(g[key]) == 6 and all(type(v) is float for v in g[key]), key
+        assert all(v >= 0 for v in g[f"{key}_std"]), key
+    assert all(0 <= v <= 2 for v in g["imbalance_l2m"])
+    assert all(-4 <= v <= 4 for v in g["imbalance_moad_img"] + g["imbalance_moad_txt"])
+    assert all(0 <= v for v in g["imbalance_entropy"])
+    # the glued correlations are the ones of the glued means
+    assert g["imbalance_rho_rmg"] == pytest.approx(imbalance.spearman(g["imbalance_k"], g["imbalance_rmg"]))
+    assert g["imbalance_rho_moad_img"] == pytest.approx(imbalance.spearman(g["imbalance_k"], g["imbalance_moad_img"]))
+    assert g["imbalance_rmg_k5"] == g["imbalance_rmg"][5] and g["imbalance_moad_img_k0"] == g["imbalance_moad_img"][0]
+
+
+def test_object_bias(executed):
+    from gaplab import toy
+
+    _, g = executed("object_bias")
+    emb, obj, attr = toy.factor_embeddings(object_weight=1.0, attribute_weight=0.0, seed=0)
+    assert g["toy_moad_object_only"] == pytest.approx(metrics.moad(emb, obj, attr))
+    assert g["toy_moad_attribute_only"] < 0 < g["toy_moad_object_only"]
+    for key in ("bias_object_acc", "bias_attribute_acc", "probe_attr_k0", "probe_attr_k5", "zs_attr_k0", "zs_attr_k5"):
+        assert _is_unit_float(g[key]), key
+    for key in ("bias_moad_img", "bias_moad_txt", "presence_moad_color_in_colour_model",
+                "presence_moad_color_in_digit_model", "presence_moad_digit_in_colour_model",
+                "presence_moad_digit_in_digit_model"):
+        assert type(g[key]) is float and -4 <= g[key] <= 4, key
+
+
+def test_entropy_link(executed):
+    _, g = executed("entropy_link")
+    assert type(g["entropy_gap_corr"]) is float and -1 <= g["entropy_gap_corr"] <= 1
+    for key in ("finetune_gap_change_frozen", "finetune_gap_change_learnable", "finetune_entropy_change_frozen",
+                "finetune_entropy_change_learnable"):
+        assert type(g[key]) is float and math.isfinite(g[key]), key
+    assert -1 <= g["finetune_gap_change_frozen"] <= 1 and -1 <= g["finetune_gap_change_learnable"] <= 1

@@ -226,5 +226,13 @@ def test_fine_tuning_starts_from_another_runs_weights(tmp_path, monkeypatch):
             assert torch.equal(p, q), name
     assert start.model.logit_scale.exp().item() == pytest.approx(30.0)
     assert not start.model.logit_scale.requires_grad
+    # step 0 measures the loaded model as it is (its own BatchNorm statistics) on the new run's captions
+    from gaplab import metrics as M
+    from gaplab.tokenizer import MADTokenizer
+    from gaplab.train import _eval_set, encode
+
+    ev = _eval_set(tuned_cfg, MADTokenizer(), torch.device("cpu"))
+    img, txt = encode(source.model, ev["images"], ev["tokens"])
+    assert start.history[0]["l2m"] == pytest.approx(M.l2m(img, txt), abs=1e-6)
     tuned = runs.get_or_train(tuned_cfg, device="cpu", progress=False)
     assert tuned.history[-1]["step"] == 4 and tuned.history[-1]["logit_scale"] == pytest.approx(30.0)

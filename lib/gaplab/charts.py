@@ -25,6 +25,10 @@ __all__ = [
     "dimension_profile",
     "ablation_curves",
     "training_curves",
+    "metrics_by_k",
+    "scatter",
+    "grouped_bars",
+    "compare_histories",
 ]
 
 MODALITY_COLORS = {"image": "#1f6fb4", "text": "#d9572b"}
@@ -248,6 +252,77 @@ def training_curves(history: list[dict], *, measures: dict[str, str] | None = No
         .encode(x=alt.X("samples:Q", title="training samples seen"), y=alt.Y("value:Q", title=None),
                 tooltip=["measure:N", "samples:Q", alt.Tooltip("value:Q", format=".3f")])
         .properties(width=190, height=130)
+        .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def metrics_by_k(table: pd.DataFrame, measures: dict[str, str], *, title: str = "") -> alt.Chart:
+    """Small multiples of run metrics against k: one dot per seed, the seed mean as a line, mean +- std as a band.
+
+    ``table`` has one row per run with a ``k`` and a ``seed`` column (gaplab.imbalance.imbalance_table).
+    """
+    rows = [{"k": int(r["k"]), "seed": int(r["seed"]), "measure": label, "value": float(r[key])}
+            for _, r in table.iterrows() for key, label in measures.items()]
+    frame = pd.DataFrame(rows)
+    x = alt.X("k:Q", title="attributes per caption (k)", axis=alt.Axis(values=sorted(frame.k.unique()), format="d"))
+    dots = alt.Chart().mark_circle(size=28, opacity=0.55, color="#777777").encode(
+        x=x, y=alt.Y("value:Q", title=None), tooltip=["measure:N", "k:Q", "seed:Q", alt.Tooltip("value:Q", format=".3f")])
+    band = alt.Chart().mark_errorband(extent="stdev", color="#1f6fb4", opacity=0.2).encode(x=x, y=alt.Y("value:Q", title=None))
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=30), color="#1f6fb4").encode(
+        x=x, y=alt.Y("mean(value):Q", title=None), tooltip=["measure:N", "k:Q", alt.Tooltip("mean(value):Q", format=".3f", title="seed mean")])
+    return (
+        alt.layer(band, line, dots, data=frame)
+        .properties(width=190, height=140)
+        .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def scatter(frame: pd.DataFrame, x: str, y: str, *, color: str | None = None, x_title: str = "", y_title: str = "",
+            tooltip=(), title: str = "", trend: bool = True) -> alt.Chart:
+    """A scatter plot of two columns, coloured by a third, with a least-squares line when ``trend``."""
+    enc = dict(x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
+               y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
+               tooltip=[*tooltip, alt.Tooltip(f"{x}:Q", format=".3f"), alt.Tooltip(f"{y}:Q", format=".3f")])
+    if color:
+        enc["color"] = alt.Color(f"{color}:O", scale=alt.Scale(scheme="viridis"))
+    points = alt.Chart(frame).mark_circle(size=70, opacity=0.85).encode(**enc)
+    layers = [points]
+    if trend:
+        layers.insert(0, alt.Chart(frame).transform_regression(x, y).mark_line(color="#999999", strokeDash=[4, 3])
+                      .encode(x=f"{x}:Q", y=f"{y}:Q"))
+    return alt.layer(*layers).properties(width=360, height=260, title=title)
+
+
+def grouped_bars(frame: pd.DataFrame, *, category: str, group: str, value: str, y_title: str = "",
+                 title: str = "") -> alt.Chart:
+    """Bars of ``value`` per ``category``, side by side per ``group``."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(x=alt.X(f"{category}:N", title=None, sort=list(dict.fromkeys(frame[category]))),
+                xOffset=alt.XOffset(f"{group}:N"), y=alt.Y(f"{value}:Q", title=y_title or value),
+                color=alt.Color(f"{group}:N", title=None, legend=alt.Legend(orient="top")),
+                tooltip=[f"{category}:N", f"{group}:N", alt.Tooltip(f"{value}:Q", format=".3f")])
+        .properties(width=420, height=240, title=title)
+    )
+
+
+def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str], *, title: str = "") -> alt.Chart:
+    """Training histories of several runs (``{label: history}``) on shared small multiples."""
+    rows = [{"run": name, "step": h["step"], "measure": label, "value": h[key]}
+            for name, hist in histories.items() for h in hist for key, label in measures.items() if h.get(key) is not None]
+    frame = pd.DataFrame(rows)
+    return (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=16))
+        .encode(x=alt.X("step:Q", title="fine-tuning step"), y=alt.Y("value:Q", title=None),
+                color=alt.Color("run:N", title=None, legend=alt.Legend(orient="top")),
+                tooltip=["run:N", "measure:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
+        .properties(width=190, height=140)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
         .resolve_scale(y="independent")
         .properties(title=title)

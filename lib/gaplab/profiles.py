@@ -33,16 +33,22 @@ class Profile:
     #: "auto" uses MNIST when it can be had; the book build stays with procedural glyphs so its numbers do not
     #: depend on what a machine happens to have downloaded
     mad_glyphs: str = "procedural"
+    #: seeds per k in the imbalance experiments
+    imbalance_seeds: int = 2
+    #: steps of each fine-tuning run in the entropy intervention, and how much faster its learnable
+    #: temperature moves than the other weights
+    finetune_steps: int = 200
+    finetune_temperature_lr_mult: float = 20.0
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", check_claims=False, ablation_random_repeats=3, ablation_max_k=20, neighbour_k=10,
                      mad_n_train=1_000, mad_steps=20, mad_batch=64, mad_eval_n=256, mad_eval_every=5,
-                     mad_warmup=5),
+                     mad_warmup=5, finetune_steps=8),
     "cpu": Profile("cpu", check_claims=True, ablation_random_repeats=30, ablation_max_k=20, neighbour_k=10),
     "paper": Profile("paper", check_claims=True, ablation_random_repeats=100, ablation_max_k=20, neighbour_k=10,
                      mad_n_train=100_000, mad_steps=5_000, mad_batch=512, mad_eval_n=5_000, mad_eval_every=250, mad_warmup=250,
-                     mad_glyphs="auto"),
+                     mad_glyphs="auto", imbalance_seeds=3, finetune_steps=2_500),
 }
 PROFILE_NAMES = (*PROFILES, "auto")
 

@@ -256,6 +256,9 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, p
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
         history, start = list(state["history"]), int(state["step"])
+    elif cfg.init_from:
+        # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
+        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
     else:
         # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
         initial = copy.deepcopy(model)

@@ -1,0 +1,141 @@
+"""The information-imbalance experiments of Schrodi et al. (2025) on MAD, shared by three chapters.
+
+* :func:`imbalance_runs`: one model per number ``k`` of attributes in each caption (k = 0: the digit only,
+  k = 5: everything the image shows) and per seed, all from the profile's MAD recipe;
+* :func:`imbalance_table` / :func:`by_k`: their gap, object bias, entropy and zero-shot numbers, per run and
+  as seed means with spread;
+* :func:`finetune_experiment`: the entropy intervention. A model trained with little imbalance is fine-tuned
+  on more imbalanced captions twice, once with its temperature frozen and once learnable.
+
+Every run goes through :func:`gaplab.runs.get_or_train`, so the chapters share trained models through the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gaplab.evaluation import run_summary
+from gaplab.profiles import resolve_profile
+from gaplab.runs import cache_dir, get_or_train, mad_config, resolve_glyphs, run_key
+from gaplab.train import TrainResult
+
+__all__ = [
+    "IMBALANCE_KS",
+    "SUMMARY_METRICS",
+    "imbalance_config",
+    "imbalance_runs",
+    "imbalance_table",
+    "by_k",
+    "spearman",
+    "finetune_configs",
+    "finetune_experiment",
+]
+
+IMBALANCE_KS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+#: the per-run numbers the chapters average over seeds
+SUMMARY_METRICS = ("rmg", "l2m", "moad_img", "moad_txt", "entropy", "logit_scale", "object_acc", "attribute_acc")
+
+
+def imbalance_config(profile="auto", k: int = 2, seed: int = 0, **overrides):
+    """The MAD run with ``k`` attributes per caption: the profile's recipe, nothing else changed."""
+    return mad_config(profile, k=k, seed=seed, **overrides)
+
+
+def imbalance_runs(profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: bool = True,
+                   **overrides) -> dict[tuple[int, int], TrainResult]:
+    """``{(k, seed): run}`` for every k and seed (seeds default to the profile's ``imbalance_seeds``)."""
+    prof = resolve_profile(profile)
+    seeds = tuple(range(prof.imbalance_seeds)) if seeds is None else tuple(seeds)
+    grid = [(k, s) for s in seeds for k in ks]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(grid), desc="imbalance runs", unit="run")
+    out = {}
+    for k, s in grid:
+        out[(k, s)] = get_or_train(imbalance_config(prof, k, s, **overrides), progress=progress)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def imbalance_table(runs: dict) -> pd.DataFrame:
+    """One row per run with :func:`gaplab.evaluation.run_summary`'s numbers, sorted by k and seed."""
+    rows = [run_summary(r) for r in runs.values()]
+    return pd.DataFrame(rows).sort_values(["k", "seed"]).reset_index(drop=True)
+
+
+def by_k(table: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    """Seed mean and standard deviation (ddof=1; NaN for one seed) of each metric, one row per k."""
+    missing = [m for m in metrics if m not in table.columns]
+    if missing:
+        raise ValueError(f"the table has no column {missing}; it has {list(table.columns)}")
+    g = table.groupby("k")[list(metrics)]
+    mean, std = g.mean(), g.std(ddof=1)
+    out = pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0)
+    out["n_seeds"] = table.groupby("k").size()
+    return out
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two equally long sequences (average ranks for ties)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 3:
+        raise ValueError(f"spearman needs two 1-D sequences of equal length >= 3; got shapes {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("spearman got NaN or infinite values")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        raise ValueError("spearman is undefined when one sequence is constant")
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, target_k: int = 1,
+                     seed: int = 0) -> dict:
+    """The intervention's runs: ``source`` (the imbalance run with ``source_k`` attributes), then ``frozen`` and
+    ``learnable``, which start from its weights and train on captions with ``target_k`` attributes.
+
+    The frozen run keeps the logit scale the source ended with (``source_scale``); the learnable one starts
+    there. Both last the profile's ``finetune_steps``; in the learnable run the logit scale learns
+    ``finetune_temperature_lr_mult`` times faster than the other weights, so that within a short run it can
+    move as far as the data asks (at the base rate a few hundred steps move it by at most ~0.3 in log scale).
+    """
+    prof = resolve_profile(profile)
+    if not (0 <= target_k < source_k <= 5):
+        raise ValueError(f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}")
+    source = resolve_glyphs(imbalance_config(prof, source_k, seed))
+    final = cache_dir() / run_key(source) / "final.pt"
+    common = dict(k=target_k, seed=seed, init_from=str(final), steps=prof.finetune_steps,
+                  warmup=max(1, prof.finetune_steps // 10), eval_every=max(1, prof.finetune_steps // 8))
+    return {
+        "source": source,
+        "frozen": imbalance_config(prof, temperature=round(float(source_scale), 6), **common),
+        "learnable": imbalance_config(prof, temperature="learnable",
+                                      temperature_lr_mult=prof.finetune_temperature_lr_mult, **common),
+    }
+
+
+def finetune_experiment(profile="auto", *, source_k: int = 5, target_k: int = 1, seed: int = 0,
+                        progress: bool = True) -> dict:
+    """Run (or load) the intervention. Returns the runs and, per arm, the gap and entropy before and after.
+
+    "Before" is the source model measured on the fine-tuning captions (step 0 of the fine-tuning run), so a
+    change is what fine-tuning did, not what the new captions did to the measurement.
+    """
+    source = get_or_train(resolve_glyphs(imbalance_config(profile, source_k, seed)), progress=progress)
+    scale = float(source.history[-1]["logit_scale"])
+    cfgs = finetune_configs(profile, source_scale=scale, source_k=source_k, target_k=target_k, seed=seed)
+    out = {"source": source, "source_logit_scale": scale}
+    for arm in ("frozen", "learnable"):
+        run = get_or_train(cfgs[arm], progress=progress)
+        before, after = run.history[0], run.history[-1]
+        out[arm] = run
+        for name in ("rmg", "l2m", "entropy", "logit_scale"):
+            out[f"{arm}_{name}_before"] = float(before[name])
+            out[f"{arm}_{name}_after"] = float(after[name])
+            out[f"{arm}_{name}_change"] = float(after[name] - before[name])
+    return out

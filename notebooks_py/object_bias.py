@@ -1,0 +1,270 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: notebooks///ipynb,notebooks_py///py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# On Colab: fetch the book and install gaplab (elsewhere this cell does nothing).
+import sys
+
+if "google.colab" in sys.modules:
+    import os, subprocess
+
+    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
+
+# %% [markdown]
+# # Object bias: measuring it, and where it comes from
+#
+# CLIP-like models are good at naming *what* is in an image and much worse at saying *how* it looks: its colour,
+# size, texture, the relations between things. Schrodi et al. {cite:p}`schrodi2025twoeffects` call this the
+# **object bias** and argue that it has the same trigger as the modality gap. To study it they needed a number
+# for it. This chapter defines that number, MOAD, measures it on models trained on MAD, asks whether the bias by
+# itself is what makes attributes hard, and repeats the paper's test of where the bias comes from: whichever factor
+# is *always* in the caption becomes the one the model is biased towards.
+#
+# ```{admonition} Learning objectives
+# :class: tip
+# After this chapter you can
+# - define MOAD and compute it in $O(Nd)$ from class sums;
+# - read a model's per-factor similarity contrasts and zero-shot accuracies;
+# - separate "the information is not in the embedding" from "the text side cannot name it";
+# - explain why the factor that every caption mentions becomes the object of the bias.
+# ```
+
+# %% tags=["parameters"]
+profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+
+# %%
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+import gaplab
+from gaplab import charts, evaluation, imbalance, toy
+from gaplab import metrics as M
+from gaplab.book import check_claim, glue
+from gaplab.data.mad import FACTORS
+
+prof = gaplab.resolve_profile(profile)
+charts.setup()
+print(f"profile: {prof.name}")
+
+# %% [markdown]
+# ## The measure
+#
+# Take embeddings $e_1, \dots, e_N$ (of images, or of captions), each sample with an object label and attribute
+# labels. Let $\mathrm{sim}_o$ be the mean cosine similarity over pairs of distinct samples that show the same object
+# and $\mathrm{sim}_{\neg o}$ the mean over pairs with different objects; $\mathrm{sim}_a$ and $\mathrm{sim}_{\neg a}$
+# are the same for one attribute factor. Then
+#
+# $$
+# \mathrm{MOAD} = (\mathrm{sim}_o - \mathrm{sim}_{\neg o}) - (\mathrm{sim}_a - \mathrm{sim}_{\neg a}),
+# $$
+#
+# averaged over the attribute factors when there are several. Each bracket, a **similarity contrast**, says how much
+# sharing that factor makes two embeddings alike; MOAD is positive when the object organises the space more than
+# the attributes do. With unit vectors the sum of cosines within a class is $\lVert\sum_{i \in c} e_i\rVert^2 - n_c$,
+# so `gaplab.metrics.moad` needs one pass over the data instead of all $N^2$ pairs (the tests compare it with the
+# pairwise form).
+#
+# On synthetic embeddings built as $w_o\,u_{\text{object}} + w_a\,v_{\text{attribute}} + \text{noise}$, MOAD moves
+# from negative to positive as the object's weight takes over:
+
+# %%
+rows = []
+for share in np.linspace(0, 1, 11):
+    emb, obj, attr = toy.factor_embeddings(object_weight=share, attribute_weight=1 - share, seed=0)
+    rows.append({"object share": share, "MOAD": M.moad(emb, obj, attr)})
+toy_frame = pd.DataFrame(rows)
+glue("toy_moad_attribute_only", toy_frame["MOAD"].iloc[0])
+glue("toy_moad_object_only", toy_frame["MOAD"].iloc[-1])
+charts.scatter(toy_frame, "object share", "MOAD", x_title="object weight / (object + attribute weight)",
+               title="MOAD on synthetic embeddings", trend=False)
+
+# %% [markdown]
+# An attribute-only space gives {glue:text}`toy_moad_attribute_only:.2f`, an object-only one
+# {glue:text}`toy_moad_object_only:.2f`, and equal weights land near zero.
+#
+# ## Object bias of a model trained on MAD
+#
+# The model of the MAD chapter ($k = 2$: each caption names the digit and two of the five attributes). For each
+# factor, the bars show the similarity contrast of its held-out image embeddings and of the embeddings of their
+# captions.
+
+# %%
+k_focus = 2
+grid = imbalance.imbalance_runs(prof, seeds=(0,))
+model = grid[(k_focus, 0)]
+f = model.eval_factors
+contrast_rows = []
+for side, emb in (("images", model.eval_image), ("captions", model.eval_text)):
+    for name, value in evaluation.factor_contrasts(emb, {n: f[n] for n in FACTORS}).items():
+        contrast_rows.append({"factor": name, "embeddings": side, "similarity contrast": value})
+contrasts = pd.DataFrame(contrast_rows)
+summary = evaluation.run_summary(model)
+glue("bias_moad_img", summary["moad_img"])
+glue("bias_moad_txt", summary["moad_txt"])
+glue("bias_object_acc", summary["object_acc"])
+glue("bias_attribute_acc", summary["attribute_acc"])
+glue("bias_attribute_chance", summary["attribute_chance"])
+charts.grouped_bars(contrasts, category="factor", group="embeddings", value="similarity contrast",
+                    title=f"What organises the embeddings of a MAD model (k = {k_focus})")
+
+# %% [markdown]
+# The digit dominates both sides: MOAD is {glue:text}`bias_moad_img:.3f` for the images and
+# {glue:text}`bias_moad_txt:.3f` for the captions. The model names the digit zero-shot with accuracy
+# {glue:text}`bias_object_acc:.3f` and the attributes with mean accuracy {glue:text}`bias_attribute_acc:.3f`
+# (chance: {glue:text}`bias_attribute_chance:.3f`):
+
+# %%
+acc = evaluation.zero_shot_by_factor(model)
+acc_frame = pd.DataFrame(
+    [{"factor": n, "which": "zero-shot accuracy", "accuracy": a} for n, a in acc.items()]
+    + [{"factor": n, "which": "chance", "accuracy": evaluation.chance(n)} for n in acc]
+)
+charts.grouped_bars(acc_frame, category="factor", group="which", value="accuracy", y_title="accuracy",
+                    title=f"Zero-shot accuracy per factor (k = {k_focus})")
+
+# %% [markdown]
+# ## Is the bias itself the problem?
+#
+# A model that is bad at naming attributes may have thrown the attribute information away, or may still carry it
+# in its image embeddings while its text side cannot point at it. A linear probe tells the two apart: a logistic
+# regression trained on held-out image embeddings to predict each attribute (70% of the evaluation set to fit, 30%
+# to score). We compare the most biased models ($k = 0$, whose captions never named an attribute) with the least
+# biased ones ($k = 5$).
+
+# %%
+probe_rows = []
+for k in (0, 5):
+    run = grid[(k, 0)]
+    zs = evaluation.zero_shot_by_factor(run)
+    for name in FACTORS:
+        if name == run.config.object_factor:
+            continue
+        probe_rows.append({"k": k, "factor": name, "linear probe": evaluation.linear_probe(run.eval_image, run.eval_factors[name]),
+                           "zero-shot": zs[name], "chance": evaluation.chance(name)})
+probes = pd.DataFrame(probe_rows)
+display(probes.pivot(index="factor", columns="k", values=["linear probe", "zero-shot", "chance"]).round(3))
+probe_mean = probes.groupby("k")[["linear probe", "zero-shot", "chance"]].mean()
+moad_k = {k: evaluation.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
+glue("probe_attr_k0", probe_mean.loc[0, "linear probe"])
+glue("probe_attr_k5", probe_mean.loc[5, "linear probe"])
+glue("zs_attr_k0", probe_mean.loc[0, "zero-shot"])
+glue("zs_attr_k5", probe_mean.loc[5, "zero-shot"])
+glue("probe_chance", probe_mean.loc[0, "chance"])
+glue("probe_moad_k0", moad_k[0])
+glue("probe_moad_k5", moad_k[5])
+charts.grouped_bars(
+    probes.assign(model=lambda d: "k = " + d["k"].astype(str)).melt(
+        id_vars=["model", "factor"], value_vars=["linear probe", "zero-shot"], var_name="read out by", value_name="accuracy"
+    ).assign(bar=lambda d: d["model"] + ", " + d["read out by"]),
+    category="factor", group="bar", value="accuracy", y_title="attribute accuracy",
+    title="Attributes read from image embeddings: linear probe against zero-shot",
+)
+
+# %% [markdown]
+# The $k = 0$ model is strongly biased (MOAD {glue:text}`probe_moad_k0:.3f`, against
+# {glue:text}`probe_moad_k5:.3f` at $k = 5$) and cannot name attributes zero-shot (mean accuracy
+# {glue:text}`zs_attr_k0:.3f`, chance {glue:text}`probe_chance:.3f`), yet a linear probe reads the attributes from
+# its image embeddings with mean accuracy {glue:text}`probe_attr_k0:.3f` (the $k = 5$ model: probe
+# {glue:text}`probe_attr_k5:.3f`, zero-shot {glue:text}`zs_attr_k5:.3f`). Much of the attribute information survives
+# in a biased embedding; what the $k = 0$ model lacks is captions that ever named it, so its text side has no
+# words pointing there. This matches the paper's conclusion that object bias does not by itself make attributes
+# unrecognisable: the missing information in the captions does.
+
+# %%
+check_claim(
+    "Object bias does not erase attribute information: a linear probe reads attributes from the most biased "
+    "model's image embeddings well above its zero-shot accuracy",
+    probe_mean.loc[0, "linear probe"] > probe_mean.loc[0, "zero-shot"] + 0.1,
+    f"k = 0: probe {probe_mean.loc[0, 'linear probe']:.3f}, zero-shot {probe_mean.loc[0, 'zero-shot']:.3f}, "
+    f"chance {probe_mean.loc[0, 'chance']:.3f}; MOAD {moad_k[0]:.3f}",
+    prof,
+)
+
+# %% [markdown]
+# ## Where the bias comes from: the factor every caption names
+#
+# In MAD, as in web captions, one factor is special: the digit appears in *every* caption, the attributes only
+# sometimes. If information imbalance is the trigger, then the bias should follow whichever factor is always
+# present, not anything about digits. The paper tests this by making another factor the always-present one. Here
+# colour takes the digit's place: every caption names the colour plus $k = 2$ of the other five factors (the digit
+# among them). Nothing else changes.
+
+# %%
+colour_run = gaplab.runs.get_or_train(imbalance.imbalance_config(prof, k_focus, 0, object_factor="color"))
+presence_rows = []
+for label, run in (("digit always named", model), ("colour always named", colour_run)):
+    for name, value in evaluation.factor_contrasts(run.eval_image, {n: run.eval_factors[n] for n in FACTORS}).items():
+        presence_rows.append({"factor": name, "model": label, "similarity contrast": value})
+presence = pd.DataFrame(presence_rows)
+
+
+def moad_towards(run, obj):
+    attrs = np.stack([run.eval_factors[n] for n in FACTORS if n != obj], axis=1)
+    return M.moad(run.eval_image, run.eval_factors[obj], attrs)
+
+
+presence_moad = {(label, obj): moad_towards(run, obj) for label, run in
+                 (("digit", model), ("colour", colour_run)) for obj in ("digit", "color")}
+glue("presence_moad_color_in_colour_model", presence_moad[("colour", "color")])
+glue("presence_moad_color_in_digit_model", presence_moad[("digit", "color")])
+glue("presence_moad_digit_in_colour_model", presence_moad[("colour", "digit")])
+glue("presence_moad_digit_in_digit_model", presence_moad[("digit", "digit")])
+charts.grouped_bars(presence, category="factor", group="model", value="similarity contrast",
+                    title="Image embeddings: the always-named factor takes over")
+
+# %% [markdown]
+# Measured with colour as the object, MOAD of the image embeddings is {glue:text}`presence_moad_color_in_colour_model:.3f`
+# for the model whose captions always name the colour, against {glue:text}`presence_moad_color_in_digit_model:.3f`
+# for the model whose captions always name the digit. With the digit as the object it is
+# {glue:text}`presence_moad_digit_in_colour_model:.3f` against {glue:text}`presence_moad_digit_in_digit_model:.3f`.
+# The bias follows the factor that is always in the caption.
+
+# %%
+check_claim(
+    "The always-present caption factor becomes the object of the bias (colour-anchored model: higher MOAD "
+    "towards colour, lower towards the digit)",
+    presence_moad[("colour", "color")] > presence_moad[("digit", "color")]
+    and presence_moad[("colour", "digit")] < presence_moad[("digit", "digit")],
+    ", ".join(f"{a} model, object {o}: {v:.3f}" for (a, o), v in presence_moad.items()),
+    prof,
+)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Compute MOAD of the $k = 2$ model's image embeddings with `thickness` as the only attribute, then with
+#    `color` as the only one. Which attribute is the model more organised by, and why might colour be special?
+# 2. Make the scale the always-present factor (`object_factor="scale"`) and repeat the last section. Scale has
+#    only two values: what does that do to its similarity contrast?
+#
+# ```{admonition} Solution 1
+# :class: dropdown
+# `M.moad(model.eval_image, f["digit"], f["thickness"])` and the same with `f["color"]`; a larger MOAD means the
+# attribute organises the space less. Colour is spread over all pixels of the digit and a convolutional tower sees
+# it from its first layer, so images of one colour can end up alike even when captions rarely name it.
+# ```
+#
+# ```{admonition} Solution 2
+# :class: dropdown
+# `gaplab.runs.get_or_train(imbalance.imbalance_config(prof, 2, 0, object_factor="scale"))`, then
+# `evaluation.factor_contrasts(...)`. With two values, half of all pairs share the scale, so the "same" and
+# "different" groups are both large; compare contrasts between models, not between factors with different numbers
+# of values.
+# ```
