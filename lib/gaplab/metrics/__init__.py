@@ -12,10 +12,12 @@ from gaplab.metrics.bias import moad, similarity_contrast
 from gaplab.metrics.entropy import logits_entropy
 from gaplab.metrics.gap import l2i, l2m, linear_separability, mean_cosine, neighbour_overlap, rmg
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
+from gaplab.metrics.uniformity import alignment, uniformity
 
 __all__ = [
     "ablate",
     "ablation_curve",
+    "alignment",
     "gap_share",
     "l2i",
     "l2m",
@@ -30,5 +32,6 @@ __all__ = [
     "rmg",
     "similarity_contrast",
     "top_gap_dimensions",
+    "uniformity",
     "zero_shot_accuracy",
 ]
