@@ -1,12 +1,14 @@
-"""Projections of paired embeddings for looking at the gap."""
+"""Projections of paired embeddings for looking at the gap, and Liang et al.'s shift that closes it."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from gaplab.metrics._inputs import as_pair
 
-__all__ = ["joint_pca"]
+__all__ = ["joint_pca", "shift_along_gap"]
 
 
 def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,3 +30,31 @@ def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, 
     comps = comps * sign[:, None]
     explained = s**2 / (s**2).sum()
     return (x - centre) @ comps.T, (y - centre) @ comps.T, explained[:n_components]
+
+
+def shift_along_gap(img, txt, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Liang et al.'s (2022) embedding shift: move both modalities along the gap vector and renormalise.
+
+    With ``delta`` the mean of the normalised image rows minus the mean of the normalised text rows, returns
+    ``(normalise(x - lam * delta), normalise(y + lam * delta))`` as float64 arrays. ``lam = 0`` gives the
+    normalised inputs; positive ``lam`` moves the modalities towards each other (at ``lam = 0.5`` their means
+    meet before renormalising), negative ``lam`` pushes them apart. The two sides may have different numbers
+    of rows.
+    """
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)):
+        raise ValueError(f"lam must be a finite number; got {lam!r}")
+    lam = float(lam)
+    if not math.isfinite(lam):
+        raise ValueError(f"lam must be a finite number; got {lam}")
+    x, y = as_pair(img, txt, min_rows=1)
+    delta = x.mean(axis=0) - y.mean(axis=0)
+
+    def renormalise(z: np.ndarray, side: str) -> np.ndarray:
+        norms = np.linalg.norm(z, axis=1, keepdims=True)
+        zero = np.nonzero(norms[:, 0] == 0)[0]
+        if zero.size:
+            # a row equal to the shift itself has no direction left after it
+            raise ValueError(f"shifting by lam={lam} sends {side} row {zero[0]} to zero; choose another lam")
+        return z / norms
+
+    return renormalise(x - lam * delta, "image"), renormalise(y + lam * delta, "text")
