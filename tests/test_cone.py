@@ -1,0 +1,145 @@
+"""The cone effect: random MLPs, freshly initialised MAD models and open_clip models without weights."""
+
+from __future__ import annotations
+
+import math
+
+import open_clip
+import pytest
+import torch
+
+from gaplab import cone, metrics
+from gaplab.data.mad import generate_mad
+from gaplab.models import create_mad_model, mad_image_input
+from gaplab.tokenizer import MADTokenizer
+
+torch.set_num_threads(1)
+
+KEYS = {"image_mean_cos", "text_mean_cos", "l2m"}
+
+
+def check_summary(result):
+    assert set(result) == KEYS
+    assert all(type(v) is float and math.isfinite(v) for v in result.values())
+    assert -1.0 <= result["image_mean_cos"] <= 1.0
+    assert -1.0 <= result["text_mean_cos"] <= 1.0
+    assert 0.0 <= result["l2m"] <= 2.0
+
+
+# --------------------------------------------------------------------------------------------- random MLPs
+
+
+@pytest.mark.parametrize("activation", cone.ACTIVATIONS)
+def test_mlp_cone_shape_range_and_determinism(activation):
+    values = cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=3)
+    assert len(values) == 5
+    assert all(type(v) is float and -1.0 <= v <= 1.0 for v in values)
+    assert cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=3) == values
+    assert cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=4) != values
+
+
+def test_mlp_cone_index_zero_is_the_inputs():
+    # the inputs do not depend on the network: every activation and depth starts from the same value
+    firsts = {cone.mlp_cone(a, depth=d, width=64, n=30, in_dim=12, seed=5)[0] for a in cone.ACTIVATIONS for d in (1, 3)}
+    assert len(firsts) == 1
+    # independent Gaussian directions: the mean cosine of 30 of them in 12 dimensions is near 0
+    assert abs(firsts.pop()) < 0.1
+
+
+def test_relu_cone_narrows_with_depth():
+    values = cone.mlp_cone("relu")
+    assert len(values) == 11
+    assert values[10] > values[0]
+    assert values[10] > 0.5
+
+
+def test_mlp_cone_leaves_the_global_generator_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cone.mlp_cone("tanh", depth=2, width=8, n=4, in_dim=4)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_mlp_cone_bad_arguments():
+    with pytest.raises(ValueError, match="unknown activation 'gelu'; choose one of relu, tanh, sigmoid, linear"):
+        cone.mlp_cone("gelu")
+    for name, kwargs in [("depth", {"depth": 0}), ("width", {"width": 0}), ("n", {"n": 1}),
+                         ("in_dim", {"in_dim": 2.5}), ("depth", {"depth": True})]:
+        with pytest.raises(ValueError, match=f"{name} must be an integer"):
+            cone.mlp_cone("relu", **kwargs)
+
+
+def test_mlp_cone_names_the_layer_that_zeroes_a_row():
+    # one ReLU unit is zero for about half of the samples, and a zero row has no direction
+    with pytest.raises(ValueError, match="layer 1: .*all-zero rows"):
+        cone.mlp_cone("relu", depth=3, width=1, n=30, in_dim=4)
+
+
+# --------------------------------------------------------------------------------------------- MAD models
+
+
+def test_mad_init_cone_keys_ranges_determinism():
+    result = cone.mad_init_cone("mad-cnn", n=64, seed=0)
+    check_summary(result)
+    assert cone.mad_init_cone("mad-cnn", n=64, seed=0) == result
+    assert cone.mad_init_cone("mad-cnn", n=64, seed=1) != result
+
+
+def test_mad_init_cone_calibrates_batchnorm():
+    # the same model measured with PyTorch's default BatchNorm statistics squeezes the images closer together
+    model = create_mad_model("mad-cnn", seed=0).eval()
+    with torch.no_grad():
+        raw = metrics.mean_cosine(model.encode_image(mad_image_input(generate_mad(64, seed=0, glyphs="procedural").images)))
+    assert cone.mad_init_cone("mad-cnn", n=64, seed=0)["image_mean_cos"] < raw
+
+
+def test_mad_init_cone_bad_arguments():
+    with pytest.raises(ValueError, match="unknown MAD model preset"):
+        cone.mad_init_cone("mad-resnet", n=8)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        cone.mad_init_cone(n=8, k=6)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        cone.mad_init_cone(n=1)
+
+
+# --------------------------------------------------------------------------------------------- open_clip models
+
+
+def test_random_clip_tokens_follow_clips_layout():
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    tokens = cone.random_clip_tokens(tok, 50, 77, torch.Generator().manual_seed(0))
+    assert tokens.shape == (50, 77) and tokens.dtype == torch.long
+    assert (tokens[:, 0] == tok.sot_token_id).all()
+    assert ((tokens == tok.eot_token_id).sum(dim=1) == 1).all()
+    # the text tower pools at the largest id: that must be the end token
+    assert (tokens.argmax(dim=1) == (tokens == tok.eot_token_id).int().argmax(dim=1)).all()
+    for row in tokens:
+        end = int((row == tok.eot_token_id).nonzero())
+        words = row[1:end]
+        assert 5 <= len(words) <= 20
+        assert ((words >= 1) & (words < tok.sot_token_id)).all()
+        assert (row[end + 1 :] == 0).all()
+    # a short context caps the caption length
+    short = cone.random_clip_tokens(tok, 10, 6, torch.Generator().manual_seed(0))
+    assert (short[:, -1] == tok.eot_token_id).all()
+
+
+def test_random_clip_tokens_need_clips_tokenizer():
+    with pytest.raises(ValueError, match="no sot_token_id"):
+        cone.random_clip_tokens(MADTokenizer(), 4, 8, torch.Generator())
+
+
+def test_open_clip_init_cone_vit_b_32():
+    result = cone.open_clip_init_cone("ViT-B-32", n=8, seed=0)
+    check_summary(result)
+    assert cone.open_clip_init_cone("ViT-B-32", n=8, seed=0) == result
+
+
+def test_open_clip_init_cone_bad_arguments():
+    with pytest.raises(ValueError, match="MAD preset"):
+        cone.open_clip_init_cone("mad-cnn", n=8)
+    with pytest.raises(ValueError, match="unknown open_clip model"):
+        cone.open_clip_init_cone("ViT-Z-99", n=8)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        cone.open_clip_init_cone(n=1)
