@@ -89,8 +89,9 @@ def test_mad_init_cone_keys_ranges_determinism():
 def test_mad_init_cone_calibrates_batchnorm():
     # the same model measured with PyTorch's default BatchNorm statistics squeezes the images closer together
     model = create_mad_model("mad-cnn", seed=0).eval()
+    images = generate_mad(64, seed=0, glyphs="procedural").images
     with torch.no_grad():
-        raw = metrics.mean_cosine(model.encode_image(mad_image_input(generate_mad(64, seed=0, glyphs="procedural").images)))
+        raw = metrics.mean_cosine(model.encode_image(mad_image_input(images)))
     assert cone.mad_init_cone("mad-cnn", n=64, seed=0)["image_mean_cos"] < raw
 
 
