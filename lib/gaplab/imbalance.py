@@ -29,6 +29,7 @@ __all__ = [
     "imbalance_table",
     "by_k",
     "spearman",
+    "finetune_source_config",
     "finetune_configs",
     "finetune_experiment",
 ]
@@ -94,6 +95,14 @@ def spearman(a, b) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def finetune_source_config(profile="auto", k: int = 5, seed: int = 0):
+    """The model the intervention starts from: the imbalance recipe at ``k``, except that its logit scale learns
+    ``finetune_temperature_lr_mult`` times faster, so that the temperature has settled where this k wants it.
+    (At the base rate it stays near its initial value in a short run; then freezing it would block nothing.)"""
+    prof = resolve_profile(profile)
+    return imbalance_config(prof, k, seed, temperature_lr_mult=prof.finetune_temperature_lr_mult)
+
+
 def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, target_k: int = 1,
                      seed: int = 0) -> dict:
     """The intervention's runs: ``source`` (the imbalance run with ``source_k`` attributes), then ``frozen`` and
@@ -107,7 +116,7 @@ def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, 
     prof = resolve_profile(profile)
     if not (0 <= target_k < source_k <= 5):
         raise ValueError(f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}")
-    source = resolve_glyphs(imbalance_config(prof, source_k, seed))
+    source = resolve_glyphs(finetune_source_config(prof, source_k, seed))
     final = cache_dir() / run_key(source) / "final.pt"
     common = dict(k=target_k, seed=seed, init_from=str(final), steps=prof.finetune_steps,
                   warmup=max(1, prof.finetune_steps // 10), eval_every=max(1, prof.finetune_steps // 8))
@@ -126,7 +135,7 @@ def finetune_experiment(profile="auto", *, source_k: int = 5, target_k: int = 1,
     "Before" is the source model measured on the fine-tuning captions (step 0 of the fine-tuning run), so a
     change is what fine-tuning did, not what the new captions did to the measurement.
     """
-    source = get_or_train(resolve_glyphs(imbalance_config(profile, source_k, seed)), progress=progress)
+    source = get_or_train(resolve_glyphs(finetune_source_config(profile, source_k, seed)), progress=progress)
     scale = float(source.history[-1]["logit_scale"])
     cfgs = finetune_configs(profile, source_scale=scale, source_k=source_k, target_k=target_k, seed=seed)
     out = {"source": source, "source_logit_scale": scale}

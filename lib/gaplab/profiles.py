@@ -38,7 +38,7 @@ class Profile:
     #: steps of each fine-tuning run in the entropy intervention, and how much faster its learnable
     #: temperature moves than the other weights
     finetune_steps: int = 200
-    finetune_temperature_lr_mult: float = 20.0
+    finetune_temperature_lr_mult: float = 50.0
 
 
 PROFILES: dict[str, Profile] = {
