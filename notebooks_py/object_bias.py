@@ -149,16 +149,7 @@ charts.grouped_bars(acc_frame, category="factor", group="which", value="accuracy
 # biased ones ($k = 5$).
 
 # %%
-probe_rows = []
-for k in (0, 5):
-    run = grid[(k, 0)]
-    zs = evaluation.zero_shot_by_factor(run)
-    for name in FACTORS:
-        if name == run.config.object_factor:
-            continue
-        probe_rows.append({"k": k, "factor": name, "linear probe": evaluation.linear_probe(run.eval_image, run.eval_factors[name]),
-                           "zero-shot": zs[name], "chance": evaluation.chance(name)})
-probes = pd.DataFrame(probe_rows)
+probes = pd.concat([evaluation.attribute_readout(grid[(k, 0)]) for k in (0, 5)], ignore_index=True)
 display(probes.pivot(index="factor", columns="k", values=["linear probe", "zero-shot", "chance"]).round(3))
 probe_mean = probes.groupby("k")[["linear probe", "zero-shot", "chance"]].mean()
 moad_k = {k: evaluation.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
@@ -169,13 +160,11 @@ glue("zs_attr_k5", probe_mean.loc[5, "zero-shot"])
 glue("probe_chance", probe_mean.loc[0, "chance"])
 glue("probe_moad_k0", moad_k[0])
 glue("probe_moad_k5", moad_k[5])
-charts.grouped_bars(
-    probes.assign(model=lambda d: "k = " + d["k"].astype(str)).melt(
-        id_vars=["model", "factor"], value_vars=["linear probe", "zero-shot"], var_name="read out by", value_name="accuracy"
-    ).assign(bar=lambda d: d["model"] + ", " + d["read out by"]),
-    category="factor", group="bar", value="accuracy", y_title="attribute accuracy",
-    title="Attributes read from image embeddings: linear probe against zero-shot",
-)
+readouts = probes.melt(id_vars=["k", "factor"], value_vars=["linear probe", "zero-shot"], var_name="read out by",
+                       value_name="accuracy")
+readouts["bar"] = "k = " + readouts["k"].astype(str) + ", " + readouts["read out by"]
+charts.grouped_bars(readouts, category="factor", group="bar", value="accuracy", y_title="attribute accuracy",
+                    title="Attributes read from image embeddings: linear probe against zero-shot")
 
 # %% [markdown]
 # The $k = 0$ model is strongly biased (MOAD {glue:text}`probe_moad_k0:.3f`, against

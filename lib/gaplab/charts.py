@@ -251,7 +251,7 @@ def training_curves(history: list[dict], *, measures: dict[str, str] | None = No
         .mark_line(point=alt.OverlayMarkDef(size=14), color="#1f6fb4")
         .encode(x=alt.X("samples:Q", title="training samples seen"), y=alt.Y("value:Q", title=None),
                 tooltip=["measure:N", "samples:Q", alt.Tooltip("value:Q", format=".3f")])
-        .properties(width=190, height=130)
+        .properties(width=150, height=120)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
         .resolve_scale(y="independent")
         .properties(title=title)
@@ -274,7 +274,7 @@ def metrics_by_k(table: pd.DataFrame, measures: dict[str, str], *, title: str = 
         x=x, y=alt.Y("mean(value):Q", title=None), tooltip=["measure:N", "k:Q", alt.Tooltip("mean(value):Q", format=".3f", title="seed mean")])
     return (
         alt.layer(band, line, dots, data=frame)
-        .properties(width=190, height=140)
+        .properties(width=150, height=120)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
         .resolve_scale(y="independent")
         .properties(title=title)
@@ -322,7 +322,7 @@ def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str]
         .encode(x=alt.X("step:Q", title="fine-tuning step"), y=alt.Y("value:Q", title=None),
                 color=alt.Color("run:N", title=None, legend=alt.Legend(orient="top")),
                 tooltip=["run:N", "measure:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
-        .properties(width=190, height=140)
+        .properties(width=150, height=120)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
         .resolve_scale(y="independent")
         .properties(title=title)

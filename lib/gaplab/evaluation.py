@@ -13,7 +13,7 @@ from gaplab.data.mad import FACTORS
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import TrainResult, class_prompts
 
-__all__ = ["chance", "zero_shot_by_factor", "linear_probe", "run_summary", "factor_contrasts"]
+__all__ = ["chance", "zero_shot_by_factor", "linear_probe", "attribute_readout", "run_summary", "factor_contrasts"]
 
 
 def chance(factor: str) -> float:
@@ -53,6 +53,17 @@ def linear_probe(emb, labels, *, seed: int = 0, test_fraction: float = 0.3) -> f
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     clf = LogisticRegression(max_iter=2000, C=10.0).fit(xtr, ytr)
     return float(clf.score(xte, yte))
+
+
+def attribute_readout(result: TrainResult):
+    """Per attribute factor of a run: linear-probe accuracy on its image embeddings, zero-shot accuracy, chance."""
+    import pandas as pd
+
+    zs = zero_shot_by_factor(result)
+    rows = [{"k": result.config.k, "factor": name, "linear probe": linear_probe(result.eval_image, result.eval_factors[name]),
+             "zero-shot": zs[name], "chance": chance(name)}
+            for name in FACTORS if name != result.config.object_factor]
+    return pd.DataFrame(rows)
 
 
 def factor_contrasts(emb, factors: dict) -> dict[str, float]:
