@@ -1,0 +1,236 @@
+"""Fahim et al.'s (2024) control: a CLIP whose two towers both read images.
+
+Both towers are MAD image towers (the preset's ``visual``), initialised from different seeds, and each step
+feeds them two independently augmented views of the same batch of images (shifted by up to two pixels, with
+brightness and contrast jitter). Nothing differs between the modalities except that the towers are two separate
+networks; if a gap appears, it is not caused by images and text being different kinds of data.
+``shared=True`` is the control's control: one tower reads both views, which leaves no room for a gap between two
+cones.
+
+Runs are cached like :func:`gaplab.runs.get_or_train`'s, under ``same-modality-<key>`` in the same folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaplab import losses
+from gaplab import metrics as M
+from gaplab.data.mad import generate_mad
+from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input
+from gaplab.runs import cache_dir, code_version
+from gaplab.train import _lr_at, atomic_save, flush_denormal, make_optimizer
+
+__all__ = ["SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
+           "get_or_train_same_modality"]
+
+
+@dataclass(frozen=True)
+class SameModalityConfig:
+    n_train: int = 30_000
+    data_seed: int = 0
+    glyphs: str = "procedural"
+    preset: str = "mad-cnn"
+    shared: bool = False
+    steps: int = 400
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 50
+    temperature_lr_mult: float = 1.0
+    seed: int = 0
+    eval_n: int = 2000
+    eval_every: int = 50
+
+    def __post_init__(self):
+        for name in ("n_train", "steps", "batch_size", "eval_n", "eval_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name}={v!r} is not allowed; it must be a positive integer")
+        if self.preset not in MAD_PRESETS:
+            raise ValueError(f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}")
+        if self.batch_size > self.n_train:
+            raise ValueError(f"batch_size={self.batch_size} cannot exceed n_train={self.n_train}")
+
+    @classmethod
+    def from_profile(cls, profile="auto", **overrides) -> SameModalityConfig:
+        """The MAD recipe of a profile (same data size, steps, batch, evaluation), with overrides."""
+        from gaplab.runs import mad_config
+
+        base = mad_config(profile)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; SameModalityConfig has {', '.join(sorted(fields))}")
+        shared_fields = {f: getattr(base, f) for f in fields if hasattr(base, f)}
+        return cls(**{**shared_fields, **overrides})
+
+
+class TwoViewCLIP(torch.nn.Module):
+    """Two image towers and CLIP's logit scale; ``encode_image``/``encode_text`` name the two sides as in CLIP."""
+
+    def __init__(self, preset: str = "mad-cnn", seed: int = 0, shared: bool = False, device="cpu"):
+        super().__init__()
+        self.tower_a = create_mad_model(preset, seed=seed, device=device).visual
+        self.tower_b = self.tower_a if shared else create_mad_model(preset, seed=seed + 1, device=device).visual
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
+
+    def encode_image(self, x):
+        return self.tower_a(x)
+
+    def encode_text(self, x):
+        return self.tower_b(x)
+
+
+def augment(images_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random view of each image: a shift by up to two pixels each way, brightness and contrast jitter."""
+    n = images_uint8.shape[0]
+    device = images_uint8.device
+    x = mad_image_input(images_uint8)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    dy = torch.randint(0, 5, (n,), generator=gen, device=device)
+    dx = torch.randint(0, 5, (n,), generator=gen, device=device)
+    size = x.shape[-1]
+    rows = (dy[:, None] + torch.arange(size, device=device)[None, :])  # (n, H)
+    cols = (dx[:, None] + torch.arange(size, device=device)[None, :])  # (n, W)
+    idx = torch.arange(n, device=device)[:, None, None]
+    view = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    gain = 1 + 0.2 * (torch.rand(n, 1, 1, 1, generator=gen, device=device) - 0.5)
+    bias = 0.2 * (torch.rand(n, 1, 1, 1, generator=gen, device=device) - 0.5)
+    return view * gain + bias
+
+
+@dataclass
+class SameModalityResult:
+    config: SameModalityConfig
+    model: TwoViewCLIP
+    history: list
+    eval_a: np.ndarray
+    eval_b: np.ndarray
+    eval_digits: np.ndarray
+    seconds: float
+
+
+@torch.no_grad()
+def _encode(model, ev) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    a = torch.nn.functional.normalize(model.encode_image(ev["view_a"]).float(), dim=-1)
+    b = torch.nn.functional.normalize(model.encode_text(ev["view_b"]).float(), dim=-1)
+    return a.cpu().numpy(), b.cpu().numpy()
+
+
+def _evaluate(model, ev) -> dict:
+    a, b = _encode(model, ev)
+    return {"l2m": M.l2m(a, b), "rmg": M.rmg(a, b), "logit_scale": float(model.logit_scale.detach().exp().clamp(max=100))}
+
+
+def train_same_modality(cfg: SameModalityConfig, run_dir=None, *, device=None, progress: bool = True) -> SameModalityResult:
+    """Train (or resume from ``run_dir/ckpt.pt``) the two-view model of ``cfg`` with CLIP's loss."""
+    with flush_denormal():
+        return _train(cfg, run_dir, device=device, progress=progress)
+
+
+def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool) -> SameModalityResult:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    t0 = time.perf_counter()
+    data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs, device=device)
+    ev_data = generate_mad(cfg.eval_n, seed=cfg.data_seed + 1_000_003, glyphs=cfg.glyphs, device=device)
+    ev_gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
+    ev = {"view_a": augment(ev_data.images, ev_gen), "view_b": augment(ev_data.images, ev_gen)}
+
+    model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    history, start, ckpt = [], 0, None
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        ckpt = Path(run_dir) / "ckpt.pt"
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+        history, start = list(state["history"]), int(state["step"])
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc="same-modality" + (" (shared)" if cfg.shared else ""),
+                   unit="step", leave=False)
+    running, count = 0.0, 0
+    for step in range(start, cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
+        idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
+        images = data.images[idx]
+        view_a, view_b = augment(images, gen), augment(images, gen)
+        model.train()
+        a = torch.nn.functional.normalize(model.encode_image(view_a).float(), dim=-1)
+        b = torch.nn.functional.normalize(model.encode_text(view_b).float(), dim=-1)
+        loss = losses.clip_loss(a, b, model.logit_scale.exp().clamp(max=100))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(max=math.log(100.0))
+        running += float(loss.detach())
+        count += 1
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count, **_evaluate(model, ev)})
+            running, count = 0.0, 0
+            if ckpt is not None:
+                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                             "history": history, "step": done}, ckpt)
+    if bar is not None:
+        bar.close()
+    a, b = _encode(model, ev)
+    return SameModalityResult(cfg, model, history, a, b, ev_data.factors["digit"].cpu().numpy(), time.perf_counter() - t0)
+
+
+def _key(cfg: SameModalityConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    h.update(code_version().encode())
+    h.update(Path(__file__).read_bytes())
+    return "same-modality-" + h.hexdigest()[:20]
+
+
+def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress: bool = True) -> SameModalityResult:
+    """The finished run of ``cfg`` from the cache when readable, else trained (resuming a checkpoint) and stored."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run_dir = cache_dir() / _key(cfg)
+    final = run_dir / "final.pt"
+    if final.exists():
+        try:
+            state = torch.load(final, map_location=device, weights_only=True)
+            if state["config"] != dataclasses.asdict(cfg):
+                raise ValueError("stored config differs from the requested one")
+            model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
+            model.load_state_dict(state["model"])
+            model.eval()
+            return SameModalityResult(cfg, model, list(state["history"]), state["eval_a"].numpy(),
+                                      state["eval_b"].numpy(), state["eval_digits"].numpy(), float(state["seconds"]))
+        except Exception as exc:  # noqa: BLE001 - an unreadable entry is retrained, never trusted
+            warnings.warn(f"cached run {run_dir.name} could not be read ({type(exc).__name__}: {exc}); retraining",
+                          stacklevel=2)
+            shutil.rmtree(run_dir, ignore_errors=True)
+    result = train_same_modality(cfg, run_dir, device=device, progress=progress)
+    atomic_save({"config": dataclasses.asdict(cfg), "model": result.model.state_dict(), "history": result.history,
+                 "eval_a": torch.from_numpy(result.eval_a), "eval_b": torch.from_numpy(result.eval_b),
+                 "eval_digits": torch.from_numpy(result.eval_digits), "seconds": result.seconds}, final)
+    (run_dir / "ckpt.pt").unlink(missing_ok=True)
+    return result

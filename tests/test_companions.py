@@ -1,0 +1,93 @@
+"""The companion experiments' helpers: same-modality training, temperature runs, shifts, loss variants."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from gaplab import contrastive, samemodality, temperature
+from gaplab import metrics as M
+from gaplab.data.mad import generate_mad
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def _small(**kw):
+    return samemodality.SameModalityConfig(n_train=128, steps=4, batch_size=16, eval_n=64, eval_every=2, warmup=1, **kw)
+
+
+def test_augment_is_a_shifted_jittered_view():
+    images = generate_mad(8, seed=0, glyphs="procedural").images
+    gen = torch.Generator().manual_seed(0)
+    a = samemodality.augment(images, gen)
+    b = samemodality.augment(images, gen)
+    assert a.shape == b.shape == (8, 3, 28, 28)
+    assert not torch.equal(a, b)
+    # a view keeps the image's content: it correlates with the image far more than with another image
+    x = torch.nn.functional.pad(samemodality.mad_image_input(images), (2, 2, 2, 2))
+    flat = lambda t: (t - t.mean()).flatten()  # noqa: E731
+    best = max(float(torch.dot(flat(a[0]), flat(x[0, :, dy:dy + 28, dx:dx + 28]))) for dy in range(5) for dx in range(5))
+    other = max(float(torch.dot(flat(a[0]), flat(x[1, :, dy:dy + 28, dx:dx + 28]))) for dy in range(5) for dx in range(5))
+    assert best > other
+
+
+def test_same_modality_runs_cache_and_control(cache):
+    run = samemodality.get_or_train_same_modality(_small(), progress=False)
+    assert run.eval_a.shape == run.eval_b.shape == (64, 128)
+    assert [h["step"] for h in run.history] == [2, 4]
+    again = samemodality.get_or_train_same_modality(_small(), progress=False)
+    assert np.array_equal(again.eval_a, run.eval_a)
+    shared = samemodality.get_or_train_same_modality(_small(shared=True), progress=False)
+    assert shared.model.tower_a is shared.model.tower_b
+    assert run.model.tower_a is not run.model.tower_b
+    # two separately initialised towers start in two cones; one shared tower sees both views in one
+    assert M.l2m(shared.eval_a, shared.eval_b) < M.l2m(run.eval_a, run.eval_b)
+
+
+def test_same_modality_config_errors():
+    with pytest.raises(ValueError, match="unknown settings"):
+        samemodality.SameModalityConfig.from_profile("smoke", k=3)
+    with pytest.raises(ValueError, match="preset"):
+        samemodality.SameModalityConfig(preset="resnet")
+    cfg = samemodality.SameModalityConfig.from_profile("smoke")
+    assert (cfg.steps, cfg.batch_size) == (20, 64)
+
+
+def test_temperature_config_freezes_the_scale():
+    cfg = temperature.temperature_config("smoke", 50)
+    assert cfg.temperature == 50.0 and cfg.k == 2
+    assert temperature.LOGIT_SCALES == (1.0, 10.0, 20.0, 30.0, 50.0, 100.0)
+
+
+def test_zero_shot_under_shift(cache):
+    from gaplab.runs import get_or_train
+
+    run = get_or_train(temperature.temperature_config("smoke", 10), progress=False)
+    assert run.history[-1]["logit_scale"] == pytest.approx(10.0)
+    accs = temperature.zero_shot_under_shift(run, [0.0, 0.25])
+    assert accs[0] == pytest.approx(run.history[-1]["zero_shot_digit_acc"])
+    assert all(0 <= a <= 1 for a in accs)
+    with pytest.raises(ValueError, match="finite"):
+        temperature.zero_shot_under_shift(run, [float("nan")])
+
+
+def test_loss_variants_and_report():
+    assert contrastive.variant_config("smoke", "CLIP").uniformity_weight == 0
+    cua = contrastive.variant_config("smoke", "CUA")
+    assert (cua.uniformity_weight, cua.alignment_weight, cua.cross_uniformity_weight) == (1.0, 1.0, 0.0)
+    assert contrastive.variant_config("smoke", "CUA + cross-uniformity").cross_uniformity_weight == 1.0
+    assert dataclasses.replace(cua, uniformity_weight=0, alignment_weight=0) == contrastive.variant_config("smoke", "CLIP")
+    with pytest.raises(ValueError, match="unknown loss variant"):
+        contrastive.variant_config("smoke", "SimCLR")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 8)), rng.normal(size=(40, 8)) + 2
+    rep = contrastive.embedding_report(x, y)
+    assert rep["l2m"] == pytest.approx(M.l2m(x, y)) and rep["alignment"] == pytest.approx(M.alignment(x, y))
+    assert rep["uniformity"] == pytest.approx((M.uniformity(x) + M.uniformity(y)) / 2)
