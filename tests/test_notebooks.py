@@ -160,3 +160,31 @@ def test_entropy_link(executed):
                 "finetune_entropy_change_learnable"):
         assert type(g[key]) is float and math.isfinite(g[key]), key
     assert -1 <= g["finetune_gap_change_frozen"] <= 1 and -1 <= g["finetune_gap_change_learnable"] <= 1
+
+
+def test_cone_temperature(executed):
+    from gaplab import cone
+
+    _, g = executed("cone_temperature")
+    assert g["cone_mlp_relu"] == pytest.approx(cone.mlp_cone("relu", depth=10, seed=0)[-1])
+    assert -1 <= g["cone_mean_cos_init"] <= 1
+    assert g["temperature_logit_scale"] == [1.0, 10.0, 20.0, 30.0, 50.0, 100.0]
+    assert isinstance(g["temperature_l2m"], list) and len(g["temperature_l2m"]) == 6
+    assert all(type(v) is float and 0 <= v <= 2 for v in g["temperature_l2m"])
+    n = len(g["shift_lambda"])
+    assert n == 21 and 0.0 in g["shift_lambda"]
+    assert _unit_list(g["shift_i2t_r1"], n) and _unit_list(g["shift_mad_zero_shot"], n)
+    img, txt = load_embeddings("clip")
+    i0 = g["shift_lambda"].index(0.0)
+    assert g["shift_l2m"][i0] == pytest.approx(metrics.l2m(img, txt))
+    assert g["shift_i2t_r1"][i0] == pytest.approx(metrics.recall_at_k(img, txt, k=1, direction="i2t"))
+
+
+def test_contrastive_gap(executed):
+    _, g = executed("contrastive_gap")
+    for key in ("samemodality_l2m", "clip_l2m_mad", "cua_l2m", "cuax_l2m"):
+        assert type(g[key]) is float and 0 <= g[key] <= 2, key
+    for key in ("clip_linear_separability_mad", "cua_linear_separability", "clip_zero_shot_mad", "cua_zero_shot",
+                "samemodality_linear_separability"):
+        assert _is_unit_float(g[key]), key
+    assert -8 <= g["cua_uniformity"] <= 0 and 0 <= g["cua_alignment"] <= 4

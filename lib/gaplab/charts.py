@@ -29,6 +29,7 @@ __all__ = [
     "scatter",
     "grouped_bars",
     "compare_histories",
+    "lines",
 ]
 
 MODALITY_COLORS = {"image": "#1f6fb4", "text": "#d9572b"}
@@ -324,6 +325,29 @@ def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str]
                 tooltip=["run:N", "measure:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
         .properties(width=150, height=120)
         .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def lines(frame: pd.DataFrame, x: str, measures: dict[str, str], *, series: str | None = None, x_title: str = "",
+          x_scale: str = "linear", columns: int = 3, title: str = "") -> alt.Chart:
+    """Small multiples of columns ``measures`` (column -> label) against ``x``, one line per ``series`` value."""
+    keep = [x] + ([series] if series else [])
+    long = frame.melt(id_vars=keep, value_vars=list(measures), var_name="key", value_name="value")
+    long["measure"] = long["key"].map(measures)
+    enc = dict(x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(type=x_scale)), y=alt.Y("value:Q", title=None),
+               tooltip=[*([f"{series}:N"] if series else []), "measure:N", alt.Tooltip(f"{x}:Q", format=".3g"),
+                        alt.Tooltip("value:Q", format=".3f")])
+    if series:
+        enc["color"] = alt.Color(f"{series}:N", title=None, legend=alt.Legend(orient="top"))
+    width = 150 if columns >= 3 else 220
+    return (
+        alt.Chart(long)
+        .mark_line(point=alt.OverlayMarkDef(size=20), **({} if series else {"color": "#1f6fb4"}))
+        .encode(**enc)
+        .properties(width=width, height=120)
+        .facet(facet=alt.Facet("measure:N", title=None, sort=list(measures.values())), columns=columns)
         .resolve_scale(y="independent")
         .properties(title=title)
     )
