@@ -205,13 +205,7 @@ for label, run in (("digit always named", model), ("colour always named", colour
         presence_rows.append({"factor": name, "model": label, "similarity contrast": value})
 presence = pd.DataFrame(presence_rows)
 
-
-def moad_towards(run, obj):
-    attrs = np.stack([run.eval_factors[n] for n in FACTORS if n != obj], axis=1)
-    return M.moad(run.eval_image, run.eval_factors[obj], attrs)
-
-
-presence_moad = {(label, obj): moad_towards(run, obj) for label, run in
+presence_moad = {(label, obj): evaluation.moad_towards(run, obj) for label, run in
                  (("digit", model), ("colour", colour_run)) for obj in ("digit", "color")}
 glue("presence_moad_color_in_colour_model", presence_moad[("colour", "color")])
 glue("presence_moad_color_in_digit_model", presence_moad[("digit", "color")])

@@ -114,3 +114,14 @@ def test_attribute_readout(smoke_runs):
     assert isinstance(frame, pd.DataFrame)
     assert sorted(frame.factor) == sorted(n for n in FACTORS if n != "digit")
     assert frame["linear probe"].between(0, 1).all() and frame["zero-shot"].between(0, 1).all()
+
+
+def test_moad_towards(smoke_runs):
+    run = smoke_runs[(3, 0)]
+    s = evaluation.run_summary(run)
+    assert evaluation.moad_towards(run, "digit") == pytest.approx(s["moad_img"])
+    assert evaluation.moad_towards(run, "digit", side="text") == pytest.approx(s["moad_txt"])
+    with pytest.raises(ValueError, match="unknown factor"):
+        evaluation.moad_towards(run, "shape")
+    with pytest.raises(ValueError, match="side"):
+        evaluation.moad_towards(run, "color", side="audio")

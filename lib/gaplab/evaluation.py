@@ -13,7 +13,8 @@ from gaplab.data.mad import FACTORS
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import TrainResult, class_prompts
 
-__all__ = ["chance", "zero_shot_by_factor", "linear_probe", "attribute_readout", "run_summary", "factor_contrasts"]
+__all__ = ["chance", "zero_shot_by_factor", "linear_probe", "attribute_readout", "run_summary", "factor_contrasts",
+           "moad_towards"]
 
 
 def chance(factor: str) -> float:
@@ -69,6 +70,16 @@ def attribute_readout(result: TrainResult):
 def factor_contrasts(emb, factors: dict) -> dict[str, float]:
     """Per factor: mean cosine of pairs sharing its value minus pairs that do not (the parts of MOAD)."""
     return {f: M.similarity_contrast(emb, v, name=f) for f, v in factors.items()}
+
+
+def moad_towards(result: TrainResult, factor: str, side: str = "image") -> float:
+    """MOAD of a run's held-out embeddings with ``factor`` as the object and every other factor as an attribute."""
+    chance(factor)
+    if side not in ("image", "text"):
+        raise ValueError(f"side must be 'image' or 'text'; got {side!r}")
+    emb = result.eval_image if side == "image" else result.eval_text
+    f = result.eval_factors
+    return M.moad(emb, f[factor], np.stack([f[n] for n in FACTORS if n != factor], axis=1))
 
 
 def run_summary(result: TrainResult) -> dict:
