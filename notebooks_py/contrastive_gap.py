@@ -81,21 +81,28 @@ glue("samemodality_shared_linear_separability", float(same_table.loc["one shared
 display(same_table.round(3))
 
 # %% [markdown]
-# With two towers the two views end up apart: L2M {glue:text}`samemodality_l2m:.3f`, RMG
+# With two towers the two views end up apart, though not far: L2M {glue:text}`samemodality_l2m:.3f`, RMG
 # {glue:text}`samemodality_rmg:.3f`, and a linear classifier tells which tower an embedding came from with accuracy
-# {glue:text}`samemodality_linear_separability:.3f`, although both towers read images of the same kind. With one
-# shared tower L2M is {glue:text}`samemodality_shared_l2m:.3f` (separability
-# {glue:text}`samemodality_shared_linear_separability:.3f`). The gap comes with having two separately initialised
-# encoders trained contrastively, not with images and text being different.
+# {glue:text}`samemodality_linear_separability:.3f`, where chance is 0.5, although both towers read images of the
+# same kind. With one shared tower L2M is {glue:text}`samemodality_shared_l2m:.3f` and the separability
+# {glue:text}`samemodality_shared_linear_separability:.3f`: the two views are then embedded by one function and
+# nothing tells them apart. So a gap does come with having two separately initialised encoders trained
+# contrastively, as Fahim et al. say. At this scale it is small, though: the CLIP model trained on MAD images and
+# $k = 2$ captions with the same recipe ends at L2M {glue:text}`clip_l2m_mad:.3f`, several times more. Two views of
+# one image carry the same information, a caption naming three of six factors does not; by the account of the
+# imbalance chapters, that difference is what keeps the image-caption gap open.
 
 # %%
+# a held-out accuracy on ~30% of 2 x eval_n embeddings has standard error <= sqrt(0.25 / n_test) under chance
+n_test = 0.3 * 2 * len(same["two towers"].eval_a)
+se = (0.25 / n_test) ** 0.5
+two, shared = same_table.loc["two towers"], same_table.loc["one shared tower"]
 check_claim(
-    "A gap appears between two encoders of the same modality trained with the CLIP loss (Fahim et al. 2024)",
-    same_table.loc["two towers", "linear_separability"] >= 0.9
-    and same_table.loc["two towers", "l2m"] > 2 * same_table.loc["one shared tower", "l2m"],
-    f"two towers: L2M {same_table.loc['two towers', 'l2m']:.3f}, separability "
-    f"{same_table.loc['two towers', 'linear_separability']:.3f}; shared tower: L2M "
-    f"{same_table.loc['one shared tower', 'l2m']:.3f}",
+    "A gap appears between two encoders of the same modality trained with the CLIP loss (Fahim et al. 2024): "
+    "their embeddings are separable above chance, and further apart than one shared encoder's",
+    two["linear_separability"] > 0.5 + 5 * se and two["l2m"] > 2 * shared["l2m"],
+    f"two towers: L2M {two['l2m']:.3f}, separability {two['linear_separability']:.3f} (chance 0.5, 5 s.e. = "
+    f"{5 * se:.3f}); shared tower: L2M {shared['l2m']:.3f}, separability {shared['linear_separability']:.3f}",
     prof,
 )
 
@@ -152,7 +159,13 @@ charts.grouped_bars(
 # The paper's numbers come from models trained on MS-COCO; the MAD models here have 128-dimensional embeddings too,
 # but a gap that training with CLIP's loss already shrank a long way (the MAD recipe ends at L2M
 # {glue:text}`clip_l2m_mad:.3f` where their CLIP model sits at 0.661). Adding uniformity and alignment shrinks it
-# further and makes the modalities harder to tell apart, in the direction Fahim et al. report.
+# further and makes the modalities harder to tell apart, in the direction Fahim et al. report, at a small cost in
+# zero-shot accuracy. Most of the change is in uniformity (from {glue:text}`clip_uniformity_mad:.3f` to
+# {glue:text}`cua_uniformity:.3f`, lower is more uniform), while matched pairs come only a little closer (alignment
+# {glue:text}`clip_alignment_mad:.3f` to {glue:text}`cua_alignment:.3f`): the two clouds spread over the sphere and
+# overlap, rather than each pair collapsing onto itself. The variant with cross-modal uniformity closes less of the
+# gap here (L2M {glue:text}`cuax_l2m:.3f`) and pulls pairs apart (alignment {glue:text}`cuax_alignment:.3f`):
+# spreading image and caption embeddings away from each other also pushes against matched pairs.
 
 # %%
 check_claim(
