@@ -87,8 +87,8 @@ charts.lines(cones, "layer", {"mean cosine": "mean cosine similarity of the outp
              title="The cone narrows with depth")
 
 # %% [markdown]
-# After {glue:text}`cone_mlp_relu:.3f` with ReLU (the mean cosine after ten layers), even the most open of the four
-# ({glue:text}`cone_mlp_min_activation`) ends at {glue:text}`cone_mlp_min:.3f`.
+# After ten layers the mean cosine of the outputs is {glue:text}`cone_mlp_relu:.3f` with ReLU, and even the most open
+# of the four activations ({glue:text}`cone_mlp_min_activation`) ends at {glue:text}`cone_mlp_min:.3f`.
 #
 # ## Real encoders at initialisation
 #
@@ -158,7 +158,7 @@ glue("temperature_acc_low", float(t_table["zero-shot digit accuracy"].iloc[0]))
 glue("temperature_acc_high", float(t_table["zero-shot digit accuracy"].iloc[-1]))
 display(t_table.round(3))
 charts.lines(t_table, "logit scale", {"l2m": "L2M", "rmg": "RMG", "zero-shot digit accuracy": "zero-shot digit accuracy"},
-             x_title="frozen logit scale (1 / temperature)", x_scale="log", title="The gap after training, by temperature")
+             x_title="logit scale (log axis)", x_scale="log", title="The gap after training, by temperature")
 
 # %% [markdown]
 # At logit scale 1 the trained model ends with L2M {glue:text}`temperature_l2m_low:.3f`; at 100 (CLIP's cap) with
@@ -199,16 +199,22 @@ glue("shift_r1_at_0", float(shift.loc[shift["lambda"] == 0, "i2t R@1"].iloc[0]))
 glue("shift_r1_max", float(shift["i2t R@1"].max()))
 glue("shift_r1_min", float(shift["i2t R@1"].min()))
 glue("shift_l2m_at_half", float(shift.loc[shift["lambda"] == 0.5, "l2m"].iloc[0]))
+glue("shift_r1_at_half", float(shift.loc[shift["lambda"] == 0.5, "i2t R@1"].iloc[0]))
+glue("shift_best_lambda", float(shift.loc[shift["i2t R@1"].idxmax(), "lambda"]))
 charts.lines(shift, "lambda", {"l2m": "L2M", "i2t R@1": "image -> text R@1", "t2i R@1": "text -> image R@1"},
              x_title="shift lambda", title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
 
 # %% [markdown]
-# The shift closes the gap (L2M {glue:text}`shift_l2m_at_half:.3f` at $\lambda = 0.5$), yet image-to-text R@1 only
-# moves between {glue:text}`shift_r1_min:.3f` and {glue:text}`shift_r1_max:.3f` over the whole range (it is
-# {glue:text}`shift_r1_at_0:.3f` unshifted). Adding the same vector to every caption barely reorders the captions
-# for a given image, and the renormalisation changes lengths only a little: the gap and the ranking live largely in
-# different directions, as the dimension-ablation chapter found. Zero-shot classification on a MAD model behaves
-# the same way, with the class prompts moved like captions:
+# The shift closes the gap (L2M {glue:text}`shift_l2m_at_half:.3f` at $\lambda = 0.5$), and closing it this way
+# costs retrieval: image-to-text R@1 falls from {glue:text}`shift_r1_at_0:.3f` unshifted to
+# {glue:text}`shift_r1_at_half:.3f` where the means meet. The best R@1 over the range,
+# {glue:text}`shift_r1_max:.3f`, is reached at $\lambda =$ {glue:text}`shift_best_lambda:.2f`, close to no shift at
+# all, and widening the gap further costs again. Why would a shift reorder anything? Before renormalising, the
+# score of caption $j$ for image $x$ becomes $(x - \lambda\Delta)^\top(y_j + \lambda\Delta)
+# = x^\top y_j + \lambda x^\top\Delta - \lambda \Delta^\top y_j - \lambda^2\lVert\Delta\rVert^2$, and the term
+# $-\lambda\Delta^\top y_j$ differs from caption to caption; the renormalisation then rescales captions unequally
+# too. The trained model's retrieval is tuned to its embeddings as they are, gap included. On a MAD model ($k = 2$), with the class prompts moved like
+# captions:
 
 # %%
 mad_run = imbalance.imbalance_runs(prof, ks=(2,), seeds=(0,), progress=False)[(2, 0)]
@@ -217,17 +223,19 @@ glue("shift_mad_zero_shot", mad_acc)
 glue("shift_mad_acc_at_0", float(mad_acc[lambdas.index(0.0)]))
 glue("shift_mad_acc_min", float(min(mad_acc)))
 glue("shift_mad_acc_max", float(max(mad_acc)))
+glue("shift_mad_l2m", M.l2m(mad_run.eval_image, mad_run.eval_text))
 charts.lines(pd.DataFrame({"lambda": lambdas, "zero-shot digit accuracy": mad_acc}), "lambda",
              {"zero-shot digit accuracy": "zero-shot digit accuracy"}, x_title="shift lambda", columns=1,
              title="A MAD model (k = 2) shifted along its gap")
 
 # %% [markdown]
-# Unshifted, the MAD model's zero-shot digit accuracy is {glue:text}`shift_mad_acc_at_0:.3f`; over the range of
-# shifts it stays between {glue:text}`shift_mad_acc_min:.3f` and {glue:text}`shift_mad_acc_max:.3f`. Liang et al.
-# report that such shifts can raise or lower zero-shot accuracy depending on the task; on these two models, making
-# the gap smaller does not by itself make the model better or worse by much. Schrodi et al. take this further: the
-# gap is not a defect the model failed to remove but a consequence of what the captions leave out
-# (the imbalance chapters).
+# Unshifted, the MAD model's zero-shot digit accuracy is {glue:text}`shift_mad_acc_at_0:.3f`; over the range it
+# stays between {glue:text}`shift_mad_acc_min:.3f` and {glue:text}`shift_mad_acc_max:.3f`, slightly lower as the gap
+# closes. Its gap is small (L2M {glue:text}`shift_mad_l2m:.3f`), so the same $\lambda$ moves its embeddings much
+# less than CLIP's. Liang et al. report that such shifts can raise or lower zero-shot accuracy depending on the
+# task; on these two models, closing the gap by hand does not help. Schrodi et al. take this further: the gap is
+# not a defect the model failed to remove but a consequence of what the captions leave out (the imbalance
+# chapters).
 #
 # ## Exercises
 #
