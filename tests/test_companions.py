@@ -91,3 +91,13 @@ def test_loss_variants_and_report():
     rep = contrastive.embedding_report(x, y)
     assert rep["l2m"] == pytest.approx(M.l2m(x, y)) and rep["alignment"] == pytest.approx(M.alignment(x, y))
     assert rep["uniformity"] == pytest.approx((M.uniformity(x) + M.uniformity(y)) / 2)
+
+
+def test_same_modality_resumes_an_interrupted_run(tmp_path):
+    cfg = _small()
+    whole = samemodality.train_same_modality(cfg, tmp_path / "whole", progress=False)
+    samemodality.train_same_modality(cfg, tmp_path / "cut", progress=False, stop_after=2)
+    assert (tmp_path / "cut" / "ckpt.pt").exists()
+    resumed = samemodality.train_same_modality(cfg, tmp_path / "cut", progress=False)
+    assert resumed.history == whole.history
+    assert np.array_equal(resumed.eval_a, whole.eval_a) and np.array_equal(resumed.eval_b, whole.eval_b)

@@ -24,7 +24,7 @@ from gaplab.models import create_mad_model
 from gaplab.profiles import resolve_profile
 from gaplab.train import TrainConfig, TrainResult, atomic_save, train
 
-__all__ = ["mad_config", "cache_dir", "code_version", "run_key", "get_or_train", "resolve_glyphs"]
+__all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "resolve_glyphs"]
 
 _PKG = Path(__file__).parent
 _CODE = ["train.py", "losses.py", "models.py", "cnn.py", "tokenizer.py", "data/mad.py", "metrics/gap.py",
@@ -93,29 +93,45 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     )
 
 
+def cached_run(run_dir: Path, *, load, train, to_state):
+    """The run stored in ``run_dir/final.pt`` if ``load(final_path)`` can read it back; otherwise ``train(run_dir)``
+    (which may resume from ``run_dir/ckpt.pt``), then ``to_state(result)`` saved atomically as ``final.pt``.
+
+    An entry that cannot be read (a half-copied file, another code version's layout, a different config) is
+    reported and retrained, never trusted.
+    """
+    final = Path(run_dir) / "final.pt"
+    if final.exists():
+        try:
+            return load(final)
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained
+            warnings.warn(f"cached run {Path(run_dir).name} could not be read ({type(exc).__name__}: {exc}); retraining",
+                          stacklevel=3)
+            shutil.rmtree(run_dir, ignore_errors=True)
+    result = train(run_dir)
+    atomic_save(to_state(result), final)
+    (Path(run_dir) / "ckpt.pt").unlink(missing_ok=True)
+    return result
+
+
 def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainResult:
     """The finished run of ``config``: from the cache when present and readable, else trained (resuming a
     checkpoint left by an interrupted attempt) and stored."""
     config = resolve_glyphs(config)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run_dir = cache_dir() / run_key(config)
-    final = run_dir / "final.pt"
-    if final.exists():
-        try:
-            return _load(final, config, device)
-        except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
-            warnings.warn(f"cached run {run_dir.name} could not be read ({type(exc).__name__}: {exc}); retraining",
-                          stacklevel=2)
-            shutil.rmtree(run_dir, ignore_errors=True)
-    result = train(config, run_dir, device=device, progress=progress)
-    atomic_save(
-        {"config": config.to_dict(), "code_version": code_version(), "model": result.model.state_dict(),
-         "history": result.history, "eval_image": torch.from_numpy(result.eval_image),
-         "eval_text": torch.from_numpy(result.eval_text),
-         "eval_factors": {k: torch.from_numpy(v) for k, v in result.eval_factors.items()},
-         "seconds": result.seconds},
-        final,
+    result = cached_run(
+        run_dir,
+        load=lambda final: _load(final, config, device),
+        train=lambda d: train(config, d, device=device, progress=progress),
+        to_state=lambda r: {
+            "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
+            "history": r.history, "eval_image": torch.from_numpy(r.eval_image),
+            "eval_text": torch.from_numpy(r.eval_text),
+            "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()}, "seconds": r.seconds,
+        },
     )
-    (run_dir / "ckpt.pt").unlink(missing_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    config_file = run_dir / "config.json"
+    if not config_file.exists():
+        config_file.write_text(json.dumps(config.to_dict(), indent=2))
     return result

@@ -16,9 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +27,8 @@ from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import generate_mad
 from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input
-from gaplab.runs import cache_dir, code_version
-from gaplab.train import _lr_at, atomic_save, flush_denormal, make_optimizer
+from gaplab.runs import cache_dir, cached_run, code_version
+from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, make_optimizer
 
 __all__ = ["SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
            "get_or_train_same_modality"]
@@ -54,10 +52,7 @@ class SameModalityConfig:
     eval_every: int = 50
 
     def __post_init__(self):
-        for name in ("n_train", "steps", "batch_size", "eval_n", "eval_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name}={v!r} is not allowed; it must be a positive integer")
+        check_positive_ints(self, ("n_train", "steps", "batch_size", "eval_n", "eval_every"))
         if self.preset not in MAD_PRESETS:
             raise ValueError(f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}")
         if self.batch_size > self.n_train:
@@ -135,13 +130,17 @@ def _evaluate(model, ev) -> dict:
     return {"l2m": M.l2m(a, b), "rmg": M.rmg(a, b), "logit_scale": float(model.logit_scale.detach().exp().clamp(max=100))}
 
 
-def train_same_modality(cfg: SameModalityConfig, run_dir=None, *, device=None, progress: bool = True) -> SameModalityResult:
-    """Train (or resume from ``run_dir/ckpt.pt``) the two-view model of ``cfg`` with CLIP's loss."""
+def train_same_modality(cfg: SameModalityConfig, run_dir=None, *, device=None, progress: bool = True,
+                        stop_after: int | None = None) -> SameModalityResult:
+    """Train (or resume from ``run_dir/ckpt.pt``) the two-view model of ``cfg`` with CLIP's loss.
+
+    ``stop_after`` ends the loop after that many steps, as if the process were killed (for the resume test).
+    """
     with flush_denormal():
-        return _train(cfg, run_dir, device=device, progress=progress)
+        return _train(cfg, run_dir, device=device, progress=progress, stop_after=stop_after)
 
 
-def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool) -> SameModalityResult:
+def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_after: int | None) -> SameModalityResult:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs, device=device)
@@ -152,16 +151,10 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool) -> SameM
     model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    history, start, ckpt = [], 0, None
-    if run_dir is not None:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        ckpt = Path(run_dir) / "ckpt.pt"
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
-        history, start = list(state["history"]), int(state["step"])
+    history, start = [], 0
+    ckpt = Checkpoint(run_dir)
+    if ckpt.exists():
+        history, start = ckpt.restore(model, opt, gen, device)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -170,6 +163,8 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool) -> SameM
                    unit="step", leave=False)
     running, count = 0.0, 0
     for step in range(start, cfg.steps):
+        if stop_after is not None and step >= stop_after:
+            break
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
@@ -192,9 +187,7 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool) -> SameM
         if done % cfg.eval_every == 0 or done == cfg.steps:
             history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count, **_evaluate(model, ev)})
             running, count = 0.0, 0
-            if ckpt is not None:
-                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                             "history": history, "step": done}, ckpt)
+            ckpt.save(model, opt, gen, history, done)
     if bar is not None:
         bar.close()
     a, b = _encode(model, ev)
@@ -212,25 +205,22 @@ def _key(cfg: SameModalityConfig) -> str:
 def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress: bool = True) -> SameModalityResult:
     """The finished run of ``cfg`` from the cache when readable, else trained (resuming a checkpoint) and stored."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    run_dir = cache_dir() / _key(cfg)
-    final = run_dir / "final.pt"
-    if final.exists():
-        try:
-            state = torch.load(final, map_location=device, weights_only=True)
-            if state["config"] != dataclasses.asdict(cfg):
-                raise ValueError("stored config differs from the requested one")
-            model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
-            model.load_state_dict(state["model"])
-            model.eval()
-            return SameModalityResult(cfg, model, list(state["history"]), state["eval_a"].numpy(),
-                                      state["eval_b"].numpy(), state["eval_digits"].numpy(), float(state["seconds"]))
-        except Exception as exc:  # noqa: BLE001 - an unreadable entry is retrained, never trusted
-            warnings.warn(f"cached run {run_dir.name} could not be read ({type(exc).__name__}: {exc}); retraining",
-                          stacklevel=2)
-            shutil.rmtree(run_dir, ignore_errors=True)
-    result = train_same_modality(cfg, run_dir, device=device, progress=progress)
-    atomic_save({"config": dataclasses.asdict(cfg), "model": result.model.state_dict(), "history": result.history,
-                 "eval_a": torch.from_numpy(result.eval_a), "eval_b": torch.from_numpy(result.eval_b),
-                 "eval_digits": torch.from_numpy(result.eval_digits), "seconds": result.seconds}, final)
-    (run_dir / "ckpt.pt").unlink(missing_ok=True)
-    return result
+
+    def load(final):
+        state = torch.load(final, map_location=device, weights_only=True)
+        if state["config"] != dataclasses.asdict(cfg):
+            raise ValueError("stored config differs from the requested one")
+        model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
+        model.load_state_dict(state["model"])
+        model.eval()
+        return SameModalityResult(cfg, model, list(state["history"]), state["eval_a"].numpy(), state["eval_b"].numpy(),
+                                  state["eval_digits"].numpy(), float(state["seconds"]))
+
+    return cached_run(
+        cache_dir() / _key(cfg),
+        load=load,
+        train=lambda d: train_same_modality(cfg, d, device=device, progress=progress),
+        to_state=lambda r: {"config": dataclasses.asdict(cfg), "model": r.model.state_dict(), "history": r.history,
+                            "eval_a": torch.from_numpy(r.eval_a), "eval_b": torch.from_numpy(r.eval_b),
+                            "eval_digits": torch.from_numpy(r.eval_digits), "seconds": r.seconds},
+    )

@@ -70,10 +70,7 @@ class TrainConfig:
         def bad(name, allowed):
             raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; {allowed}")
 
-        for name in ("n_train", "steps", "batch_size", "eval_n", "eval_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                bad(name, "it must be a positive integer")
+        check_positive_ints(self, ("n_train", "steps", "batch_size", "eval_n", "eval_every"))
         if not isinstance(self.k, int) or not 0 <= self.k <= 5:
             bad("k", "k must be an integer in 0..5")
         if self.object_factor not in FACTORS:
@@ -105,6 +102,43 @@ class TrainResult:
     eval_text: np.ndarray | None = None
     eval_factors: dict | None = None
     seconds: float = 0.0
+
+
+def check_positive_ints(cfg, names) -> None:
+    """Raise ValueError naming the first of ``names`` that is not a positive integer on ``cfg``."""
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name}={v!r} is not allowed; it must be a positive integer")
+
+
+class Checkpoint:
+    """A run's resumable state in ``run_dir/ckpt.pt`` (nothing is kept when ``run_dir`` is None).
+
+    Holds the model, optimiser, batch generator, history and step; written atomically at every evaluation, so a
+    run killed at any moment resumes from the last one and, on the CPU, ends with the same numbers.
+    """
+
+    def __init__(self, run_dir):
+        self.path = None
+        if run_dir is not None:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            self.path = Path(run_dir) / "ckpt.pt"
+
+    def exists(self) -> bool:
+        return self.path is not None and self.path.exists()
+
+    def restore(self, model, opt, gen, device) -> tuple[list, int]:
+        state = torch.load(self.path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+        return list(state["history"]), int(state["step"])
+
+    def save(self, model, opt, gen, history, step: int) -> None:
+        if self.path is not None:
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                         "history": history, "step": step}, self.path)
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -266,16 +300,9 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
     start = 0
-    ckpt = None
-    if run_dir is not None:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        ckpt = Path(run_dir) / "ckpt.pt"
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
-        history, start = list(state["history"]), int(state["step"])
+    ckpt = Checkpoint(run_dir)
+    if ckpt.exists():
+        history, start = ckpt.restore(model, opt, gen, device)
     elif cfg.init_from:
         # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
         history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
@@ -311,9 +338,7 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
             history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count,
                             **_evaluate(model, ev, tokenizer, device)})
             running, count = 0.0, 0
-            if ckpt is not None:
-                atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                             "history": history, "step": done}, ckpt)
+            ckpt.save(model, opt, gen, history, done)
     if bar is not None:
         bar.close()
     img, txt = encode(model, ev["images"], ev["tokens"])
