@@ -125,3 +125,20 @@ def test_a_row_shifted_to_zero_is_refused():
     np.testing.assert_allclose(shift_along_gap(x, y, 1.0)[0], y)
     with pytest.raises(ValueError, match="image row 0 to zero"):
         shift_along_gap(x, y, 0.5)
+
+
+def test_shift_with_a_given_gap_vector():
+    rng = np.random.default_rng(3)
+    x, y, z = rng.normal(size=(20, 6)) + 1, rng.normal(size=(20, 6)) - 1, rng.normal(size=(4, 6))
+    delta = shift_along_gap(x, y, 0.0)[0].mean(axis=0) - shift_along_gap(x, y, 0.0)[1].mean(axis=0)
+    # the default gap vector is the one of the rows given
+    for a, b in zip(shift_along_gap(x, y, 0.3), shift_along_gap(x, y, 0.3, delta=delta)):
+        assert np.allclose(a, b)
+    # another set of rows (class prompts) moved by the images' and captions' gap
+    _, moved = shift_along_gap(x, z, 0.3, delta=delta)
+    zn = z / np.linalg.norm(z, axis=1, keepdims=True) + 0.3 * delta
+    assert np.allclose(moved, zn / np.linalg.norm(zn, axis=1, keepdims=True))
+    with pytest.raises(ValueError, match="delta must be"):
+        shift_along_gap(x, y, 0.3, delta=np.ones(5))
+    with pytest.raises(ValueError, match="delta must be"):
+        shift_along_gap(x, y, 0.3, delta=np.full(6, np.nan))

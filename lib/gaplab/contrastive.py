@@ -7,7 +7,7 @@ them with the MAD recipe and :func:`embedding_report` measures what the paper re
 from __future__ import annotations
 
 from gaplab import metrics as M
-from gaplab.runs import get_or_train, mad_config
+from gaplab.runs import get_or_train_all, mad_config
 from gaplab.train import TrainResult
 
 __all__ = ["LOSS_VARIANTS", "variant_config", "variant_runs", "embedding_report"]
@@ -28,7 +28,8 @@ def variant_config(profile="auto", variant: str = "CUA", *, k: int = 2, seed: in
 
 
 def variant_runs(profile="auto", variants=tuple(LOSS_VARIANTS), *, progress: bool = True, **kwargs) -> dict[str, TrainResult]:
-    return {v: get_or_train(variant_config(profile, v, **kwargs), progress=progress) for v in variants}
+    return get_or_train_all({v: variant_config(profile, v, **kwargs) for v in variants}, desc="loss variants",
+                            progress=progress)
 
 
 def embedding_report(img, txt) -> dict[str, float]:

@@ -32,7 +32,7 @@ def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return (x - centre) @ comps.T, (y - centre) @ comps.T, explained[:n_components]
 
 
-def shift_along_gap(img, txt, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def shift_along_gap(img, txt, lam: float, *, delta=None) -> tuple[np.ndarray, np.ndarray]:
     """Liang et al.'s (2022) embedding shift: move both modalities along the gap vector and renormalise.
 
     With ``delta`` the mean of the normalised image rows minus the mean of the normalised text rows, returns
@@ -47,7 +47,12 @@ def shift_along_gap(img, txt, lam: float) -> tuple[np.ndarray, np.ndarray]:
     if not math.isfinite(lam):
         raise ValueError(f"lam must be a finite number; got {lam}")
     x, y = as_pair(img, txt, min_rows=1)
-    delta = x.mean(axis=0) - y.mean(axis=0)
+    if delta is None:
+        delta = x.mean(axis=0) - y.mean(axis=0)
+    else:
+        delta = np.asarray(delta, dtype=np.float64)
+        if delta.shape != (x.shape[1],) or not np.all(np.isfinite(delta)):
+            raise ValueError(f"delta must be a finite vector of shape ({x.shape[1]},); got shape {delta.shape}")
 
     def renormalise(z: np.ndarray, side: str) -> np.ndarray:
         norms = np.linalg.norm(z, axis=1, keepdims=True)

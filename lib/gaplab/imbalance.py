@@ -18,7 +18,7 @@ from scipy import stats
 
 from gaplab.evaluation import run_summary
 from gaplab.profiles import resolve_profile
-from gaplab.runs import cache_dir, get_or_train, mad_config, resolve_glyphs, run_key
+from gaplab.runs import cache_dir, get_or_train, get_or_train_all, mad_config, resolve_glyphs, run_key
 from gaplab.train import TrainResult
 
 __all__ = [
@@ -49,20 +49,8 @@ def imbalance_runs(profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: boo
     """``{(k, seed): run}`` for every k and seed (seeds default to the profile's ``imbalance_seeds``)."""
     prof = resolve_profile(profile)
     seeds = tuple(range(prof.imbalance_seeds)) if seeds is None else tuple(seeds)
-    grid = [(k, s) for s in seeds for k in ks]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(grid), desc="imbalance runs", unit="run")
-    out = {}
-    for k, s in grid:
-        out[(k, s)] = get_or_train(imbalance_config(prof, k, s, **overrides), progress=progress)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return out
+    configs = {(k, s): imbalance_config(prof, k, s, **overrides) for s in seeds for k in ks}
+    return get_or_train_all(configs, desc="imbalance runs", progress=progress)
 
 
 def imbalance_table(runs: dict) -> pd.DataFrame:

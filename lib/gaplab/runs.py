@@ -24,7 +24,8 @@ from gaplab.models import create_mad_model
 from gaplab.profiles import resolve_profile
 from gaplab.train import TrainConfig, TrainResult, atomic_save, train
 
-__all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "resolve_glyphs"]
+__all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "get_or_train_all",
+           "resolve_glyphs"]
 
 _PKG = Path(__file__).parent
 _CODE = ["train.py", "losses.py", "models.py", "cnn.py", "tokenizer.py", "data/mad.py", "metrics/gap.py",
@@ -135,3 +136,20 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
     if not config_file.exists():
         config_file.write_text(json.dumps(config.to_dict(), indent=2))
     return result
+
+
+def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True) -> dict:
+    """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(configs), desc=desc, unit="run")
+    out = {}
+    for name, config in configs.items():
+        out[name] = get_or_train(config, progress=progress)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out

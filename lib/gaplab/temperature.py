@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from gaplab import metrics as M
-from gaplab.runs import get_or_train, mad_config
+from gaplab.geometry import shift_along_gap
+from gaplab.runs import get_or_train_all, mad_config
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import TrainResult, class_prompts
 
@@ -28,24 +27,8 @@ def temperature_config(profile="auto", logit_scale: float = 30.0, *, k: int = 2,
 
 def temperature_runs(profile="auto", scales=LOGIT_SCALES, *, progress: bool = True, **overrides) -> dict[float, TrainResult]:
     """``{logit_scale: run}`` for each frozen scale."""
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(scales), desc="temperature runs", unit="run")
-    out = {}
-    for s in scales:
-        out[float(s)] = get_or_train(temperature_config(profile, s, **overrides), progress=progress)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return out
-
-
-def _shift(z: np.ndarray, step: np.ndarray) -> np.ndarray:
-    z = z + step
-    return z / np.linalg.norm(z, axis=1, keepdims=True)
+    configs = {float(s): temperature_config(profile, s, **overrides) for s in scales}
+    return get_or_train_all(configs, desc="temperature runs", progress=progress)
 
 
 def zero_shot_under_shift(result: TrainResult, lambdas, factor: str = "digit") -> list[float]:
@@ -58,14 +41,10 @@ def zero_shot_under_shift(result: TrainResult, lambdas, factor: str = "digit") -
     cfg = result.config
     device = next(result.model.parameters()).device
     prompts = class_prompts(result.model, factor, MADTokenizer(), device, k=cfg.k, object_factor=cfg.object_factor)
-    img = M._inputs.as_embeddings(result.eval_image, "image embeddings")
-    txt = M._inputs.as_embeddings(result.eval_text, "text embeddings")
-    delta = img.mean(axis=0) - txt.mean(axis=0)
+    delta = M.mean_differences(result.eval_image, result.eval_text)
     labels = result.eval_factors[factor]
     out = []
     for lam in lambdas:
-        lam = float(lam)
-        if not np.isfinite(lam):
-            raise ValueError(f"lambda must be finite; got {lam}")
-        out.append(M.zero_shot_accuracy(_shift(img, -lam * delta), _shift(prompts, lam * delta), labels))
+        img, cls = shift_along_gap(result.eval_image, prompts, lam, delta=delta)
+        out.append(M.zero_shot_accuracy(img, cls, labels))
     return out
