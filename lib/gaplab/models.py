@@ -8,7 +8,9 @@ in CLIP); a number freezes the logit scale at that value (Liang et al. vary it t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -65,11 +67,27 @@ def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: 
     tok = MADTokenizer(cfg["text_cfg"]["context_length"])
     if cfg["text_cfg"]["vocab_size"] != tok.vocab_size:
         raise RuntimeError(f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_no_weights():
         torch.manual_seed(seed)
         model = open_clip.create_model(preset, pretrained=None, device=device)
     set_temperature(model, temperature)
     return model
+
+
+class _NoWeightsFilter(logging.Filter):
+    def filter(self, record):
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_no_weights():
+    """A MAD model is meant to start without weights; open_clip's warning that it does would only be noise."""
+    root, quiet = logging.getLogger(), _NoWeightsFilter()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):

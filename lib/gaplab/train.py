@@ -14,8 +14,8 @@ import contextlib
 import copy
 import dataclasses
 import math
-import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from gaplab.models import (
     mad_image_input,
     set_temperature,
 )
+from gaplab.storage import CacheWarning, atomic_save
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts", "atomic_save"]
@@ -63,7 +64,8 @@ class TrainConfig:
     cross_uniformity_weight: float = 0.0
     eval_n: int = 2000
     eval_every: int = 50
-    #: optional weights to start from (a path to another run's final.pt); fine-tuning with a changed config
+    #: optional weights to start from: ``"run:<key>"`` (a cached run, found wherever the cache search path has
+    #: it, so the key does not depend on where a cache lives) or a path to a ``final.pt``; fine-tuning
     init_from: str | None = None
 
     def __post_init__(self):
@@ -84,6 +86,8 @@ class TrainConfig:
             bad("batch_size", f"it cannot exceed n_train={self.n_train}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
             raise ValueError("lr must be positive, weight_decay and warmup non-negative")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            bad("init_from", "give 'run:<key>' or a path to a final.pt")
         if not (isinstance(self.temperature_lr_mult, (int, float)) and self.temperature_lr_mult > 0
                 and math.isfinite(self.temperature_lr_mult)):
             bad("temperature_lr_mult", "it must be a positive finite number")
@@ -116,11 +120,13 @@ class Checkpoint:
     """A run's resumable state in ``run_dir/ckpt.pt`` (nothing is kept when ``run_dir`` is None).
 
     Holds the model, optimiser, batch generator, history and step; written atomically at every evaluation, so a
-    run killed at any moment resumes from the last one and, on the CPU, ends with the same numbers.
+    run killed at any moment resumes from the last one and, on the CPU, ends with the same numbers. A write that
+    fails (a full disk) keeps the previous checkpoint, warns once and lets training go on.
     """
 
     def __init__(self, run_dir):
         self.path = None
+        self.failed = False
         if run_dir is not None:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             self.path = Path(run_dir) / "ckpt.pt"
@@ -136,17 +142,17 @@ class Checkpoint:
         return list(state["history"]), int(state["step"])
 
     def save(self, model, opt, gen, history, step: int) -> None:
-        if self.path is not None:
+        if self.path is None:
+            return
+        try:
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                          "history": history, "step": step}, self.path)
-
-
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary name in the same folder, then rename: a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+            self.failed = False
+        except OSError as exc:
+            if not self.failed:
+                warnings.warn(f"checkpoint at step {step} not written ({exc}); training goes on, and an interruption "
+                              f"now would resume from the last checkpoint that was written", CacheWarning, stacklevel=2)
+            self.failed = True
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -293,7 +299,9 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
 
     model = create_mad_model(cfg.preset, temperature=cfg.temperature, seed=cfg.seed, device=device)
     if cfg.init_from:
-        state = torch.load(cfg.init_from, map_location=device, weights_only=True)
+        from gaplab.runs.store import resolve_init
+
+        state = torch.load(resolve_init(cfg.init_from), map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         set_temperature(model, cfg.temperature)  # the new run's temperature mode wins over the old run's
     opt = make_optimizer(model, cfg)
