@@ -18,7 +18,7 @@ from scipy import stats
 
 from gaplab.evaluation import run_summary
 from gaplab.profiles import resolve_profile
-from gaplab.runs import cache_dir, get_or_train, get_or_train_all, mad_config, resolve_glyphs, run_key
+from gaplab.runs import get_or_train, get_or_train_all, mad_config, resolve_glyphs, run_key
 from gaplab.train import TrainResult
 
 __all__ = [
@@ -105,8 +105,8 @@ def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, 
     if not (0 <= target_k < source_k <= 5):
         raise ValueError(f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}")
     source = resolve_glyphs(finetune_source_config(prof, source_k, seed))
-    final = cache_dir() / run_key(source) / "final.pt"
-    common = dict(k=target_k, seed=seed, init_from=str(final), steps=prof.finetune_steps,
+    # by key, not by path: the source may sit in a course's read-only cache or in the student's own
+    common = dict(k=target_k, seed=seed, init_from=f"run:{run_key(source)}", steps=prof.finetune_steps,
                   warmup=max(1, prof.finetune_steps // 10), eval_every=max(1, prof.finetune_steps // 8))
     return {
         "source": source,

@@ -27,11 +27,11 @@ from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import generate_mad
 from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input
-from gaplab.runs import cache_dir, cached_run, code_version
+from gaplab.runs import cached_run, code_version
 from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, make_optimizer
 
 __all__ = ["SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
-           "get_or_train_same_modality"]
+           "get_or_train_same_modality", "entry_version"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,13 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_aft
     return SameModalityResult(cfg, model, history, a, b, ev_data.factors["digit"].cpu().numpy(), time.perf_counter() - t0)
 
 
+def entry_version() -> str:
+    """The code version of same-modality runs: the MAD training code's and this module's."""
+    h = hashlib.sha256(code_version().encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _key(cfg: SameModalityConfig) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
@@ -217,7 +224,11 @@ def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress
                                   state["eval_digits"].numpy(), float(state["seconds"]))
 
     return cached_run(
-        cache_dir() / _key(cfg),
+        _key(cfg),
+        kind="same-modality",
+        config=dataclasses.asdict(cfg),
+        version=entry_version(),
+        summarise=lambda r: {k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
         load=load,
         train=lambda d: train_same_modality(cfg, d, device=device, progress=progress),
         to_state=lambda r: {"config": dataclasses.asdict(cfg), "model": r.model.state_dict(), "history": r.history,

@@ -1,10 +1,14 @@
 """Run configurations from profiles, and a content-addressed cache of finished training runs.
 
 A run's key hashes its :class:`~gaplab.train.TrainConfig` together with the version of the training code (a hash
-of the modules and model configs that determine the result), so changing either trains anew. Entries live under
-``$GAPLAB_CACHE`` (default: the user's cache folder, e.g. ``~/.cache/gaplab/runs``), one folder per key:
-``ckpt.pt`` while training (a killed run resumes from it), ``final.pt`` when done, written atomically and loaded
-with ``weights_only=True``. An entry that cannot be read back is reported and retrained.
+of the modules and model configs that determine the result), so changing either trains anew. Entries live in the
+directories of ``$GAPLAB_CACHE`` (default: the user's cache folder, e.g. ``~/.cache/gaplab/runs``; several
+directories may be given, see :mod:`gaplab.runs.store`), one folder per key: ``ckpt.pt`` while training (a killed
+run resumes from it), ``final.pt`` and ``meta.json`` when done, written atomically, checked against their SHA-256
+and loaded with ``weights_only=True``. An entry that cannot be trusted is reported and retrained.
+
+:mod:`gaplab.runs.catalogue` lists the runs each chapter needs, :mod:`gaplab.runs.archive` packs them for a
+class, and ``python -m gaplab cache`` is the command line over both.
 """
 
 from __future__ import annotations
@@ -15,21 +19,33 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
 import torch
 
 from gaplab.models import create_mad_model
-from gaplab.profiles import resolve_profile
-from gaplab.train import TrainConfig, TrainResult, atomic_save, train
+from gaplab.profiles import PROFILES, resolve_profile
+from gaplab.runs import store
+from gaplab.runs.store import CacheLocationError
+from gaplab.storage import CacheWarning, atomic_save, explain_os_error
+from gaplab.train import TrainConfig, TrainResult, train
 
 __all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "get_or_train_all",
-           "resolve_glyphs"]
+           "resolve_glyphs", "CacheLocationError", "CacheWarning", "TrainingOutOfMemory"]
 
-_PKG = Path(__file__).parent
+_PKG = Path(__file__).resolve().parents[1]
 _CODE = ["train.py", "losses.py", "models.py", "cnn.py", "tokenizer.py", "data/mad.py", "metrics/gap.py",
          "metrics/entropy.py", "metrics/retrieval.py"]
+
+
+class TrainingOutOfMemory(RuntimeError):
+    """The GPU ran out of memory while training a run."""
+
+
+# one line per event, not once per call site: each run that is not stored deserves its own line
+warnings.simplefilter("always", CacheWarning)
 
 
 def mad_config(profile="auto", **overrides) -> TrainConfig:
@@ -45,12 +61,11 @@ def mad_config(profile="auto", **overrides) -> TrainConfig:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("GAPLAB_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("gaplab")) / "runs"
+    """The directory new runs are written to: the first writable one of the search path (or, when none is
+    writable, the first one)."""
+    locs = store.locations()
+    loc = store.write_location(locs)
+    return (loc or locs[0]).path
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,37 +109,118 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     )
 
 
-def cached_run(run_dir: Path, *, load, train, to_state):
-    """The run stored in ``run_dir/final.pt`` if ``load(final_path)`` can read it back; otherwise ``train(run_dir)``
-    (which may resume from ``run_dir/ckpt.pt``), then ``to_state(result)`` saved atomically as ``final.pt``.
+def _notice(message: str) -> None:
+    # stderr: shown in Jupyter and Colab, kept out of the rendered pages, written to the book's build log
+    print(f"gaplab: {message}", file=sys.stderr, flush=True)
 
-    An entry that cannot be read (a half-copied file, another code version's layout, a different config) is
-    reported and retrained, never trusted.
+
+def _log_use(key: str) -> None:
+    """Append ``key`` to the file named by GAPLAB_RUN_LOG (the tests check the catalogue against it)."""
+    log = os.environ.get("GAPLAB_RUN_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(key + "\n")
+
+
+def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemory:
+    batch = config.get("batch_size")
+    profiles = [p.name for p in PROFILES.values() if p.mad_batch == batch and p.mad_steps == config.get("steps")]
+    which = f"profile {profiles[0]!r}, " if profiles else ""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return TrainingOutOfMemory(
+        f"the GPU ran out of memory training run {key} ({which}batch size {batch}). The last checkpoint is kept, so "
+        f"nothing is lost. Free the GPU (close other notebooks, or restart the runtime) and run the cell again; or "
+        f"choose a smaller batch: profile='cpu' in the parameters cell (batch {PROFILES['cpu'].mad_batch}), or "
+        f"gaplab.runs.mad_config(profile, batch_size=...) for a run of your own. A smaller batch is another recipe "
+        f"(fewer negatives per step), so gaplab does not shrink it behind your back. Cause: {exc}")
+
+
+def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: dict | None = None, summarise=None,
+               version: str | None = None):
+    """The finished run ``key``: loaded by ``load(final_path)`` from the first directory of the search path
+    that holds a whole copy; otherwise ``train(run_dir)`` (which resumes from ``run_dir/ckpt.pt`` when an
+    interrupted attempt left one), stored as ``to_state(result)`` in the first writable directory.
+
+    Every directory is checked before anything is built. A damaged entry is reported; in a writable directory it
+    is removed and retrained, in a read-only one it is skipped. With no writable directory the run is trained and
+    returned but not stored, and a warning says why; so does a full disk at the final save. ``summarise(result)``
+    gives a few numbers kept in ``meta.json``; ``version`` is the code version stamped there (default
+    :func:`code_version`), which ``python -m gaplab cache prune`` compares.
     """
-    final = Path(run_dir) / "final.pt"
-    if final.exists():
-        try:
-            return load(final)
-        except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained
-            warnings.warn(f"cached run {Path(run_dir).name} could not be read ({type(exc).__name__}: {exc}); retraining",
+    locs = store.locations()
+    _log_use(key)
+    for loc in locs:
+        entry = loc.path / key
+        if not (entry / store.FINAL).exists():
+            continue
+        problem = store.entry_problem(entry)
+        if problem is None:
+            try:
+                return load(entry / store.FINAL)
+            except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
+                problem = f"{type(exc).__name__}: {exc}"
+        if loc.writable:
+            warnings.warn(f"cached run {key} in {loc.path} could not be read ({problem}); retraining", CacheWarning,
                           stacklevel=3)
-            shutil.rmtree(run_dir, ignore_errors=True)
-    result = train(run_dir)
-    atomic_save(to_state(result), final)
-    (Path(run_dir) / "ckpt.pt").unlink(missing_ok=True)
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            warnings.warn(f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
+                          CacheWarning, stacklevel=3)
+
+    target = store.write_location(locs)
+    run_dir = None
+    if target is None:
+        why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
+        warnings.warn(f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
+                      f"directory to {store.ENV} to keep it.", CacheWarning, stacklevel=3)
+    else:
+        run_dir = target.path / key
+        meta = dict(key=key, kind=kind, config=config or {}, code_version=version or code_version())
+        try:
+            run_dir.mkdir(exist_ok=True)
+            resuming = (run_dir / store.CKPT).exists()
+            if not resuming:
+                store.write_training_meta(run_dir, **meta)
+            _notice(f"run {key} is not in the cache; " + ("resuming its checkpoint" if resuming else "training it")
+                    + f" in {target.path}")
+        except OSError as exc:
+            warnings.warn(f"run {key} will be trained but not stored: {target.path} refused a write "
+                          f"({explain_os_error(exc)})", CacheWarning, stacklevel=3)
+            run_dir = None
+    try:
+        result = train(run_dir)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise _out_of_memory(exc, key, config or {}) from None
+    if run_dir is None:
+        return result
+    try:
+        atomic_save(to_state(result), run_dir / store.FINAL)
+        store.write_complete_meta(run_dir, **meta, seconds=getattr(result, "seconds", 0.0),
+                                  summary=summarise(result) if summarise else None)
+    except OSError as exc:
+        (run_dir / store.FINAL).unlink(missing_ok=True)
+        warnings.warn(f"run {key} was trained but could not be stored in {target.path}: {explain_os_error(exc)}. "
+                      f"It is used now; next time it resumes from its last checkpoint, if one was written, or is "
+                      f"trained again.", CacheWarning, stacklevel=3)
+        return result
+    (run_dir / store.CKPT).unlink(missing_ok=True)
     return result
 
 
 def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainResult:
-    """The finished run of ``config``: from the cache when present and readable, else trained (resuming a
+    """The finished run of ``config``: from the cache when present and whole, else trained (resuming a
     checkpoint left by an interrupted attempt) and stored."""
     config = resolve_glyphs(config)
+    key = run_key(config)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    run_dir = cache_dir() / run_key(config)
-    result = cached_run(
-        run_dir,
+    return cached_run(
+        key,
+        kind="mad",
+        config=config.to_dict(),
         load=lambda final: _load(final, config, device),
         train=lambda d: train(config, d, device=device, progress=progress),
+        summarise=lambda r: {k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
         to_state=lambda r: {
             "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
             "history": r.history, "eval_image": torch.from_numpy(r.eval_image),
@@ -132,10 +228,6 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
             "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()}, "seconds": r.seconds,
         },
     )
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        config_file.write_text(json.dumps(config.to_dict(), indent=2))
-    return result
 
 
 def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True) -> dict:

@@ -1,0 +1,318 @@
+"""A run cache packed for a class: listing, exporting, importing and pruning entries.
+
+A teacher trains the book's runs once (``python -m gaplab cache prepare``), packs them into one tar archive
+(:func:`export`), and students unpack it (:func:`import_archive`) or point ``GAPLAB_CACHE`` at a read-only copy.
+The archive holds ``gaplab-runs/manifest.json`` (format, gaplab's code version, the profile, and for every entry
+its chapters and the SHA-256 and size of each file) and one folder per entry. An import checks every member
+against the manifest before anything is moved into the cache, so a damaged, tampered or foreign archive is
+refused whole; entries are then moved into place one folder at a time with a rename, so an interrupted import
+leaves whole entries or none, and two students importing into one shared folder at once do not collide.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import tarfile
+from pathlib import Path
+
+from gaplab.runs import store
+from gaplab.storage import StorageError, explain_os_error, sha256_file
+
+__all__ = ["ArchiveError", "FORMAT", "current_version", "list_entries", "export", "import_archive", "prune"]
+
+FORMAT = "gaplab-run-cache"
+FORMAT_VERSION = 1
+ROOT = "gaplab-runs"
+ENTRY_FILES = (store.FINAL, store.META)
+_IMPORT_TMP = re.compile(r"^\.import-(\d+)-[0-9a-f]+$")
+
+
+class ArchiveError(RuntimeError):
+    """An archive cannot be written or imported; nothing was changed in the cache."""
+
+
+def current_version(kind: str) -> str:
+    """The code version a new entry of ``kind`` would be stamped with."""
+    if kind == "same-modality":
+        from gaplab.samemodality import entry_version
+
+        return entry_version()
+    from gaplab.runs import code_version
+
+    return code_version()
+
+
+def _catalogue_index() -> dict[str, dict]:
+    """key -> {"profiles", "chapters", "name"} over every profile's book runs."""
+    from gaplab.profiles import PROFILES
+    from gaplab.runs.catalogue import book_runs
+
+    index: dict[str, dict] = {}
+    for name in PROFILES:
+        for run in book_runs(name):
+            if run.key is None:
+                continue
+            item = index.setdefault(run.key, {"profiles": [], "chapters": [], "name": run.name})
+            if name not in item["profiles"]:
+                item["profiles"].append(name)
+            if run.chapter not in item["chapters"]:
+                item["chapters"].append(run.chapter)
+    return index
+
+
+def list_entries() -> list[dict]:
+    """Every entry in every directory of the search path: where, what, for which chapter and profile, size,
+    date, and its state ("ok", "training" or interrupted, "damaged: ...", "other code version")."""
+    index = _catalogue_index()
+    rows = []
+    for loc in store.locations():
+        for entry in sorted(loc.path.iterdir()):
+            if not (entry.is_dir() and store.is_entry_name(entry.name)):
+                continue
+            meta = store.read_meta(entry) or {}
+            kind = meta.get("kind", "same-modality" if entry.name.startswith("same-modality-") else "mad")
+            if meta.get("status") == "training" and not (entry / store.FINAL).exists():
+                state = "training or interrupted"
+            else:
+                problem = store.entry_problem(entry)
+                state = "ok" if problem is None else f"damaged: {problem}"
+            if meta and meta.get("code_version") != current_version(kind):
+                state = "other code version"
+            info = index.get(entry.name, {})
+            rows.append({
+                "location": str(loc.path), "writable": loc.writable, "key": entry.name, "kind": kind,
+                "run": info.get("name", "-"), "chapters": info.get("chapters", []),
+                "profiles": info.get("profiles", []), "bytes": store.entry_size(entry),
+                "date": meta.get("created") or meta.get("started") or "-", "state": state,
+            })
+    return rows
+
+
+def _entry_record(entry: Path) -> dict:
+    return {name: {"sha256": sha256_file(entry / name), "bytes": (entry / name).stat().st_size} for name in ENTRY_FILES}
+
+
+def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
+    """Write the runs the book's ``chapters`` (default: all) need at ``profile`` into the tar archive ``out``
+    (``.tar.gz`` compresses); returns its manifest. Raises :class:`ArchiveError` listing any run that is not in
+    the cache, with the command that trains them."""
+    from gaplab.profiles import resolve_profile
+    from gaplab.runs.catalogue import CHAPTERS, book_runs
+
+    prof = resolve_profile(profile)
+    runs = book_runs(prof, CHAPTERS if chapters is None else tuple(chapters))
+    entries: dict[str, dict] = {}
+    missing = []
+    for run in runs:
+        final = store.find_final(run.key) if run.key else None
+        if final is None:
+            missing.append(f"{run.chapter}: {run.name}")
+            continue
+        item = entries.setdefault(run.key, {"name": run.name, "kind": run.kind, "chapters": [], "entry": final.parent})
+        if run.chapter not in item["chapters"]:
+            item["chapters"].append(run.chapter)
+    if missing:
+        raise ArchiveError(f"{len(missing)} of the runs the book needs at profile {prof.name!r} are not in the run cache "
+                           f"({', '.join(map(str, store.cache_paths()))}): {'; '.join(missing)}. Train them first: "
+                           f"python -m gaplab cache prepare --profile {prof.name}")
+    from gaplab import __version__
+
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "gaplab_version": __version__, "profile": prof.name,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "entries": {key: {"name": e["name"], "kind": e["kind"], "chapters": e["chapters"],
+                          "code_version": (store.read_meta(e["entry"]) or {}).get("code_version"),
+                          "files": _entry_record(e["entry"])} for key, e in entries.items()},
+    }
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    mode = "w:gz" if out.name.endswith((".tar.gz", ".tgz")) else "w"
+    data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    try:
+        with tarfile.open(tmp, mode, format=tarfile.PAX_FORMAT) as tf:
+            info = tarfile.TarInfo(f"{ROOT}/manifest.json")
+            info.size, info.mode, info.mtime = len(data), 0o644, int(_dt.datetime.now().timestamp())
+            import io
+
+            tf.addfile(info, io.BytesIO(data))
+            for key, e in entries.items():
+                for name in ENTRY_FILES:
+                    tf.add(e["entry"] / name, arcname=f"{ROOT}/{key}/{name}", recursive=False)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ArchiveError(f"could not write {out}: {explain_os_error(exc)}") from None
+    return manifest
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale_imports(folder: Path) -> list[Path]:
+    out = []
+    for p in folder.iterdir():
+        m = _IMPORT_TMP.match(p.name)
+        if m and p.is_dir() and not _pid_alive(int(m.group(1))):
+            out.append(p)
+    return out
+
+
+def _read_manifest(tf: tarfile.TarFile, archive: Path) -> dict:
+    try:
+        member = tf.getmember(f"{ROOT}/manifest.json")
+        manifest = json.loads(tf.extractfile(member).read())
+    except (KeyError, AttributeError, ValueError):
+        raise ArchiveError(f"{archive} is not a gaplab run archive (no readable {ROOT}/manifest.json); "
+                           f"make one with: python -m gaplab cache export") from None
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("entries"), dict):
+        raise ArchiveError(f"{archive} is not a gaplab run archive (its manifest has format {manifest.get('format')!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArchiveError(f"{archive} has archive format {manifest.get('format_version')}; this gaplab reads "
+                           f"format {FORMAT_VERSION}")
+    return manifest
+
+
+def _check_members(tf: tarfile.TarFile, manifest: dict, archive: Path) -> dict[str, tarfile.TarInfo]:
+    """The file members by name, after refusing anything the manifest does not describe (links, devices,
+    paths outside the archive's folder, unknown entries)."""
+    wanted = {f"{ROOT}/{key}/{name}" for key, e in manifest["entries"].items() for name in e.get("files", {})}
+    for key, e in manifest["entries"].items():
+        if not store.is_entry_name(key) or set(e.get("files", {})) != set(ENTRY_FILES):
+            raise ArchiveError(f"{archive}: the manifest's entry {key!r} is not a run cache entry; refusing the archive")
+    files = {}
+    for m in tf.getmembers():
+        if m.name in (ROOT, f"{ROOT}/manifest.json") or (m.isdir() and m.name.rstrip("/").count("/") <= 1):
+            continue
+        if m.name not in wanted or not m.isfile():
+            raise ArchiveError(f"{archive}: unexpected member {m.name!r} (not in the manifest, or not a plain file); "
+                               f"refusing the archive")
+        files[m.name] = m
+    absent = sorted(wanted - set(files))
+    if absent:
+        raise ArchiveError(f"{archive} lacks files its manifest lists ({', '.join(absent[:3])}{', ...' if len(absent) > 3 else ''}); "
+                           f"the archive is incomplete")
+    return files
+
+
+def import_archive(archive, into=None) -> dict:
+    """Unpack a run archive into ``into`` (default: the first writable directory of the search path).
+
+    Returns ``{"into": path, "added": [keys], "present": [keys]}``. Every file is checked against the manifest's
+    SHA-256 before any entry is moved into the cache; a damaged, tampered, foreign or other-version archive
+    raises :class:`ArchiveError` and leaves the cache as it was.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ArchiveError(f"{archive} does not exist (or is not a file)")
+    if into is None:
+        loc = store.write_location()
+        if loc is None:
+            raise ArchiveError(f"no writable directory in {store.ENV} ({', '.join(map(str, store.cache_paths()))}) "
+                               f"to import into; pass --into DIR")
+    else:
+        loc = store.check_location(Path(into).expanduser().absolute())
+        if not loc.writable:
+            raise ArchiveError(f"cannot import into {loc.path}: {loc.reason}")
+    target = loc.path
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise ArchiveError(f"{archive} is not a readable tar archive ({exc})") from None
+    with tf:
+        manifest = _read_manifest(tf, archive)
+        files = _check_members(tf, manifest, archive)
+        for key, e in manifest["entries"].items():
+            want = current_version(e.get("kind", "mad"))
+            if e.get("code_version") != want:
+                raise ArchiveError(
+                    f"{archive} was made by another version of gaplab (entry {key}: code version "
+                    f"{e.get('code_version')}, this one makes {want}); its runs would never be used here. Export it "
+                    f"again with the same gaplab commit the students use.")
+        for stale in _stale_imports(target):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = target / f".import-{os.getpid()}-{secrets.token_hex(4)}"
+        added, present = [], []
+        try:
+            tmp.mkdir()
+            for name, member in files.items():
+                key, fname = name.split("/")[1:]
+                want = manifest["entries"][key]["files"][fname]
+                dest = tmp / key / fname
+                dest.parent.mkdir(exist_ok=True)
+                h, size = hashlib.sha256(), 0
+                with tf.extractfile(member) as src, open(dest, "wb") as out:
+                    while block := src.read(1 << 20):
+                        h.update(block)
+                        size += len(block)
+                        out.write(block)
+                if h.hexdigest() != want.get("sha256") or size != want.get("bytes"):
+                    raise ArchiveError(f"{archive}: {key}/{fname} does not match its SHA-256 in the manifest: the "
+                                       f"archive is damaged or was changed; nothing was imported")
+            for key in manifest["entries"]:
+                problem = store.entry_problem(tmp / key)
+                if problem is not None:
+                    raise ArchiveError(f"{archive}: entry {key} is not whole ({problem}); nothing was imported")
+            for key in manifest["entries"]:
+                dest = target / key
+                if dest.exists() and store.entry_problem(dest) is None:
+                    present.append(key)
+                    continue
+                if dest.exists():
+                    shutil.rmtree(dest)  # damaged or unfinished here: the archive's copy replaces it
+                try:
+                    os.rename(tmp / key, dest)
+                    added.append(key)
+                except OSError:
+                    if dest.exists() and store.entry_problem(dest) is None:
+                        present.append(key)  # another import put it there first
+                    else:
+                        raise
+        except OSError as exc:
+            raise ArchiveError(f"import into {target} failed: {explain_os_error(exc)}; whole entries already moved "
+                               f"in are kept ({len(added)}), nothing partial is left") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"into": str(target), "added": added, "present": present, "profile": manifest.get("profile")}
+
+
+def prune(*, dry_run: bool = False) -> list[dict]:
+    """Remove, from the writable directories of the search path, entries made by other code versions (which no
+    chapter can use), entries older gaplab versions left without metadata, and leftovers of killed imports.
+    Returns what was (or, with ``dry_run``, would be) removed."""
+    removed = []
+    for loc in store.locations():
+        if not loc.writable:
+            continue
+        for p in sorted(loc.path.iterdir()):
+            why = None
+            if p in _stale_imports(loc.path):
+                why = "left by an interrupted import"
+            elif p.is_dir() and store.is_entry_name(p.name):
+                meta = store.read_meta(p)
+                if meta is None:
+                    why = "no metadata (made by an older gaplab)"
+                elif meta.get("code_version") != current_version(meta.get("kind", "mad")):
+                    why = "other code version"
+            if why is None:
+                continue
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            removed.append({"path": str(p), "bytes": size, "why": why})
+            if not dry_run:
+                try:
+                    shutil.rmtree(p)
+                except OSError as exc:
+                    raise StorageError(exc.errno, f"could not remove {p}: {explain_os_error(exc)}") from None
+    return removed

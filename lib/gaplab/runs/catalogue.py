@@ -1,0 +1,133 @@
+"""The trained runs each chapter of the book needs, per profile.
+
+This is what a teacher prepares before class (``python -m gaplab cache prepare``) and packs for students
+(``python -m gaplab cache export``), and what ``cache list`` uses to say which chapter an entry belongs to. The
+tests execute every chapter and check that the runs it asked for are exactly the ones listed here.
+
+One run depends on another's result: the entropy chapter's frozen-temperature fine-tuning keeps the logit scale
+its source run ended with, so its key is known only once the source is in the cache (``key`` is None until then).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from gaplab.profiles import resolve_profile
+
+__all__ = ["BookRun", "CHAPTERS", "book_runs", "train_book_run", "prepare"]
+
+#: the chapters that train MAD models, in the book's order
+CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "cone_temperature", "contrastive_gap")
+
+
+@dataclass(frozen=True)
+class BookRun:
+    chapter: str
+    #: what the run is, in a few words ("k=2 seed 0", "logit scale 10", ...)
+    name: str
+    kind: str
+    config: object
+    #: the cache key; None while it depends on a run that is not trained yet
+    key: str | None
+    #: the key of the run this one starts from
+    after: str | None = None
+
+
+def _mad(chapter, name, config):
+    from gaplab.runs import resolve_glyphs, run_key
+
+    config = resolve_glyphs(config)
+    return BookRun(chapter, name, "mad", config, run_key(config))
+
+
+def _finetune_runs(prof, chapter) -> list[BookRun]:
+    from gaplab import imbalance
+    from gaplab.runs import resolve_glyphs, run_key, store
+
+    source_cfg = resolve_glyphs(imbalance.finetune_source_config(prof, 5, 0))
+    source = _mad(chapter, "fine-tuning source k=5", source_cfg)
+    final = store.find_final(source.key)
+    scale = None
+    if final is not None:
+        scale = (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
+    # the learnable arm does not depend on the source's scale; the frozen arm keeps it
+    cfgs = imbalance.finetune_configs(prof, source_scale=scale if scale is not None else 1.0, source_k=5, target_k=1)
+    out = [source]
+    for arm in ("frozen", "learnable"):
+        cfg = resolve_glyphs(cfgs[arm])
+        known = arm == "learnable" or scale is not None
+        out.append(BookRun(chapter, f"fine-tuning {arm} k=5->1", "mad", cfg if known else None,
+                           run_key(cfg) if known else None, after=source.key))
+    return out
+
+
+def book_runs(profile="cpu", chapters=CHAPTERS) -> list[BookRun]:
+    """Every run the ``chapters`` train at ``profile``, in the order they need them (a run shared by several
+    chapters appears once per chapter)."""
+    from gaplab import contrastive, imbalance, temperature
+    from gaplab.samemodality import SameModalityConfig, _key
+
+    prof = resolve_profile(profile)
+    unknown = set(chapters) - set(CHAPTERS)
+    if unknown:
+        raise ValueError(f"unknown chapters {sorted(unknown)}; the chapters that train runs are {', '.join(CHAPTERS)}")
+    grid = [(k, s) for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
+    out: list[BookRun] = []
+    for ch in chapters:
+        if ch == "mad_training":
+            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0)))
+        elif ch == "object_bias":
+            out += [_mad(ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0)) for k in imbalance.IMBALANCE_KS]
+            out.append(_mad(ch, "colour as the object, k=2", imbalance.imbalance_config(prof, 2, 0, object_factor="color")))
+        elif ch in ("imbalance_training", "entropy_link"):
+            out += [_mad(ch, f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s)) for k, s in grid]
+            if ch == "entropy_link":
+                out += _finetune_runs(prof, ch)
+        elif ch == "cone_temperature":
+            out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s)) for s in temperature.LOGIT_SCALES]
+            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0)))
+        elif ch == "contrastive_gap":
+            for shared in (False, True):
+                cfg = SameModalityConfig.from_profile(prof, shared=shared)
+                out.append(BookRun(ch, "same-modality " + ("one tower" if shared else "two towers"), "same-modality",
+                                   cfg, _key(cfg)))
+            out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v)) for v in contrastive.LOSS_VARIANTS]
+    return out
+
+
+def train_book_run(run: BookRun, *, progress: bool = True):
+    """Load or train one catalogue run through the cache, as its chapter would."""
+    if run.config is None:
+        raise ValueError(f"{run.chapter}: {run.name} depends on run {run.after}, which is not trained yet")
+    if run.kind == "same-modality":
+        from gaplab.samemodality import get_or_train_same_modality
+
+        return get_or_train_same_modality(run.config, progress=progress)
+    from gaplab.runs import get_or_train
+
+    return get_or_train(run.config, progress=progress)
+
+
+def prepare(profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=print) -> list[BookRun]:
+    """Train every catalogue run of ``profile`` that is not in the cache yet (those found are only checked);
+    returns the runs. Runs that depend on another are trained once it is there."""
+    from gaplab.runs import store
+
+    done: set[str] = set()
+    for _ in range(2):  # the second pass trains what depended on a run of the first
+        runs = book_runs(profile, chapters)
+        todo = [r for r in runs if r.key is not None and r.key not in done]
+        for i, run in enumerate(todo, 1):
+            done.add(run.key)
+            if store.find_final(run.key) is not None:
+                echo(f"[{i}/{len(todo)}] {run.chapter}: {run.name} ({run.key}) is cached")
+                continue
+            echo(f"[{i}/{len(todo)}] {run.chapter}: training {run.name} ({run.key}) ...")
+            t0 = time.perf_counter()
+            train_book_run(run, progress=progress)
+            echo(f"      done in {time.perf_counter() - t0:.0f} s")
+        if all(r.key is not None for r in runs):
+            return runs
+    missing = [r.name for r in runs if r.key is None]
+    raise RuntimeError(f"could not determine the runs {missing}: their source runs were not stored (is the cache writable?)")

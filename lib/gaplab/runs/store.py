@@ -1,0 +1,205 @@
+"""Where finished runs are kept: the cache search path and its entries.
+
+``GAPLAB_CACHE`` names one directory or several, separated by ``os.pathsep`` (``:`` on Linux and macOS), for
+example a teacher's read-only course cache first and the student's own cache last. Loads look in each in order;
+new runs go to the first writable one. Every directory is checked before any model is built: one that cannot be
+used at all (a path under a file, no permission to read, missing and impossible to create) raises
+:class:`CacheLocationError` naming the variable, the path and the remedy; one that can be read but not written is
+used for loading only.
+
+An entry is a folder named by the run's key holding ``final.pt`` (the finished run) and ``meta.json`` (its
+configuration, code version, creation date and the SHA-256 of ``final.pt``), written in that order, so a run
+counts as stored only once both are whole. While a run trains, its folder holds ``ckpt.pt`` and a ``meta.json``
+with ``"status": "training"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gaplab.storage import atomic_write_json, explain_os_error, sha256_file
+
+__all__ = ["ENV", "CacheLocationError", "Location", "cache_paths", "locations", "write_location", "is_entry_name",
+           "read_meta", "entry_problem", "write_training_meta", "write_complete_meta", "entry_size", "find_final",
+           "resolve_init"]
+
+ENV = "GAPLAB_CACHE"
+META = "meta.json"
+FINAL = "final.pt"
+CKPT = "ckpt.pt"
+#: a run key (gaplab.runs.run_key) or a same-modality key; anything else in a cache directory is not an entry
+_ENTRY = re.compile(r"^(same-modality-)?[0-9a-f]{20}$")
+
+
+class CacheLocationError(RuntimeError):
+    """A directory named by ``GAPLAB_CACHE`` (or the default cache) cannot be used."""
+
+
+@dataclass(frozen=True)
+class Location:
+    path: Path
+    writable: bool
+    #: why it cannot be written (None when it can)
+    reason: str | None = None
+
+
+def _default_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gaplab")) / "runs"
+
+
+def cache_paths() -> list[Path]:
+    """The directories of the search path, in order (absolute; ``~`` expanded)."""
+    env = os.environ.get(ENV)
+    if env is None or not env.strip():
+        return [_default_dir()]
+    parts = [p.strip() for p in env.split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser().absolute() for p in parts]
+
+
+def _where(path: Path) -> str:
+    return f"{ENV}={os.environ[ENV]!r}" if os.environ.get(ENV, "").strip() else f"the default run cache (set {ENV} to change it)"
+
+
+def _fail(path: Path, problem: str, remedy: str) -> CacheLocationError:
+    return CacheLocationError(f"run cache {path} cannot be used: {problem}. It comes from {_where(path)}. {remedy}")
+
+
+def _file_above(path: Path) -> Path | None:
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def _probe_writable(path: Path) -> str | None:
+    """None if a file can be created in ``path``; otherwise the reason. (Permission bits do not stop root, and
+    a read-only mount is only found by trying.)"""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+    except OSError as exc:
+        return explain_os_error(exc)
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def check_location(path: Path) -> Location:
+    """Validate one directory of the search path, creating it when it is missing and can be made."""
+    blocker = _file_above(path)
+    if blocker is not None:
+        what = "it is a file" if blocker == path else f"{blocker} is a file, not a directory"
+        raise _fail(path, what, f"Point {ENV} at a directory (for example ~/.cache/gaplab/runs).")
+    if not path.exists():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _fail(path, f"it does not exist and cannot be created ({explain_os_error(exc)})",
+                        f"Create it yourself, or point {ENV} at a directory that exists.") from None
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise _fail(path, "no permission to read it",
+                    f"Ask for read access, or remove it from {ENV}.")
+    reason = _probe_writable(path)
+    return Location(path, reason is None, reason)
+
+
+def locations() -> list[Location]:
+    """Every directory of the search path, validated (raises :class:`CacheLocationError` for an unusable one)."""
+    return [check_location(p) for p in cache_paths()]
+
+
+def write_location(locs: list[Location] | None = None) -> Location | None:
+    """The first writable directory of the search path, or None when there is none."""
+    for loc in locations() if locs is None else locs:
+        if loc.writable:
+            return loc
+    return None
+
+
+def is_entry_name(name: str) -> bool:
+    return bool(_ENTRY.match(name))
+
+
+def read_meta(entry: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((Path(entry) / META).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def entry_problem(entry: Path, *, check_hash: bool = True) -> str | None:
+    """Why the finished run in ``entry`` cannot be trusted, or None when it is whole."""
+    entry = Path(entry)
+    final = entry / FINAL
+    if not final.exists():
+        return f"no {FINAL}"
+    meta = read_meta(entry)
+    if meta is None:
+        return f"no readable {META} (an incomplete copy?)"
+    if meta.get("status") != "complete":
+        return f"{META} says the run is {meta.get('status', 'unfinished')}"
+    want = meta.get("files", {}).get(FINAL, {})
+    try:
+        size = final.stat().st_size
+    except OSError as exc:
+        return f"{FINAL} cannot be read ({explain_os_error(exc)})"
+    if size != want.get("bytes"):
+        return f"{FINAL} has {size} bytes, {META} says {want.get('bytes')} (truncated?)"
+    if check_hash and sha256_file(final) != want.get("sha256"):
+        return f"{FINAL} does not match its SHA-256 in {META} (damaged?)"
+    return None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def write_training_meta(entry: Path, *, key: str, kind: str, config: dict, code_version: str) -> None:
+    atomic_write_json(Path(entry) / META, {"key": key, "kind": kind, "config": config, "code_version": code_version,
+                                          "status": "training", "started": _now()})
+
+
+def write_complete_meta(entry: Path, *, key: str, kind: str, config: dict, code_version: str, seconds: float,
+                        summary: dict | None = None) -> None:
+    final = Path(entry) / FINAL
+    atomic_write_json(Path(entry) / META, {
+        "key": key, "kind": kind, "config": config, "code_version": code_version, "status": "complete",
+        "created": _now(), "train_seconds": round(float(seconds), 3), "summary": summary or {},
+        "files": {FINAL: {"sha256": sha256_file(final), "bytes": final.stat().st_size}},
+    })
+
+
+def entry_size(entry: Path) -> int:
+    return sum(p.stat().st_size for p in Path(entry).iterdir() if p.is_file())
+
+
+def find_final(key: str, locs: list[Location] | None = None) -> Path | None:
+    """``final.pt`` of the whole entry ``key`` in the first directory of the search path that has one."""
+    for loc in locations() if locs is None else locs:
+        entry = loc.path / key
+        if entry.is_dir() and entry_problem(entry) is None:
+            return entry / FINAL
+    return None
+
+
+def resolve_init(init_from: str) -> Path:
+    """The weights file named by a training config's ``init_from``: ``"run:<key>"`` (a cached run, found through
+    the search path wherever it lives) or a path."""
+    if init_from.startswith("run:"):
+        key = init_from[4:]
+        final = find_final(key)
+        if final is None:
+            raise FileNotFoundError(
+                errno.ENOENT, f"the run {key} to start from is not in the run cache ({', '.join(map(str, cache_paths()))}); "
+                              f"train it first (for the entropy chapter: gaplab.imbalance.finetune_experiment does)")
+        return final
+    return Path(init_from)
