@@ -46,24 +46,48 @@ def executed(tmp_path_factory):
     def run(stem: str):
         if stem not in cache:
             out = tmp_path_factory.mktemp("executed") / f"{stem}.ipynb"
-            # a private run cache, so the test trains instead of loading what another run left behind
+            # a private run cache, so the test trains instead of loading what another run left behind; the
+            # keys of the runs the chapter asks for are logged, to check the catalogue against them
             saved = os.environ.get("GAPLAB_CACHE")
-            os.environ["GAPLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+            run_cache = tmp_path_factory.mktemp("cache")
+            run_log = out.with_suffix(".runs")
+            os.environ["GAPLAB_CACHE"] = str(run_cache)
+            os.environ["GAPLAB_RUN_LOG"] = str(run_log)
             try:
                 papermill.execute_notebook(
                     str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), parameters={"profile": "smoke"},
                     kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
                 )
             finally:
+                os.environ.pop("GAPLAB_RUN_LOG")
                 if saved is None:
                     os.environ.pop("GAPLAB_CACHE")
                 else:
                     os.environ["GAPLAB_CACHE"] = saved
             nb = nbformat.read(out, as_version=4)
-            cache[stem] = (nb, read_glued(nb))
-        return cache[stem]
+            used = set(run_log.read_text().split()) if run_log.exists() else set()
+            cache[stem] = (nb, read_glued(nb), used, run_cache)
+        return cache[stem][:2]
 
+    def details(stem: str):
+        """The keys of the runs the chapter asked for, and its private run cache."""
+        run(stem)
+        return cache[stem][2:]
+
+    run.details = details
     return run
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
+def test_chapter_trains_exactly_the_runs_of_the_catalogue(executed, stem, monkeypatch):
+    # what a teacher prepares and exports for a chapter is what the chapter really asks for
+    from gaplab.runs import catalogue
+
+    used, run_cache = executed.details(stem)
+    monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))  # the frozen fine-tuning arm's key needs its source
+    listed = {r.key for r in catalogue.book_runs("smoke", (stem,))} if stem in catalogue.CHAPTERS else set()
+    assert None not in listed
+    assert used == listed
 
 
 def _is_unit_float(v):
