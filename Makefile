@@ -18,7 +18,7 @@ BOOK_SOURCES := _config.yml _toc.yml references.bib scripts/build_book.py $(wild
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test test-site bench assets sync clean clean-cache
+.PHONY: help venv book test test-site bench assets sync clean clean-cache course-cache
 
 help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-site  tests of the built site only (requires make book first)"
 	@echo "make bench      speed of MAD generation and training pipelines -> benchmarks/results/*.json"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
+	@echo "make course-cache  train the chapters' runs at cpu (what is missing) and pack them into _build/course-runs.tar"
 	@echo "make clean      remove the build (keeps .venv)"
 
 venv: $(STAMP)
@@ -64,6 +65,12 @@ test-site: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mad.py
+
+# A teacher's archive of every run the chapters need at `cpu`, for students to import or share read-only.
+course-cache: $(STAMP)
+	$(PY) -m gaplab cache prepare --profile cpu
+	mkdir -p _build
+	$(PY) -m gaplab cache export --profile cpu --out _build/course-runs.tar
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks_py/*.py
