@@ -351,7 +351,7 @@ def test_tampered_archive_is_refused_whole(teacher, tmp_path):
     _refused(bad, tmp_path / "student", "does not match its SHA-256 .*nothing was imported")
 
 
-def test_foreign_and_malformed_archives_are_refused(teacher, tmp_path):
+def test_foreign_archives_are_refused(tmp_path):
     into = tmp_path / "student"
     into.mkdir()
     plain = tmp_path / "plain.tar"
@@ -363,47 +363,38 @@ def test_foreign_and_malformed_archives_are_refused(teacher, tmp_path):
     _refused(junk, into, "not a readable tar archive")
     _refused(tmp_path / "absent.tar", into, "does not exist")
 
-    def escape(info, data):
-        if info.name.endswith("meta.json"):
-            extra = tarfile.TarInfo("gaplab-runs/../../evil.txt")
-            extra.size = 4
-            return extra, b"evil"
-        return info, data
 
-    evil = tmp_path / "evil.tar"
-    _rewrite(teacher["tar"], evil, escape)
-    _refused(evil, into, "unexpected member")
+def _escape(info, data):
+    extra = tarfile.TarInfo("gaplab-runs/../../evil.txt")
+    extra.size = 4
+    return extra, b"evil"
 
-    def link(info, data):
-        if info.name.endswith("final.pt"):
-            sym = tarfile.TarInfo(info.name)
-            sym.type, sym.linkname = tarfile.SYMTYPE, "/etc/passwd"
-            return sym, None
-        return info, data
 
-    linked = tmp_path / "link.tar"
-    _rewrite(teacher["tar"], linked, link)
-    _refused(linked, into, "not a plain file")
+def _symlink(info, data):
+    sym = tarfile.TarInfo(info.name)
+    sym.type, sym.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    return sym, None
 
-    def other_version(info, data):
-        if info.name.endswith("manifest.json"):
-            m = json.loads(data)
-            for e in m["entries"].values():
-                e["code_version"] = "0" * 16
-            data = json.dumps(m).encode()
-            info.size = len(data)
-        return info, data
 
-    old = tmp_path / "old.tar"
-    _rewrite(teacher["tar"], old, other_version)
-    _refused(old, into, "another version of gaplab")
+def _other_version(info, data):
+    m = json.loads(data)
+    for e in m["entries"].values():
+        e["code_version"] = "0" * 16
+    data = json.dumps(m).encode()
+    info.size = len(data)
+    return info, data
 
-    def drop_file(info, data):
-        return None if info.name.endswith("meta.json") else (info, data)
 
-    short = tmp_path / "short.tar"
-    _rewrite(teacher["tar"], short, drop_file)
-    _refused(short, into, "lacks files its manifest lists")
+@pytest.mark.parametrize("member, change, message", [
+    ("meta.json", _escape, "unexpected member"),
+    ("final.pt", _symlink, "not a plain file"),
+    ("manifest.json", _other_version, "another version of gaplab"),
+    ("meta.json", lambda info, data: None, "lacks files its manifest lists"),
+])
+def test_malformed_archives_are_refused(teacher, tmp_path, member, change, message):
+    bad = tmp_path / "bad.tar"
+    _rewrite(teacher["tar"], bad, lambda info, data: change(info, data) if info.name.endswith(member) else (info, data))
+    _refused(bad, tmp_path / "student", message)
 
 
 def test_interrupted_import_leaves_nothing_partial(teacher, tmp_path, monkeypatch):
