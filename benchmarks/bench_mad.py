@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from gaplab.data.mad import generate_mad
 from gaplab.models import create_mad_model
 from gaplab.tokenizer import MADTokenizer, caption_tokens
+from gaplab.precision import choose_precision, make_scaler
 from gaplab.train import TrainConfig, make_optimizer, train_step
 
 OUT = Path(__file__).parent / "results"
@@ -80,12 +81,14 @@ def bench_generation(n: int, device) -> float:
 def bench_resident(mad, cfg, steps, device) -> float:
     model = create_mad_model(cfg.preset, device=device)
     opt = make_optimizer(model, cfg)
+    precision = choose_precision(device)
+    scaler = make_scaler(precision, device)
     tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
 
     def one():
         idx = torch.randint(0, len(mad), (cfg.batch_size,), generator=gen, device=device)
         tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
-        train_step(model, opt, mad.images[idx], tokens, cfg)
+        train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
 
     return _samples_per_second(one, steps, cfg.batch_size, device)
 
@@ -93,6 +96,8 @@ def bench_resident(mad, cfg, steps, device) -> float:
 def bench_per_sample(mad, cfg, steps, device, workers) -> float:
     model = create_mad_model(cfg.preset, device=device)
     opt = make_optimizer(model, cfg)
+    precision = choose_precision(device)
+    scaler = make_scaler(precision, device)
     loader = DataLoader(PerSampleMAD(mad, cfg.k), batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
                         drop_last=True, persistent_workers=workers > 0)
     it = iter(loader)
@@ -106,7 +111,7 @@ def bench_per_sample(mad, cfg, steps, device, workers) -> float:
             x, tokens = next(it)
         x, tokens = x.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
         # the same step as the resident pipeline, from float input: undo its uint8 -> [-1, 1] mapping
-        train_step(model, opt, ((x + 1) * 127.5).round().to(torch.uint8), tokens, cfg)
+        train_step(model, opt, ((x + 1) * 127.5).round().to(torch.uint8), tokens, cfg, precision, scaler)
 
     return _samples_per_second(one, steps, cfg.batch_size, device)
 
@@ -149,7 +154,9 @@ def main():
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "device": str(device),
-                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None},
+                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+                    "capability": list(torch.cuda.get_device_capability(device)) if device.type == "cuda" else None,
+                    "precision": choose_precision(device).name},
         "settings": {"preset": cfg.preset, "batch_size": args.batch, "steps": args.steps, "n_images": args.n,
                      "dataloader_workers": args.workers},
         "mad_images_per_second": gen_rate,

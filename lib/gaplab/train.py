@@ -14,6 +14,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from gaplab.models import (
     mad_image_input,
     set_temperature,
 )
+from gaplab.precision import Precision, choose_precision, make_scaler
 from gaplab.storage import CacheWarning, atomic_save
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
@@ -106,6 +108,8 @@ class TrainResult:
     eval_text: np.ndarray | None = None
     eval_factors: dict | None = None
     seconds: float = 0.0
+    #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.precision)
+    precision: str = "float32"
 
 
 def check_positive_ints(cfg, names) -> None:
@@ -134,19 +138,22 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.path is not None and self.path.exists()
 
-    def restore(self, model, opt, gen, device) -> tuple[list, int]:
+    def restore(self, model, opt, gen, device, scaler=None) -> tuple[list, int]:
         state = torch.load(self.path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
         return list(state["history"]), int(state["step"])
 
-    def save(self, model, opt, gen, history, step: int) -> None:
+    def save(self, model, opt, gen, history, step: int, scaler=None) -> None:
         if self.path is None:
             return
         try:
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                         "history": history, "step": step}, self.path)
+                         "history": history, "step": step,
+                         "scaler": scaler.state_dict() if scaler is not None else {}}, self.path)
             self.failed = False
         except OSError as exc:
             if not self.failed:
@@ -223,14 +230,21 @@ def _eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
             "object_factor": cfg.object_factor}
 
 
-def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tensor, cfg: TrainConfig,
+               precision: Precision | None = None, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """One optimiser step on a batch: CLIP loss plus the configured uniformity/alignment terms. Returns the loss.
 
-    bf16 autocast on CUDA; the logit scale is capped at 100 as in CLIP.
+    The encoders run under ``precision``'s autocast (default: :func:`gaplab.precision.choose_precision` for the
+    batch's device); the loss is computed in float32. With float16, pass the run's gradient ``scaler``. The logit
+    scale is capped at 100 as in CLIP.
     """
     device = images_uint8.device
+    precision = precision or choose_precision(device)
+    if precision.scaler and scaler is None:
+        raise ValueError("float16 training needs a gradient scaler: pass scaler=gaplab.precision.make_scaler(...)")
     model.train()
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    autocast = torch.autocast(device.type, dtype=precision.dtype) if precision.dtype else contextlib.nullcontext()
+    with autocast:
         img = torch.nn.functional.normalize(model.encode_image(mad_image_input(images_uint8)).float(), dim=-1)
         txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
     scale = model.logit_scale.exp().clamp(max=100)
@@ -242,8 +256,13 @@ def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tenso
     if cfg.cross_uniformity_weight:
         loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)  # skipped when the scaled gradients overflowed; the scale then shrinks
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
     with torch.no_grad():
         model.logit_scale.clamp_(max=math.log(100.0))
     return loss.detach()
@@ -305,12 +324,16 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         model.load_state_dict(state["model"])
         set_temperature(model, cfg.temperature)  # the new run's temperature mode wins over the old run's
     opt = make_optimizer(model, cfg)
+    precision = choose_precision(device)
+    scaler = make_scaler(precision, device)
+    if device.type == "cuda":
+        print(f"gaplab: training in {precision.reason}", file=sys.stderr, flush=True)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
     start = 0
     ckpt = Checkpoint(run_dir)
     if ckpt.exists():
-        history, start = ckpt.restore(model, opt, gen, device)
+        history, start = ckpt.restore(model, opt, gen, device, scaler)
     elif cfg.init_from:
         # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
         history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
@@ -335,7 +358,7 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
         factors = {name: v[idx] for name, v in data.factors.items()}
         tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
-        loss = train_step(model, opt, data.images[idx], tokens, cfg)
+        loss = train_step(model, opt, data.images[idx], tokens, cfg, precision, scaler)
         running += float(loss.detach())
         count += 1
         done = step + 1
@@ -346,9 +369,9 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
             history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count,
                             **_evaluate(model, ev, tokenizer, device)})
             running, count = 0.0, 0
-            ckpt.save(model, opt, gen, history, done)
+            ckpt.save(model, opt, gen, history, done, scaler)
     if bar is not None:
         bar.close()
     img, txt = encode(model, ev["images"], ev["tokens"])
     return TrainResult(cfg, model, history, img, txt, {k: v.cpu().numpy() for k, v in ev["factors"].items()},
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, precision.name)

@@ -106,6 +106,7 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     return TrainResult(
         config, model, list(state["history"]), state["eval_image"].numpy(), state["eval_text"].numpy(),
         {k: v.numpy() for k, v in state["eval_factors"].items()}, float(state["seconds"]),
+        str(state.get("precision", "float32")),
     )
 
 
@@ -220,12 +221,14 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
         config=config.to_dict(),
         load=lambda final: _load(final, config, device),
         train=lambda d: train(config, d, device=device, progress=progress),
-        summarise=lambda r: {k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
+        summarise=lambda r: {**{k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
+                             "precision": r.precision},
         to_state=lambda r: {
             "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
             "history": r.history, "eval_image": torch.from_numpy(r.eval_image),
             "eval_text": torch.from_numpy(r.eval_text),
             "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()}, "seconds": r.seconds,
+            "precision": r.precision,
         },
     )
 

@@ -1,0 +1,105 @@
+"""Mixed precision chosen by the device's hardware, and the float16 + gradient scaler path (run on the CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gaplab import runs
+from gaplab.data.mad import generate_mad
+from gaplab.models import create_mad_model
+from gaplab.precision import FLOAT32, Precision, choose_precision, make_scaler
+from gaplab.tokenizer import MADTokenizer, caption_tokens
+from gaplab.train import TrainConfig, make_optimizer, train, train_step
+
+
+@pytest.mark.parametrize("capability, gpu, name, scaler", [
+    ((7, 5), "Tesla T4", "float16", True),       # Colab's free GPU: bfloat16 only emulated
+    ((7, 0), "Tesla V100-SXM2-16GB", "float16", True),
+    ((6, 0), "Tesla P100-PCIE-16GB", "float16", True),
+    ((8, 0), "NVIDIA A100-SXM4-40GB", "bfloat16", False),
+    ((8, 9), "NVIDIA L4", "bfloat16", False),
+    ((9, 0), "NVIDIA H100 80GB HBM3", "bfloat16", False),
+])
+def test_precision_follows_the_compute_capability(monkeypatch, capability, gpu, name, scaler):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: gpu)
+    # torch counts emulation here and says True even on a T4: the choice must not rest on it
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    p = choose_precision("cuda")
+    assert (p.name, p.scaler) == (name, scaler)
+    assert p.dtype == {"float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    assert gpu in p.reason and f"{capability[0]}.{capability[1]}" in p.reason
+
+
+def test_cpu_trains_in_float32():
+    p = choose_precision("cpu")
+    assert p.name == "float32" and p.dtype is None and not p.scaler
+    assert not make_scaler(p, "cpu").is_enabled()
+
+
+def _batch(n=32, seed=0):
+    data = generate_mad(n, seed=seed, glyphs="procedural")
+    gen = torch.Generator().manual_seed(seed)
+    return data.images, caption_tokens(data.factors, 2, MADTokenizer(), gen, "digit")
+
+
+def test_float16_with_a_scaler_runs_on_the_cpu():
+    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    model = create_mad_model(seed=0)
+    opt = make_optimizer(model, cfg)
+    for group in opt.param_groups:
+        group["lr"] = 1e-3
+    fp16 = Precision("float16", torch.float16, True, "float16 (test)")
+    scaler = make_scaler(fp16, "cpu")
+    seen = []
+    hook = model.visual.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    before = [p.detach().clone() for p in model.parameters()]
+    images, tokens = _batch()
+    with pytest.raises(ValueError, match="needs a gradient scaler"):
+        train_step(model, opt, images, tokens, cfg, fp16)
+    losses = [float(train_step(model, opt, images, tokens, cfg, fp16, scaler)) for _ in range(3)]
+    hook.remove()
+    assert set(seen) == {torch.float16}  # the image tower really ran in float16
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert scaler.get_scale() > 0
+
+
+def test_scaler_skips_a_step_whose_gradients_overflow():
+    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    model = create_mad_model(seed=0)
+    opt = make_optimizer(model, cfg)
+    fp16 = Precision("float16", torch.float16, True, "float16 (test)")
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**100)  # scaled gradients overflow float16 at once
+    before = [p.detach().clone() for p in model.parameters()]
+    images, tokens = _batch()
+    train_step(model, opt, images, tokens, cfg, fp16, scaler)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the step was skipped
+    assert scaler.get_scale() < 2.0**100
+
+
+def test_the_run_records_its_precision(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
+    cfg = runs.mad_config("smoke", steps=2, eval_every=2)
+    first = runs.get_or_train(cfg, device="cpu", progress=False)
+    assert first.precision == "float32"
+    from gaplab.runs import store
+
+    assert store.read_meta(tmp_path / runs.run_key(cfg))["summary"]["precision"] == "float32"
+    assert runs.get_or_train(cfg, device="cpu", progress=False).precision == "float32"
+
+
+def test_float32_steps_equal_a_plain_float32_step():
+    # the CPU path must not change the arithmetic: one step with the default precision equals FLOAT32's
+    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    images, tokens = _batch()
+    out = []
+    for precision in (None, FLOAT32):
+        model = create_mad_model(seed=0)
+        opt = make_optimizer(model, cfg)
+        train_step(model, opt, images, tokens, cfg, precision)
+        out.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*out))
+    result = train(cfg, device="cpu", progress=False)
+    assert result.precision == "float32"
