@@ -30,7 +30,9 @@ def add_parser(sub) -> None:
     from gaplab.runs.catalogue import CHAPTERS
 
     p = sub.add_parser("cache", help="list, prepare, export, import and prune trained runs",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description="The run cache: the trained MAD models the chapters load instead of training. "
+                                   "GAPLAB_CACHE may name several directories (separated by os.pathsep): runs "
+                                   "load from each in order, new ones go to the first writable one.")
     cmds = p.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
     cmds.add_parser("where", help="the directories of GAPLAB_CACHE and whether each is writable")
     ls = cmds.add_parser("list", help="every cached run with its chapters, profile, size, date and state")
