@@ -508,3 +508,17 @@ def test_catalogue_covers_every_chapter_that_trains():
     assert len({r.key for r in runs_cpu if r.key}) == 25  # 26 with the frozen fine-tuning arm, known once trained
     with pytest.raises(ValueError, match="unknown chapters"):
         catalogue.book_runs("cpu", ("gap_geometry",))
+
+
+def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
+    # the paper profile's glyphs="auto" would fetch MNIST to resolve; listing a cache must not
+    import gaplab.data.mad as mad
+
+    def no_download(root):
+        raise AssertionError("listing tried to load MNIST")
+
+    monkeypatch.setattr(mad, "_load_mnist", no_download)
+    monkeypatch.setenv("GAPLAB_CACHE", str(teacher["cache"]))
+    assert [r["key"] for r in archive.list_entries()] == [teacher["run"].key]
+    paper = {r.key for r in catalogue.book_runs("paper", glyphs="procedural") if r.key}
+    assert len(paper) == 25 and not paper & {r.key for r in catalogue.book_runs("paper", glyphs="mnist") if r.key}

@@ -92,7 +92,7 @@ def finetune_source_config(profile="auto", k: int = 5, seed: int = 0):
 
 
 def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, target_k: int = 1,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, source=None) -> dict:
     """The intervention's runs: ``source`` (the imbalance run with ``source_k`` attributes), then ``frozen`` and
     ``learnable``, which start from its weights and train on captions with ``target_k`` attributes.
 
@@ -100,11 +100,13 @@ def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, 
     there. Both last the profile's ``finetune_steps``; in the learnable run the logit scale learns
     ``finetune_temperature_lr_mult`` times faster than the other weights, so that within a short run it can
     move as far as the data asks (at the base rate a few hundred steps move it by at most ~0.3 in log scale).
+    ``source`` gives the source's configuration when it is already known (its glyphs resolved).
     """
     prof = resolve_profile(profile)
     if not (0 <= target_k < source_k <= 5):
         raise ValueError(f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}")
-    source = resolve_glyphs(finetune_source_config(prof, source_k, seed))
+    if source is None:
+        source = resolve_glyphs(finetune_source_config(prof, source_k, seed))
     # by key, not by path: the source may sit in a course's read-only cache or in the student's own
     common = dict(k=target_k, seed=seed, init_from=f"run:{run_key(source)}", steps=prof.finetune_steps,
                   warmup=max(1, prof.finetune_steps // 10), eval_every=max(1, prof.finetune_steps // 8))

@@ -54,8 +54,11 @@ def _catalogue_index() -> dict[str, dict]:
     from gaplab.runs.catalogue import book_runs
 
     index: dict[str, dict] = {}
-    for name in PROFILES:
-        for run in book_runs(name):
+    # glyphs="auto" (paper) may stand for either source: list both, and never download MNIST to find out
+    variants = [(name, g) for name, p in PROFILES.items()
+                for g in ((None,) if p.mad_glyphs != "auto" else ("mnist", "procedural"))]
+    for name, glyphs in variants:
+        for run in book_runs(name, glyphs=glyphs):
             if run.key is None:
                 continue
             item = index.setdefault(run.key, {"profiles": [], "chapters": [], "name": run.name})

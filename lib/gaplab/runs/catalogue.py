@@ -34,37 +34,50 @@ class BookRun:
     after: str | None = None
 
 
-def _mad(chapter, name, config):
-    from gaplab.runs import resolve_glyphs, run_key
+def _resolver(glyphs):
+    """How ``glyphs="auto"`` becomes a source: as training would (MNIST when it can be had, which may download
+    it), or fixed to ``glyphs`` (listing a cache must not download anything)."""
+    import dataclasses
 
-    config = resolve_glyphs(config)
+    from gaplab.runs import resolve_glyphs
+
+    if glyphs is None:
+        return resolve_glyphs
+    return lambda c: dataclasses.replace(c, glyphs=glyphs) if c.glyphs == "auto" else c
+
+
+def _mad(chapter, name, config, resolve):
+    from gaplab.runs import run_key
+
+    config = resolve(config)
     return BookRun(chapter, name, "mad", config, run_key(config))
 
 
-def _finetune_runs(prof, chapter) -> list[BookRun]:
+def _finetune_runs(prof, chapter, resolve) -> list[BookRun]:
     from gaplab import imbalance
-    from gaplab.runs import resolve_glyphs, run_key, store
+    from gaplab.runs import run_key, store
 
-    source_cfg = resolve_glyphs(imbalance.finetune_source_config(prof, 5, 0))
-    source = _mad(chapter, "fine-tuning source k=5", source_cfg)
+    source = _mad(chapter, "fine-tuning source k=5", imbalance.finetune_source_config(prof, 5, 0), resolve)
     final = store.find_final(source.key)
     scale = None
     if final is not None:
         scale = (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
     # the learnable arm does not depend on the source's scale; the frozen arm keeps it
-    cfgs = imbalance.finetune_configs(prof, source_scale=scale if scale is not None else 1.0, source_k=5, target_k=1)
+    cfgs = imbalance.finetune_configs(prof, source_scale=scale if scale is not None else 1.0, source_k=5, target_k=1,
+                                      source=source.config)
     out = [source]
     for arm in ("frozen", "learnable"):
-        cfg = resolve_glyphs(cfgs[arm])
+        cfg = resolve(cfgs[arm])
         known = arm == "learnable" or scale is not None
         out.append(BookRun(chapter, f"fine-tuning {arm} k=5->1", "mad", cfg if known else None,
                            run_key(cfg) if known else None, after=source.key))
     return out
 
 
-def book_runs(profile="cpu", chapters=CHAPTERS) -> list[BookRun]:
+def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) -> list[BookRun]:
     """Every run the ``chapters`` train at ``profile``, in the order they need them (a run shared by several
-    chapters appears once per chapter)."""
+    chapters appears once per chapter). ``glyphs`` fixes what a profile's ``glyphs="auto"`` stands for (default:
+    what training would use)."""
     from gaplab import contrastive, imbalance, temperature
     from gaplab.samemodality import SameModalityConfig, _key
 
@@ -73,26 +86,28 @@ def book_runs(profile="cpu", chapters=CHAPTERS) -> list[BookRun]:
     if unknown:
         raise ValueError(f"unknown chapters {sorted(unknown)}; the chapters that train runs are {', '.join(CHAPTERS)}")
     grid = [(k, s) for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
+    resolve = _resolver(glyphs)
     out: list[BookRun] = []
     for ch in chapters:
         if ch == "mad_training":
-            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0)))
+            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
         elif ch == "object_bias":
-            out += [_mad(ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0)) for k in imbalance.IMBALANCE_KS]
-            out.append(_mad(ch, "colour as the object, k=2", imbalance.imbalance_config(prof, 2, 0, object_factor="color")))
+            out += [_mad(ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0), resolve) for k in imbalance.IMBALANCE_KS]
+            out.append(_mad(ch, "colour as the object, k=2",
+                            imbalance.imbalance_config(prof, 2, 0, object_factor="color"), resolve))
         elif ch in ("imbalance_training", "entropy_link"):
-            out += [_mad(ch, f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s)) for k, s in grid]
+            out += [_mad(ch, f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s), resolve) for k, s in grid]
             if ch == "entropy_link":
-                out += _finetune_runs(prof, ch)
+                out += _finetune_runs(prof, ch, resolve)
         elif ch == "cone_temperature":
-            out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s)) for s in temperature.LOGIT_SCALES]
-            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0)))
+            out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s), resolve) for s in temperature.LOGIT_SCALES]
+            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
         elif ch == "contrastive_gap":
             for shared in (False, True):
                 cfg = SameModalityConfig.from_profile(prof, shared=shared)
                 out.append(BookRun(ch, "same-modality " + ("one tower" if shared else "two towers"), "same-modality",
                                    cfg, _key(cfg)))
-            out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v)) for v in contrastive.LOSS_VARIANTS]
+            out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve) for v in contrastive.LOSS_VARIANTS]
     return out
 
 
