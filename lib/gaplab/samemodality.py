@@ -27,7 +27,7 @@ from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import generate_mad
 from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input
-from gaplab.runs import cached_run, code_version
+from gaplab.runs import cached_run, code_version, last_numbers
 from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, make_optimizer
 
 __all__ = ["SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
@@ -228,7 +228,7 @@ def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress
         kind="same-modality",
         config=dataclasses.asdict(cfg),
         version=entry_version(),
-        summarise=lambda r: {k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
+        summarise=lambda r: last_numbers(r.history),
         load=load,
         train=lambda d: train_same_modality(cfg, d, device=device, progress=progress),
         to_state=lambda r: {"config": dataclasses.asdict(cfg), "model": r.model.state_dict(), "history": r.history,

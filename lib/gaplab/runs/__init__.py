@@ -110,6 +110,11 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     )
 
 
+def last_numbers(history: list[dict]) -> dict:
+    """The numeric fields of a run's last evaluation: the summary kept in its ``meta.json``."""
+    return {k: v for k, v in history[-1].items() if isinstance(v, (int, float))}
+
+
 def _notice(message: str) -> None:
     # stderr: shown in Jupyter and Colab, kept out of the rendered pages, written to the book's build log
     print(f"gaplab: {message}", file=sys.stderr, flush=True)
@@ -221,8 +226,7 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
         config=config.to_dict(),
         load=lambda final: _load(final, config, device),
         train=lambda d: train(config, d, device=device, progress=progress),
-        summarise=lambda r: {**{k: v for k, v in r.history[-1].items() if isinstance(v, (int, float))},
-                             "precision": r.precision},
+        summarise=lambda r: {**last_numbers(r.history), "precision": r.precision},
         to_state=lambda r: {
             "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
             "history": r.history, "eval_image": torch.from_numpy(r.eval_image),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -141,8 +142,6 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
         with tarfile.open(tmp, mode, format=tarfile.PAX_FORMAT) as tf:
             info = tarfile.TarInfo(f"{ROOT}/manifest.json")
             info.size, info.mode, info.mtime = len(data), 0o644, int(_dt.datetime.now().timestamp())
-            import io
-
             tf.addfile(info, io.BytesIO(data))
             for key, e in entries.items():
                 for name in ENTRY_FILES:
@@ -299,9 +298,10 @@ def prune(*, dry_run: bool = False) -> list[dict]:
     for loc in store.locations():
         if not loc.writable:
             continue
+        stale = set(_stale_imports(loc.path))
         for p in sorted(loc.path.iterdir()):
             why = None
-            if p in _stale_imports(loc.path):
+            if p in stale:
                 why = "left by an interrupted import"
             elif p.is_dir() and store.is_entry_name(p.name):
                 meta = store.read_meta(p)

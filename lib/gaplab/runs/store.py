@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import json
 import os
 import re
 import tempfile
@@ -64,12 +65,12 @@ def cache_paths() -> list[Path]:
     return [Path(p).expanduser().absolute() for p in parts]
 
 
-def _where(path: Path) -> str:
+def _where() -> str:
     return f"{ENV}={os.environ[ENV]!r}" if os.environ.get(ENV, "").strip() else f"the default run cache (set {ENV} to change it)"
 
 
 def _fail(path: Path, problem: str, remedy: str) -> CacheLocationError:
-    return CacheLocationError(f"run cache {path} cannot be used: {problem}. It comes from {_where(path)}. {remedy}")
+    return CacheLocationError(f"run cache {path} cannot be used: {problem}. It comes from {_where()}. {remedy}")
 
 
 def _file_above(path: Path) -> Path | None:
@@ -128,8 +129,6 @@ def is_entry_name(name: str) -> bool:
 
 
 def read_meta(entry: Path) -> dict | None:
-    import json
-
     try:
         return json.loads((Path(entry) / META).read_text())
     except (OSError, ValueError):
