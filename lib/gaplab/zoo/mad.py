@@ -1,0 +1,81 @@
+"""The book's MAD models as a controlled zoo: the offline analogue of a survey of pretrained models.
+
+Where Schrodi et al. (2025) compare about a hundred open_clip models trained on different data, the book can
+compare, without network, the MAD models its chapters train: the imbalance grid (k = 0..5 attributes per
+caption, several seeds), the frozen-temperature runs and the loss variants (both at k = 2). Their differences are
+known by construction, and k plays the part of the training data set: the paper conditions its correlations on
+the data set's size, this zoo on k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gaplab import metrics as M
+
+__all__ = ["mad_zoo_configs", "mad_zoo", "MAD_PERFORMANCE"]
+
+#: the analogues of the paper's performance measures: zero-shot digit accuracy (for ImageNet accuracy) and
+#: held-out image-to-text R@1 (for COCO R@1)
+MAD_PERFORMANCE = ("object_acc", "i2t_r1")
+
+
+def mad_zoo_configs(profile="cpu") -> dict[str, tuple[str, object]]:
+    """``{run key: (description, config)}`` of every MAD run in the zoo at ``profile`` (each run once)."""
+    from gaplab import contrastive, imbalance, temperature
+    from gaplab.profiles import resolve_profile
+    from gaplab.runs import resolve_glyphs, run_key
+
+    prof = resolve_profile(profile)
+    named = [(f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s))
+             for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
+    named += [(f"k=2 logit scale {t:g}", temperature.temperature_config(prof, t)) for t in temperature.LOGIT_SCALES]
+    named += [(f"k=2 loss {v}", contrastive.variant_config(prof, v)) for v in contrastive.LOSS_VARIANTS]
+    out: dict[str, tuple[str, object]] = {}
+    for name, cfg in named:
+        cfg = resolve_glyphs(cfg)
+        out.setdefault(run_key(cfg), (name, cfg))  # the CLIP variant is the k=2 seed 0 run itself
+    return out
+
+
+def _family(cfg) -> str:
+    if cfg.temperature != "learnable":
+        return "frozen temperature"
+    if cfg.uniformity_weight or cfg.alignment_weight or cfg.cross_uniformity_weight:
+        return "uniformity + alignment"
+    return "CLIP loss"
+
+
+def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
+    """One row per zoo model: what it is, its gap (RMG, L2M), object bias (MOAD of images and captions) and
+    performance (zero-shot digit and attribute accuracy, image-to-text R@1), on its held-out set."""
+    from gaplab.evaluation import run_summary
+    from gaplab.runs import get_or_train
+
+    rows = []
+    for key, (name, cfg) in mad_zoo_configs(profile).items():
+        run = get_or_train(cfg, progress=progress)
+        s = run_summary(run)
+        rows.append({
+            "model": name, "key": key, "k": cfg.k, "family": _family(cfg),
+            "temperature": cfg.temperature if cfg.temperature != "learnable" else "learnable",
+            "rmg": s["rmg"], "l2m": s["l2m"], "moad_img": s["moad_img"], "moad_txt": s["moad_txt"],
+            "object_acc": s["object_acc"], "attribute_acc": s["attribute_acc"],
+            "i2t_r1": M.recall_at_k(run.eval_image, run.eval_text, 1, "i2t"),
+            "logit_scale": s["logit_scale"],
+        })
+    table = pd.DataFrame(rows)
+    return table.sort_values(["k", "family", "model"], kind="stable").reset_index(drop=True)
+
+
+def chance_level(column: str) -> float:
+    """Accuracy by guessing, for the zoo's accuracy columns."""
+    from gaplab.data.mad import FACTORS
+    from gaplab.evaluation import chance
+
+    if column == "object_acc":
+        return chance("digit")
+    if column == "attribute_acc":
+        return float(np.mean([chance(f) for f in FACTORS if f != "digit"]))
+    raise ValueError(f"no chance level for {column!r}")

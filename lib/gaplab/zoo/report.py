@@ -1,0 +1,248 @@
+"""A model's modality gap, object bias and performance on real data: what ``python -m gaplab report`` prints.
+
+Every number is a gaplab.metrics measure of the embeddings, computed as Schrodi et al. (2025) do per data kind
+(analysis/gap_precompute.py and analysis/object_bias_precompute.py in lmb-freiburg/two-effects-one-trigger):
+
+* caption data (COCO, a CSV): images against their captions, several captions per image; L2M over all images
+  and all captions, L2I and RMG over the matched (image, caption) pairs; retrieval R@1 both ways.
+* class data (class folders, CIFAR): images against the class text embeddings (a prompt-template ensemble);
+  each image is matched with its class's embedding; zero-shot accuracy.
+* attribute data (MIT-States, UT-Zappos): images against the prompt "an image of a {attribute} {object}" of
+  their own pair; MOAD of the images and of those texts; zero-shot accuracy of the attribute ("an image of a
+  {attribute} object") and of the object ("image of a {object}"), the authors' prompts.
+
+The logits' entropy uses the model's own logit scale (100 for precomputed embeddings unless given).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gaplab import metrics as M
+from gaplab.metrics.entropy import logits_entropy
+from gaplab.storage import atomic_write_json
+
+__all__ = ["TEMPLATES", "gap_measures", "measure_captions", "measure_classes", "measure_attributes", "report",
+           "report_embeddings", "format_table", "DEFAULT_LOGIT_SCALE"]
+
+#: the logit scale of CLIP after training (its cap), used for precomputed embeddings
+DEFAULT_LOGIT_SCALE = 100.0
+#: how many of the largest mean-difference dimensions the report lists
+TOP_DIMS = 5
+_ENTROPY_BLOCK = 512
+
+
+def _templates(name: str) -> list:
+    from open_clip import zero_shot_metadata as z
+
+    return {"openai": list(z.OPENAI_IMAGENET_TEMPLATES), "simple": list(z.SIMPLE_IMAGENET_TEMPLATES),
+            "single": ["a photo of a {}."]}[name]
+
+
+#: prompt-template ensembles for class data: OpenAI's 80 ImageNet templates, open_clip's 2 simple ones, or one
+TEMPLATES = ("openai", "simple", "single")
+
+
+def _entropy(img, txt, scale: float) -> float:
+    """Mean entropy over image rows, a block of rows at a time (COCO has 25,000 captions per row)."""
+    x = np.asarray(img)
+    weights = [min(_ENTROPY_BLOCK, len(x) - s) for s in range(0, len(x), _ENTROPY_BLOCK)]
+    parts = [logits_entropy(x[s:s + _ENTROPY_BLOCK], txt, scale) for s in range(0, len(x), _ENTROPY_BLOCK)]
+    return float(np.average(parts, weights=weights))
+
+
+def gap_measures(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE, seed: int = 0) -> dict:
+    """The gap measures every data kind shares (``pairs``: (P, 2) matched rows; default row i with row i)."""
+    return {
+        "n": int(len(img)),
+        "n_texts": int(len(txt)),
+        "l2m": M.l2m(img, txt),
+        "l2i": M.l2i(img, txt, pairs),
+        "rmg": M.rmg(img, txt, pairs),
+        # a held-out split needs a few rows on each side; tiny sets report None rather than fail
+        "linear_separability": M.linear_separability(img, txt, seed=seed) if min(len(img), len(txt)) >= 4 else None,
+        "top_dims": [int(d) for d in M.top_gap_dimensions(img, txt, TOP_DIMS)],
+        "gap_share_top2": M.gap_share(img, txt, 2),
+        "logits_entropy": _entropy(img, txt, logit_scale),
+        "logit_scale": float(logit_scale),
+    }
+
+
+def measure_captions(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
+    out = {"kind": "captions", **gap_measures(img, txt, pairs, logit_scale=logit_scale)}
+    out["i2t_r1"] = M.recall_at_k(img, txt, 1, "i2t", pairs)
+    out["t2i_r1"] = M.recall_at_k(img, txt, 1, "t2i", pairs)
+    return out
+
+
+def measure_classes(img, class_txt, labels, *, logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
+    labels = np.asarray(labels)
+    pairs = np.stack([np.arange(len(labels)), labels], axis=1)
+    out = {"kind": "classes", "classes": int(len(class_txt)),
+           **gap_measures(img, class_txt, pairs, logit_scale=logit_scale)}
+    out["zero_shot_acc"] = M.zero_shot_accuracy(img, class_txt, labels)
+    return out
+
+
+def measure_attributes(img, matching_txt, attr_txt, obj_txt, attr_labels, obj_labels, *,
+                       logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
+    out = {"kind": "attributes", "attributes": int(len(attr_txt)), "objects": int(len(obj_txt)),
+           **gap_measures(img, matching_txt, logit_scale=logit_scale)}
+    out["moad_image"] = M.moad(img, obj_labels, attr_labels)
+    out["moad_text"] = M.moad(matching_txt, obj_labels, attr_labels)
+    out["object_acc"] = M.zero_shot_accuracy(img, obj_txt, obj_labels)
+    out["attribute_acc"] = M.zero_shot_accuracy(img, attr_txt, attr_labels)
+    return out
+
+
+def _describe(data) -> dict:
+    return {"data": data.kind, "root": str(data.root), "split": data.split}
+
+
+def measure_data(loaded, data, *, templates: str = "openai", batch_size: int = 64, cache: bool = True,
+                 closing: bool = False, progress: bool = True, with_embeddings: bool = False) -> dict:
+    """Encode ``data`` (a gaplab.zoo.datasets reader's result) under ``loaded`` and measure it. ``closing``:
+    for attribute data also closing the gap with the mean gap vector and ideal words
+    (:func:`gaplab.metrics.closing.closing_table`), which encodes every attribute-object prompt."""
+    from gaplab.zoo import datasets as D
+    from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
+
+    kw = {"cache": cache, "progress": progress}
+    img = encode_images(loaded, data.images, describe=_describe(data), batch_size=batch_size, **kw)
+    scale = loaded.logit_scale
+    emb: dict = {"image": img}
+    if isinstance(data, D.CaptionData):
+        txt = encode_texts(loaded, data.captions, describe=_describe(data), **kw)
+        out = measure_captions(img, txt, data.pairs, logit_scale=scale)
+        emb["text"] = txt
+    elif isinstance(data, D.ClassData):
+        if templates not in TEMPLATES:
+            raise ValueError(f"unknown template set {templates!r}; choose one of {', '.join(TEMPLATES)}")
+        cls = class_embeddings(loaded, data.classnames, _templates(templates), **kw)
+        out = measure_classes(img, cls, data.labels, logit_scale=scale)
+        out["templates"] = templates
+        emb["classes"] = cls
+    elif isinstance(data, D.AttributeData):
+        match = encode_texts(loaded, data.matching_prompts(), describe=_describe(data), **kw)
+        attr_txt = encode_texts(loaded, [f"an image of a {a} object" for a in data.attrs], **kw)
+        obj_txt = encode_texts(loaded, [f"image of a {o}" for o in data.objs], **kw)
+        out = measure_attributes(img, match, attr_txt, obj_txt, data.attr_labels, data.obj_labels,
+                                 logit_scale=scale)
+        emb.update(text=match, attributes=attr_txt, objects=obj_txt)
+        if closing:
+            from gaplab.metrics.closing import closing_table
+
+            prompts = [f"an image of a {a} {o}." for a in data.attrs for o in data.objs]
+            comp = encode_texts(loaded, prompts, describe=_describe(data), **kw)
+            comp = comp.reshape(len(data.attrs), len(data.objs), -1)
+            out["closing"] = closing_table(img, data.attr_labels, data.obj_labels, attr_txt, obj_txt, comp)
+    else:
+        raise TypeError(f"cannot measure a {type(data).__name__}")
+    out = {"data": data.kind, "root": str(data.root), "split": data.split, **out}
+    return (out, emb) if with_embeddings else out
+
+
+def report(model: str, pretrained: str | None, data_specs, *, out_dir=None, device=None, limit: int | None = None,
+           templates: str = "openai", batch_size: int = 64, download: bool = False, cache: bool = True,
+           closing: bool = False, progress: bool = True) -> dict:
+    """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"); write
+    ``out_dir/report.json`` when ``out_dir`` is given. Every data set is checked before the model loads."""
+    from gaplab.zoo.datasets import load_data
+    from gaplab.zoo.models import load_model
+
+    specs = list(data_specs)
+    if not specs:
+        raise ValueError("give at least one data set (--data KIND:PATH)")
+    sets = [load_data(s, download=download, limit=limit) for s in specs]
+    loaded = load_model(model, pretrained, device=device)
+    result = {"model": model, "pretrained": pretrained, "weights": loaded.weights, "logit_scale": loaded.logit_scale,
+              "device": str(loaded.device), "data": {}}
+    for spec, data in zip(specs, sets):
+        name = _unique(result["data"], data.kind)
+        result["data"][name] = measure_data(loaded, data, templates=templates, batch_size=batch_size, cache=cache,
+                                            closing=closing, progress=progress)
+        result["data"][name]["spec"] = spec
+    if out_dir is not None:
+        write_report(result, out_dir)
+    return result
+
+
+def _unique(existing: dict, name: str) -> str:
+    out, i = name, 2
+    while out in existing:
+        out, i = f"{name}-{i}", i + 1
+    return out
+
+
+def report_embeddings(path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None) -> dict:
+    """The report of precomputed embeddings: a .npy array of shape (2, N, d) whose rows i are a matched
+    (image, text) pair, like the book's shipped ``data/liang2022-embeddings/features_*.npy``."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"embeddings file {p} does not exist")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{p} is not a plain .npy array ({exc})") from None
+    if arr.ndim != 3 or arr.shape[0] != 2:
+        raise ValueError(f"{p} holds an array of shape {arr.shape}; expected (2, N, d): image rows, then the "
+                         "matched text rows")
+    result = {"model": None, "pretrained": None, "embeddings": str(p), "logit_scale": float(logit_scale),
+              "data": {"embeddings": {"data": "embeddings", "root": str(p), "split": None,
+                                      **measure_captions(arr[0], arr[1], logit_scale=logit_scale)}}}
+    if out_dir is not None:
+        write_report(result, out_dir)
+    return result
+
+
+def write_report(result: dict, out_dir) -> Path:
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.json"
+    atomic_write_json(path, result)
+    return path
+
+
+_ROWS = [("n", "images", "{:d}"), ("n_texts", "texts", "{:d}"), ("l2m", "L2M", "{:.3f}"), ("l2i", "L2I", "{:.3f}"),
+         ("rmg", "RMG", "{:.3f}"), ("linear_separability", "linear separability", "{:.3f}"),
+         ("gap_share_top2", "gap share, top 2 dims", "{:.3f}"), ("top_dims", "top gap dims", "{}"),
+         ("logits_entropy", "logits entropy (nats)", "{:.3f}"), ("i2t_r1", "image->text R@1", "{:.3f}"),
+         ("t2i_r1", "text->image R@1", "{:.3f}"), ("zero_shot_acc", "zero-shot accuracy", "{:.3f}"),
+         ("moad_image", "MOAD image", "{:.3f}"), ("moad_text", "MOAD text", "{:.3f}"),
+         ("object_acc", "object accuracy", "{:.3f}"), ("attribute_acc", "attribute accuracy", "{:.3f}")]
+
+
+def format_table(result: dict) -> str:
+    """The report as a plain-text table: one row per measure, one column per data set."""
+    sets = result["data"]
+    names = list(sets)
+    head = f"model {result.get('model') or '(precomputed embeddings)'}"
+    if result.get("pretrained"):
+        head += f", weights {result['pretrained']}"
+    head += f", logit scale {result['logit_scale']:.1f}"
+    rows = [["measure", *names]]
+    for key, label, fmt in _ROWS:
+        if any(key in sets[n] for n in names):
+            cells = []
+            for n in names:
+                v = sets[n].get(key)
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    cells.append("-")
+                elif key == "top_dims":
+                    cells.append(",".join(str(d) for d in v))
+                else:
+                    cells.append(fmt.format(v))
+            rows.append([label, *cells])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return head + "\n" + "\n".join(lines)
+
+
+def load_report(path) -> dict:
+    return json.loads(Path(path).read_text())
