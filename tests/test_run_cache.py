@@ -502,7 +502,7 @@ def test_catalogue_covers_every_chapter_that_trains():
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     trains = {stem for stem in notebooks
               if any(s in (ROOT / "notebooks_py" / f"{stem}.py").read_text()
-                     for s in ("get_or_train", "_runs(", "finetune_experiment"))}
+                     for s in ("get_or_train", "_runs(", "finetune_experiment", "from_mad("))}
     assert trains == set(catalogue.CHAPTERS)
     runs_cpu = catalogue.book_runs("cpu")
     assert len({r.key for r in runs_cpu if r.key}) == 25  # 26 with the frozen fine-tuning arm, known once trained

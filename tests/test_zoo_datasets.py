@@ -84,8 +84,10 @@ def test_coco_errors(coco, tmp_path):
     with pytest.raises(DataError, match=r"1 of 3 images listed in captions_val2017\.json are missing "
                                         r"\(e\.g\. .*000000000009\.jpg\)"):
         load_data("coco", coco)
-    with pytest.raises(DataError, match=r"(?s)missing.*cocodataset\.org.*only fetches cifar10 and cifar100"):
+    # the split's folder is there, so download=True leaves it as it is and the missing file is named
+    with pytest.raises(DataError, match=r"(?s)missing.*cocodataset\.org") as err:
         load_data("coco", coco, download=True)
+    assert "only fetches" not in str(err.value)
 
 
 @pytest.fixture
@@ -296,7 +298,7 @@ def test_mitstates_errors(mitstates, tmp_path):
     with pytest.raises(DataError, match=r"split 'test' needs metadata_compositional-split-natural\.t7"):
         load_data("mitstates", mitstates, split="test")
     assert len(load_data("mitstates", mitstates, download=True).images) == 4
-    with pytest.raises(DataError, match=r"(?s)states_and_transformations.*only fetches cifar10 and cifar100"):
+    with pytest.raises(DataError, match=r"(?s)states_and_transformations.*only fetches coco, cifar10, cifar100"):
         load_data("mitstates", tmp_path / "absent", download=True)
     with pytest.raises(DataError, match="classnames only apply"):
         load_data("mitstates", mitstates, classnames=["x"])
@@ -439,3 +441,37 @@ def test_image_list(tmp_path):
     (tmp_path / "bad.jpg").write_text("not a jpeg")
     with pytest.raises(DataError, match="cannot read image .*bad.jpg"):
         ImageList(["bad"], [str(tmp_path / "bad.jpg")])[0]
+
+
+def test_coco_download_fetches_and_unpacks_the_archives(coco, tmp_path, monkeypatch):
+    import shutil
+    import zipfile
+
+    from gaplab.zoo import datasets
+
+    # COCO's archives, made from the fixture's files: the captions zip also holds a file that must not be unpacked
+    zips = {}
+    with zipfile.ZipFile(tmp_path / "ann.zip", "w") as z:
+        z.write(coco / "annotations" / "captions_val2017.json", "annotations/captions_val2017.json")
+        z.writestr("annotations/instances_val2017.json", "{}")
+    zips[datasets.COCO_URLS["annotations"]] = tmp_path / "ann.zip"
+    with zipfile.ZipFile(tmp_path / "val.zip", "w") as z:
+        for f in (coco / "val2017").iterdir():
+            z.write(f, f"val2017/{f.name}")
+    zips[datasets.COCO_URLS["val2017"]] = tmp_path / "val.zip"
+    fetched = []
+
+    def fake_fetch(url, dest):
+        fetched.append(url)
+        shutil.copy(zips[url], dest)
+
+    monkeypatch.setattr(datasets, "_fetch", fake_fetch)
+    root = tmp_path / "fresh"
+    d = load_data("coco", root, download=True)
+    assert len(d.images) == 3 and len(d.captions) == 6
+    assert not (root / "annotations" / "instances_val2017.json").exists()
+    assert sorted(p.name for p in root.iterdir()) == ["annotations", "val2017"]  # archives removed
+    load_data("coco", root, download=True)
+    assert len(fetched) == 2  # nothing fetched the second time
+    with pytest.raises(DataError, match="only val2017 and train2017"):
+        load_data("coco", tmp_path / "other", split="test2017", download=True)

@@ -18,7 +18,8 @@ from gaplab.profiles import resolve_profile
 __all__ = ["BookRun", "CHAPTERS", "book_runs", "train_book_run", "prepare"]
 
 #: the chapters that train MAD models, in the book's order
-CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "cone_temperature", "contrastive_gap")
+CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "cone_temperature", "contrastive_gap",
+            "models_compared")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
                 out.append(BookRun(ch, "same-modality " + ("one tower" if shared else "two towers"), "same-modality",
                                    cfg, _key(cfg)))
             out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve) for v in contrastive.LOSS_VARIANTS]
+        elif ch == "models_compared":
+            from gaplab.zoo.mad import mad_zoo_configs
+
+            out += [_mad(ch, name, cfg, resolve) for name, cfg in mad_zoo_configs(prof).values()]
     return out
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import torch
 
-__all__ = ["ModelUnavailable", "CheckpointMismatch", "LoadedModel", "load_model", "weights_id", "default_device"]
+__all__ = ["ModelUnavailable", "CheckpointMismatch", "LoadedModel", "load_model", "weights_id", "default_device", "hub_reachable"]
 
 _PROBE_TIMEOUT_S = 3.0
 
@@ -79,6 +79,11 @@ def _online(host: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub answers within a few seconds (open_clip's tags download from it)."""
+    return _online(_hub_host())
 
 
 def _cached_weights(cfg: dict) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,7 @@ def report(model: str, pretrained: str | None, data_specs, *, out_dir=None, devi
     if not specs:
         raise ValueError("give at least one data set (--data KIND:PATH)")
     sets = [load_data(s, download=download, limit=limit) for s in specs]
+    start = time.perf_counter()
     loaded = load_model(model, pretrained, device=device)
     result = {"model": model, "pretrained": pretrained, "weights": loaded.weights, "logit_scale": loaded.logit_scale,
               "device": str(loaded.device), "data": {}}
@@ -166,6 +168,8 @@ def report(model: str, pretrained: str | None, data_specs, *, out_dir=None, devi
         result["data"][name] = measure_data(loaded, data, templates=templates, batch_size=batch_size, cache=cache,
                                             closing=closing, progress=progress)
         result["data"][name]["spec"] = spec
+    # measured, so that a survey can say how long a model takes on the device it ran on
+    result["seconds"] = round(time.perf_counter() - start, 1)
     if out_dir is not None:
         write_report(result, out_dir)
     return result
