@@ -50,31 +50,29 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
-models = "auto"  # "auto": open_clip models when profile is paper and the hub answers, else "mad"; or force one
-n_models = 16  # how many of gaplab.zoo.survey.DEFAULT_MODELS to survey (open_clip only)
-data_root = "~/gaplab-data"  # where the survey's data sets are (COCO and CIFAR-10 download there)
-attribute_data = "mitstates:~/gaplab-data/mit-states"  # or "utzappos:PATH"; see python -m gaplab report --help
-survey_dir = "~/gaplab-survey"  # one report per model; an interrupted survey resumes here
+profile = "auto"  # "smoke", "cpu" (the book build), "paper" (GPU); "auto": paper on a GPU
+models = "auto"  # "open_clip", "mad", or "auto": open_clip at paper when the hub answers
+n_models = 16  # how many of gaplab.zoo.survey.DEFAULT_MODELS (open_clip only)
+data_root = "~/gaplab-data"  # COCO and CIFAR-10 download here
+attribute_data = "mitstates:~/gaplab-data/mit-states"  # or "utzappos:PATH"
+survey_dir = "~/gaplab-survey"  # one report per model: a survey resumes
 
 # %%
-from pathlib import Path
-
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 import gaplab
 from gaplab import charts
 from gaplab.book import check_claim, glue
-from gaplab.zoo import compare, survey
+from gaplab.zoo import compare
 from gaplab.zoo.models import hub_reachable
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
 if models == "auto":
-    models = "open_clip" if prof.name == "paper" and hub_reachable() else "mad"
+    online = prof.name == "paper" and hub_reachable()
+    models = "open_clip" if online else "mad"
 if models not in ("open_clip", "mad"):
-    raise ValueError(f"models must be 'auto', 'open_clip' or 'mad'; got {models!r}")
+    raise ValueError(f"models: 'auto', 'open_clip' or 'mad', not {models!r}")
 print(f"profile: {prof.name}; models: {models}")
 
 # %% [markdown]
@@ -99,8 +97,8 @@ print(f"profile: {prof.name}; models: {models}")
 from gaplab.paths import data_dir
 from gaplab.zoo.report import format_table, report_embeddings
 
-shipped = report_embeddings(data_dir() / "liang2022-embeddings" / "features_clip.npy")
-print(format_table(shipped))
+shipped = data_dir() / "liang2022-embeddings" / "features_clip.npy"
+print(format_table(report_embeddings(shipped)))
 
 # %% [markdown]
 # ## The models
@@ -117,27 +115,14 @@ print(format_table(shipped))
 
 # %%
 if models == "open_clip":
-    from gaplab.zoo.datasets import load_data
-
-    root = Path(data_root).expanduser()
-    pairs = survey.default_selection(n_models)
-    sizes = survey.parameter_counts(pairs)
-    print(f"{len(pairs)} models; about {sum(4 * n for n in sizes.values()) / 2**30:.1f} GiB of weights to "
-          "download (parameters x 4 bytes)")
-    specs = [f"coco:{root / 'coco'}", f"cifar10:{root}", attribute_data]
-    for spec in specs:  # fails here, before any model loads, if a data set is missing
-        load_data(spec, download=True)
-    results = survey.survey(pairs, specs, survey_dir, download=True)
-    measured = [r for r in results if "error" not in r]
-    print(f"measured {len(measured)} models; seconds per model on this machine: "
-          + ", ".join(f"{r['seconds']:.0f}" for r in measured if "seconds" in r))
-    comparison = compare.from_survey(results, classes="cifar10", attributes=attribute_data.split(":")[0])
+    comparison, measured = compare.survey_open_clip(
+        n_models, data_root, attribute_data, survey_dir)
 else:
     comparison = compare.from_mad(prof)
 glue("models_set", comparison.models_set)
 glue("models_n", len(comparison.table))
-display(comparison.frame("group", "gap", "l2m", "performance", "retrieval", "moad", "attribute")
-        .round(3).set_index("model"))
+shown = ("group", "gap", "l2m", "performance", "moad", "attribute")
+display(comparison.frame(*shown).round(3).set_index("model"))
 
 # %% [markdown]
 # This page was built with the **{glue:text}`models_set`** set: {glue:text}`models_n` models. On Colab with a GPU,
@@ -154,37 +139,30 @@ display(comparison.frame("group", "gap", "l2m", "performance", "retrieval", "moa
 # With a handful of models the test enumerates every pairing, so $p$ is exact.
 
 # %%
-tests = [("gap", "performance"), ("gap", "retrieval"), ("l2m", "performance"), ("moad", "attribute"),
-         ("moad_text", "attribute")]
-table = comparison.correlations(tests)
-display(table.round(3))
+tests = [("gap", "performance"), ("gap", "retrieval"), ("l2m", "performance"),
+         ("moad", "attribute"), ("moad_text", "attribute")]
+display(comparison.correlations(tests).round(3))
 
 # %%
-x_group = comparison.columns["group"]
-charts.scatter(comparison.table, comparison.columns["gap"], comparison.columns["performance"], color=x_group,
-               x_title=comparison.label("gap"), y_title=comparison.label("performance"), tooltip=["model"],
-               title="Gap against performance, one point per model", trend=False)
+def scatter(x, y, title):
+    c = comparison
+    return charts.scatter(c.table, c.columns[x], c.columns[y], color=c.columns["group"],
+                          x_title=c.label(x), y_title=c.label(y), tooltip=["model"],
+                          title=title, trend=False)
+
+
+scatter("gap", "performance", "Gap against performance, one point per model")
 
 # %%
-def row(x, y, models="all"):
-    hit = table[(table["x"] == comparison.label(x)) & (table["y"] == comparison.label(y))
-                & (table["models"] == models)]
-    return hit.iloc[0]
-
-
-overall = row("gap", "performance")
-glue("models_kendall_rmg", float(overall["tau"]))
-glue("models_kendall_rmg_p", float(overall["p"]))
-within = table[(table["x"] == comparison.label("gap")) & (table["y"] == comparison.label("performance"))
-               & (table["models"] != "all")]
-glue("models_within_groups", [str(g) for g in within["models"]])
-glue("models_within_tau", [float(t) for t in within["tau"]])
-glue("models_within_p", [float(p) for p in within["p"]])
-display(Markdown(
-    f"Over all {int(overall['n'])} models, $\\tau$ = {overall['tau']:.3f} (p = {overall['p']:.3f}); within "
-    + "; ".join(f"{g}: $\\tau$ = {t:.3f} (p = {p:.3f}, {n} models)" for g, t, p, n
-                in zip(within["models"], within["tau"], within["p"], within["n"]))
-    + "." if len(within) else "no group has three models."))
+overall = comparison.test("gap", "performance")
+glue("models_kendall_rmg", overall["tau"])
+glue("models_kendall_rmg_p", overall["p"])
+groups = comparison.groups_tested("gap", "performance")
+within = [comparison.test("gap", "performance", g) for g in groups]
+glue("models_within_groups", groups)
+glue("models_within_tau", [r["tau"] for r in within])
+glue("models_within_p", [r["p"] for r in within])
+print(comparison.sentence("gap", "performance"))
 
 # %% [markdown]
 # In the MAD zoo (the set of the built book), pooled over all models, RMG and digit accuracy are correlated ($\tau$ = {glue:text}`models_kendall_rmg:.3f`,
@@ -198,9 +176,9 @@ display(Markdown(
 
 # %%
 if comparison.models_set == "mad":
-    k2 = row("gap", "performance", "k=2")
-    check_claim("Within one training set (k = 2), the gap does not predict zero-shot accuracy",
-                k2["p"] >= 0.05, f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f} over {int(k2['n'])} models", prof)
+    k2 = comparison.test("gap", "performance", "k=2")
+    check_claim("Within one training set (k = 2), the gap does not predict accuracy",
+                k2["p"] >= 0.05, f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f}", prof)
 
 # %% [markdown]
 # ## Does object bias cost attribute accuracy?
@@ -212,21 +190,21 @@ if comparison.models_set == "mad":
 # attributes as attributes.
 
 # %%
-charts.scatter(comparison.table, comparison.columns["moad"], comparison.columns["attribute"], color=x_group,
-               x_title=comparison.label("moad"), y_title=comparison.label("attribute"), tooltip=["model"],
-               title="Object bias against attribute accuracy", trend=False)
+scatter("moad", "attribute", "Object bias against attribute accuracy")
 
 # %%
-bias = row("moad", "attribute")
-glue("models_kendall_moad", float(bias["tau"]))
-glue("models_kendall_moad_p", float(bias["p"]))
+bias = comparison.test("moad", "attribute")
+glue("models_kendall_moad", bias["tau"])
+glue("models_kendall_moad_p", bias["p"])
+print(comparison.sentence("moad", "attribute"))
 if comparison.models_set == "mad":
-    k2_bias = row("moad", "attribute", "k=2")
-    glue("models_kendall_moad_k2", float(k2_bias["tau"]))
-    glue("models_kendall_moad_k2_p", float(k2_bias["p"]))
-    check_claim("Within one training set (k = 2), stronger object bias does not come with worse attribute accuracy",
-                k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0,
-                f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f} over {int(k2_bias['n'])} models", prof)
+    k2_bias = comparison.test("moad", "attribute", "k=2")
+    glue("models_kendall_moad_k2", k2_bias["tau"])
+    glue("models_kendall_moad_k2_p", k2_bias["p"])
+    # the claim fails only for a significant negative relation
+    holds = k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0
+    check_claim("Within k = 2, more object bias does not mean worse attributes",
+                holds, f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f}", prof)
 
 # %% [markdown]
 # Across the MAD zoo, MOAD and attribute accuracy go against each other ($\tau$ = {glue:text}`models_kendall_moad:.3f`,
@@ -247,12 +225,9 @@ if comparison.models_set == "mad":
 # %%
 if comparison.models_set == "open_clip":
     att = attribute_data.split(":")[0]
-    rows = [{"model": f"{r['model']} {r['pretrained']}", "variant": v, **acc}
-            for r in measured for v, acc in r["data"][att].get("closing", {}).items()]
-    display(pd.DataFrame(rows).pivot_table(index="variant", values=["attribute", "object"], aggfunc="mean")
-            .round(3))
+    display(compare.closing_frame(measured, att).round(3))
 else:
-    print("closing the gap needs a real model and attribute data: it runs with models = 'open_clip'")
+    print("closing the gap needs real attribute data: it runs with models = 'open_clip'")
 
 # %% [markdown]
 # ## Where the book follows the authors, and where not

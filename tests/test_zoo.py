@@ -285,6 +285,12 @@ def test_command_empty_data_and_bad_embeddings(tiny, tmp_path, capsys):
     np.save(tmp_path / "one.npy", np.zeros((4, 8), dtype=np.float32))
     assert main(["report", "--embeddings", str(tmp_path / "one.npy")]) == 2
     assert "image rows, then the matched text rows" in capsys.readouterr().err
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "pairs.npz", image=rng.normal(size=(6, 8)), text=rng.normal(size=(5, 8)))
+    assert main(["report", "--embeddings", str(tmp_path / "pairs.npz")]) == 2
+    assert "6 image rows but 5 text rows" in capsys.readouterr().err
+    np.savez(tmp_path / "pairs.npz", image=rng.normal(size=(6, 8)), text=rng.normal(size=(6, 8)))
+    assert main(["report", "--embeddings", str(tmp_path / "pairs.npz")]) == 0
 
 
 def test_help_lists_the_data_kinds(capsys):
@@ -362,3 +368,21 @@ def test_mad_zoo_lists_each_run_once():
     names = [n for n, _ in zoo.values()]
     assert "k=2 loss CLIP" not in names and "k=2 seed 0" in names  # the CLIP variant is that run
     assert any("logit scale 100" in n for n in names) and any("CUA" in n for n in names)
+
+
+def test_the_chapters_online_survey_path_on_local_data(tiny, coco, cifar_root, mitstates, tmp_path, monkeypatch):
+    # the cells that run on Colab, run here on the tiny model and the tiny layouts (all under one tmp_path)
+    from gaplab.zoo import compare, survey
+
+    monkeypatch.setattr(survey, "default_selection", lambda n=None: [tiny])
+    monkeypatch.setattr(survey, "MIN_COCO_R1", 0.0)  # a random tiny model may retrieve nothing
+    said = []
+    comparison, measured = compare.survey_open_clip(1, coco.parent, f"mitstates:{mitstates}",
+                                                    tmp_path / "survey", echo=said.append)
+    assert comparison.models_set == "open_clip" and len(measured) == 1
+    assert "GiB of weights" in said[0] and "seconds per model" in said[-1]
+    row = comparison.table.iloc[0]
+    assert row[comparison.columns["gap"]] == measured[0]["data"]["coco"]["rmg"]
+    assert row[comparison.columns["attribute"]] == measured[0]["data"]["mitstates"]["attribute_acc"]
+    closing = compare.closing_frame(measured, "mitstates")
+    assert "ideal words - u0" in closing.index and set(closing.columns) == {"attribute", "object"}

@@ -138,12 +138,13 @@ def open_clip_init_cone(name: str = "ViT-B-32", n: int = 64, seed: int = 0) -> d
     :func:`mad_init_cone`. A ViT-B-32 with ``n=8`` takes a few seconds on one CPU thread, most of it building
     the model.
     """
-    from gaplab.models import MAD_PRESETS, load_open_clip
+    from gaplab.models import MAD_PRESETS, _quiet_no_weights, load_open_clip
 
     if name in MAD_PRESETS:
         raise ValueError(f"{name!r} is a MAD preset, which reads 28x28 MAD images and MAD captions; use mad_init_cone")
     n = _check_int("n", n, 2)
-    with torch.random.fork_rng(devices=[]):
+    # without weights is the point here, so open_clip's warning about it would only be noise on the page
+    with torch.random.fork_rng(devices=[]), _quiet_no_weights():
         torch.manual_seed(int(seed))
         model, _, tokenizer = load_open_clip(name, pretrained=None)
     model.eval()

@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", help="open_clip architecture, e.g. ViT-B-32 (open_clip.list_models())")
     p.add_argument("--pretrained", help="open_clip tag (needs network once) or a local checkpoint file")
     p.add_argument("--data", action="append", default=[], metavar="KIND:PATH", help="a data set; repeatable")
-    p.add_argument("--embeddings", metavar="FILE.npy", help="report on precomputed (2, N, d) embeddings instead")
+    p.add_argument("--embeddings", metavar="FILE",
+                   help="report on precomputed embeddings instead: a (2, N, d) .npy, or a .npz with image and text")
     p.add_argument("--logit-scale", type=float, default=None,
                    help="logit scale for the entropy of precomputed embeddings (default 100)")
     p.add_argument("--out", metavar="DIR", help="write DIR/report.json")

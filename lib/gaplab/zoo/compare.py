@@ -13,7 +13,7 @@ import pandas as pd
 from gaplab.metrics.correlation import kendall
 from gaplab.zoo.survey import correlations
 
-__all__ = ["Comparison", "from_mad", "from_survey", "ROLES"]
+__all__ = ["Comparison", "from_mad", "from_survey", "survey_open_clip", "closing_frame", "ROLES"]
 
 #: the roles a comparison's columns play, and their labels on the page
 ROLES = {"gap": "RMG", "l2m": "L2M", "performance": "accuracy", "retrieval": "image-to-text R@1",
@@ -30,6 +30,7 @@ class Comparison:
     columns: dict[str, str]
     #: role -> label for charts
     labels: dict[str, str] = field(default_factory=dict)
+    _tests: dict = field(default_factory=dict, repr=False)
 
     def label(self, role: str) -> str:
         return self.labels.get(role, ROLES[role])
@@ -48,6 +49,30 @@ class Comparison:
 
     def kendall(self, x: str, y: str, **kwargs):
         return kendall(self.table[self.columns[x]], self.table[self.columns[y]], **kwargs)
+
+    def test(self, x: str, y: str, models: str = "all") -> dict:
+        """One row of :meth:`correlations` (computed once per pair): n, tau, p, significant."""
+        key = (x, y)
+        if key not in self._tests:
+            self._tests[key] = self.correlations([key])
+        hit = self._tests[key][self._tests[key]["models"] == models]
+        if hit.empty:
+            raise KeyError(f"no test of {x} against {y} over the models {models!r}")
+        return hit.iloc[0].to_dict()
+
+    def groups_tested(self, x: str, y: str) -> list[str]:
+        self.test(x, y)
+        return [g for g in self._tests[(x, y)]["models"] if g != "all"]
+
+    def sentence(self, x: str, y: str) -> str:
+        """The test of ``x`` against ``y`` in words, pooled and within each group."""
+        parts = [self._words(self.test(x, y), f"over all {int(self.test(x, y)['n'])} models")]
+        parts += [self._words(self.test(x, y, g), f"within {g}") for g in self.groups_tested(x, y)]
+        return f"{self.label(x)} against {self.label(y)}: " + "; ".join(parts) + "."
+
+    @staticmethod
+    def _words(r: dict, where: str) -> str:
+        return f"{where}, τ = {r['tau']:.3f} (p = {r['p']:.3f}, {int(r['n'])} models)"
 
 
 def from_mad(profile="cpu", *, progress: bool = False) -> Comparison:
@@ -89,3 +114,37 @@ def from_survey(results, *, captions: str = "coco", classes: str | None = "cifar
     if missing:
         raise KeyError(f"the survey has no measures {missing}; were these data sets in the survey's --data?")
     return Comparison("open_clip", table, cols, labels)
+
+
+def survey_open_clip(n_models: int, data_root, attribute_data: str, survey_dir, *, echo=print):
+    """The chapter's online survey: COCO val2017 and CIFAR-10 (downloaded into ``data_root`` when missing) and
+    ``attribute_data``, for the first ``n_models`` of the default selection. Returns the comparison and the
+    measured reports."""
+    from pathlib import Path
+
+    from gaplab.zoo import survey
+    from gaplab.zoo.datasets import load_data
+
+    root = Path(data_root).expanduser()
+    pairs = survey.default_selection(n_models)
+    sizes = survey.parameter_counts(pairs)
+    echo(f"{len(pairs)} models; about {sum(4 * n for n in sizes.values()) / 2**30:.1f} GiB of weights to "
+         "download (parameters x 4 bytes)")
+    specs = [f"coco:{root / 'coco'}", f"cifar10:{root}", attribute_data]
+    for spec in specs:  # a missing data set fails here, before any model loads
+        load_data(spec, download=True)
+    results = survey.survey(pairs, specs, survey_dir, download=True, echo=echo)
+    measured = [r for r in results if "error" not in r]
+    times = ", ".join(f"{r['seconds']:.0f}" for r in measured if "seconds" in r)
+    echo(f"measured {len(measured)} of {len(pairs)} models; seconds per model here: {times}")
+    attributes = attribute_data.split(":", 1)[0]
+    return from_survey(results, classes="cifar10", attributes=attributes), measured
+
+
+def closing_frame(measured, attributes: str) -> pd.DataFrame:
+    """Mean object and attribute accuracy over the surveyed models for each way of closing the gap."""
+    rows = [{"model": f"{r['model']} {r['pretrained']}", "variant": v, **acc}
+            for r in measured for v, acc in r["data"][attributes].get("closing", {}).items()]
+    if not rows:
+        raise ValueError(f"no closing results for {attributes}: survey with closing=True")
+    return pd.DataFrame(rows).pivot_table(index="variant", values=["attribute", "object"], aggfunc="mean")

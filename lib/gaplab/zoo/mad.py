@@ -66,7 +66,9 @@ def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
             "logit_scale": s["logit_scale"],
         })
     table = pd.DataFrame(rows)
-    return table.sort_values(["k", "family", "model"], kind="stable").reset_index(drop=True)
+    order = table["temperature"].map(lambda t: -1.0 if t == "learnable" else float(t))
+    return (table.assign(_order=order).sort_values(["k", "family", "_order", "model"], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
 
 
 def chance_level(column: str) -> float:

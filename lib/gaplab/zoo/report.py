@@ -182,22 +182,39 @@ def _unique(existing: dict, name: str) -> str:
     return out
 
 
+def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{p} is not a plain .npy or .npz array file ({exc})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if not {"image", "text"} <= set(loaded.files):
+                raise ValueError(f"{p} holds arrays {loaded.files}; expected 'image' and 'text'")
+            img, txt = loaded["image"], loaded["text"]
+        if img.ndim != 2 or txt.ndim != 2:
+            raise ValueError(f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}")
+        if len(img) != len(txt):
+            raise ValueError(f"{p}: {len(img)} image rows but {len(txt)} text rows; row i of each must be a "
+                             "matched pair, so the counts must be equal")
+        return img, txt
+    if loaded.ndim != 3 or loaded.shape[0] != 2:
+        raise ValueError(f"{p} holds an array of shape {loaded.shape}; expected (2, N, d): image rows, then the "
+                         "matched text rows")
+    return loaded[0], loaded[1]
+
+
 def report_embeddings(path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None) -> dict:
-    """The report of precomputed embeddings: a .npy array of shape (2, N, d) whose rows i are a matched
-    (image, text) pair, like the book's shipped ``data/liang2022-embeddings/features_*.npy``."""
+    """The report of precomputed embeddings whose rows i are a matched (image, text) pair: a .npy array of
+    shape (2, N, d) like the book's shipped ``data/liang2022-embeddings/features_*.npy``, or a .npz file with
+    (N, d) arrays ``image`` and ``text``."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file {p} does not exist")
-    try:
-        arr = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{p} is not a plain .npy array ({exc})") from None
-    if arr.ndim != 3 or arr.shape[0] != 2:
-        raise ValueError(f"{p} holds an array of shape {arr.shape}; expected (2, N, d): image rows, then the "
-                         "matched text rows")
+    img, txt = _read_embeddings(p)
     result = {"model": None, "pretrained": None, "embeddings": str(p), "logit_scale": float(logit_scale),
               "data": {"embeddings": {"data": "embeddings", "root": str(p), "split": None,
-                                      **measure_captions(arr[0], arr[1], logit_scale=logit_scale)}}}
+                                      **measure_captions(img, txt, logit_scale=logit_scale)}}}
     if out_dir is not None:
         write_report(result, out_dir)
     return result
