@@ -132,3 +132,17 @@ def test_kendall_bad_input_and_groups():
     assert np.isnan(kendall([1, 1, 1], [1, 2, 3]).tau)
     groups = kendall_by_group([1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 3, 2, 1, 0], ["a", "a", "a", "b", "b", "b", "c"])
     assert set(groups) == {"a", "b"} and groups["a"].tau == 1 and groups["b"].tau == -1
+
+
+def test_permutation_p_with_ties_equals_scipy_per_pairing():
+    from scipy import stats
+
+    x = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 4.0, 5.0])
+    y = np.array([2.0, 1.0, 1.0, 4.0, 3.0, 3.0, 6.0])
+    r = kendall(x, y)  # 7! = 5040 pairings < 9999: exact
+    assert r.tau == pytest.approx(stats.kendalltau(x, y).statistic)
+    taus = np.array([stats.kendalltau(x[list(p)], y).statistic for p in itertools.permutations(range(7))])
+    # scipy's two-sided p: twice the smaller tail (the null need not be symmetric when there are ties)
+    eps = 1e-12
+    tails = np.mean(taus >= r.tau - eps), np.mean(taus <= r.tau + eps)
+    assert r.p == pytest.approx(min(1.0, 2 * min(tails)), abs=1e-9)

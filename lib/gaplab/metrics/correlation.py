@@ -46,8 +46,25 @@ def _seeded(seed: int) -> dict:
     return {name: np.random.default_rng(seed)}
 
 
+def _tau_b(x_batch: np.ndarray, sy: np.ndarray, ties_y: float) -> np.ndarray:
+    """Kendall's tau-b of each row of ``x_batch`` (..., n) against a fixed y given by its sign matrix ``sy``.
+
+    tau-b = (concordant - discordant) / sqrt((n0 - ties in x) (n0 - ties in y)) over the n0 = n(n-1)/2 pairs;
+    the same number as scipy.stats.kendalltau, for a whole batch of permutations at once.
+    """
+    n = x_batch.shape[-1]
+    sx = np.sign(x_batch[..., :, None] - x_batch[..., None, :])
+    n0 = n * (n - 1) / 2
+    ties_x = ((sx == 0).sum(axis=(-1, -2)) - n) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sx * sy).sum(axis=(-1, -2)) / 2 / np.sqrt((n0 - ties_x) * (n0 - ties_y))
+
+
 def kendall(x, y, *, n_resamples: int = 9999, seed: int = 0) -> KendallResult:
-    """Kendall's tau-b of ``x`` against ``y`` with a permutation p-value (pairings of y shuffled against x)."""
+    """Kendall's tau-b of ``x`` against ``y`` with a permutation p-value (pairings of y shuffled against x).
+
+    The permutations are scored in batches (every pairing scored as scipy.stats.kendalltau scores it), so ten
+    thousand resamples take milliseconds rather than a scipy call each."""
     a, b = _vector(x, "x"), _vector(y, "y")
     if a.shape != b.shape:
         raise ValueError(f"x and y must have one value per model each; got {a.size} and {b.size}")
@@ -56,7 +73,10 @@ def kendall(x, y, *, n_resamples: int = 9999, seed: int = 0) -> KendallResult:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return KendallResult(float("nan"), float("nan"), int(a.size))
     tau = float(stats.kendalltau(a, b).statistic)
-    test = stats.permutation_test((a,), lambda u: stats.kendalltau(u, b).statistic, permutation_type="pairings",
+    sy = np.sign(b[:, None] - b[None, :])
+    ties_y = ((sy == 0).sum() - b.size) / 2
+    test = stats.permutation_test((a,), lambda u, axis=-1: _tau_b(np.moveaxis(u, axis, -1), sy, ties_y),
+                                  permutation_type="pairings", vectorized=True, batch=2000,
                                   n_resamples=n_resamples, alternative="two-sided", **_seeded(seed))
     return KendallResult(tau, float(test.pvalue), int(a.size))
 

@@ -112,7 +112,7 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
         elif ch == "models_compared":
             from gaplab.zoo.mad import mad_zoo_configs
 
-            out += [_mad(ch, name, cfg, resolve) for name, cfg in mad_zoo_configs(prof).values()]
+            out += [_mad(ch, name, cfg, resolve) for name, cfg in mad_zoo_configs(prof, resolve=resolve).values()]
     return out
 
 

@@ -42,8 +42,11 @@ class Comparison:
 
     def correlations(self, tests, *, n_resamples: int = 9999) -> pd.DataFrame:
         """Kendall's tau and permutation p of each (x role, y role) over all models and within each group."""
-        pairs = [(self.columns[x], self.columns[y]) for x, y in tests if x in self.columns and y in self.columns]
+        tests = [(x, y) for x, y in tests if x in self.columns and y in self.columns]
+        pairs = [(self.columns[x], self.columns[y]) for x, y in tests]
         out = correlations(self.table, pairs, group=self.columns.get("group"), n_resamples=n_resamples)
+        for (x, y), (cx, cy) in zip(tests, pairs):
+            self._tests[(x, y)] = out[(out["x"] == cx) & (out["y"] == cy)]
         names = {c: self.label(r) for r, c in self.columns.items()}
         return out.assign(x=out["x"].map(names), y=out["y"].map(names))
 
@@ -66,7 +69,7 @@ class Comparison:
 
     def sentence(self, x: str, y: str) -> str:
         """The test of ``x`` against ``y`` in words, pooled and within each group."""
-        parts = [self._words(self.test(x, y), f"over all {int(self.test(x, y)['n'])} models")]
+        parts = [self._words(self.test(x, y), "over all models")]
         parts += [self._words(self.test(x, y, g), f"within {g}") for g in self.groups_tested(x, y)]
         return f"{self.label(x)} against {self.label(y)}: " + "; ".join(parts) + "."
 

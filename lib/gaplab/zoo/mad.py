@@ -21,8 +21,11 @@ __all__ = ["mad_zoo_configs", "mad_zoo", "MAD_PERFORMANCE"]
 MAD_PERFORMANCE = ("object_acc", "i2t_r1")
 
 
-def mad_zoo_configs(profile="cpu") -> dict[str, tuple[str, object]]:
-    """``{run key: (description, config)}`` of every MAD run in the zoo at ``profile`` (each run once)."""
+def mad_zoo_configs(profile="cpu", *, resolve=None) -> dict[str, tuple[str, object]]:
+    """``{run key: (description, config)}`` of every MAD run in the zoo at ``profile`` (each run once).
+
+    ``resolve`` turns a config's ``glyphs="auto"`` into a source (default: as training does, which may fetch
+    MNIST; the run catalogue passes one that never downloads)."""
     from gaplab import contrastive, imbalance, temperature
     from gaplab.profiles import resolve_profile
     from gaplab.runs import resolve_glyphs, run_key
@@ -32,9 +35,10 @@ def mad_zoo_configs(profile="cpu") -> dict[str, tuple[str, object]]:
              for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
     named += [(f"k=2 logit scale {t:g}", temperature.temperature_config(prof, t)) for t in temperature.LOGIT_SCALES]
     named += [(f"k=2 loss {v}", contrastive.variant_config(prof, v)) for v in contrastive.LOSS_VARIANTS]
+    resolve = resolve or resolve_glyphs
     out: dict[str, tuple[str, object]] = {}
     for name, cfg in named:
-        cfg = resolve_glyphs(cfg)
+        cfg = resolve(cfg)
         out.setdefault(run_key(cfg), (name, cfg))  # the CLIP variant is the k=2 seed 0 run itself
     return out
 
