@@ -80,6 +80,12 @@ def test_checkpoint_of_another_architecture_is_named(tiny, tmp_path):
     torch.save(open_clip.create_model("gaplab-test-other").state_dict(), tmp_path / "other.pt")
     with pytest.raises(CheckpointMismatch, match=r"other\.pt does not fit the architecture gaplab-test-tiny"):
         load_model(tiny[0], str(tmp_path / "other.pt"), device="cpu")
+    # a checkpoint of another width trips open_clip's position-embedding resize first (an assertion)
+    wide = dict(_CFG, text_cfg=dict(_CFG["text_cfg"], width=48, heads=3))
+    _register(tmp_path / "cfg", "gaplab-test-wide", wide)
+    torch.save(open_clip.create_model("gaplab-test-wide").state_dict(), tmp_path / "wide.pt")
+    with pytest.raises(CheckpointMismatch, match=r"wide\.pt does not fit"):
+        load_model(tiny[0], str(tmp_path / "wide.pt"), device="cpu")
 
 
 def test_bad_model_names_and_paths(tiny, tmp_path):

@@ -165,12 +165,15 @@ def load_model(name: str, pretrained: str | None = None, *, device=None) -> Load
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=source, device=device,
                                                                          **kwargs)
-        except RuntimeError as exc:
-            if source is not None and Path(source).is_file() and "state_dict" in str(exc):
-                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:4]
+        except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
+            # open_clip reports a foreign state dict in several ways: a load_state_dict error, or an
+            # assertion in its resizing of position embeddings
+            if source is not None and Path(source).is_file():
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:4] or [type(exc).__name__]
+                cause = " ".join(lines).rstrip(".!")
                 raise CheckpointMismatch(
-                    f"checkpoint {source} does not fit the architecture {name}: " + " ".join(lines)
-                    + " Check that --model names the architecture the checkpoint was trained with."
+                    f"checkpoint {source} does not fit the architecture {name}: {cause}. Check that --model "
+                    "names the architecture the checkpoint was trained with."
                 ) from None
             raise
     model.eval()
