@@ -128,7 +128,8 @@ display(comparison.frame(*shown).round(3).set_index("model"))
 # This page was built with the **{glue:text}`models_set`** set: {glue:text}`models_n` models. On Colab with a GPU,
 # set `profile = "paper"` (or leave `"auto"`) and the same cells survey open_clip models: COCO val2017 (about
 # 0.8 GB of images and 0.25 GB of annotations) and CIFAR-10 (0.16 GB) download by themselves, MIT-States must be
-# put at `attribute_data` by hand (see its page), and the weights are counted above before they download. The
+# put at `attribute_data` by hand (see its page; without it the survey goes on without the object-bias part),
+# and the weights are counted above before they download. The
 # time per model is printed as each is measured; it has not been recorded for this page.
 #
 # ## Is a smaller gap better?
@@ -190,13 +191,18 @@ if comparison.models_set == "mad":
 # attributes as attributes.
 
 # %%
-scatter("moad", "attribute", "Object bias against attribute accuracy")
+has_attributes = "moad" in comparison.columns  # the open_clip set needs MIT-States or UT-Zappos
+if has_attributes:
+    display(scatter("moad", "attribute", "Object bias against attribute accuracy"))
+else:
+    print(f"no attribute data at {attribute_data}: see python -m gaplab report --help")
 
 # %%
-bias = comparison.test("moad", "attribute")
-glue("models_kendall_moad", bias["tau"])
-glue("models_kendall_moad_p", bias["p"])
-print(comparison.sentence("moad", "attribute"))
+if has_attributes:
+    bias = comparison.test("moad", "attribute")
+    glue("models_kendall_moad", bias["tau"])
+    glue("models_kendall_moad_p", bias["p"])
+    print(comparison.sentence("moad", "attribute"))
 if comparison.models_set == "mad":
     k2_bias = comparison.test("moad", "attribute", "k=2")
     glue("models_kendall_moad_k2", k2_bias["tau"])
@@ -223,11 +229,11 @@ if comparison.models_set == "mad":
 # open_clip set:
 
 # %%
-if comparison.models_set == "open_clip":
+if comparison.models_set == "open_clip" and has_attributes:
     att = attribute_data.split(":")[0]
     display(compare.closing_frame(measured, att).round(3))
 else:
-    print("closing the gap needs real attribute data: it runs with models = 'open_clip'")
+    print("closing the gap needs a real model and attribute data (models = 'open_clip')")
 
 # %% [markdown]
 # ## Where the book follows the authors, and where not

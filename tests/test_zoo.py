@@ -392,3 +392,15 @@ def test_the_chapters_online_survey_path_on_local_data(tiny, coco, cifar_root, m
     assert row[comparison.columns["attribute"]] == measured[0]["data"]["mitstates"]["attribute_acc"]
     closing = compare.closing_frame(measured, "mitstates")
     assert "ideal words - u0" in closing.index and set(closing.columns) == {"attribute", "object"}
+
+
+def test_the_online_survey_goes_on_without_attribute_data(tiny, coco, cifar_root, tmp_path, monkeypatch):
+    from gaplab.zoo import compare, survey
+
+    monkeypatch.setattr(survey, "default_selection", lambda n=None: [tiny])
+    monkeypatch.setattr(survey, "MIN_COCO_R1", 0.0)
+    said = []
+    comparison, measured = compare.survey_open_clip(1, coco.parent, f"mitstates:{tmp_path / 'absent'}",
+                                                    tmp_path / "survey", echo=said.append)
+    assert any("no attribute data" in line and "states_and_transformations" in line for line in said)
+    assert "moad" not in comparison.columns and set(measured[0]["data"]) == {"coco", "cifar10"}
