@@ -50,12 +50,12 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke", "cpu" (the book build), "paper" (GPU); "auto": paper on a GPU
-models = "auto"  # "open_clip", "mad", or "auto": open_clip at paper when the hub answers
-n_models = 16  # how many of gaplab.zoo.survey.DEFAULT_MODELS (open_clip only)
+profile = "auto"  # "smoke", "cpu" (book build), "paper" (GPU); auto
+models = "auto"  # "open_clip", "mad"; auto: open_clip at paper, online
+n_models = 16  # the first n of gaplab.zoo.survey.DEFAULT_MODELS
 data_root = "~/gaplab-data"  # COCO and CIFAR-10 download here
-attribute_data = "mitstates:~/gaplab-data/mit-states"  # or "utzappos:PATH"
-survey_dir = "~/gaplab-survey"  # one report per model: a survey resumes
+attribute_data = "mitstates:~/gaplab-data/mit-states"  # or utzappos:
+survey_dir = "~/gaplab-survey"  # one report per model: resumes
 
 # %%
 from IPython.display import display
@@ -72,7 +72,7 @@ if models == "auto":
     online = prof.name == "paper" and hub_reachable()
     models = "open_clip" if online else "mad"
 if models not in ("open_clip", "mad"):
-    raise ValueError(f"models: 'auto', 'open_clip' or 'mad', not {models!r}")
+    raise ValueError(f"models: auto, open_clip or mad, not {models!r}")
 print(f"profile: {prof.name}; models: {models}")
 
 # %% [markdown]
@@ -140,19 +140,21 @@ display(comparison.frame(*shown).round(3).set_index("model"))
 # With a handful of models the test enumerates every pairing, so $p$ is exact.
 
 # %%
-tests = [("gap", "performance"), ("gap", "retrieval"), ("l2m", "performance"),
-         ("moad", "attribute"), ("moad_text", "attribute")]
+tests = [("gap", "performance"), ("gap", "retrieval"),
+         ("l2m", "performance"), ("moad", "attribute"),
+         ("moad_text", "attribute")]
 display(comparison.correlations(tests).round(3))
 
 # %%
 def scatter(x, y, title):
     c = comparison
-    return charts.scatter(c.table, c.columns[x], c.columns[y], color=c.columns["group"],
-                          x_title=c.label(x), y_title=c.label(y), tooltip=["model"],
-                          title=title, trend=False)
+    return charts.scatter(
+        c.table, c.columns[x], c.columns[y], color=c.columns["group"],
+        x_title=c.label(x), y_title=c.label(y), tooltip=["model"],
+        title=title, trend=False)
 
 
-scatter("gap", "performance", "Gap against performance, one point per model")
+scatter("gap", "performance", "Gap against performance, per model")
 
 # %%
 overall = comparison.test("gap", "performance")
@@ -178,8 +180,9 @@ print(comparison.sentence("gap", "performance"))
 # %%
 if comparison.models_set == "mad":
     k2 = comparison.test("gap", "performance", "k=2")
-    check_claim("Within one training set (k = 2), the gap does not predict accuracy",
-                k2["p"] >= 0.05, f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f}", prof)
+    evidence = f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f}"
+    check_claim("Within one training set (k = 2), the gap does not "
+                "predict accuracy", k2["p"] >= 0.05, evidence, prof)
 
 # %% [markdown]
 # ## Does object bias cost attribute accuracy?
@@ -191,11 +194,13 @@ if comparison.models_set == "mad":
 # attributes as attributes.
 
 # %%
-has_attributes = "moad" in comparison.columns  # the open_clip set needs MIT-States or UT-Zappos
+# the open_clip set has these only with MIT-States or UT-Zappos
+has_attributes = "moad" in comparison.columns
 if has_attributes:
-    display(scatter("moad", "attribute", "Object bias against attribute accuracy"))
+    display(scatter("moad", "attribute",
+                    "Object bias against attribute accuracy"))
 else:
-    print(f"no attribute data at {attribute_data}: see python -m gaplab report --help")
+    print(f"no attribute data at {attribute_data}")
 
 # %%
 if has_attributes:
@@ -209,8 +214,9 @@ if comparison.models_set == "mad":
     glue("models_kendall_moad_k2_p", k2_bias["p"])
     # the claim fails only for a significant negative relation
     holds = k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0
-    check_claim("Within k = 2, more object bias does not mean worse attributes",
-                holds, f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f}", prof)
+    evidence = f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f}"
+    check_claim("Within k = 2, more object bias does not mean worse "
+                "attributes", holds, evidence, prof)
 
 # %% [markdown]
 # Across the MAD zoo, MOAD and attribute accuracy go against each other ($\tau$ = {glue:text}`models_kendall_moad:.3f`,
@@ -233,7 +239,7 @@ if comparison.models_set == "open_clip" and has_attributes:
     att = attribute_data.split(":")[0]
     display(compare.closing_frame(measured, att).round(3))
 else:
-    print("closing the gap needs a real model and attribute data (models = 'open_clip')")
+    print("closing the gap needs a real model and attribute data")
 
 # %% [markdown]
 # ## Where the book follows the authors, and where not

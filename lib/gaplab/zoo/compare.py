@@ -71,7 +71,8 @@ class Comparison:
         """The test of ``x`` against ``y`` in words, pooled and within each group."""
         parts = [self._words(self.test(x, y), "over all models")]
         parts += [self._words(self.test(x, y, g), f"within {g}") for g in self.groups_tested(x, y)]
-        return f"{self.label(x)} against {self.label(y)}: " + "; ".join(parts) + "."
+        # one line each, so the page does not cut them off
+        return f"{self.label(x)} against {self.label(y)}:\n  " + ";\n  ".join(parts) + "."
 
     @staticmethod
     def _words(r: dict, where: str) -> str:
