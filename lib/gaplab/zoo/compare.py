@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gaplab.metrics.correlation import kendall
 from gaplab.zoo.survey import correlations
 
 __all__ = ["Comparison", "from_mad", "from_survey", "survey_open_clip", "closing_frame", "ROLES"]
@@ -49,9 +48,6 @@ class Comparison:
             self._tests[(x, y)] = out[(out["x"] == cx) & (out["y"] == cy)]
         names = {c: self.label(r) for r, c in self.columns.items()}
         return out.assign(x=out["x"].map(names), y=out["y"].map(names))
-
-    def kendall(self, x: str, y: str, **kwargs):
-        return kendall(self.table[self.columns[x]], self.table[self.columns[y]], **kwargs)
 
     def test(self, x: str, y: str, models: str = "all") -> dict:
         """One row of :meth:`correlations` (computed once per pair): n, tau, p, significant."""

@@ -8,7 +8,6 @@ what works offline: a local checkpoint file, or precomputed embeddings.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+
+from gaplab.storage import sha256_file
 
 __all__ = ["ModelUnavailable", "CheckpointMismatch", "LoadedModel", "load_model", "weights_id", "default_device", "hub_reachable"]
 
@@ -51,20 +52,12 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_id(pretrained: str | None) -> str:
     """The tag itself, ``sha256:<hex>`` of a local checkpoint, or ``random-init``."""
     if pretrained is None:
         return "random-init"
     path = Path(pretrained).expanduser()
-    return f"sha256:{_sha256(path)}" if path.is_file() else pretrained
+    return f"sha256:{sha256_file(path)}" if path.is_file() else pretrained
 
 
 def _hub_host() -> str:

@@ -16,7 +16,6 @@ The logits' entropy uses the model's own logit scale (100 for precomputed embedd
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -264,6 +263,3 @@ def format_table(result: dict) -> str:
     lines.insert(1, "-" * len(lines[0]))
     return head + "\n" + "\n".join(lines)
 
-
-def load_report(path) -> dict:
-    return json.loads(Path(path).read_text())
