@@ -35,6 +35,9 @@ class MADConvNet(nn.Module):
         self.pretrained_cfg = self.default_cfg
         self.global_pool = global_pool
         self.head = nn.Linear(c, num_classes) if num_classes else nn.Identity()
+        # oneDNN's convolutions and BatchNorm run about a third faster on the CPU in channels-last layout
+        # (measured on two cores, batch 256); cuDNN prefers it under autocast too
+        self.features.to(memory_format=torch.channels_last)
 
     def reset_classifier(self, num_classes: int = 0, global_pool: str | None = None) -> None:
         if global_pool is not None:
@@ -42,7 +45,7 @@ class MADConvNet(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
+        x = self.features(x.contiguous(memory_format=torch.channels_last))
         if self.global_pool == "avg":
             x = x.mean(dim=(2, 3))
         elif self.global_pool:

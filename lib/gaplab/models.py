@@ -54,10 +54,16 @@ def set_temperature(model, temperature) -> None:
     model.logit_scale.requires_grad_(False)
 
 
-def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: int = 0, device="cpu"):
-    """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.tokenizer.MADTokenizer`)."""
+def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: int = 0, device="cpu",
+                     embed_dim: int | None = None):
+    """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.tokenizer.MADTokenizer`).
+
+    ``embed_dim`` replaces the preset's joint embedding size (Fahim et al. sweep it); None keeps the preset's.
+    """
     if preset not in MAD_PRESETS:
         raise ValueError(f"unknown MAD model preset {preset!r}; choose one of {', '.join(MAD_PRESETS)}")
+    if embed_dim is not None and (isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 2):
+        raise ValueError(f"embed_dim must be an integer of at least 2 (or None for the preset's); got {embed_dim!r}")
     _register()
     import open_clip
 
@@ -69,7 +75,8 @@ def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: 
         raise RuntimeError(f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}")
     with torch.random.fork_rng(devices=[]), _quiet_no_weights():
         torch.manual_seed(seed)
-        model = open_clip.create_model(preset, pretrained=None, device=device)
+        extra = {} if embed_dim is None else {"embed_dim": int(embed_dim)}
+        model = open_clip.create_model(preset, pretrained=None, device=device, **extra)
     set_temperature(model, temperature)
     return model
 

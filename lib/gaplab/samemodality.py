@@ -7,6 +7,12 @@ networks; if a gap appears, it is not caused by images and text being different 
 ``shared=True`` is the control's control: one tower reads both views, which leaves no room for a gap between two
 cones.
 
+Fahim et al.'s own protocol differs in two ways, both settings here: their towers read *identical* inputs
+(``views="identical"``: no augmentation, the same image on both sides) and the temperature is fixed at 0.01
+(``temperature=100``, a logit scale). The defaults keep this book's first variant (augmented views, learnable
+temperature), which asks a different question: whether two towers drift apart even when their inputs differ only
+by noise, with the temperature free to settle.
+
 Runs are cached like :func:`gaplab.runs.get_or_train`'s, under ``same-modality-<key>`` in the same folder.
 """
 
@@ -25,12 +31,14 @@ import torch
 
 from gaplab import losses
 from gaplab import metrics as M
-from gaplab.data.mad import generate_mad
-from gaplab.models import MAD_PRESETS, create_mad_model, mad_image_input
+from gaplab.models import MAD_PRESETS, check_temperature, create_mad_model, mad_image_input, set_temperature
 from gaplab.runs import cached_run, code_version, last_numbers
-from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, make_optimizer
+from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, mad_data, make_optimizer
 
-__all__ = ["SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
+#: how the two towers' inputs relate
+VIEWS = ("augmented", "identical")
+
+__all__ = ["VIEWS", "SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
            "get_or_train_same_modality", "entry_version"]
 
 
@@ -50,9 +58,16 @@ class SameModalityConfig:
     seed: int = 0
     eval_n: int = 2000
     eval_every: int = 50
+    #: "augmented": each tower reads its own random view; "identical": both read the same image (Fahim et al.)
+    views: str = "augmented"
+    #: "learnable", or a logit scale to freeze at (Fahim et al. fix 100, a temperature of 0.01)
+    temperature: float | str = "learnable"
 
     def __post_init__(self):
         check_positive_ints(self, ("n_train", "steps", "batch_size", "eval_n", "eval_every"))
+        if self.views not in VIEWS:
+            raise ValueError(f"views={self.views!r} is not allowed; choose one of {', '.join(VIEWS)}")
+        check_temperature(self.temperature)
         if self.preset not in MAD_PRESETS:
             raise ValueError(f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}")
         if self.batch_size > self.n_train:
@@ -75,11 +90,13 @@ class SameModalityConfig:
 class TwoViewCLIP(torch.nn.Module):
     """Two image towers and CLIP's logit scale; ``encode_image``/``encode_text`` name the two sides as in CLIP."""
 
-    def __init__(self, preset: str = "mad-cnn", seed: int = 0, shared: bool = False, device="cpu"):
+    def __init__(self, preset: str = "mad-cnn", seed: int = 0, shared: bool = False, device="cpu",
+                 temperature="learnable"):
         super().__init__()
         self.tower_a = create_mad_model(preset, seed=seed, device=device).visual
         self.tower_b = self.tower_a if shared else create_mad_model(preset, seed=seed + 1, device=device).visual
         self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
+        set_temperature(self, temperature)
 
     def encode_image(self, x):
         return self.tower_a(x)
@@ -143,12 +160,14 @@ def train_same_modality(cfg: SameModalityConfig, run_dir=None, *, device=None, p
 def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_after: int | None) -> SameModalityResult:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
-    data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs, device=device)
-    ev_data = generate_mad(cfg.eval_n, seed=cfg.data_seed + 1_000_003, glyphs=cfg.glyphs, device=device)
+    data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
+    ev_data = mad_data(cfg.eval_n, cfg.data_seed + 1_000_003, cfg.glyphs, device)
     ev_gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
     ev = {"view_a": augment(ev_data.images, ev_gen), "view_b": augment(ev_data.images, ev_gen)}
+    if cfg.views == "identical":
+        ev = {"view_a": mad_image_input(ev_data.images), "view_b": mad_image_input(ev_data.images)}
 
-    model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
+    model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history, start = [], 0
@@ -169,7 +188,10 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_aft
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
         images = data.images[idx]
-        view_a, view_b = augment(images, gen), augment(images, gen)
+        if cfg.views == "identical":
+            view_a = view_b = mad_image_input(images)
+        else:
+            view_a, view_b = augment(images, gen), augment(images, gen)
         model.train()
         a = torch.nn.functional.normalize(model.encode_image(view_a).float(), dim=-1)
         b = torch.nn.functional.normalize(model.encode_text(view_b).float(), dim=-1)
@@ -217,7 +239,7 @@ def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress
         state = torch.load(final, map_location=device, weights_only=True)
         if state["config"] != dataclasses.asdict(cfg):
             raise ValueError("stored config differs from the requested one")
-        model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device)
+        model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
         model.load_state_dict(state["model"])
         model.eval()
         return SameModalityResult(cfg, model, list(state["history"]), state["eval_a"].numpy(), state["eval_b"].numpy(),

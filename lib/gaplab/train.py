@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -25,7 +26,7 @@ import torch
 
 from gaplab import losses
 from gaplab import metrics as M
-from gaplab.data.mad import FACTORS, GLYPH_SOURCES, generate_mad
+from gaplab.data.mad import FACTORS, GLYPH_SOURCES, MADSet, generate_mad
 from gaplab.models import (
     MAD_PRESETS,
     calibrate_batchnorm,
@@ -69,6 +70,11 @@ class TrainConfig:
     #: optional weights to start from: ``"run:<key>"`` (a cached run, found wherever the cache search path has
     #: it, so the key does not depend on where a cache lives) or a path to a ``final.pt``; fine-tuning
     init_from: str | None = None
+    #: the joint embedding size; None keeps the preset's (Fahim et al. sweep 128, 64 and 32)
+    embed_dim: int | None = None
+    #: close the gap at initialisation as Liang et al. (2022, Sec. 4.5) do: an orthogonal map of the text
+    #: embeddings onto their images', folded into the text projection before the first step
+    align_init: bool = False
 
     def __post_init__(self):
         def bad(name, allowed):
@@ -90,6 +96,13 @@ class TrainConfig:
             raise ValueError("lr must be positive, weight_decay and warmup non-negative")
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
             bad("init_from", "give 'run:<key>' or a path to a final.pt")
+        if self.embed_dim is not None and (isinstance(self.embed_dim, bool) or not isinstance(self.embed_dim, int)
+                                           or self.embed_dim < 2):
+            bad("embed_dim", "it must be an integer of at least 2, or None for the preset's")
+        if not isinstance(self.align_init, bool):
+            bad("align_init", "it must be True or False")
+        if self.align_init and self.init_from:
+            bad("align_init", "a fine-tuning run starts from trained weights; aligning them is not this experiment")
         if not (isinstance(self.temperature_lr_mult, (int, float)) and self.temperature_lr_mult > 0
                 and math.isfinite(self.temperature_lr_mult)):
             bad("temperature_lr_mult", "it must be a positive finite number")
@@ -221,13 +234,50 @@ def _evaluate(model, ev, tokenizer, device) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=2)
+def _mad(n: int, seed: int, glyphs: str, device: str):
+    # A chapter trains many runs on the same data in one process; rendering 30,000 images takes ~7 s on two
+    # cores, and the data are deterministic and never written to, so each set is generated once
+    return generate_mad(n, seed=seed, glyphs=glyphs, device=device)
+
+
+def mad_data(n: int, seed: int, glyphs: str, device) -> MADSet:
+    """``generate_mad(n, seed, glyphs, device)``, remembered for the last two sets asked for (read-only)."""
+    return _mad(int(n), int(seed), str(glyphs), str(torch.device(device)))
+
+
 def _eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
     # held out: drawn from another seed than the training images
-    data = generate_mad(cfg.eval_n, seed=cfg.data_seed + 1_000_003, glyphs=cfg.glyphs, device=device)
+    data = mad_data(cfg.eval_n, cfg.data_seed + 1_000_003, cfg.glyphs, device)
     gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
     tokens = caption_tokens(data.factors, cfg.k, tokenizer, gen, cfg.object_factor)
     return {"images": data.images, "factors": data.factors, "tokens": tokens, "k": cfg.k,
             "object_factor": cfg.object_factor}
+
+
+@torch.no_grad()
+def align_text_to_images(model, data, cfg: TrainConfig, tokenizer, n: int = 2048) -> None:
+    """Close the gap of a fresh model: rotate its text embeddings onto their paired image embeddings.
+
+    Liang et al. (2022, Sec. 4.5) amend a freshly initialised CLIP with an orthogonal map of the text
+    embeddings. Here the map is the orthogonal Procrustes solution R = U V^T (from the SVD of T^T I over
+    ``n`` training pairs, images measured with calibrated BatchNorm statistics) and is folded into the text
+    projection, so the model's structure does not change and training goes on from there. A rotation keeps
+    the text cone's shape; only where it points changes.
+    """
+    probe = copy.deepcopy(model)
+    images = data.images[: min(n, len(data.images))]
+    calibrate_batchnorm(probe, images)
+    probe.eval()
+    # a generator of its own, so the training stream is the same as an unaligned run's
+    gen = torch.Generator(device=images.device).manual_seed(cfg.seed + 2)
+    factors = {name: v[: len(images)] for name, v in data.factors.items()}
+    tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
+    img = torch.nn.functional.normalize(probe.encode_image(mad_image_input(images)).float(), dim=-1)
+    txt = torch.nn.functional.normalize(probe.encode_text(tokens).float(), dim=-1)
+    u, _, vh = torch.linalg.svd(txt.T.double() @ img.double())
+    rotation = (u @ vh).to(model.text_projection.dtype)
+    model.text_projection.copy_(model.text_projection @ rotation)
 
 
 def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tensor, cfg: TrainConfig,
@@ -313,10 +363,11 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     tokenizer = MADTokenizer()
-    data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs, device=device)
+    data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     ev = _eval_set(cfg, tokenizer, device)
 
-    model = create_mad_model(cfg.preset, temperature=cfg.temperature, seed=cfg.seed, device=device)
+    model = create_mad_model(cfg.preset, temperature=cfg.temperature, seed=cfg.seed, device=device,
+                             embed_dim=cfg.embed_dim)
     if cfg.init_from:
         from gaplab.runs.store import resolve_init
 
@@ -338,6 +389,8 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
         history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
     else:
+        if cfg.align_init:
+            align_text_to_images(model, data, cfg, tokenizer)
         # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
         initial = copy.deepcopy(model)
         calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
@@ -349,7 +402,9 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc=f"train k={cfg.k}", unit="step", leave=False)
-    running, count = 0.0, 0
+    # the loss is summed on the device and read only at evaluations: reading it every step would make the
+    # host wait for the GPU (float64, so the mean equals the one summed in Python floats before)
+    running, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for step in range(start, cfg.steps):
         if stop_after is not None and step >= stop_after:
             break
@@ -359,16 +414,19 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         factors = {name: v[idx] for name, v in data.factors.items()}
         tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
         loss = train_step(model, opt, data.images[idx], tokens, cfg, precision, scaler)
-        running += float(loss.detach())
+        running += loss.detach().double()
         count += 1
         done = step + 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count,
+            mean_loss = float(running) / count
+            history.append({"step": done, "samples": done * cfg.batch_size, "loss": mean_loss,
                             **_evaluate(model, ev, tokenizer, device)})
-            running, count = 0.0, 0
+            if bar is not None:
+                bar.set_postfix(loss=f"{mean_loss:.3f}")
+            running.zero_()
+            count = 0
             ckpt.save(model, opt, gen, history, done, scaler)
     if bar is not None:
         bar.close()

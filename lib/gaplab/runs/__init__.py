@@ -100,7 +100,8 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     state = torch.load(final, map_location=device, weights_only=True)
     if state.get("config") != config.to_dict():
         raise ValueError("stored config differs from the requested one")
-    model = create_mad_model(config.preset, temperature=config.temperature, seed=config.seed, device=device)
+    model = create_mad_model(config.preset, temperature=config.temperature, seed=config.seed, device=device,
+                             embed_dim=config.embed_dim)
     model.load_state_dict(state["model"])
     model.eval()
     return TrainResult(
