@@ -164,19 +164,26 @@ check_claim(
 # ## Real data: the same knob on CC3M and CC12M
 #
 # On web data the imbalance cannot be dialled per attribute, but it can be raised by cutting captions short. The
-# paper trains on full captions, their first half and their first quarter. `gaplab.realdata` supplies that as a
-# plug-in for open_clip's own distributed trainer (`open_clip_train`), so the rest of the training recipe stays
-# open_clip's: `truncate_caption` keeps the first ⌈fraction · n⌉ words of an $n$-word caption, and
-# `python -m gaplab.realdata --caption-keep half ...` runs the trainer with the training captions truncated
-# (validation captions and ImageNet prompts stay whole). This is not executed in the book: a CC3M run needs
-# several GPUs for days.
+# paper trains on full captions, half captions and quarter captions. Its transforms (in the authors' open_clip
+# fork, `custom_transforms.py`) split a caption at spaces into two or four equal chunks and keep *one chunk
+# drawn at random* each time the caption is read: over the epochs a model sees every part of its captions, but
+# only a quarter at a time. `gaplab.realdata` supplies that as a plug-in for open_clip's own distributed trainer
+# (`open_clip_train`), so the rest of the training recipe stays open_clip's. `truncate_caption` does the
+# authors' cut by default (`mode="span"`; the chunk is a function of a seed, the epoch and the caption, so reruns
+# and workers agree) and keeps the first words with `mode="first"`, a variant that keeps the object-heavy start
+# of every caption and so removes less of what the images show. `python -m gaplab.realdata --caption-keep
+# quarter ...` runs the trainer with the training captions cut (validation captions and ImageNet prompts stay
+# whole). This is not executed in the book: a CC3M run needs several GPUs for days.
 
 # %%
 from gaplab import realdata
 
 example = "a brown dog runs across a wide green field chasing a small red ball"
 for keep in realdata.CAPTION_KEEP:
-    print(f"{keep:>8}: {realdata.truncate_caption(example, keep)}")
+    spans = [realdata.truncate_caption(example, keep, epoch=e) for e in range(3)]
+    first = realdata.truncate_caption(example, keep, mode="first")
+    print(f"{keep:>8}: epochs 0-2: {' | '.join(spans)}")
+    print(f"{'':>8}  first words: {first}")
 print()
 print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 

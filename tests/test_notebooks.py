@@ -235,3 +235,27 @@ def test_contrastive_gap(executed):
                 "samemodality_linear_separability"):
         assert _is_unit_float(g[key]), key
     assert -8 <= g["cua_uniformity"] <= 0 and 0 <= g["cua_alignment"] <= 4
+
+
+def test_closing_gap(executed, monkeypatch):
+    from gaplab import imbalance
+    from gaplab.experiments import closing, organisation
+
+    _, g = executed("closing_gap")
+    assert g["closing_ks"] == [0, 1, 2, 3, 4, 5]
+    for key in ("closing_attribute_acc_before", "closing_attribute_acc_after", "closing_object_acc_before",
+                "closing_object_acc_after"):
+        assert _unit_list(g[key], 6), key
+    assert len(g["organisation_kendall_tau"]) == 6
+    assert all(-1 <= v <= 1 for v in g["organisation_kendall_tau"])
+    assert _unit_list(g["organisation_shuffled"], 6)
+    # the glued numbers are the experiment modules' on the chapter's own runs
+    _, run_cache = executed.details("closing_gap")
+    monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))
+    runs = imbalance.imbalance_runs("smoke", ks=(2,), seeds=(0, 1), progress=False)
+    summary = closing.closing_summary(closing.closing_over_runs(runs))
+    assert g["closing_attribute_acc_after"][2] == pytest.approx(summary.loc[0, "attribute ideal words - u0"])
+    assert g["closing_object_acc_before"][2] == pytest.approx(summary.loc[0, "object class prompts"])
+    org = organisation.organisation_over_runs(runs)
+    digit = org[org["factor"] == "digit"]
+    assert g["organisation_kendall_tau"][2] == pytest.approx(digit["tau"].mean())

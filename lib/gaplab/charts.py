@@ -351,3 +351,29 @@ def lines(frame: pd.DataFrame, x: str, measures: dict[str, str], *, series: str 
         .resolve_scale(y="independent")
         .properties(title=title)
     )
+
+
+
+def landscape(frame: pd.DataFrame, minima: pd.DataFrame, *, columns: int = 3, title: str = "") -> alt.Chart:
+    """Loss against shift, one panel per logit scale (rows of gaplab.experiments.landscape.loss_landscape), with
+    the embeddings as they are marked at 0 and each curve's minimum (rows of ``minima``) as a red dot."""
+    data = frame.copy()
+    lowest = set(zip(minima["logit scale"], minima["shift"]))
+    data["minimum"] = [(s, d) in lowest for s, d in zip(data["logit scale"], data["shift"])]
+    data["panel"] = data["logit scale"].map(lambda s: f"logit scale {s:g}")
+    order = [f"logit scale {s:g}" for s in sorted(data["logit scale"].unique())]
+    x = alt.X("shift:Q", title="shift along the gap (> 0 closes it)")
+    y = alt.Y("loss:Q", title=None, scale=alt.Scale(zero=False))
+    tips = [alt.Tooltip("shift:Q", format=".2f"), alt.Tooltip("loss:Q", format=".3f"),
+            alt.Tooltip("centroid distance:Q", format=".3f")]
+    curve = alt.Chart().mark_line(color="#1f6fb4").encode(x=x, y=y, tooltip=tips)
+    now = alt.Chart().mark_rule(color="#777777", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    low = alt.Chart().mark_circle(size=70, color="#c0392b").encode(x=x, y=y, tooltip=tips).transform_filter(
+        alt.datum.minimum)
+    return (
+        alt.layer(curve, now, low, data=data)
+        .properties(width=150, height=110)
+        .facet(facet=alt.Facet("panel:N", title=None, sort=order), columns=columns)
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )

@@ -21,10 +21,11 @@ LOSS_VARIANTS: dict[str, dict] = {
 }
 
 
-def variant_config(profile="auto", variant: str = "CUA", *, k: int = 2, seed: int = 0):
+def variant_config(profile="auto", variant: str = "CUA", *, k: int = 2, seed: int = 0, **overrides):
+    """The MAD recipe with a loss variant's weights; ``overrides`` change other settings (e.g. ``embed_dim=32``)."""
     if variant not in LOSS_VARIANTS:
         raise ValueError(f"unknown loss variant {variant!r}; choose one of {', '.join(LOSS_VARIANTS)}")
-    return mad_config(profile, k=k, seed=seed, **LOSS_VARIANTS[variant])
+    return mad_config(profile, k=k, seed=seed, **{**overrides, **LOSS_VARIANTS[variant]})
 
 
 def variant_runs(profile="auto", variants=tuple(LOSS_VARIANTS), *, progress: bool = True, **kwargs) -> dict[str, TrainResult]:

@@ -18,8 +18,8 @@ from gaplab.profiles import resolve_profile
 __all__ = ["BookRun", "CHAPTERS", "book_runs", "train_book_run", "prepare"]
 
 #: the chapters that train MAD models, in the book's order
-CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "cone_temperature", "contrastive_gap",
-            "models_compared")
+CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "closing_gap", "cone_temperature",
+            "contrastive_gap", "models_compared")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
             out += [_mad(ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0), resolve) for k in imbalance.IMBALANCE_KS]
             out.append(_mad(ch, "colour as the object, k=2",
                             imbalance.imbalance_config(prof, 2, 0, object_factor="color"), resolve))
-        elif ch in ("imbalance_training", "entropy_link"):
+        elif ch in ("imbalance_training", "entropy_link", "closing_gap"):
             out += [_mad(ch, f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s), resolve) for k, s in grid]
             if ch == "entropy_link":
                 out += _finetune_runs(prof, ch, resolve)

@@ -1,0 +1,160 @@
+"""The experiment modules: closing the gap on MAD, the organisation test over runs, the loss landscape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gaplab import imbalance, losses
+from gaplab import metrics as M
+from gaplab.data.mad import FACTORS
+from gaplab.experiments import closing, landscape, organisation
+from gaplab.metrics.closing import dot_accuracy
+from gaplab.tokenizer import MADTokenizer
+from gaplab.train import class_prompts
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAPLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    runs = imbalance.imbalance_runs("smoke", ks=(0, 2), seeds=(0, 1), progress=False)
+    yield runs
+    mp.undo()
+
+
+# -- closing -----------------------------------------------------------------------------------------------------
+
+def test_prompt_embeddings_are_the_zero_shot_prompts_before_averaging(smoke_runs):
+    run = smoke_runs[(2, 0)]
+    for factor in ("digit", "color"):
+        p = closing.prompt_embeddings(run.model, factor, k=2, n_prompts=16, seed=3)
+        assert p.shape[:2] == (len(FACTORS[factor]), 16)
+        np.testing.assert_allclose(np.linalg.norm(p, axis=-1), 1.0, atol=1e-6)
+        mean = p.mean(axis=1)
+        expected = class_prompts(run.model, factor, MADTokenizer(), torch.device("cpu"), k=2, n_prompts=16, seed=3)
+        np.testing.assert_allclose(mean / np.linalg.norm(mean, axis=1, keepdims=True), expected, atol=1e-6)
+
+
+def test_ideal_words_and_u0():
+    p = np.random.default_rng(0).normal(size=(3, 4, 5))
+    words, u0 = closing.ideal_words_for(p)
+    np.testing.assert_allclose(words, p.mean(axis=1))
+    np.testing.assert_allclose(u0, p.reshape(-1, 5).mean(axis=0))  # equal counts: the mean of all captions
+    with pytest.raises(ValueError, match="shape"):
+        closing.ideal_words_for(p[0])
+
+
+def test_closing_by_factor_computes_each_variant(smoke_runs):
+    run = smoke_runs[(2, 1)]
+    table = closing.closing_by_factor(run, n_prompts=16)
+    assert list(table["factor"]) == list(FACTORS)
+    assert set(table["role"]) == {"object", "attribute"} and (table["role"] == "object").sum() == 1
+    for v in closing.VARIANTS:
+        assert table[v].between(0, 1).all()
+    row = table[table["factor"] == "color"].iloc[0]
+    labels = run.eval_factors["color"]
+    words, u0 = closing.ideal_words_for(closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16))
+    assert row["ideal words - u0"] == dot_accuracy(run.eval_image, words - u0, labels)
+    unit = words / np.linalg.norm(words, axis=1, keepdims=True)
+    assert row["class prompts"] == M.zero_shot_accuracy(run.eval_image, unit, labels)
+    gap = run.eval_image.mean(axis=0) - run.eval_text.mean(axis=0)
+    assert row["gap subtracted"] == M.zero_shot_accuracy(run.eval_image - gap, unit, labels)
+    assert row["chance"] == pytest.approx(1 / 7)
+
+
+def test_closing_summary_has_one_row_per_k(smoke_runs):
+    table = closing.closing_over_runs(smoke_runs, n_prompts=8)
+    summary = closing.closing_summary(table)
+    assert list(summary["k"]) == [0, 2]
+    part = table[(table["k"] == 2) & (table["role"] == "attribute")]
+    expected = part.groupby("seed")["ideal words - u0"].mean().mean()
+    assert summary.loc[1, "attribute ideal words - u0"] == pytest.approx(expected)
+    assert summary.loc[1, "object gain"] == pytest.approx(
+        summary.loc[1, "object ideal words - u0"] - summary.loc[1, "object class prompts"])
+
+
+# -- organisation ------------------------------------------------------------------------------------------------
+
+def test_organisation_over_runs_and_controls(smoke_runs):
+    table = organisation.organisation_over_runs({(2, 0): smoke_runs[(2, 0)]})
+    assert list(table["factor"]) == list(FACTORS)
+    for col in ("distance", "script distance", "shuffled labels"):
+        assert table[col].between(0, 1).all()
+    assert np.allclose(table["tau"], 1 - 2 * table["distance"])
+    same = organisation.seed_agreement(smoke_runs[(2, 0)], smoke_runs[(2, 0)])
+    assert (same[["image vs image", "text vs text"]] == 0).all().all()
+    seeds = organisation.seed_agreement(smoke_runs[(2, 0)], smoke_runs[(2, 1)])
+    summary = organisation.organisation_summary(table, seeds)
+    assert {"image vs image", "text vs text"} <= set(summary.columns)
+    assert set(summary["role"]) == {"object", "attribute"}
+
+
+def test_seed_agreement_refuses_runs_measured_on_other_images(smoke_runs):
+    a = smoke_runs[(2, 0)]
+
+    class Other:
+        config = a.config
+        eval_factors = {**a.eval_factors, "digit": np.roll(a.eval_factors["digit"], 1)}
+
+    with pytest.raises(ValueError, match="different images"):
+        organisation.seed_agreement(a, Other())
+
+
+# -- landscape ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def pairs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 6)) + np.array([2.0, 0, 0, 0, 0, 0])
+    y = x + 0.3 * rng.normal(size=(100, 6)) - np.array([0, 2.0, 0, 0, 0, 0])
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+
+
+def test_shift_zero_is_the_embeddings_and_large_shifts_cross(pairs):
+    x, y = pairs
+    g = landscape.unit_gap(x, y)
+    xs, ys = landscape.shift_pairs(x, y, 0.0)
+    np.testing.assert_allclose(xs, x)
+    np.testing.assert_allclose(ys, y)
+    assert landscape.signed_centroid_distance(x, y, g) == pytest.approx(M.l2m(x, y))
+    far = landscape.shift_pairs(x, y, 4.0)
+    assert landscape.signed_centroid_distance(*far, g) < 0
+
+
+def test_batched_loss_equals_the_training_loss_per_batch(pairs):
+    x, y = pairs
+    direct = np.mean([float(losses.clip_loss(torch.tensor(x[s:s + 50]), torch.tensor(y[s:s + 50]),
+                                             torch.tensor(20.0))) for s in (0, 50)])
+    assert landscape.batched_clip_loss(x, y, 20.0, batch=50) == pytest.approx(direct, rel=1e-9)
+    i2t = landscape.batched_clip_loss(x, y, 20.0, directions="i2t")
+    t2i = landscape.batched_clip_loss(x, y, 20.0, directions="t2i")
+    assert (i2t + t2i) / 2 == pytest.approx(direct, rel=1e-9)
+
+
+def test_landscape_minima(pairs):
+    x, y = pairs
+    frame = landscape.loss_landscape(x, y, logit_scales=(1.0, 100.0), shifts=(-1.0, 0.0, 1.0, 2.0), batch=25)
+    assert len(frame) == 8
+    minima = landscape.landscape_minima(frame)
+    assert list(minima["logit scale"]) == [1.0, 100.0]
+    for _, row in minima.iterrows():
+        part = frame[frame["logit scale"] == row["logit scale"]]
+        assert row["loss"] == part["loss"].min()
+
+
+def test_landscape_bad_inputs(pairs):
+    x, y = pairs
+    with pytest.raises(ValueError, match="batch"):
+        landscape.batched_clip_loss(x, y, 10.0, batch=1000)
+    with pytest.raises(ValueError, match="logit_scale"):
+        landscape.batched_clip_loss(x, y, -1.0)
+    with pytest.raises(ValueError, match="directions"):
+        landscape.batched_clip_loss(x, y, 10.0, directions="up")
+    with pytest.raises(ValueError, match="same mean"):
+        landscape.unit_gap(x, x)
+    with pytest.raises(ValueError, match="finite"):
+        landscape.shift_pairs(x, y, float("nan"))
+    assert isinstance(landscape.loss_landscape(x, y, logit_scales=(1.0,), shifts=(0.0,)), pd.DataFrame)
