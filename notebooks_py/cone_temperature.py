@@ -176,67 +176,183 @@ check_claim(
 )
 
 # %% [markdown]
-# ## Moving the embeddings along the gap
+# ## The loss along the gap
 #
-# If the gap were only a nuisance, closing it by hand should help. Liang et al. shift both modalities along the gap
-# vector $\Delta$ (the mean image embedding minus the mean text embedding): $x' = \mathrm{normalise}(x - \lambda\Delta)$,
-# $y' = \mathrm{normalise}(y + \lambda\Delta)$. At $\lambda = 0.5$ the two means meet (before renormalising);
-# negative $\lambda$ widens the gap. On the pretrained CLIP embeddings of the first chapter:
+# Liang et al.'s main evidence that contrastive training *keeps* the gap is a loss landscape (their Fig. 3b-d).
+# Take the trained embeddings, slide both modalities towards each other along the unit gap direction $\hat g$
+# (mean image minus mean caption embedding, normalised): a shift by the distance $d$ moves every caption by
+# $+\tfrac d2\hat g$ and every image by $-\tfrac d2\hat g$, then renormalises both. $d = 0$ is the embeddings as
+# they are; positive $d$ closes the gap (the means cross a little beyond $d$ = the gap), negative $d$ widens it.
+# At each $d$, evaluate the CLIP loss over fixed batches of 50 pairs, at several temperatures. If the loss is
+# lowest at $d = 0$, training has no reason to close the gap.
+#
+# Where the book follows the authors' notebook (`plot_optimization_exp.ipynb`): the shift, the batches of 50,
+# the grid $d = -5, -4.75, \dots, 4.75$, the logit scales 1 to 100 and the second axis of their plots, the signed
+# distance between the two means after the shift. Where it differs: the notebook's symmetric loss passes the
+# image-to-text logits twice, so it is the image-to-text loss alone; the book uses both directions, as CLIP is
+# trained (the image-to-text variant is printed below for comparison). The embeddings are the 500 COCO pairs of
+# the first chapter (ViT-B/32), not their 5,000.
 
 # %%
+from gaplab.experiments import landscape
+
 img, txt = load_embeddings("clip")
-lambdas = [round(float(v), 3) for v in np.linspace(-0.25, 0.75, 21)]
-shift_rows = []
-for lam in lambdas:
-    x, y = geometry.shift_along_gap(img, txt, lam)
-    shift_rows.append({"lambda": lam, "l2m": M.l2m(x, y), "i2t R@1": M.recall_at_k(x, y, k=1, direction="i2t"),
-                       "t2i R@1": M.recall_at_k(x, y, k=1, direction="t2i")})
-shift = pd.DataFrame(shift_rows)
-glue("shift_lambda", lambdas)
-glue("shift_l2m", [float(v) for v in shift["l2m"]])
-glue("shift_i2t_r1", [float(v) for v in shift["i2t R@1"]])
-glue("shift_r1_at_0", float(shift.loc[shift["lambda"] == 0, "i2t R@1"].iloc[0]))
-glue("shift_r1_max", float(shift["i2t R@1"].max()))
-glue("shift_r1_min", float(shift["i2t R@1"].min()))
-glue("shift_l2m_at_half", float(shift.loc[shift["lambda"] == 0.5, "l2m"].iloc[0]))
-glue("shift_r1_at_half", float(shift.loc[shift["lambda"] == 0.5, "i2t R@1"].iloc[0]))
-glue("shift_best_lambda", float(shift.loc[shift["i2t R@1"].idxmax(), "lambda"]))
-charts.lines(shift, "lambda", {"l2m": "L2M", "i2t R@1": "image -> text R@1", "t2i R@1": "text -> image R@1"},
-             x_title="shift lambda", title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
+land = landscape.loss_landscape(img, txt)
+lows = landscape.landscape_minima(land)
+lows_i2t = landscape.landscape_minima(landscape.loss_landscape(img, txt, directions="i2t"))
+glue("landscape_logit_scale", [float(v) for v in lows["logit scale"]])
+glue("landscape_min_shift", [float(v) for v in lows["shift"]])
+glue("landscape_min_centroid", [float(v) for v in lows["centroid distance"]])
+glue("landscape_min_shift_i2t", [float(v) for v in lows_i2t["shift"]])
+glue("landscape_gap", M.l2m(img, txt))
+glue("landscape_min_shift_100", float(lows.loc[lows["logit scale"] == 100, "shift"].iloc[0]))
+glue("landscape_min_shift_1", float(lows.loc[lows["logit scale"] == 1, "shift"].iloc[0]))
+glue("landscape_min_centroid_1",
+     float(lows.loc[lows["logit scale"] == 1, "centroid distance"].iloc[0]))
+display(lows.assign(**{"shift at minimum (i2t only)": lows_i2t["shift"]})
+        .round(3).style.hide(axis="index"))
+charts.landscape(land[land["shift"].between(-2, 3)], lows,
+                 title="CLIP loss as the modalities slide along the gap")
 
 # %% [markdown]
-# The shift closes the gap (L2M {glue:text}`shift_l2m_at_half:.3f` at $\lambda = 0.5$), and closing it this way
-# costs retrieval: image-to-text R@1 falls from {glue:text}`shift_r1_at_0:.3f` unshifted to
-# {glue:text}`shift_r1_at_half:.3f` where the means meet. The best R@1 over the range,
-# {glue:text}`shift_r1_max:.3f`, is reached at $\lambda =$ {glue:text}`shift_best_lambda:.2f`, close to no shift at
-# all, and widening the gap further costs again. Why would a shift reorder anything? Before renormalising, the
-# score of caption $j$ for image $x$ becomes $(x - \lambda\Delta)^\top(y_j + \lambda\Delta)
-# = x^\top y_j + \lambda x^\top\Delta - \lambda \Delta^\top y_j - \lambda^2\lVert\Delta\rVert^2$, and the term
-# $-\lambda\Delta^\top y_j$ differs from caption to caption; the renormalisation then rescales captions unequally
-# too. The trained model's retrieval is tuned to its embeddings as they are, gap included. On a MAD model ($k = 2$), with the class prompts moved like
-# captions:
+# The dashed line is the embeddings as trained (gap {glue:text}`landscape_gap:.3f`), the red dot each curve's
+# minimum (the charts show $-2 \le d \le 3$ of the computed range). At logit scale 100, the scale CLIP was trained
+# at, the loss is lowest at $d =$ {glue:text}`landscape_min_shift_100:.2f`: the gap as it is. At logit scale 1 the
+# minimum moves to $d =$ {glue:text}`landscape_min_shift_1:.2f`, where the means are
+# {glue:text}`landscape_min_centroid_1:.3f` apart: with a soft softmax, closing most of the gap pays. This is
+# Liang et al.'s reading: at CLIP's temperature the gap is where the loss wants it, so nothing in training pushes
+# it closed; a higher temperature would. With the image-to-text loss alone, as in their notebook, the minima
+# fall at the shifts printed in the last column.
+
+# %%
+at_100 = float(lows.loc[lows["logit scale"] == 100, "shift"].iloc[0])
+at_1 = float(lows.loc[lows["logit scale"] == 1, "shift"].iloc[0])
+check_claim(
+    "At CLIP's temperature (logit scale 100) the loss is lowest at the gap as trained; at a high temperature "
+    "(logit scale 1) closing the gap lowers it (Liang et al. 2022, Fig. 3)",
+    abs(at_100) <= 0.25 and at_1 > 0.25,
+    f"shift at the minimum: logit scale 100: {at_100:.2f}, logit scale 1: {at_1:.2f} (grid step 0.25)",
+    prof,
+)
+
+# %% [markdown]
+# ## Moving the embeddings along the gap
+#
+# If the gap were only a nuisance, closing it by hand should help downstream. The same shifts, over the same range,
+# now read through retrieval on the pretrained CLIP embeddings:
+
+# %%
+shifts = list(landscape.LIANG_SHIFTS)
+shift = landscape.shift_effects(img, txt, shifts)
+at0 = shift["shift"] == 0
+closest = shift.loc[shift["centroid distance"].abs().idxmin()]
+glue("shift_distance", shifts)
+glue("shift_l2m", [float(v) for v in shift["l2m"]])
+glue("shift_i2t_r1", [float(v) for v in shift["i2t R@1"]])
+glue("shift_r1_at_0", float(shift.loc[at0, "i2t R@1"].iloc[0]))
+glue("shift_r1_max", float(shift["i2t R@1"].max()))
+glue("shift_best_shift", float(shift.loc[shift["i2t R@1"].idxmax(), "shift"]))
+glue("shift_closed_at", float(closest["shift"]))
+glue("shift_l2m_closed", float(closest["l2m"]))
+glue("shift_r1_closed", float(closest["i2t R@1"]))
+charts.lines(shift[shift["shift"].between(-2, 3)], "shift",
+             {"centroid distance": "signed distance of the means", "i2t R@1": "image -> text R@1",
+              "t2i R@1": "text -> image R@1"},
+             x_title="shift along the gap (> 0 closes it)",
+             title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
+
+# %% [markdown]
+# The means come closest at $d =$ {glue:text}`shift_closed_at:.2f` (L2M {glue:text}`shift_l2m_closed:.3f`), and
+# closing the gap this way costs retrieval: image-to-text R@1 falls from {glue:text}`shift_r1_at_0:.3f` unshifted
+# to {glue:text}`shift_r1_closed:.3f` there. The best R@1 over the range, {glue:text}`shift_r1_max:.3f`, is at
+# $d =$ {glue:text}`shift_best_shift:.2f`. Why would a shift reorder anything? Before renormalising, the score of
+# caption $j$ for image $x$ becomes
+# $(x - \tfrac d2\hat g)^\top(y_j + \tfrac d2\hat g) = x^\top y_j + \tfrac d2\,x^\top\hat g - \tfrac d2\,\hat g^\top
+# y_j - \tfrac{d^2}{4}$, and the term $-\tfrac d2\,\hat g^\top y_j$ differs from caption to caption; the
+# renormalisation then rescales captions unequally too. The trained model's retrieval is tuned to its embeddings as
+# they are, gap included.
+#
+# On a MAD model ($k = 2$), the same shifts with the class prompts moved like captions, for every factor:
 
 # %%
 mad_run = imbalance.imbalance_runs(prof, ks=(2,), seeds=(0,), progress=False)[(2, 0)]
-mad_acc = temperature.zero_shot_under_shift(mad_run, lambdas)
-glue("shift_mad_zero_shot", mad_acc)
-glue("shift_mad_acc_at_0", float(mad_acc[lambdas.index(0.0)]))
-glue("shift_mad_acc_min", float(min(mad_acc)))
-glue("shift_mad_acc_max", float(max(mad_acc)))
+mad_shift = landscape.zero_shot_under_shift(mad_run, shifts)
+by_factor = mad_shift.pivot(index="shift", columns="factor", values="accuracy")
+glue("shift_mad_zero_shot", [float(v) for v in by_factor["digit"]])
+glue("shift_mad_acc_at_0", float(by_factor.loc[0.0, "digit"]))
+attr_cols = [c for c in by_factor.columns if c != "digit"]
+glue("shift_mad_attr_at_0", float(by_factor.loc[0.0, attr_cols].mean()))
+best = by_factor[attr_cols].mean(axis=1)
+glue("shift_mad_attr_best", float(best.max()))
+glue("shift_mad_attr_best_shift", float(best.idxmax()))
+glue("shift_mad_digit_best_shift", float(by_factor["digit"].idxmax()))
 glue("shift_mad_l2m", M.l2m(mad_run.eval_image, mad_run.eval_text))
-charts.lines(pd.DataFrame({"lambda": lambdas, "zero-shot digit accuracy": mad_acc}), "lambda",
-             {"zero-shot digit accuracy": "zero-shot digit accuracy"}, x_title="shift lambda", columns=1,
+charts.lines(mad_shift[mad_shift["shift"].between(-2, 3)], "shift", {"accuracy": "zero-shot accuracy"},
+             series="factor", columns=1, x_title="shift along the gap (> 0 closes it)",
              title="A MAD model (k = 2) shifted along its gap")
 
 # %% [markdown]
-# Unshifted, the MAD model's zero-shot digit accuracy is {glue:text}`shift_mad_acc_at_0:.3f`; over the range it
-# stays between {glue:text}`shift_mad_acc_min:.3f` and {glue:text}`shift_mad_acc_max:.3f`, slightly lower as the gap
-# closes. Its gap is small (L2M {glue:text}`shift_mad_l2m:.3f`), so the same $\lambda$ moves its embeddings much
-# less than CLIP's. Liang et al. report that such shifts can raise or lower zero-shot accuracy depending on the
-# task; on these two models, closing the gap by hand does not help. Schrodi et al. take this further: the gap is
-# not a defect the model failed to remove but a consequence of what the captions leave out (the imbalance
-# chapters).
+# Unshifted, the MAD model's zero-shot digit accuracy is {glue:text}`shift_mad_acc_at_0:.3f` and its mean
+# attribute accuracy {glue:text}`shift_mad_attr_at_0:.3f`. The digit is best at $d =$
+# {glue:text}`shift_mad_digit_best_shift:.2f`; the attributes on average at $d =$
+# {glue:text}`shift_mad_attr_best_shift:.2f` (mean accuracy {glue:text}`shift_mad_attr_best:.3f`). Its gap is
+# small (L2M {glue:text}`shift_mad_l2m:.3f`), so the embeddings pass each other early in the range. Liang et al.
+# report that such shifts can raise or lower zero-shot accuracy depending on the task; a shift moves every class
+# prompt by the same vector, which is a blunter tool than the ideal words of the closing chapter, where taking out
+# the shared component of the prompts is what helps the attributes.
 #
+# ## Closing the gap at initialisation
+#
+# If the cones at initialisation were the whole story, a model that starts without a gap should stay without one.
+# Liang et al. (Sec. 4.5) test this: they close the gap of a freshly initialised CLIP with an orthogonal map of the
+# text embeddings and train it from scratch on MS-COCO (τ = 1/100, batch 64, 3 seeds). The gap at
+# initialisation falls from 1.189 to 0.039, and after training it is back at 0.746, against 1.299 without the
+# amendment: 57% of it returns. The book does the same on MAD: the orthogonal map is the Procrustes rotation that
+# best carries the text embeddings of 2,048 training captions onto their images, folded into the text projection
+# before the first step (`TrainConfig(align_init=True)`); then the usual recipe ($k = 2$, learnable temperature,
+# one seed) trains it. A rotation keeps the shape of the text cone, so the gap at step 0 is small but not zero
+# when the two cones differ in width.
+
+# %%
+from gaplab import runs as run_cache
+
+aligned = run_cache.get_or_train(imbalance.imbalance_config(prof, 2, 0, align_init=True))
+init_runs = {"as initialised": mad_run, "gap closed at initialisation": aligned}
+for key, r in (("plain", mad_run), ("aligned", aligned)):
+    glue(f"init_{key}_l2m_start", float(r.history[0]["l2m"]))
+    glue(f"init_{key}_l2m_end", float(r.history[-1]["l2m"]))
+    glue(f"init_{key}_acc_end", float(r.history[-1]["zero_shot_digit_acc"]))
+share = aligned.history[-1]["l2m"] / mad_run.history[-1]["l2m"]
+glue("init_share", float(share))
+charts.compare_histories({k: r.history for k, r in init_runs.items()},
+                         {"l2m": "L2M", "zero_shot_digit_acc": "zero-shot digit accuracy",
+                          "logit_scale": "logit scale"}, x_title="training step",
+                         title="Closing the gap at initialisation, then training")
+
+# %% [markdown]
+# | | L2M at step 0 | L2M after training | digit accuracy |
+# |---|---|---|---|
+# | MAD, as initialised | {glue:text}`init_plain_l2m_start:.3f` | {glue:text}`init_plain_l2m_end:.3f` | {glue:text}`init_plain_acc_end:.3f` |
+# | MAD, gap closed at initialisation | {glue:text}`init_aligned_l2m_start:.3f` | {glue:text}`init_aligned_l2m_end:.3f` | {glue:text}`init_aligned_acc_end:.3f` |
+# | Liang et al., MS-COCO, as initialised | 1.189 | 1.299 | |
+# | Liang et al., MS-COCO, gap closed | 0.039 | 0.746 | |
+#
+# Training opens a gap again in the aligned model: it ends at {glue:text}`init_share:.0%` of the unaligned model's
+# (Liang et al.: 57%). The cone at initialisation is one reason for the gap, not the only one: whatever the start,
+# the loss and the data keep a gap of their own.
+
+# %%
+a0, a1 = aligned.history[0]["l2m"], aligned.history[-1]["l2m"]
+p1 = mad_run.history[-1]["l2m"]
+check_claim(
+    "A gap closed at initialisation opens again in training, though less than without the amendment "
+    "(Liang et al. 2022, Sec. 4.5)",
+    a1 > 2 * a0 and a1 < p1,
+    f"aligned: L2M {a0:.3f} at step 0, {a1:.3f} after training; unaligned: {p1:.3f} after training",
+    prof,
+)
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Repeat the MLP experiment without biases. Which activations still produce a cone, and why?

@@ -51,7 +51,21 @@ def test_same_modality_runs_cache_and_control(cache):
     assert M.l2m(shared.eval_a, shared.eval_b) < M.l2m(run.eval_a, run.eval_b)
 
 
+def test_fahim_protocol_identical_inputs_fixed_temperature(cache):
+    run = samemodality.get_or_train_same_modality(_small(views="identical", temperature=100.0), progress=False)
+    assert all(h["logit_scale"] == pytest.approx(100.0) for h in run.history)
+    assert not run.model.logit_scale.requires_grad
+    # both towers read the same images, so only the towers differ; one shared tower would give identical sides
+    shared = samemodality.get_or_train_same_modality(_small(views="identical", shared=True), progress=False)
+    np.testing.assert_allclose(shared.eval_a, shared.eval_b, atol=1e-6)
+    assert M.l2m(run.eval_a, run.eval_b) > 0.01
+
+
 def test_same_modality_config_errors():
+    with pytest.raises(ValueError, match="views"):
+        samemodality.SameModalityConfig(views="mirrored")
+    with pytest.raises(ValueError, match="temperature"):
+        samemodality.SameModalityConfig(temperature=-1.0)
     with pytest.raises(ValueError, match="unknown settings"):
         samemodality.SameModalityConfig.from_profile("smoke", k=3)
     with pytest.raises(ValueError, match="preset"):
@@ -71,11 +85,15 @@ def test_zero_shot_under_shift(cache):
 
     run = get_or_train(temperature.temperature_config("smoke", 10), progress=False)
     assert run.history[-1]["logit_scale"] == pytest.approx(10.0)
-    accs = temperature.zero_shot_under_shift(run, [0.0, 0.25])
-    assert accs[0] == pytest.approx(run.history[-1]["zero_shot_digit_acc"])
-    assert all(0 <= a <= 1 for a in accs)
+    from gaplab.experiments import landscape
+
+    frame = landscape.zero_shot_under_shift(run, [0.0, 0.25], factors=["digit", "color"])
+    assert len(frame) == 4 and set(frame["factor"]) == {"digit", "color"}
+    at0 = frame[(frame["shift"] == 0.0) & (frame["factor"] == "digit")]["accuracy"].iloc[0]
+    assert at0 == pytest.approx(run.history[-1]["zero_shot_digit_acc"])  # no shift: the run's own zero-shot
+    assert frame["accuracy"].between(0, 1).all()
     with pytest.raises(ValueError, match="finite"):
-        temperature.zero_shot_under_shift(run, [float("nan")])
+        landscape.zero_shot_under_shift(run, [float("nan")])
 
 
 def test_loss_variants_and_report():

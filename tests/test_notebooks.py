@@ -202,13 +202,23 @@ def test_cone_temperature(executed):
     assert g["temperature_logit_scale"] == [1.0, 10.0, 20.0, 30.0, 50.0, 100.0]
     assert isinstance(g["temperature_l2m"], list) and len(g["temperature_l2m"]) == 6
     assert all(type(v) is float and 0 <= v <= 2 for v in g["temperature_l2m"])
-    n = len(g["shift_lambda"])
-    assert n == 21 and 0.0 in g["shift_lambda"]
+    n = len(g["shift_distance"])
+    assert n == 40 and g["shift_distance"][0] == -5.0 and 0.0 in g["shift_distance"]
     assert _unit_list(g["shift_i2t_r1"], n) and _unit_list(g["shift_mad_zero_shot"], n)
     img, txt = load_embeddings("clip")
-    i0 = g["shift_lambda"].index(0.0)
+    i0 = g["shift_distance"].index(0.0)
     assert g["shift_l2m"][i0] == pytest.approx(metrics.l2m(img, txt))
     assert g["shift_i2t_r1"][i0] == pytest.approx(metrics.recall_at_k(img, txt, k=1, direction="i2t"))
+    # the loss landscape: one minimum per logit scale, on the grid; at CLIP's scale the shipped embeddings'
+    # minimum does not depend on the profile
+    from gaplab.experiments import landscape
+
+    assert g["landscape_logit_scale"] == [1.0, 10.0, 20.0, 30.0, 50.0, 100.0]
+    assert all(v in landscape.LIANG_SHIFTS for v in g["landscape_min_shift"])
+    lows = landscape.landscape_minima(landscape.loss_landscape(img, txt, logit_scales=(100.0,)))
+    assert g["landscape_min_shift"][-1] == lows["shift"].iloc[0]
+    # closing the gap at initialisation: step 0 of the aligned run is closer than the plain run's
+    assert g["init_aligned_l2m_start"] < g["init_plain_l2m_start"]
 
 
 def test_models_compared(executed):
@@ -229,12 +239,18 @@ def test_models_compared(executed):
 
 def test_contrastive_gap(executed):
     _, g = executed("contrastive_gap")
-    for key in ("samemodality_l2m", "clip_l2m_mad", "cua_l2m", "cuax_l2m"):
+    for key in ("samemodality_l2m", "samemodality_augmented_l2m", "samemodality_pairs_100_l2m", "clip_l2m_mad",
+                "cua_l2m", "cuax_l2m"):
         assert type(g[key]) is float and 0 <= g[key] <= 2, key
     for key in ("clip_linear_separability_mad", "cua_linear_separability", "clip_zero_shot_mad", "cua_zero_shot",
                 "samemodality_linear_separability"):
         assert _is_unit_float(g[key]), key
     assert -8 <= g["cua_uniformity"] <= 0 and 0 <= g["cua_alignment"] <= 4
+    assert g["samemodality_ratio_to_pairs"] == pytest.approx(g["samemodality_l2m"] / g["samemodality_pairs_100_l2m"])
+    # the 128-dimensional rows of the size sweep are the runs of the CLIP-against-CUA section
+    assert g["dims_clip_l2m"][0] == pytest.approx(g["clip_l2m_mad"])
+    assert g["dims_cua_l2m"][0] == pytest.approx(g["cua_l2m"])
+    assert len(g["dims_clip_l2m"]) == len(g["dims_cua_separability"]) == 3
 
 
 def test_closing_gap(executed, monkeypatch):

@@ -164,6 +164,41 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
         assert torch.equal(p, q)
 
 
+def test_embedding_size_is_a_setting():
+    r = train(TrainConfig(**{**SMOKE, "embed_dim": 32}), progress=False, device="cpu")
+    assert r.eval_image.shape == r.eval_text.shape == (64, 32)
+    assert r.model.text_projection.shape[1] == 32
+    with pytest.raises(ValueError, match="embed_dim"):
+        create_mad_model("mad-cnn", embed_dim=0)
+
+
+def test_gap_closed_at_initialisation():
+    plain = train(TrainConfig(**SMOKE), progress=False, device="cpu")
+    aligned = train(TrainConfig(**{**SMOKE, "align_init": True}), progress=False, device="cpu")
+    # a rotation of the text side onto the images: the gap at step 0 is much smaller, the text cone's shape kept
+    assert aligned.history[0]["l2m"] < 0.5 * plain.history[0]["l2m"]
+
+
+@torch.no_grad()
+def test_alignment_is_a_rotation_folded_into_the_text_projection():
+    from gaplab.train import align_text_to_images, mad_data
+
+    cfg = TrainConfig(**{**SMOKE, "align_init": True})
+    model = create_mad_model("mad-cnn", seed=0)
+    before = model.text_projection.detach().clone()
+    align_text_to_images(model, mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, "cpu"), cfg, MADTokenizer())
+    rot = torch.linalg.solve(before.double(), model.text_projection.double())
+    torch.testing.assert_close(rot @ rot.T, torch.eye(len(rot), dtype=torch.float64), atol=1e-4, rtol=0)
+
+
+def test_killed_aligned_run_resumes_to_the_same_numbers(tmp_path):
+    cfg = TrainConfig(**{**SMOKE, "align_init": True})
+    whole = train(cfg, tmp_path / "whole", progress=False, device="cpu")
+    train(cfg, tmp_path / "killed", progress=False, device="cpu", stop_after=3)
+    resumed = train(cfg, tmp_path / "killed", progress=False, device="cpu")
+    assert resumed.history == whole.history
+
+
 def test_frozen_temperature_stays_frozen():
     r = train(TrainConfig(**{**SMOKE, "temperature": 30.0}), progress=False, device="cpu")
     assert all(h["logit_scale"] == pytest.approx(30.0) for h in r.history)
@@ -173,7 +208,8 @@ def test_frozen_temperature_stays_frozen():
     "change, message",
     [({"k": 6}, "0..5"), ({"preset": "big"}, "mad-cnn"), ({"glyphs": "fonts"}, "procedural"),
      ({"steps": 0}, "positive integer"), ({"object_factor": "size"}, "digit"), ({"temperature": "hot"}, "learnable"),
-     ({"batch_size": 1000}, "exceed n_train")],
+     ({"batch_size": 1000}, "exceed n_train"), ({"embed_dim": 1}, "embed_dim"), ({"embed_dim": 32.0}, "embed_dim"),
+     ({"align_init": 1}, "align_init"), ({"align_init": True, "init_from": "run:abc"}, "fine-tuning")],
 )
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message):

@@ -312,7 +312,8 @@ def grouped_bars(frame: pd.DataFrame, *, category: str, group: str, value: str, 
     )
 
 
-def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str], *, title: str = "") -> alt.Chart:
+def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str], *, title: str = "",
+                      x_title: str = "fine-tuning step") -> alt.Chart:
     """Training histories of several runs (``{label: history}``) on shared small multiples."""
     rows = [{"run": name, "step": h["step"], "measure": label, "value": h[key]}
             for name, hist in histories.items() for h in hist for key, label in measures.items() if h.get(key) is not None]
@@ -320,7 +321,7 @@ def compare_histories(histories: dict[str, list[dict]], measures: dict[str, str]
     return (
         alt.Chart(frame)
         .mark_line(point=alt.OverlayMarkDef(size=16))
-        .encode(x=alt.X("step:Q", title="fine-tuning step"), y=alt.Y("value:Q", title=None),
+        .encode(x=alt.X("step:Q", title=x_title), y=alt.Y("value:Q", title=None),
                 color=alt.Color("run:N", title=None, legend=alt.Legend(orient="top")),
                 tooltip=["run:N", "measure:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
         .properties(width=150, height=120)

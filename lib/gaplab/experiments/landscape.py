@@ -20,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gaplab.geometry import shift_along_gap
 from gaplab.metrics._inputs import as_pair
 
 __all__ = ["LIANG_LOGIT_SCALES", "LIANG_SHIFTS", "unit_gap", "shift_pairs", "signed_centroid_distance",
-           "batched_clip_loss", "loss_landscape", "landscape_minima"]
+           "batched_clip_loss", "loss_landscape", "landscape_minima", "shift_effects", "zero_shot_under_shift"]
 
 #: the notebook's temperatures, as logit scales
 LIANG_LOGIT_SCALES = (1.0, 10.0, 20.0, 30.0, 50.0, 100.0)
@@ -42,17 +43,16 @@ def unit_gap(img, txt) -> np.ndarray:
 
 
 def shift_pairs(img, txt, distance: float, direction=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(normalise(x - d/2 ĝ), normalise(y + d/2 ĝ))``; ``direction`` defaults to :func:`unit_gap`."""
+    """``(normalise(x - d/2 ĝ), normalise(y + d/2 ĝ))``; ``direction`` defaults to :func:`unit_gap`. The two
+    sides may have different numbers of rows (images and class prompts). This is
+    :func:`gaplab.geometry.shift_along_gap` with the unit direction and ``lam = d/2``: a distance, not a multiple
+    of the gap, so models with different gaps move alike."""
     d = float(distance)
     if not np.isfinite(d):
         raise ValueError(f"distance must be finite; got {distance!r}")
     x, y = as_pair(img, txt)
     g = unit_gap(x, y) if direction is None else np.asarray(direction, dtype=np.float64)
-    xs, ys = x - 0.5 * d * g, y + 0.5 * d * g
-    for name, z in (("image", xs), ("text", ys)):
-        if (np.linalg.norm(z, axis=1) == 0).any():
-            raise ValueError(f"shifting by {d} sends an {name} embedding to zero; choose another distance")
-    return xs / np.linalg.norm(xs, axis=1, keepdims=True), ys / np.linalg.norm(ys, axis=1, keepdims=True)
+    return shift_along_gap(x, y, 0.5 * d, delta=g)
 
 
 def signed_centroid_distance(x, y, direction) -> float:
@@ -106,3 +106,39 @@ def landscape_minima(frame: pd.DataFrame) -> pd.DataFrame:
     """Per logit scale, the row of :func:`loss_landscape` where the loss is lowest (the first, on ties)."""
     idx = frame.groupby("logit scale")["loss"].idxmin()
     return frame.loc[idx].sort_values("logit scale").reset_index(drop=True)
+
+
+def shift_effects(img, txt, shifts=LIANG_SHIFTS) -> pd.DataFrame:
+    """Retrieval as the pairs are shifted: per shift distance, the signed distance of the means, L2M and
+    recall@1 in both directions (rows of ``img`` and ``txt`` are pairs)."""
+    from gaplab import metrics as M
+
+    x, y = as_pair(img, txt, same_rows=True)
+    g = unit_gap(x, y)
+    rows = []
+    for d in shifts:
+        xs, ys = shift_pairs(x, y, d, g)
+        rows.append({"shift": float(d), "centroid distance": signed_centroid_distance(xs, ys, g),
+                     "l2m": M.l2m(xs, ys), "i2t R@1": M.recall_at_k(xs, ys, k=1, direction="i2t"),
+                     "t2i R@1": M.recall_at_k(xs, ys, k=1, direction="t2i")})
+    return pd.DataFrame(rows)
+
+
+def zero_shot_under_shift(result, shifts=LIANG_SHIFTS, factors=None) -> pd.DataFrame:
+    """Zero-shot accuracy of a MAD run per factor as its images move by ``-d/2 ĝ`` and its class prompts, like
+    captions, by ``+d/2 ĝ`` (ĝ from the run's held-out pairs); one row per (shift, factor)."""
+    from gaplab import metrics as M
+    from gaplab.data.mad import FACTORS
+    from gaplab.experiments.organisation import class_text
+
+    g = unit_gap(result.eval_image, result.eval_text)
+    x = np.asarray(result.eval_image, dtype=np.float64)
+    rows = []
+    for factor in (list(FACTORS) if factors is None else list(factors)):
+        prompts = class_text(result, factor)
+        labels = result.eval_factors[factor]
+        for d in shifts:
+            xs, ps = shift_pairs(x, prompts, d, g)
+            rows.append({"shift": float(d), "factor": factor, "accuracy": M.zero_shot_accuracy(xs, ps, labels)})
+    return pd.DataFrame(rows)
+

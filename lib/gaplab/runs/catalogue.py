@@ -103,12 +103,18 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
         elif ch == "cone_temperature":
             out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s), resolve) for s in temperature.LOGIT_SCALES]
             out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
+            out.append(_mad(ch, "k=2 seed 0, gap closed at initialisation",
+                            imbalance.imbalance_config(prof, 2, 0, align_init=True), resolve))
         elif ch == "contrastive_gap":
-            for shared in (False, True):
-                cfg = SameModalityConfig.from_profile(prof, shared=shared)
-                out.append(BookRun(ch, "same-modality " + ("one tower" if shared else "two towers"), "same-modality",
-                                   cfg, _key(cfg)))
+            same = {"identical inputs, logit scale 100": {"views": "identical", "temperature": 100.0},
+                    "two towers": {}, "one tower": {"shared": True}}
+            for label, overrides in same.items():
+                cfg = SameModalityConfig.from_profile(prof, **overrides)
+                out.append(BookRun(ch, "same-modality " + label, "same-modality", cfg, _key(cfg)))
+            out.append(_mad(ch, "logit scale 100", temperature.temperature_config(prof, 100.0), resolve))
             out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve) for v in contrastive.LOSS_VARIANTS]
+            out += [_mad(ch, f"loss {v}, {d} dimensions", contrastive.variant_config(prof, v, embed_dim=d), resolve)
+                    for d in (64, 32) for v in ("CLIP", "CUA")]
         elif ch == "models_compared":
             from gaplab.zoo.mad import mad_zoo_configs
 
