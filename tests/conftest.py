@@ -40,3 +40,16 @@ def random_orthogonal(d: int, seed: int) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def smoke_grid(tmp_path_factory, ks, seeds=(0, 1)):
+    """Yield the imbalance grid's smoke runs for ``ks`` x ``seeds``, trained into a private run cache that stays
+    GAPLAB_CACHE while the caller's fixture lives (for a module-scoped fixture: ``yield from smoke_grid(...)``)."""
+    from gaplab import imbalance
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAPLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    try:
+        yield imbalance.imbalance_runs("smoke", ks=ks, seeds=seeds, progress=False)
+    finally:
+        mp.undo()

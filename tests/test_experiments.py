@@ -14,15 +14,12 @@ from gaplab.experiments import closing, landscape, organisation
 from gaplab.metrics.closing import dot_accuracy
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import class_prompts
+from tests.conftest import smoke_grid
 
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GAPLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-    runs = imbalance.imbalance_runs("smoke", ks=(0, 2), seeds=(0, 1), progress=False)
-    yield runs
-    mp.undo()
+    yield from smoke_grid(tmp_path_factory, ks=(0, 2))
 
 
 # -- closing -----------------------------------------------------------------------------------------------------

@@ -10,15 +10,12 @@ from scipy import stats
 from gaplab import evaluation, imbalance, runs, toy
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
+from tests.conftest import smoke_grid
 
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GAPLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-    runs = imbalance.imbalance_runs("smoke", ks=(0, 3), seeds=(0, 1), progress=False)
-    yield runs
-    mp.undo()
+    yield from smoke_grid(tmp_path_factory, ks=(0, 3))
 
 
 def test_run_summary_is_computed_from_the_run(smoke_runs):

@@ -39,7 +39,8 @@ from gaplab.precision import Precision, choose_precision, make_scaler
 from gaplab.storage import CacheWarning, atomic_save
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
-__all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts", "atomic_save"]
+__all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts",
+           "class_prompt_embeddings", "mad_data", "align_text_to_images", "atomic_save"]
 
 
 @dataclass(frozen=True)
@@ -194,20 +195,19 @@ def encode(model, images_uint8: torch.Tensor, tokens: torch.Tensor, batch: int =
 
 
 @torch.no_grad()
-def class_prompts(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0, object_factor: str = "digit",
-                  n_prompts: int = 64, seed: int = 0) -> np.ndarray:
-    """Zero-shot class embeddings: one normalised row per value of ``factor``.
+def class_prompt_embeddings(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0,
+                            object_factor: str = "digit", n_prompts: int = 64, seed: int = 0) -> torch.Tensor:
+    """(values of ``factor``, ``n_prompts``, d): normalised embeddings of the captions behind each class's prompt.
 
-    A model trained on captions of ``k`` attributes never read a one-word caption, so each class is the mean of
+    A model trained on captions of ``k`` attributes never read a one-word caption, so each class is described by
     ``n_prompts`` captions drawn as in training (``k`` attributes besides the object) that all contain the class
     word: CLIP's prompt ensembling with the training distribution as the templates. With ``k=0`` and the
     object factor as ``factor`` this is the single one-word caption.
     """
     model.eval()
-    n_values = len(FACTORS[factor])
     gen = torch.Generator(device=device).manual_seed(seed)
-    rows = []
-    for value in range(n_values):
+    out = []
+    for value in range(len(FACTORS[factor])):
         draws = {name: torch.randint(0, len(vals), (n_prompts,), generator=gen, device=device)
                  for name, vals in FACTORS.items()}
         draws[factor].fill_(value)
@@ -216,9 +216,17 @@ def class_prompts(model, factor: str, tokenizer: MADTokenizer, device, *, k: int
             toks = caption_tokens(draws, k, tokenizer, gen, object_factor)
         else:
             toks = caption_tokens(draws, max(k - 1, 0), tokenizer, gen, object_factor, extra=factor)
-        emb = torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1).mean(dim=0)
-        rows.append(torch.nn.functional.normalize(emb, dim=0))
-    return torch.stack(rows).cpu().numpy()
+        out.append(torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1))
+    return torch.stack(out)
+
+
+def class_prompts(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0, object_factor: str = "digit",
+                  n_prompts: int = 64, seed: int = 0) -> np.ndarray:
+    """Zero-shot class embeddings: one normalised row per value of ``factor``, the normalised mean of
+    :func:`class_prompt_embeddings`."""
+    emb = class_prompt_embeddings(model, factor, tokenizer, device, k=k, object_factor=object_factor,
+                                  n_prompts=n_prompts, seed=seed)
+    return torch.nn.functional.normalize(emb.mean(dim=1), dim=-1).cpu().numpy()
 
 
 def _evaluate(model, ev, tokenizer, device) -> dict:

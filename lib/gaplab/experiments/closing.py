@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
 from gaplab.metrics.closing import dot_accuracy
-from gaplab.tokenizer import MADTokenizer, caption_tokens
+from gaplab.tokenizer import MADTokenizer
+from gaplab.train import class_prompt_embeddings
 
 __all__ = ["VARIANTS", "prompt_embeddings", "ideal_words_for", "closing_by_factor", "closing_over_runs",
            "closing_summary"]
@@ -44,31 +44,17 @@ __all__ = ["VARIANTS", "prompt_embeddings", "ideal_words_for", "closing_by_facto
 VARIANTS = ("class prompts", "gap subtracted", "ideal words", "ideal words - u0")
 
 
-@torch.no_grad()
 def prompt_embeddings(model, factor: str, *, k: int, object_factor: str = "digit", n_prompts: int = 64,
                       seed: int = 0) -> np.ndarray:
-    """(classes, n_prompts, d): normalised embeddings of the captions behind each class's prompt ensemble.
-
-    The draws are those of :func:`gaplab.train.class_prompts` (same generator, same order), so the normalised
-    mean of row c is exactly that function's class vector c.
-    """
+    """(classes, n_prompts, d) float64: the normalised embeddings of the captions behind each class's prompt
+    ensemble (:func:`gaplab.train.class_prompt_embeddings`), whose normalised means are
+    :func:`gaplab.train.class_prompts`."""
     if factor not in FACTORS:
         raise ValueError(f"unknown factor {factor!r}; MAD has {', '.join(FACTORS)}")
-    model.eval()
     device = next(model.parameters()).device
-    tokenizer = MADTokenizer()
-    gen = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for value in range(len(FACTORS[factor])):
-        draws = {name: torch.randint(0, len(vals), (n_prompts,), generator=gen, device=device)
-                 for name, vals in FACTORS.items()}
-        draws[factor].fill_(value)
-        if factor == object_factor:
-            toks = caption_tokens(draws, k, tokenizer, gen, object_factor)
-        else:
-            toks = caption_tokens(draws, max(k - 1, 0), tokenizer, gen, object_factor, extra=factor)
-        out.append(torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1))
-    return torch.stack(out).cpu().numpy().astype(np.float64)
+    emb = class_prompt_embeddings(model, factor, MADTokenizer(), device, k=k, object_factor=object_factor,
+                                  n_prompts=n_prompts, seed=seed)
+    return emb.cpu().numpy().astype(np.float64)
 
 
 def ideal_words_for(prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
