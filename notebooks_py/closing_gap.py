@@ -131,32 +131,57 @@ glue("closing_cos_attr_with_u0", float(align.loc["attribute", "cos ideal (with u
 glue("closing_cos_attr_without_u0", float(align.loc["attribute", "cos ideal (u0 removed)"]))
 glue("closing_cos_obj_with_u0", float(align.loc["object", "cos ideal (with u0)"]))
 glue("closing_cos_obj_without_u0", float(align.loc["object", "cos ideal (u0 removed)"]))
-glue("closing_attr_gain_word", "raises" if attr_gain > 0 else "lowers")
-glue("closing_obj_gain_word", "raises" if obj_gain > 0 else "lowers")
 print(f"k >= 1: mean gain attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
       f"attributes gain more at {better} of {len(named)} k")
 
+# %%
+from scipy import stats
+
+# one gain per run (k >= 1, each seed): is it above 0, and above the digit's?
+runs_k = close[close["k"] >= 1].assign(gain=close["ideal words - u0"] - close["class prompts"])
+per_run = runs_k.groupby(["k", "seed", "role"])["gain"].mean().unstack("role")
+p_attr = stats.ttest_1samp(per_run["attribute"], 0.0, alternative="greater").pvalue
+p_more = stats.ttest_1samp(per_run["attribute"] - per_run["object"], 0.0,
+                           alternative="greater").pvalue
+holds = bool(p_attr < 0.05 and p_more < 0.05)
+glue("closing_runs", len(per_run))
+glue("closing_p_attr", float(p_attr))
+glue("closing_p_more", float(p_more))
+glue("closing_verdict", "holds" if holds else "does not hold")
+glue("closing_align_attr", "closer" if align.loc["attribute", "cos ideal (u0 removed)"]
+     > align.loc["attribute", "cos ideal (with u0)"] else "further apart")
+
 # %% [markdown]
 # Over the models whose captions name attributes at all ($k \ge 1$), replacing the class prompts by ideal words
-# minus $u_0$ {glue:text}`closing_attr_gain_word` the mean attribute accuracy by
-# {glue:text}`closing_attribute_gain_mean:+.3f` on average and {glue:text}`closing_obj_gain_word` the digit accuracy
-# by {glue:text}`closing_object_gain_mean:+.3f`; the attributes gain more than the digit at
-# {glue:text}`closing_attr_wins` of {glue:text}`closing_named_ks` values of $k$. Removing $u_0$ also brings the two
-# sides into line: the cosine between an attribute's ideal image and its ideal word goes from
-# {glue:text}`closing_cos_attr_with_u0:.3f` to {glue:text}`closing_cos_attr_without_u0:.3f` (digits:
-# {glue:text}`closing_cos_obj_with_u0:.3f` to {glue:text}`closing_cos_obj_without_u0:.3f`). At $k = 0$ the
-# attribute rows measure captions the model never read (every caption is a digit), so they are shown but left out of
-# the comparison. The paper's Table 5 numbers were not available to the book (see `PAPER-NUMBERS.md`): the check
-# below tests the reading the paper gives, not its values.
+# minus $u_0$ changes the mean attribute accuracy by {glue:text}`closing_attribute_gain_mean:+.3f` and the digit
+# accuracy by {glue:text}`closing_object_gain_mean:+.3f`; the attributes come off better than the digit at
+# {glue:text}`closing_attr_wins` of {glue:text}`closing_named_ks` values of $k$. Tested over the
+# {glue:text}`closing_runs` runs (one-sided $t$-tests), the attribute gain is above zero with $p =$
+# {glue:text}`closing_p_attr:.3f` and above the digit's with $p =$ {glue:text}`closing_p_more:.3f`: the paper's
+# reading, that closing the gap helps especially the attributes, {glue:text}`closing_verdict` on these models at
+# the 5% level. Removing $u_0$ leaves an attribute's ideal image and ideal word
+# {glue:text}`closing_align_attr` than before (cosine {glue:text}`closing_cos_attr_with_u0:.3f` with $u_0$,
+# {glue:text}`closing_cos_attr_without_u0:.3f` without; digits {glue:text}`closing_cos_obj_with_u0:.3f` and
+# {glue:text}`closing_cos_obj_without_u0:.3f`). At $k = 0$ the attribute rows measure captions the model never read
+# (every caption is a digit), so they are shown but left out of the test.
+#
+# Where the finding does not hold, a plausible reading (not tested here): MAD's captions are short, drawn evenly
+# over a handful of words, and the models read them with a tower trained only on them, so the prompt ensembles
+# already average out what every caption shares; the offset that ideal words remove is then small for every
+# class, and what is left to gain is little. The authors measure pretrained CLIP models on MIT-States and
+# UT-Zappos, whose attribute words are rare in web captions. Their Table 5 numbers were not available to the
+# book (`PAPER-NUMBERS.md`), so only the reading can be compared, not the values.
 
 # %%
+evidence = (f"mean gain over k = 1..5: attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
+            f"one-sided t over {len(per_run)} runs: attributes > 0 p = {p_attr:.3f}, "
+            f"attributes > digit p = {p_more:.3f}")
+# measured at cpu (2026-11-23): the attribute gain is +0.001, within noise; the page says so
 check_claim(
-    "Closing the gap (ideal words minus their shared component) helps attribute recognition more than object "
-    "recognition (Schrodi et al. 2025, Table 5)",
-    attr_gain > obj_gain and attr_gain > 0,
-    f"mean gain over k = 1..5: attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; attributes gain more at "
-    f"{better} of {len(named)} k",
-    prof,
+    "Closing the gap (ideal words minus their shared component) improves attribute recognition, more than "
+    "object recognition (Schrodi et al. 2025, Table 5)",
+    holds, evidence, prof,
+    not_at_this_scale="the book's MAD models at cpu show no attribute gain" if prof.name == "cpu" else None,
 )
 
 # %% [markdown]
@@ -205,9 +230,12 @@ glue("organisation_shuffled", [float(v) for v in digits["shuffled labels"]])
 glue("organisation_distance_mean", float(digits["distance"].mean()))
 glue("organisation_script_mean", float(digits["script distance"].mean()))
 glue("organisation_shuffled_mean", float(digits["shuffled labels"].mean()))
+glue("organisation_script_shuffled_mean", float(digits["script, shuffled labels"].mean()))
 attrs = org_k[org_k["role"] == "attribute"].set_index("k")
 glue("organisation_kendall_tau_attributes", [float(v) for v in attrs["tau"]])
 glue("organisation_attr_distance_mean", float(attrs["distance"].mean()))
+glue("organisation_tau_attr_k0", float(attrs.loc[0, "tau"]))
+glue("organisation_tau_attr_k5", float(attrs.loc[5, "tau"]))
 glue("organisation_seed_image_mean", float(digits["image vs image"].mean()))
 glue("organisation_seed_text_mean", float(digits["text vs text"].mean()))
 print(digits.round(3).to_string())
@@ -216,12 +244,19 @@ print(digits.round(3).to_string())
 # On the digit classes, the image side and the text side order the other digits differently for a share of
 # {glue:text}`organisation_distance_mean:.3f` of the pairs on average over $k$ (attributes:
 # {glue:text}`organisation_attr_distance_mean:.3f`). With the image labels shuffled the distance is
-# {glue:text}`organisation_shuffled_mean:.3f`, the level of no shared order; the same side of two seeds differs by
+# {glue:text}`organisation_shuffled_mean:.3f`, the level of no shared order (below 0.5 because each class's own
+# entry still comes first in both rankings); the same side of two seeds differs by
 # {glue:text}`organisation_seed_image_mean:.3f` (images) and {glue:text}`organisation_seed_text_mean:.3f`
-# (captions). The authors' script's number for the same rankings is {glue:text}`organisation_script_mean:.3f`. A
-# third-party note puts the paper's value near 0.5, which the book could not check against the paper itself
-# (`PAPER-NUMBERS.md`, section 1.4); whichever definition produced it, a number near 0.5 on a script whose
-# distance depends on how classes are numbered says less than it seems.
+# (captions). On the attribute values the two sides agree more where the captions name more attributes: the mean
+# $\tau$ over attributes is {glue:text}`organisation_tau_attr_k0:.2f` at $k = 0$ and
+# {glue:text}`organisation_tau_attr_k5:.2f` at $k = 5$.
+#
+# The authors' script, run on the same rankings, reports {glue:text}`organisation_script_mean:.3f`, and
+# {glue:text}`organisation_script_shuffled_mean:.3f` with shuffled labels: by its count the models look nearly
+# as disordered as noise, while the standard distance puts them close to agreement. A third-party note puts the
+# paper's value near 0.5, which the book could not check against the paper itself (`PAPER-NUMBERS.md`,
+# section 1.4); a number near 0.5 from a script whose distance depends on how the classes are numbered says less
+# than it seems.
 
 # %%
 img_txt = float(digits["distance"].mean())

@@ -32,15 +32,18 @@ if "google.colab" in sys.modules:
 # Before Schrodi et al., the leading explanation of the modality gap came from Liang et al. {cite:p}`liang2022mind`:
 # a randomly initialised network maps all its inputs into a narrow **cone**, two separately initialised towers map
 # them into two different cones, and contrastive training with a low temperature does not pull the cones together.
-# This chapter reproduces the three pieces of that argument with this book's tools: the cone at initialisation,
-# the temperature's hold on the gap, and what happens when the embeddings are moved along the gap by hand.
+# This chapter reproduces the pieces of that argument with this book's tools: the cone at initialisation, the
+# temperature's hold on the gap, the loss along the gap, what happens when the embeddings are moved along the gap
+# by hand, and a model whose gap is closed before training starts.
 #
 # ```{admonition} Learning objectives
 # :class: tip
 # After this chapter you can
 # - measure the cone effect and explain why depth and nonlinearity narrow the cone;
 # - train models at fixed temperatures and relate the logit scale to the gap;
+# - draw Liang et al.'s loss landscape and read from it which gap the loss prefers at a given temperature;
 # - shift embeddings along the gap vector and read what that does to retrieval and zero-shot accuracy;
+# - close the gap at initialisation with an orthogonal map and follow what training does to it;
 # - say what the cone explanation leaves open, which the information-imbalance chapters address.
 # ```
 
@@ -359,6 +362,9 @@ check_claim(
 # 2. The cone at initialisation explains a gap at step 0. The temperature runs above all start from the same
 #    initialisation (L2M at init in the table). What does that say about the cone as the *cause* of the gap that is
 #    left after training?
+# 3. The landscape's minimum sits at the gap as trained for logit scale 100 and moves towards closing it at logit
+#    scale 1. Evaluate `landscape.loss_landscape(img, txt, logit_scales=...)` for the scales 40, 50, 60, 70 and 80:
+#    from which scale on is the minimum at $d = 0$?
 #
 # ```{admonition} Solution 1
 # :class: dropdown
@@ -373,4 +379,13 @@ check_claim(
 # `t_table[["logit scale", "l2m at init", "l2m"]]`: the initial gap is the same for every run, but the final gap
 # ranges widely with the temperature. The initial cones set where training starts; the training objective and its
 # temperature decide how much of the gap remains. The imbalance chapters show another factor that decides it.
+# ```
+#
+# ```{admonition} Solution 3
+# :class: dropdown
+# `landscape.landscape_minima(landscape.loss_landscape(img, txt, logit_scales=(40, 50, 60, 70, 80)))`: on the
+# chapter's grid (steps of 0.25) the minimum is one step towards closing ($d = 0.25$) at 40 and 50, and at $d = 0$
+# from 60 on. These are the shipped embeddings, which need no training, so the answer is the same on every machine.
+# The model was trained at a logit scale of 100, and its gap is where the loss at that scale wants it; the
+# further the scale falls below, the more closing pays.
 # ```

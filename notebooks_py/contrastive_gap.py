@@ -39,9 +39,11 @@ if "google.colab" in sys.modules:
 # ```{admonition} Learning objectives
 # :class: tip
 # After this chapter you can
-# - set up a same-modality control for the modality gap and read its outcome;
+# - set up a same-modality control for the modality gap, with Fahim et al.'s protocol and a variant, and read its
+#   outcome against an image-caption model at the same temperature;
 # - state the uniformity and alignment quantities and compute them with `gaplab.metrics`;
-# - compare CLIP's loss with its uniformity-and-alignment variants on gap, separability and accuracy.
+# - compare CLIP's loss with its uniformity-and-alignment variants on gap, separability and accuracy, at several
+#   embedding sizes.
 # ```
 
 # %% tags=["parameters"]

@@ -78,6 +78,14 @@ def test_check_claim(capsys):
         book.check_claim("fails at cpu", False, "x = 1", "cpu")
     with pytest.raises(book.ClaimNotReproduced):
         book.check_claim("nan is not a pass", float("nan"), "nan", "cpu")
+    # a finding measured not to reproduce: the verdict is printed from the evidence, the build goes on
+    capsys.readouterr()
+    book.check_claim("does not hold here", False, "gain +0.001", "cpu", not_at_this_scale="too small on MAD")
+    out = capsys.readouterr().out
+    assert "[NOT reproduced] does not hold here" in out and "reported, not enforced: too small on MAD" in out
+    assert (book.CLAIMS[-1].holds, book.CLAIMS[-1].checked) == (False, False)
+    book.check_claim("holds after all", True, "gain +0.1", "cpu", not_at_this_scale="too small on MAD")
+    assert "[reproduced] holds after all" in capsys.readouterr().out
 
 
 def _svg(chart) -> str:

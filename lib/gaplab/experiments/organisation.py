@@ -32,7 +32,7 @@ def class_text(result, factor: str, *, n_prompts: int = 64, seed: int = 0) -> np
 
 def organisation_by_factor(result, *, factors=None, shuffle_seed: int = 0, include_self: bool = True) -> pd.DataFrame:
     """One row per factor: the image-text Kendall distance and tau (standard definition), the authors'
-    script's distance, and the distance with shuffled image labels."""
+    script's distance, and both distances with shuffled image labels."""
     cfg = result.config
     rng = np.random.default_rng(shuffle_seed)
     rows = []
@@ -41,11 +41,14 @@ def organisation_by_factor(result, *, factors=None, shuffle_seed: int = 0, inclu
         text = class_text(result, factor)
         test = organisation_test(result.eval_image, labels, text, include_self=include_self)
         script = organisation_test(result.eval_image, labels, text, include_self=include_self, definition="script")
-        shuffled = organisation_test(result.eval_image, rng.permutation(labels), text, include_self=include_self)
+        permuted = rng.permutation(labels)
+        shuffled = organisation_test(result.eval_image, permuted, text, include_self=include_self)
+        script_shuffled = organisation_test(result.eval_image, permuted, text, include_self=include_self,
+                                            definition="script")
         rows.append({"k": cfg.k, "seed": cfg.seed, "factor": factor, "classes": test["classes"],
                      "role": "object" if factor == cfg.object_factor else "attribute",
                      "distance": test["distance"], "tau": test["tau"], "script distance": script["distance"],
-                     "shuffled labels": shuffled["distance"]})
+                     "shuffled labels": shuffled["distance"], "script, shuffled labels": script_shuffled["distance"]})
     return pd.DataFrame(rows)
 
 
@@ -74,7 +77,7 @@ def seed_agreement(run_a, run_b, *, factors=None, include_self: bool = True) -> 
 def organisation_summary(table: pd.DataFrame, seeds: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per k and role (object, attribute): mean distance, tau, script distance and shuffled-label distance over
     factors and seeds; with ``seeds`` (stacked :func:`seed_agreement` rows), the two seed controls too."""
-    cols = ["distance", "tau", "script distance", "shuffled labels"]
+    cols = ["distance", "tau", "script distance", "shuffled labels", "script, shuffled labels"]
     out = table.groupby(["k", "role"])[cols].mean()
     if seeds is not None and len(seeds):
         out = out.join(seeds.groupby(["k", "role"])[["image vs image", "text vs text"]].mean())
