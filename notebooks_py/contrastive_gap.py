@@ -274,9 +274,9 @@ check_claim(
 #
 # 1. Train CLIP with only the alignment term added (`gaplab.runs.mad_config(prof, alignment_weight=1.0)`). Does
 #    alignment alone close the gap? What happens to uniformity?
-# 2. Train Fahim et al.'s same-modality protocol with a learnable temperature instead of the fixed one
-#    (`samemodality.SameModalityConfig.from_profile(prof, views="identical")`). Where does the logit scale go,
-#    and what happens to the gap?
+# 2. The first two rows of the same-modality table differ in two ways at once: the inputs (identical or
+#    augmented) and the temperature (fixed at 100 or learnable). Design the two runs that separate the causes,
+#    with `samemodality.SameModalityConfig.from_profile`, and say which row of the table each is compared with.
 #
 # ```{admonition} Solution 1
 # :class: dropdown
@@ -288,9 +288,11 @@ check_claim(
 #
 # ```{admonition} Solution 2
 # :class: dropdown
-# `r = samemodality.get_or_train_same_modality(samemodality.SameModalityConfig.from_profile(prof,
-# views="identical"))`, then `r.history[-1]["logit_scale"]` and `contrastive.embedding_report(r.eval_a,
-# r.eval_b)`. Compare with the first row of the table: the temperature chapter showed that a lower logit scale
-# leaves a smaller gap, so whatever scale the run settles at, read its gap against the image-caption runs of that
-# chapter at a similar scale rather than against the fixed-100 run.
+# Change one thing at a time. `from_profile(prof, views="identical")` (identical inputs, learnable temperature)
+# differs from the first row only in the temperature and from the second only in the inputs;
+# `from_profile(prof, temperature=100.0)` (augmented views at a fixed 100) differs from the second row only in the
+# temperature and from the first only in the inputs. Together the four runs give each cause twice. Train each with
+# `samemodality.get_or_train_same_modality(...)` and read `contrastive.embedding_report(r.eval_a, r.eval_b)`.
+# Remember which logit scale the learnable runs end at (`r.history[-1]["logit_scale"]`): the temperature chapter
+# shows how strongly the scale alone moves an image-caption gap.
 # ```
