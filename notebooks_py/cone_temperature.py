@@ -327,6 +327,9 @@ for key, r in (("plain", mad_run), ("aligned", aligned)):
     glue(f"init_{key}_acc_end", float(r.history[-1]["zero_shot_digit_acc"]))
 share = aligned.history[-1]["l2m"] / mad_run.history[-1]["l2m"]
 glue("init_share", float(share))
+# a rotation keeps the length of the text mean: the gap cannot fall below the difference of the two lengths
+cnn = mad_init[mad_init.model == "mad-cnn"].iloc[0]
+glue("init_bound", abs(cnn.image_mean_cos ** 0.5 - cnn.text_mean_cos ** 0.5))
 charts.compare_histories({k: r.history for k, r in init_runs.items()},
                          {"l2m": "L2M", "zero_shot_digit_acc": "zero-shot digit accuracy",
                           "logit_scale": "logit scale"}, x_title="training step",
@@ -365,6 +368,9 @@ check_claim(
 # 3. The landscape's minimum sits at the gap as trained for logit scale 100 and moves towards closing it at logit
 #    scale 1. Evaluate `landscape.loss_landscape(img, txt, logit_scales=...)` for the scales 40, 50, 60, 70 and 80:
 #    from which scale on is the minimum at $d = 0$?
+# 4. The gap of the aligned model at step 0 is small but not zero. Show that no rotation of the text side can bring
+#    L2M below $\lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$ (the lengths of the two means), and
+#    estimate that bound from the mean cosines of the MAD preset in the cone table.
 #
 # ```{admonition} Solution 1
 # :class: dropdown
@@ -388,4 +394,16 @@ check_claim(
 # from 60 on. These are the shipped embeddings, which need no training, so the answer is the same on every machine.
 # The model was trained at a logit scale of 100, and its gap is where the loss at that scale wants it; the
 # further the scale falls below, the more closing pays.
+# ```
+#
+# ```{admonition} Solution 4
+# :class: dropdown
+# A rotation $R$ keeps lengths, so $\lVert R\bar y\rVert = \lVert\bar y\rVert$, and by the triangle inequality
+# $\lVert\bar x - R\bar y\rVert \ge \lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$. For $N$ unit
+# vectors, $\lVert\bar x\rVert^2 = \tfrac1N + \tfrac{N-1}{N}\,c$ with $c$ their mean pairwise cosine, about
+# $c$ for large $N$. With the `mad-cnn` row of the cone table (images and captions at initialisation) the bound is
+# $\lvert\sqrt{c_{\text{img}}} - \sqrt{c_{\text{txt}}}\rvert \approx$ {glue:text}`init_bound:.3f`, close to the
+# aligned model's L2M at step 0 ({glue:text}`init_aligned_l2m_start:.3f`; the cone table measures other samples
+# than the run's held-out set, so the two need not agree exactly). The cones' widths, not their directions, are
+# what the rotation cannot change.
 # ```

@@ -199,6 +199,9 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 #    take, and how does it shrink as $\theta \to 0$?
 # 2. Fine-tune the $k = 5$ model on $k = 0$ captions instead (`imbalance.finetune_experiment(prof, target_k=0)`).
 #    Does the frozen arm's gap still grow more?
+# 3. With the authors' cut (`mode="span"`), which quarter captions can the 11-word caption "a small red car parked
+#    next to a tall green tree" become, and how long is each? In what share of the epochs does a model read its
+#    first word, and how does `mode="first"` differ?
 #
 # ```{admonition} Solution 1
 # :class: dropdown
@@ -214,4 +217,14 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # `ft0["frozen_rmg_change"]` with `ft0["learnable_rmg_change"]`. At $k = 0$ there are only ten distinct captions,
 # the regime in which the imbalance chapter saw the gap behave differently, so the answer is worth checking rather
 # than assuming.
+# ```
+#
+# ```{admonition} Solution 3
+# :class: dropdown
+# The chunk bounds are `int(j * 11 / 4)` = 0, 2, 5, 8, 11, so the four quarters are "a small", "red car parked",
+# "next to a" and "tall green tree" (2, 3, 3 and 3 words). Each is drawn with probability 1/4 per epoch, so the
+# first word is read in a quarter of the epochs, and the other words likewise. `mode="first"` keeps
+# ⌈11/4⌉ = 3 words, "a small red", in every epoch: the start of the caption, where the object is usually named, is
+# always seen, and the rest never. `[realdata.truncate_caption(c, "quarter", epoch=e) for e in range(8)]` shows
+# the draws.
 # ```
