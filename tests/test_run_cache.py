@@ -506,7 +506,7 @@ def test_catalogue_covers_every_chapter_that_trains(tmp_path, monkeypatch):
                      for s in ("get_or_train", "_runs(", "finetune_experiment", "from_mad("))}
     assert trains == set(catalogue.CHAPTERS)
     runs_cpu = catalogue.book_runs("cpu")
-    assert len({r.key for r in runs_cpu if r.key}) == 31  # 32 with the frozen fine-tuning arm, known once trained
+    assert len({r.key for r in runs_cpu if r.key}) == 32  # 33 with the frozen fine-tuning arm, known once trained
     with pytest.raises(ValueError, match="unknown chapters"):
         catalogue.book_runs("cpu", ("gap_geometry",))
 
@@ -525,5 +525,5 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
         return {r.key for r in catalogue.book_runs("paper", glyphs=glyphs) if r.key and r.kind == "mad"}
 
     # 3 seeds x 6 k, the colour run, fine-tuning source and learnable arm, 6 temperatures, 2 loss variants,
-    # the run with its gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions
-    assert len(mad_keys("procedural")) == 34 and not mad_keys("procedural") & mad_keys("mnist")
+    # two runs with the gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions
+    assert len(mad_keys("procedural")) == 35 and not mad_keys("procedural") & mad_keys("mnist")

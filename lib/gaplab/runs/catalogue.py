@@ -103,8 +103,9 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
         elif ch == "cone_temperature":
             out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s), resolve) for s in temperature.LOGIT_SCALES]
             out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
-            out.append(_mad(ch, "k=2 seed 0, gap closed at initialisation",
-                            imbalance.imbalance_config(prof, 2, 0, align_init=True), resolve))
+            for label, extra in (("learnable", {}), ("logit scale 100", {"temperature": 100.0})):
+                out.append(_mad(ch, f"k=2 seed 0, gap closed at initialisation, {label}",
+                                imbalance.imbalance_config(prof, 2, 0, align_init=True, **extra), resolve))
         elif ch == "contrastive_gap":
             same = {"identical inputs, logit scale 100": {"views": "identical", "temperature": 100.0},
                     "two towers": {}, "one tower": {"shared": True}}
