@@ -116,11 +116,12 @@ display(same_table[["l2m", "rmg", "linear_separability"]].round(3))
 # nothing tells them apart. Images and captions trained at the same logit scale of 100 end at L2M
 # {glue:text}`samemodality_pairs_100_l2m:.3f`; the same-modality gap under Fahim et al.'s protocol is
 # {glue:text}`samemodality_ratio_to_pairs:.2f` times that, {glue:text}`samemodality_order` the image-caption gap
-# (read as: within a factor of three). So a gap does come with having two separately
-# initialised encoders trained contrastively, as Fahim et al. say, and the temperature decides much of its size:
-# the book's first version of this control (augmented views, learnable temperature) found only the small gap of
-# the second row. Where the book differs from their set-up: MAD images and the MAD image tower instead of MS-COCO
-# and CLIP's towers, and training from scratch for the MAD recipe's steps; the paper's own same-modality numbers
+# (read as: within a factor of three). So a gap does come with having two separately initialised encoders trained
+# contrastively, as Fahim et al. say, and a linear classifier finds it easily; how large it is depends on the
+# set-up: the book's first version of this control (augmented views, learnable temperature) found only the small
+# gap of the second row. The two set-ups differ in the inputs and in the temperature at once; exercise 2
+# separates the two. Where the book differs from their set-up: MAD images and the MAD image tower instead of
+# MS-COCO and CLIP's towers, and training from scratch for the MAD recipe's steps; the paper's own same-modality numbers
 # were not available (`PAPER-NUMBERS.md`, section 3.1).
 
 # %%
