@@ -261,8 +261,7 @@ glue("shift_r1_closed", float(closest["i2t R@1"]))
 charts.lines(shift[shift["shift"].between(-2, 3)], "shift",
              {"centroid distance": "signed distance of the means", "i2t R@1": "image -> text R@1",
               "t2i R@1": "text -> image R@1"},
-             x_title="shift along the gap (> 0 closes it)",
-             title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
+             x_title="shift d", title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
 
 # %% [markdown]
 # The means come closest at $d =$ {glue:text}`shift_closed_at:.2f` (L2M {glue:text}`shift_l2m_closed:.3f`), and
@@ -291,7 +290,7 @@ glue("shift_mad_attr_best_shift", float(best.idxmax()))
 glue("shift_mad_digit_best_shift", float(by_factor["digit"].idxmax()))
 glue("shift_mad_l2m", M.l2m(mad_run.eval_image, mad_run.eval_text))
 charts.lines(mad_shift[mad_shift["shift"].between(-2, 3)], "shift", {"accuracy": "zero-shot accuracy"},
-             series="factor", columns=1, x_title="shift along the gap (> 0 closes it)",
+             series="factor", columns=1, x_title="shift d (> 0 closes the gap)",
              title="A MAD model (k = 2) shifted along its gap")
 
 # %% [markdown]
@@ -300,9 +299,9 @@ charts.lines(mad_shift[mad_shift["shift"].between(-2, 3)], "shift", {"accuracy":
 # {glue:text}`shift_mad_digit_best_shift:.2f`; the attributes on average at $d =$
 # {glue:text}`shift_mad_attr_best_shift:.2f` (mean accuracy {glue:text}`shift_mad_attr_best:.3f`). Its gap is
 # small (L2M {glue:text}`shift_mad_l2m:.3f`), so the embeddings pass each other early in the range. Liang et al.
-# report that such shifts can raise or lower zero-shot accuracy depending on the task; a shift moves every class
-# prompt by the same vector, which is a blunter tool than the ideal words of the closing chapter, where taking out
-# the shared component of the prompts is what helps the attributes.
+# report that such shifts can raise or lower zero-shot accuracy depending on the task. A shift moves every class
+# prompt by the same vector; the closing chapter tries the subtler construction of Schrodi et al. (ideal words
+# without their shared component) on the same models.
 #
 # ## Closing the gap at initialisation
 #

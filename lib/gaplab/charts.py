@@ -363,7 +363,7 @@ def landscape(frame: pd.DataFrame, minima: pd.DataFrame, *, columns: int = 3, ti
     data["minimum"] = [(s, d) in lowest for s, d in zip(data["logit scale"], data["shift"])]
     data["panel"] = data["logit scale"].map(lambda s: f"logit scale {s:g}")
     order = [f"logit scale {s:g}" for s in sorted(data["logit scale"].unique())]
-    x = alt.X("shift:Q", title="shift along the gap (> 0 closes it)")
+    x = alt.X("shift:Q", title="shift d")
     y = alt.Y("loss:Q", title=None, scale=alt.Scale(zero=False))
     tips = [alt.Tooltip("shift:Q", format=".2f"), alt.Tooltip("loss:Q", format=".3f"),
             alt.Tooltip("centroid distance:Q", format=".3f")]
