@@ -213,7 +213,7 @@ glue("landscape_min_shift_1", float(lows.loc[lows["logit scale"] == 1, "shift"].
 glue("landscape_min_centroid_1",
      float(lows.loc[lows["logit scale"] == 1, "centroid distance"].iloc[0]))
 display(lows.assign(**{"shift at minimum (i2t only)": lows_i2t["shift"]})
-        .round(3).style.hide(axis="index"))
+        .style.format(precision=3).hide(axis="index"))
 charts.landscape(land[land["shift"].between(-2, 3)], lows,
                  title="CLIP loss as the modalities slide along the gap")
 
