@@ -135,18 +135,13 @@ print(f"k >= 1: mean gain attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
       f"attributes gain more at {better} of {len(named)} k")
 
 # %%
-from scipy import stats
-
 # one gain per run (k >= 1, each seed): is it above 0, and above the digit's?
-runs_k = close[close["k"] >= 1].assign(gain=close["ideal words - u0"] - close["class prompts"])
-per_run = runs_k.groupby(["k", "seed", "role"])["gain"].mean().unstack("role")
-p_attr = stats.ttest_1samp(per_run["attribute"], 0.0, alternative="greater").pvalue
-p_more = stats.ttest_1samp(per_run["attribute"] - per_run["object"], 0.0,
-                           alternative="greater").pvalue
-holds = bool(p_attr < 0.05 and p_more < 0.05)
-glue("closing_runs", len(per_run))
-glue("closing_p_attr", float(p_attr))
-glue("closing_p_more", float(p_more))
+test = closing.gain_test(close)
+p_attr, p_more = test["p_attr"], test["p_more"]
+holds = p_attr < 0.05 and p_more < 0.05
+glue("closing_runs", test["runs"])
+glue("closing_p_attr", p_attr)
+glue("closing_p_more", p_more)
 glue("closing_verdict", "holds" if holds else "does not hold")
 glue("closing_align_attr", "closer" if align.loc["attribute", "cos ideal (u0 removed)"]
      > align.loc["attribute", "cos ideal (with u0)"] else "further apart")
@@ -174,7 +169,7 @@ glue("closing_align_attr", "closer" if align.loc["attribute", "cos ideal (u0 rem
 
 # %%
 evidence = (f"mean gain over k = 1..5: attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
-            f"one-sided t over {len(per_run)} runs: attributes > 0 p = {p_attr:.3f}, "
+            f"one-sided t over {test['runs']} runs: attributes > 0 p = {p_attr:.3f}, "
             f"attributes > digit p = {p_more:.3f}")
 # measured at cpu (2026-11-23): the attribute gain is +0.001, within noise; the page says so
 check_claim(

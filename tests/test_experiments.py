@@ -155,3 +155,21 @@ def test_landscape_bad_inputs(pairs):
     with pytest.raises(ValueError, match="finite"):
         landscape.shift_pairs(x, y, float("nan"))
     assert isinstance(landscape.loss_landscape(x, y, logit_scales=(1.0,), shifts=(0.0,)), pd.DataFrame)
+
+
+def test_gain_test_is_a_one_sided_t_test_over_runs():
+    from scipy import stats
+
+    rows = []
+    for k, seed, a, o in [(1, 0, 0.02, -0.01), (1, 1, 0.03, 0.0), (2, 0, 0.01, -0.02), (2, 1, 0.04, 0.01)]:
+        rows += [{"k": k, "seed": seed, "role": "attribute", "class prompts": 0.5, "ideal words - u0": 0.5 + a},
+                 {"k": k, "seed": seed, "role": "object", "class prompts": 0.9, "ideal words - u0": 0.9 + o}]
+    rows.append({"k": 0, "seed": 0, "role": "attribute", "class prompts": 0.4, "ideal words - u0": 0.0})
+    out = closing.gain_test(pd.DataFrame(rows))  # k = 0 is left out
+    attr, obj = np.array([0.02, 0.03, 0.01, 0.04]), np.array([-0.01, 0.0, -0.02, 0.01])
+    assert out["runs"] == 4
+    assert out["attribute_gain"] == pytest.approx(attr.mean()) and out["object_gain"] == pytest.approx(obj.mean())
+    assert out["p_attr"] == pytest.approx(stats.ttest_1samp(attr, 0, alternative="greater").pvalue)
+    assert out["p_more"] == pytest.approx(stats.ttest_1samp(attr - obj, 0, alternative="greater").pvalue)
+    with pytest.raises(ValueError, match="at least two runs"):
+        closing.gain_test(pd.DataFrame(rows[:2]))

@@ -39,7 +39,7 @@ from gaplab.tokenizer import MADTokenizer
 from gaplab.train import class_prompt_embeddings
 
 __all__ = ["VARIANTS", "prompt_embeddings", "ideal_words_for", "closing_by_factor", "closing_over_runs",
-           "closing_summary"]
+           "closing_summary", "gain_test"]
 
 VARIANTS = ("class prompts", "gap subtracted", "ideal words", "ideal words - u0")
 
@@ -118,3 +118,22 @@ def closing_summary(table: pd.DataFrame) -> pd.DataFrame:
             row[f"{role} gain"] = row[f"{role} ideal words - u0"] - row[f"{role} class prompts"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def gain_test(table: pd.DataFrame, *, min_k: int = 1) -> dict:
+    """Does closing the gap (``ideal words - u0`` against ``class prompts``) help attributes, and more than the
+    object? One gain per run with ``k >= min_k`` (mean over its attribute factors, and the object's), tested with
+    one-sided one-sample t-tests: ``p_attr`` for attribute gain > 0, ``p_more`` for attribute gain > object gain.
+    Also the mean gains and the number of runs."""
+    from scipy import stats
+
+    part = table[table["k"] >= min_k]
+    gains = part.assign(gain=part["ideal words - u0"] - part["class prompts"])
+    per_run = gains.groupby(["k", "seed", "role"])["gain"].mean().unstack("role")
+    if len(per_run) < 2:
+        raise ValueError(f"the test needs at least two runs with k >= {min_k}; got {len(per_run)}")
+    diff = per_run["attribute"] - per_run["object"]
+    return {"runs": len(per_run), "attribute_gain": float(per_run["attribute"].mean()),
+            "object_gain": float(per_run["object"].mean()),
+            "p_attr": float(stats.ttest_1samp(per_run["attribute"], 0.0, alternative="greater").pvalue),
+            "p_more": float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)}

@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 
 from gaplab.data.mad import FACTORS
-from gaplab.experiments.closing import prompt_embeddings
 from gaplab.metrics.organisation import class_similarities, organisation_test, row_distances
+from gaplab.tokenizer import MADTokenizer
+from gaplab.train import class_prompts
 
 __all__ = ["class_text", "organisation_by_factor", "organisation_over_runs", "seed_agreement", "organisation_summary"]
 
 
-def class_text(result, factor: str, *, n_prompts: int = 64, seed: int = 0) -> np.ndarray:
-    """The run's class embeddings for ``factor``: normalised prompt-ensemble means, as its zero-shot uses."""
+def class_text(result, factor: str) -> np.ndarray:
+    """The run's class embeddings for ``factor``: the prompt ensembles its own zero-shot evaluation uses."""
     cfg = result.config
-    mean = prompt_embeddings(result.model, factor, k=cfg.k, object_factor=cfg.object_factor,
-                             n_prompts=n_prompts, seed=seed).mean(axis=1)
-    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    device = next(result.model.parameters()).device
+    return class_prompts(result.model, factor, MADTokenizer(), device, k=cfg.k, object_factor=cfg.object_factor)
 
 
 def organisation_by_factor(result, *, factors=None, shuffle_seed: int = 0, include_self: bool = True) -> pd.DataFrame:
