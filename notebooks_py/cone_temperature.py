@@ -42,6 +42,7 @@ if "google.colab" in sys.modules:
 # - measure the cone effect and explain why depth and nonlinearity narrow the cone;
 # - train models at fixed temperatures and relate the logit scale to the gap;
 # - draw Liang et al.'s loss landscape and read from it which gap the loss prefers at a given temperature;
+# - explain with Liang et al.'s three-dimensional toy why mismatched pairs keep a gap at a low temperature;
 # - shift embeddings along the gap vector and read what that does to retrieval and zero-shot accuracy;
 # - close the gap at initialisation with an orthogonal map and follow what training does to it;
 # - say what the cone explanation leaves open, which the information-imbalance chapters address.
@@ -239,6 +240,111 @@ check_claim(
 )
 
 # %% [markdown]
+# ## Mismatched pairs keep the gap
+#
+# Why does training not close the gap by itself? Liang et al. (Sec. 4.3, Fig. 3e-f) point to pairs that do not
+# match: a caption that fits another image better than its own. Their toy makes this visible in three
+# dimensions. Nine image points lie on a ring at height $z$ of the unit sphere, their nine captions on the same
+# ring at $-z$, so $z = 0$ means no gap and $z \to 1$ the widest. Read the CLIP loss as $z$ moves, once with every
+# pair matched and once with the captions of images 3 and 8 exchanged (the ring's two closest points).
+#
+# Where the book follows their notebook (`mismatched_simulation.ipynb`): the ring, the swapped pair, the
+# temperatures 1 to 1/1000 (logit scales 1 to 1000) and the loss (both directions). Where it differs: their grid
+# of 100 heights in $[-1, 1]$ misses $z = 0$; the loss is the same at $z$ and $-z$, so the book reads it on
+# $[0, 1]$ in steps of 0.01. Up to three further swapped pairs extend their single one to higher mismatch rates.
+
+# %%
+from gaplab.experiments import mismatch
+
+toy = mismatch.loss_against_z(swaps=(0, 1, 2, 3, 4))
+toy_low = mismatch.loss_minima(toy)
+by_swap = toy_low.pivot(index="logit scale", columns="swapped pairs", values="z")
+swap_eff = [mismatch.effective_logit_scale(s, z) for s, z in by_swap[1].items() if z > 0]
+moved = by_swap.index[by_swap[1] > 0]
+glue("mismatch_logit_scales", [float(s) for s in by_swap.index])
+glue("mismatch_min_z_matched", [float(z) for z in by_swap[0]])
+glue("mismatch_min_z_swapped", [float(z) for z in by_swap[1]])
+glue("mismatch_matched_max_z", float(by_swap[0].max()))
+glue("mismatch_first_moved", float(moved.min()) if len(moved) else float("nan"))
+glue("mismatch_z_at_1000", float(by_swap.loc[1000.0, 1]))
+glue("mismatch_eff_low", min(swap_eff))
+glue("mismatch_eff_high", max(swap_eff))
+display(by_swap.rename_axis(columns="z at the minimum; swapped pairs:")
+        .style.format(precision=2))
+charts.mismatch_explorer(toy, toy_low,
+                         title="Liang et al.'s toy: the loss as the rings move apart")
+
+# %% [markdown]
+# Pick a logit scale and a number of swapped pairs above; the grey curve is the matched toy at the same
+# scale and the red dots mark the minima. With every pair matched, the loss is lowest where the rings meet at
+# every temperature (largest $z$ at a minimum: {glue:text}`mismatch_matched_max_z:.2f`). With one pair swapped,
+# the minimum leaves $z = 0$ from logit scale {glue:text}`mismatch_first_moved:g` on and sits at
+# $z =$ {glue:text}`mismatch_z_at_1000:.2f` at logit scale 1000: at a low temperature, a gap lowers the loss
+# that the one bad pair costs. Two or more swapped pairs move the minimum away already at lower scales.
+#
+# The toy has a simple reason for this, which the curves show once you know it. Both rings carry the same
+# layout, so every logit is $s(1-z^2)\cos\varphi - s z^2$ with $\varphi$ the angle between the two points
+# seen from above. The last term is the same for every entry and cancels in the softmax: the height acts only
+# through an effective logit scale $s(1-z^2)$. Moving the rings apart is the toy's one way to *raise its
+# temperature*, and a mismatched pair wants a softer softmax, here about $s(1-z^2) \approx$
+# {glue:text}`mismatch_eff_low:.0f` to {glue:text}`mismatch_eff_high:.0f` at each minimum (on the grid of 0.01).
+# At a fixed low temperature the gap is what lets the loss have the temperature it would choose.
+
+# %%
+z_m, z_s = by_swap[0], by_swap[1]
+check_claim(
+    "With matched pairs the toy's loss is lowest with no gap at every temperature; one swapped pair "
+    "moves the minimum away from zero gap at low temperatures (Liang et al. 2022, Fig. 3e-f)",
+    bool((z_m == 0).all() and z_s.loc[1.0] == 0 and (z_s.loc[[100.0, 1000.0]] > 0.5).all()),
+    f"z at the minimum, matched: max {z_m.max():.2f}; one swap: {z_s.loc[1.0]:.2f} at logit scale 1, "
+    f"{z_s.loc[100.0]:.2f} at 100, {z_s.loc[1000.0]:.2f} at 1000",
+    prof,
+)
+
+# %% [markdown]
+# The toy holds the points in place. The book's addition lets them move: the 18 points start on the rings at
+# $z = 0.5$ (L2M 1.0) and are trained as free unit vectors with the CLIP loss at a fixed logit scale (Adam,
+# {glue:text}`mismatch_free_steps` steps). With free points a fixed swap is only a relabelling they can absorb,
+# so the mismatch is drawn anew at every step: 1, 2 or 4 random pairs of captions exchanged, as a caption that
+# fits several images pulls on all of them. The gap after training:
+
+# %%
+free = mismatch.free_points_grid(z0=0.5, steps=prof.toy_steps)
+free_gap = free.pivot(index="logit scale", columns="swapped pairs", values="l2m")
+glue("mismatch_free_steps", prof.toy_steps)
+glue("mismatch_free_matched_low", float(free_gap.loc[[1.0, 5.0, 10.0], 0].max()))
+glue("mismatch_free_matched_high", float(free_gap.loc[[100.0, 1000.0], 0].min()))
+glue("mismatch_free_one_swap_100", float(free_gap.loc[100.0, 1]))
+glue("mismatch_free_one_swap_1", float(free_gap.loc[1.0, 1]))
+glue("mismatch_free_four_swaps_1", float(free_gap.loc[1.0, 4]))
+charts.lines(free.assign(**{"swapped pairs": free["swapped pairs"].astype(str)}), "logit scale",
+             {"l2m": "gap after training (L2M)"}, series="swapped pairs", x_scale="log",
+             title="Free points trained from a gap of 1.0")
+
+# %% [markdown]
+# Matched free points close the gap at logit scales up to 10 (L2M at most
+# {glue:text}`mismatch_free_matched_low:.3f`) and keep most of it at 100 and above (at least
+# {glue:text}`mismatch_free_matched_high:.3f`): there the loss is already near zero and its gradient with it,
+# which is the temperature's hold of the previous sections. With mismatched pairs the gap *widens*: one swapped
+# pair per step ends at L2M {glue:text}`mismatch_free_one_swap_100:.3f` at logit scale 100, near the largest
+# possible gap of 2, where every image is equally far from every caption. At logit scale 1 one swap still lets
+# the gap close ({glue:text}`mismatch_free_one_swap_1:.3f`), four do not
+# ({glue:text}`mismatch_free_four_swaps_1:.3f`). Free points in three dimensions have few other ways to soften the
+# softmax, so they exaggerate; a real encoder in 512 dimensions keeps a gap, not an antipode, but the direction of
+# the effect is Liang et al.'s.
+
+# %%
+check_claim(
+    "Trained at a low temperature, points with mismatched pairs keep a wider gap than matched ones "
+    "(Liang et al. 2022, Sec. 4.3)",
+    bool((free_gap.loc[[50.0, 100.0, 1000.0], 1] > free_gap.loc[[50.0, 100.0, 1000.0], 0]).all()),
+    "L2M after training at logit scales 50/100/1000: matched "
+    + "/".join(f"{v:.3f}" for v in free_gap.loc[[50.0, 100.0, 1000.0], 0])
+    + ", one swap " + "/".join(f"{v:.3f}" for v in free_gap.loc[[50.0, 100.0, 1000.0], 1]),
+    prof,
+)
+
+# %% [markdown]
 # ## Moving the embeddings along the gap
 #
 # If the gap were only a nuisance, closing it by hand should help downstream. The same shifts, over the same range,
@@ -395,6 +501,9 @@ check_claim(
 # 4. The gap of the aligned model at step 0 is small but not zero. Show that no rotation of the text side can bring
 #    L2M below $\lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$ (the lengths of the two means), and
 #    estimate that bound from the mean cosines of the MAD preset in the cone table.
+# 5. In the mismatched-pairs toy, use the effective logit scale $s(1-z^2)$ and the minimum with one swapped pair
+#    at logit scale 50 to predict where that curve's minimum lies at logit scale 200. Check the prediction with
+#    `mismatch.loss_against_z(logit_scales=(200,), swaps=(1,))`.
 #
 # ```{admonition} Solution 1
 # :class: dropdown
@@ -430,4 +539,13 @@ check_claim(
 # aligned model's L2M at step 0 ({glue:text}`init_aligned_l2m_start:.3f`; the cone table measures other samples
 # than the run's held-out set, so the two need not agree exactly). The cones' widths, not their directions, are
 # what the rotation cannot change.
+# ```
+#
+# ```{admonition} Solution 5
+# :class: dropdown
+# The loss depends on $s$ and $z$ only through $c = s(1-z^2)$, so every curve with one swap has its minimum at
+# the same $c^*$. At logit scale 50 the minimum is at $z = 0.71$, so $c^* \approx 50\,(1 - 0.71^2) \approx 24.8$,
+# and at 200 it should sit at $z = \sqrt{1 - 24.8/200} \approx 0.94$. `mismatch.loss_minima(...)` on the
+# chapter's grid gives $z = 0.94$ (0.937 on a grid of 0.001). The toy needs no training, so the answer is the
+# same on every machine.
 # ```

@@ -378,3 +378,33 @@ def landscape(frame: pd.DataFrame, minima: pd.DataFrame, *, columns: int = 3, ti
         .resolve_scale(y="independent")
         .properties(title=title)
     )
+
+
+def mismatch_explorer(frame: pd.DataFrame, minima: pd.DataFrame, *, title: str = "") -> alt.Chart:
+    """Liang et al.'s toy loss against the height z (rows of gaplab.experiments.mismatch.loss_against_z), for
+    the logit scale and the number of swapped pairs a reader picks; the all-matched curve at that scale is drawn
+    in grey for reference, and each curve's minimum (rows of ``minima``) as a red dot."""
+    scales = sorted(float(s) for s in frame["logit scale"].unique())
+    swaps = sorted(int(k) for k in frame["swapped pairs"].unique())
+    scale = alt.param(name="scale", value=scales[len(scales) // 2],
+                      bind=alt.binding_select(options=scales, name="logit scale "))
+    swapped = alt.param(name="swapped", value=swaps[min(1, len(swaps) - 1)],
+                        bind=alt.binding_radio(options=swaps, name="swapped pairs "))
+    data = frame.copy()
+    lowest = set(zip(minima["logit scale"], minima["swapped pairs"], minima["z"]))
+    data["minimum"] = [(s, k, z) in lowest for s, k, z in
+                       zip(data["logit scale"], data["swapped pairs"], data["z"])]
+    data["curve"] = np.where(data["swapped pairs"] == 0, "all pairs matched", "with swapped pairs")
+    x = alt.X("z:Q", title="height z (gap = 2z)")
+    y = alt.Y("loss:Q", title="CLIP loss", scale=alt.Scale(zero=False))
+    tips = [alt.Tooltip("z:Q", format=".2f"), alt.Tooltip("loss:Q", format=".4f"), "swapped pairs:Q"]
+    color = alt.Color("curve:N", title=None, legend=alt.Legend(orient="top"),
+                      scale=alt.Scale(domain=["all pairs matched", "with swapped pairs"],
+                                      range=["#999999", "#1f6fb4"]))
+    chosen = "datum['logit scale'] == scale"
+    shown = f"{chosen} && (datum['swapped pairs'] == 0 || datum['swapped pairs'] == swapped)"
+    curve = alt.Chart().mark_line().encode(x=x, y=y, color=color, detail="swapped pairs:N", tooltip=tips)
+    low = (alt.Chart().mark_circle(size=80, color="#c0392b").encode(x=x, y=y, tooltip=tips)
+           .transform_filter(alt.datum.minimum))
+    return (alt.layer(curve, low, data=data).transform_filter(shown)
+            .add_params(scale, swapped).properties(width=420, height=220, title=title))

@@ -39,12 +39,14 @@ class Profile:
     #: temperature moves than the other weights
     finetune_steps: int = 200
     finetune_temperature_lr_mult: float = 50.0
+    #: optimiser steps of the free-point toys (Liang et al.'s mismatched pairs), which take ~1 s per 1,000
+    toy_steps: int = 1_000
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", check_claims=False, ablation_random_repeats=3, ablation_max_k=20, neighbour_k=10,
                      mad_n_train=1_000, mad_steps=20, mad_batch=64, mad_eval_n=256, mad_eval_every=5,
-                     mad_warmup=5, finetune_steps=8),
+                     mad_warmup=5, finetune_steps=8, toy_steps=100),
     "cpu": Profile("cpu", check_claims=True, ablation_random_repeats=30, ablation_max_k=20, neighbour_k=10),
     "paper": Profile("paper", check_claims=True, ablation_random_repeats=100, ablation_max_k=20, neighbour_k=10,
                      mad_n_train=100_000, mad_steps=5_000, mad_batch=512, mad_eval_n=5_000, mad_eval_every=250, mad_warmup=250,
