@@ -1,4 +1,5 @@
-"""The experiment modules: closing the gap on MAD, the organisation test over runs, the loss landscape."""
+"""The experiment modules: closing the gap on MAD, the organisation test over runs, the loss landscape,
+multimodal arithmetic."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from gaplab import imbalance, losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
-from gaplab.experiments import closing, landscape, organisation
+from gaplab.experiments import arithmetic, closing, landscape, organisation
 from gaplab.metrics.closing import dot_accuracy
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import class_prompts
@@ -173,3 +174,53 @@ def test_gain_test_is_a_one_sided_t_test_over_runs():
     assert out["p_more"] == pytest.approx(stats.ttest_1samp(attr - obj, 0, alternative="greater").pvalue)
     with pytest.raises(ValueError, match="at least two runs"):
         closing.gain_test(pd.DataFrame(rows[:2]))
+
+
+# -- arithmetic --------------------------------------------------------------------------------------------------
+
+def test_arithmetic_by_attribute_uses_the_runs_own_words(smoke_runs):
+    from gaplab.experiments.organisation import class_text
+    from gaplab.metrics.arithmetic import arithmetic_accuracy
+
+    run = smoke_runs[(2, 0)]
+    table = arithmetic.arithmetic_by_attribute(run, attributes=("color", "scale"))
+    assert list(table["attribute"]) == ["color"] * 3 + ["scale"] * 3
+    assert table[["top-1", "top-5"]].stack().between(0, 1).all()
+    labels = {f: np.asarray(run.eval_factors[f]).astype(np.int64) for f in FACTORS}
+    direct = arithmetic_accuracy(run.eval_image, labels, "color", class_text(run, "color"), keep=("digit",))
+    row = table[(table["attribute"] == "color") & (table["query"] == "image+text")].iloc[0]
+    assert row["top-1"] == direct["top-1"] and row["queries"] == direct["queries"]
+    strict = arithmetic.arithmetic_by_attribute(run, attributes=("scale",), targets="all else unchanged")
+    loose = table[table["attribute"] == "scale"]
+    assert (strict["queries"].to_numpy() <= loose["queries"].to_numpy()).all()
+    with pytest.raises(ValueError, match="targets must be one of"):
+        arithmetic.arithmetic_by_attribute(run, targets="same colour")
+
+
+def test_arithmetic_over_runs_and_summary(smoke_runs):
+    runs = {"a": smoke_runs[(0, 0)], "b": smoke_runs[(2, 0)]}
+    frame = arithmetic.arithmetic_over_runs(runs, attributes=("scale", "fracture"), queries=("image+text",))
+    assert len(frame) == 2 * len(arithmetic.SETTINGS) * 2
+    summary = arithmetic.arithmetic_summary(frame)
+    key = ("b", "same digit", "as trained")
+    mine = frame[(frame["model"] == "b") & (frame["targets"] == "same digit") & (frame["gap"] == "as trained")]
+    assert summary.loc[key, "image+text"] == pytest.approx(mine["top-1"].mean())
+
+
+def test_bootstrap_difference_is_paired(smoke_runs):
+    a, b = smoke_runs[(2, 0)], smoke_runs[(2, 1)]
+    same = arithmetic.bootstrap_difference(a, a, attributes=("scale",), n_boot=200)
+    assert same["difference"] == same["low"] == same["high"] == 0.0 and same["share not better"] == 1.0
+    d = arithmetic.bootstrap_difference(a, b, attributes=("scale", "color"), n_boot=300, seed=1)
+    assert d["low"] <= d["difference"] <= d["high"]
+    one = arithmetic.arithmetic_by_attribute(a, attributes=("scale", "color"), queries=("image+text",))
+    two = arithmetic.arithmetic_by_attribute(b, attributes=("scale", "color"), queries=("image+text",))
+    assert d["difference"] == pytest.approx(two["top-1"].mean() - one["top-1"].mean())
+
+
+def test_bootstrap_difference_refuses_different_held_out_sets(smoke_runs):
+    a = smoke_runs[(2, 0)]
+    other = type("Run", (), {"eval_factors": {f: np.roll(np.asarray(v), 1) for f, v in a.eval_factors.items()},
+                             "eval_image": a.eval_image, "model": a.model, "config": a.config})()
+    with pytest.raises(ValueError, match="different held-out images"):
+        arithmetic.bootstrap_difference(a, other)
