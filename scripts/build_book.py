@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +29,21 @@ def source_hash() -> str:
     return h.hexdigest()
 
 
+def _follow(path: Path, stop: threading.Event) -> None:
+    """Print the lines gaplab appends to ``path`` (which model trains, how long the rest takes) as they come:
+    the chapters' own output goes into their notebooks, not into this log."""
+    with open(path) as f:
+        while True:
+            line = f.readline()
+            if line:
+                print(line.rstrip("\n"), flush=True)
+            elif stop.wait(1.0):
+                rest = f.read()
+                if rest:
+                    print(rest.rstrip("\n"), flush=True)
+                return
+
+
 def main(root: Path = REPO) -> int:
     root = root.resolve()
     build = root / "_build"
@@ -38,14 +54,25 @@ def main(root: Path = REPO) -> int:
     if changed and cache.exists():
         print(">> gaplab or the shipped data changed since the last build: clearing the execution cache")
         shutil.rmtree(cache)
-    env = dict(os.environ, GAPLAB_SITE_CHARTS="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    build.mkdir(exist_ok=True)
+    progress = build / "progress.log"
+    progress.write_text("")
+    env = dict(os.environ, GAPLAB_SITE_CHARTS="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               GAPLAB_BUILD_LOG=str(progress))
     reports_dir = build / "html" / "reports"
     shutil.rmtree(reports_dir, ignore_errors=True)  # reports of an earlier build are stale
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
     if changed:
         cmd.append("--all")  # Sphinx would otherwise keep the pages of notebooks whose own source is unchanged
     print(">>", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=root, env=env)
+    stop = threading.Event()
+    follower = threading.Thread(target=_follow, args=(progress, stop), daemon=True)
+    follower.start()
+    try:
+        proc = subprocess.run(cmd, cwd=root, env=env)
+    finally:
+        stop.set()
+        follower.join(timeout=5)
     reports = sorted(reports_dir.glob("**/*.log")) if reports_dir.exists() else []
     if proc.returncode != 0 or reports:
         for rep in reports:

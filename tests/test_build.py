@@ -70,3 +70,11 @@ def test_a_gaplab_change_re_executes_every_notebook(tmp_path):
     again = _build(book)
     assert again.returncode == 0
     assert "Executed notebook" in again.stdout + again.stderr
+
+
+def test_progress_lines_from_a_chapter_reach_the_build_log(tmp_path):
+    book = _book(tmp_path, 'from gaplab.runs import progress_line\nprogress_line("model m trained, ETA 3 min")')
+    result = _build(book)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "gaplab: model m trained, ETA 3 min" in result.stdout
+    shutil.rmtree(book / "_build")

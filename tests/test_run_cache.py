@@ -527,3 +527,41 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
     # 3 seeds x 6 k, the colour run, fine-tuning source and learnable arm, 6 temperatures, 2 loss variants,
     # two runs with the gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions
     assert len(mad_keys("procedural")) == 35 and not mad_keys("procedural") & mad_keys("mnist")
+
+
+def test_trained_runs_write_build_log_lines_with_an_eta(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("GAPLAB_BUILD_LOG", str(log))
+    configs = {"first": runs.mad_config("smoke", k=1, **TINY), "second": runs.mad_config("smoke", k=2, **TINY)}
+    runs.get_or_train(configs["first"], progress=False)
+    first_lines = log.read_text().splitlines()
+    assert any("not in the cache; training it" in line for line in first_lines)
+    assert any("k=1" in line and "4 steps" in line and "trained in" in line for line in first_lines)
+    log.write_text("")
+    runs.get_or_train_all(configs, desc="grid", progress=False)
+    lines = [line for line in log.read_text().splitlines() if "grid:" in line]
+    # only the run that was missing is announced, as 1 of 1, with nothing left to wait for
+    assert len(lines) == 1 and "second (4 steps) trained in" in lines[0] and "1 of 1" in lines[0]
+    assert "more to train" not in lines[0]
+    log.write_text("")
+    runs.get_or_train_all(configs, desc="grid", progress=False)
+    assert log.read_text() == ""  # cached runs say nothing
+
+
+def test_eta_counts_the_runs_still_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("GAPLAB_BUILD_LOG", str(log))
+    configs = {k: runs.mad_config("smoke", k=k, **TINY) for k in (0, 3)}
+    runs.get_or_train_all(configs, desc="pair", progress=False)
+    lines = [line for line in log.read_text().splitlines() if "pair:" in line]
+    assert "1 of 2; 1 more to train, about" in lines[0] and lines[1].endswith("2 of 2")
+
+
+def test_no_build_log_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GAPLAB_BUILD_LOG", raising=False)
+    runs.progress_line("nothing to write")  # no file, no error
+    monkeypatch.setenv("GAPLAB_BUILD_LOG", str(tmp_path / "missing-dir" / "log"))
+    runs.progress_line("an unwritable log is ignored")

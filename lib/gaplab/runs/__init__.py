@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from gaplab.storage import CacheWarning, atomic_save, explain_os_error
 from gaplab.train import TrainConfig, TrainResult, train
 
 __all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "get_or_train_all",
-           "resolve_glyphs", "CacheLocationError", "CacheWarning", "TrainingOutOfMemory"]
+           "resolve_glyphs", "is_stored", "progress_line", "CacheLocationError", "CacheWarning",
+           "TrainingOutOfMemory"]
 
 _PKG = Path(__file__).resolve().parents[1]
 _CODE = ["train.py", "losses.py", "models.py", "cnn.py", "tokenizer.py", "data/mad.py", "metrics/gap.py",
@@ -117,8 +119,34 @@ def last_numbers(history: list[dict]) -> dict:
 
 
 def _notice(message: str) -> None:
-    # stderr: shown in Jupyter and Colab, kept out of the rendered pages, written to the book's build log
+    # stderr: shown in Jupyter and Colab, kept out of the rendered pages; the build log gets it through
+    # progress_line, since a kernel's stderr ends up in the notebook
     print(f"gaplab: {message}", file=sys.stderr, flush=True)
+    progress_line(message)
+
+
+def progress_line(message: str) -> None:
+    """Append one line to the file named by GAPLAB_BUILD_LOG, if set.
+
+    A chapter's own output goes into its notebook; ``make book`` tails this file, so a long build shows which
+    model is training and how long the rest will take.
+    """
+    log = os.environ.get("GAPLAB_BUILD_LOG")
+    if log:
+        try:
+            with open(log, "a") as f:
+                f.write(f"gaplab: {message}\n")
+        except OSError:  # a progress line is never worth failing a build for
+            pass
+
+
+def is_stored(key: str) -> bool:
+    """Whether a finished copy of run ``key`` sits in some directory of the run cache (not checked further)."""
+    return any((loc.path / key / store.FINAL).exists() for loc in store.locations())
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _log_use(key: str) -> None:
@@ -144,7 +172,7 @@ def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemor
 
 
 def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: dict | None = None, summarise=None,
-               version: str | None = None):
+               version: str | None = None, announce=None):
     """The finished run ``key``: loaded by ``load(final_path)`` from the first directory of the search path
     that holds a whole copy; otherwise ``train(run_dir)`` (which resumes from ``run_dir/ckpt.pt`` when an
     interrupted attempt left one), stored as ``to_state(result)`` in the first writable directory.
@@ -153,7 +181,8 @@ def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: di
     is removed and retrained, in a read-only one it is skipped. With no writable directory the run is trained and
     returned but not stored, and a warning says why; so does a full disk at the final save. ``summarise(result)``
     gives a few numbers kept in ``meta.json``; ``version`` is the code version stamped there (default
-    :func:`code_version`), which ``python -m gaplab cache prune`` compares.
+    :func:`code_version`), which ``python -m gaplab cache prune`` compares. ``announce(seconds)`` is called
+    after a run was trained (default: a :func:`progress_line` with the key and the time).
     """
     locs = store.locations()
     _log_use(key)
@@ -195,10 +224,16 @@ def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: di
             warnings.warn(f"run {key} will be trained but not stored: {target.path} refused a write "
                           f"({explain_os_error(exc)})", CacheWarning, stacklevel=3)
             run_dir = None
+    started = time.perf_counter()
     try:
         result = train(run_dir)
     except torch.cuda.OutOfMemoryError as exc:
         raise _out_of_memory(exc, key, config or {}) from None
+    took = time.perf_counter() - started
+    if announce is None:
+        progress_line(f"{kind} run {key} trained in {_minutes(took)}")
+    else:
+        announce(took)
     if run_dir is None:
         return result
     try:
@@ -215,12 +250,20 @@ def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: di
     return result
 
 
-def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainResult:
+def _describe(config: TrainConfig, key: str) -> str:
+    return f"MAD run {key} (k={config.k}, seed={config.seed}, {config.steps} steps)"
+
+
+def get_or_train(config: TrainConfig, *, device=None, progress: bool = True, announce=None) -> TrainResult:
     """The finished run of ``config``: from the cache when present and whole, else trained (resuming a
-    checkpoint left by an interrupted attempt) and stored."""
+    checkpoint left by an interrupted attempt) and stored. ``announce(seconds)`` replaces the build-log line
+    written after training (see :func:`progress_line`)."""
     config = resolve_glyphs(config)
     key = run_key(config)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if announce is None:
+        def announce(seconds):
+            progress_line(f"{_describe(config, key)} trained in {_minutes(seconds)}")
     return cached_run(
         key,
         kind="mad",
@@ -228,6 +271,7 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
         load=lambda final: _load(final, config, device),
         train=lambda d: train(config, d, device=device, progress=progress),
         summarise=lambda r: {**last_numbers(r.history), "precision": r.precision},
+        announce=announce,
         to_state=lambda r: {
             "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
             "history": r.history, "eval_image": torch.from_numpy(r.eval_image),
@@ -239,15 +283,26 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True) -> 
 
 
 def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True) -> dict:
-    """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs."""
+    """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs and,
+    for each run trained, a build-log line with the time the runs still to train should take."""
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(configs), desc=desc, unit="run")
+    missing = [name for name, config in configs.items() if not is_stored(run_key(resolve_glyphs(config)))]
+    times: list[float] = []
     out = {}
     for name, config in configs.items():
-        out[name] = get_or_train(config, progress=progress)
+
+        def announce(seconds, name=name, config=config):
+            times.append(seconds)
+            left = len(missing) - len(times)
+            eta = f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}" if left else ""
+            progress_line(f"{desc}: {name!s} ({config.steps} steps) trained in {_minutes(seconds)}, "
+                          f"{len(times)} of {len(missing)}{eta}")
+
+        out[name] = get_or_train(config, progress=progress, announce=announce)
         if bar is not None:
             bar.update(1)
     if bar is not None:
