@@ -24,7 +24,7 @@ help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
 	@echo "make test       unit, property and notebook tests (site tests run when _build/html exists)"
 	@echo "make test-site  tests of the built site only (requires make book first)"
-	@echo "make bench      speed of MAD generation and training pipelines -> benchmarks/results/*.json"
+	@echo "make bench      speed of the gap measures, MAD generation and training -> benchmarks/results/*.json"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
 	@echo "make course-cache  train the chapters' runs at cpu (what is missing) and pack them into _build/course-runs.tar"
 	@echo "make clean      remove the build (keeps .venv)"
@@ -64,6 +64,7 @@ test-site: $(STAMP)
 	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -m site
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_mad.py
 
 # A teacher's archive of every run the chapters need at `cpu`, for students to import or share read-only.

@@ -7,8 +7,9 @@ samples that do not, while sharing an attribute (a colour, a size) makes little 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from gaplab.metrics._inputs import as_embeddings
+from gaplab.metrics._rows import as_rows, class_sums
 
 __all__ = ["similarity_contrast", "moad"]
 
@@ -25,15 +26,15 @@ def _labels(labels, n: int, name: str) -> np.ndarray:
     return np.unique(arr, return_inverse=True)[1].reshape(-1)
 
 
-def _contrast(x: np.ndarray, codes: np.ndarray, name: str) -> float:
-    n = x.shape[0]
-    sums = np.zeros((codes.max() + 1, x.shape[1]))
-    np.add.at(sums, codes, x)
+def _contrast(sums: torch.Tensor, codes: np.ndarray, name: str) -> float:
+    """From the (C, d) class sums of normalised rows: mean cosine over pairs of distinct rows of one class
+    minus the mean over pairs of different classes."""
+    n = codes.shape[0]
     counts = np.bincount(codes).astype(np.float64)
     # rows are unit vectors, so the sum over ordered pairs i != j of a class is |S_c|^2 - n_c
-    same = float(np.einsum("cd,cd->", sums, sums) - n)
-    total_all = x.sum(axis=0)
-    total = float(total_all @ total_all - n)
+    same = float((sums * sums).sum()) - n
+    total_all = sums.sum(dim=0)
+    total = float(total_all @ total_all) - n
     n_same = float((counts * (counts - 1)).sum())
     n_diff = float(n * (n - 1) - n_same)
     if n_same == 0:
@@ -46,8 +47,9 @@ def _contrast(x: np.ndarray, codes: np.ndarray, name: str) -> float:
 def similarity_contrast(emb, labels, *, name: str = "labels") -> float:
     """Mean cosine over pairs of distinct samples with equal labels minus the mean over pairs with different
     labels. Lies in [-2, 2]; 0 when the label leaves no trace in the geometry. O(N*d) from class sums."""
-    x = as_embeddings(emb, "embeddings")
-    return _contrast(x, _labels(labels, x.shape[0], name), name)
+    x, inv = as_rows(emb, "embeddings")
+    codes = _labels(labels, x.shape[0], name)
+    return _contrast(class_sums(x, inv, [codes])[0], codes, name)
 
 
 def moad(emb, objects, attributes) -> float:
@@ -58,9 +60,9 @@ def moad(emb, objects, attributes) -> float:
     one column per attribute factor, shape (N, F), in which case the result is the mean of the F per-factor
     MOADs. Positive means the embeddings are organised more by object than by attribute.
     """
-    x = as_embeddings(emb, "embeddings")
+    x, inv = as_rows(emb, "embeddings")
     n = x.shape[0]
-    obj = _contrast(x, _labels(objects, n, "objects"), "objects")
+    objects = _labels(objects, n, "objects")
     if hasattr(attributes, "detach"):
         attributes = attributes.detach().cpu().numpy()
     attrs = np.asarray(attributes)
@@ -71,6 +73,10 @@ def moad(emb, objects, attributes) -> float:
             f"attributes must have shape ({n},) or ({n}, F) with F >= 1 (one column per attribute factor); "
             f"got shape {np.asarray(attributes).shape}"
         )
-    per_factor = [_contrast(x, _labels(attrs[:, f], n, f"attributes[:, {f}]"), f"attributes[:, {f}]")
-                  for f in range(attrs.shape[1])]
+    names = [f"attributes[:, {f}]" for f in range(attrs.shape[1])]
+    codes = [_labels(attrs[:, f], n, names[f]) for f in range(attrs.shape[1])]
+    # every labelling's class sums from one pass over the embeddings
+    sums = class_sums(x, inv, [objects, *codes])
+    obj = _contrast(sums[0], objects, "objects")
+    per_factor = [_contrast(s, c, name) for s, c, name in zip(sums[1:], codes, names)]
     return float(obj - np.mean(per_factor))

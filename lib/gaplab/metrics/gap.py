@@ -3,14 +3,17 @@
 All inputs are (N, d) arrays or tensors; rows are L2-normalised here, so the embeddings live on the unit
 sphere as in CLIP. L2M, L2I, RMG and the mean within-modality cosine run in O(N*d) time and memory: the
 averages over all pairs of rows follow from the row sums (sum_{i != j} <x_i, x_j> = ||sum_i x_i||^2 - N for
-unit rows), so no N x N matrix is formed.
+unit rows), so no N x N matrix is formed. They compute in torch on the data's own device without copying it
+(:mod:`gaplab.metrics._rows`), so a GPU tensor is measured where it lies.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from gaplab.metrics._inputs import as_embeddings, as_pair, as_pairs
+from gaplab.metrics._rows import as_rows, pair_cosines, same_device, unit_sum
 
 __all__ = [
     "l2m",
@@ -27,13 +30,30 @@ __all__ = [
 RMG_MIN_MATCHED_DISTANCE = 1e-3
 
 
+def _pair_rows(img, txt, min_rows: int = 2):
+    x, ix = as_rows(img, "image embeddings", min_rows=min_rows)
+    y, iy = as_rows(txt, "text embeddings", min_rows=min_rows)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"image and text embeddings must have the same dimension; got {x.shape[1]} and {y.shape[1]}"
+        )
+    x, y = same_device(x, y)
+    return x, ix.to(x.device), y, iy.to(x.device)
+
+
+def _pairs_or_identity(pairs, n_img: int, n_txt: int) -> np.ndarray | None:
+    p = as_pairs(pairs, n_img, n_txt)
+    return None if pairs is None else p
+
+
 def l2m(img, txt) -> float:
     """L2M: Euclidean distance between the means of the normalised image and text embeddings (Liang et al., 2022).
 
     Lies in [0, 2]. The two sides may have different numbers of rows.
     """
-    x, y = as_pair(img, txt)
-    return float(np.linalg.norm(x.mean(axis=0) - y.mean(axis=0)))
+    x, ix, y, iy = _pair_rows(img, txt)
+    diff = unit_sum(x, ix) / x.shape[0] - unit_sum(y, iy) / y.shape[0]
+    return float(torch.linalg.vector_norm(diff))
 
 
 def l2i(img, txt, pairs=None) -> float:
@@ -42,22 +62,31 @@ def l2i(img, txt, pairs=None) -> float:
     ``pairs`` is an optional (P, 2) array of (image row, text row); by default row i pairs with row i.
     Lies in [0, 2].
     """
-    x, y = as_pair(img, txt)
-    p = as_pairs(pairs, len(x), len(y))
-    return float(np.linalg.norm(x[p[:, 0]] - y[p[:, 1]], axis=1).mean())
+    x, ix, y, iy = _pair_rows(img, txt)
+    p = _pairs_or_identity(pairs, x.shape[0], y.shape[0])
+    cos = pair_cosines(x, ix, y, iy, p)
+    dist = torch.sqrt(torch.clamp(2.0 - 2.0 * cos, min=0.0))
+    # sqrt(2 - 2 cos) loses digits when a pair nearly coincides: measure those pairs as a difference instead
+    close = torch.nonzero(dist < 0.1).flatten()
+    if close.numel():
+        i = close if p is None else torch.as_tensor(p[:, 0], device=x.device)[close]
+        j = close if p is None else torch.as_tensor(p[:, 1], device=x.device)[close]
+        diff = x[i].double() * ix[i, None].double() - y[j].double() * iy[j, None].double()
+        dist[close] = torch.linalg.vector_norm(diff, dim=1)
+    return float(dist.mean())
 
 
-def _mean_offdiagonal_cosine(x: np.ndarray) -> float:
+def _mean_offdiagonal_cosine(x: torch.Tensor, inv: torch.Tensor) -> float:
     n = x.shape[0]
-    s = x.sum(axis=0)
-    value = (s @ s - np.einsum("ij,ij->", x, x)) / (n * (n - 1))
+    s = unit_sum(x, inv)
+    value = (float(s @ s) - n) / (n * (n - 1))
     # rounding can push a mean of cosines of identical rows past 1
-    return float(np.clip(value, -1.0, 1.0))
+    return min(max(value, -1.0), 1.0)
 
 
 def mean_cosine(x) -> float:
     """Mean cosine similarity over all pairs of distinct rows: how narrow the cone of one modality is."""
-    return _mean_offdiagonal_cosine(as_embeddings(x, "embeddings", min_rows=2))
+    return _mean_offdiagonal_cosine(*as_rows(x, "embeddings", min_rows=2))
 
 
 def rmg(img, txt, pairs=None) -> float:
@@ -68,12 +97,12 @@ def rmg(img, txt, pairs=None) -> float:
     modality, and RMG = m / (m + (d_img + d_txt) / 2). It lies in [0, 1]: near 0 when matched pairs are much
     closer than samples within a modality, near 1 when they are further apart.
     """
-    x, y = as_pair(img, txt, min_rows=2)
-    p = as_pairs(pairs, len(x), len(y))
-    matched = np.einsum("ij,ij->i", x[p[:, 0]], y[p[:, 1]])
+    x, ix, y, iy = _pair_rows(img, txt)
+    p = _pairs_or_identity(pairs, x.shape[0], y.shape[0])
+    matched = pair_cosines(x, ix, y, iy, p)
     m = max(float(((1.0 - matched) / 2.0).mean()), RMG_MIN_MATCHED_DISTANCE)
-    d_img = (1.0 - _mean_offdiagonal_cosine(x)) / 2.0
-    d_txt = (1.0 - _mean_offdiagonal_cosine(y)) / 2.0
+    d_img = (1.0 - _mean_offdiagonal_cosine(x, ix)) / 2.0
+    d_txt = (1.0 - _mean_offdiagonal_cosine(y, iy)) / 2.0
     return float(m / (m + (d_img + d_txt) / 2.0))
 
 

@@ -1,0 +1,133 @@
+"""The single-pass row sums behind the gap and bias measures (gaplab.metrics._rows): no copies, float64-grade
+accuracy from float32 data at the book's largest sizes, and the same answers for every input type."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gaplab import metrics as M
+from gaplab.metrics._rows import BLOCK, as_rows, class_sums, unit_sum
+
+
+def _reference(x, y, objects, attributes):
+    """The closed forms in float64 numpy, as the measures were computed before (and as the tests' slow
+    formulas confirm at small N)."""
+    x = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    y = y.astype(np.float64) / np.linalg.norm(y.astype(np.float64), axis=1, keepdims=True)
+    n = len(x)
+
+    def mean_cos(a):
+        s = a.sum(0)
+        return (s @ s - np.einsum("ij,ij->", a, a)) / (n * (n - 1))
+
+    def contrast(a, c):
+        sums = np.zeros((c.max() + 1, a.shape[1]))
+        np.add.at(sums, c, a)
+        counts = np.bincount(c)
+        same = (sums * sums).sum() - n
+        total = a.sum(0) @ a.sum(0) - n
+        n_same = (counts * (counts - 1)).sum()
+        return same / n_same - (total - same) / (n * (n - 1) - n_same)
+
+    cos = np.einsum("ij,ij->i", x, y)
+    m = max(((1 - cos) / 2).mean(), 1e-3)
+    return {
+        "l2m": np.linalg.norm(x.mean(0) - y.mean(0)),
+        "l2i": np.linalg.norm(x - y, axis=1).mean(),
+        "rmg": m / (m + ((1 - mean_cos(x)) / 2 + (1 - mean_cos(y)) / 2) / 2),
+        "mean_cosine": mean_cos(x),
+        "moad": contrast(x, objects) - np.mean([contrast(x, attributes[:, f]) for f in range(attributes.shape[1])]),
+    }
+
+
+def _measures(x, y, objects, attributes):
+    return {"l2m": M.l2m(x, y), "l2i": M.l2i(x, y), "rmg": M.rmg(x, y), "mean_cosine": M.mean_cosine(x),
+            "moad": M.moad(x, objects, attributes)}
+
+
+@pytest.mark.parametrize("kind", ["spread", "narrow cone", "nearly identical pairs"])
+def test_float32_at_the_largest_size_matches_float64_to_1e6(kind):
+    rng = np.random.default_rng(0)
+    n, d = 8000, 512
+    if kind == "spread":
+        x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 0.3
+    elif kind == "narrow cone":
+        c = rng.normal(size=d)
+        x, y = c + 0.3 * rng.normal(size=(n, d)), c + 0.5 + 0.3 * rng.normal(size=(n, d))
+    else:
+        x = rng.normal(size=(n, d))
+        y = x + 1e-4 * rng.normal(size=(n, d))
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    objects, attributes = rng.integers(0, 10, n), rng.integers(0, 5, (n, 3))
+    got, want = _measures(x, y, objects, attributes), _reference(x, y, objects, attributes)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-6), key
+
+
+def test_inputs_are_not_copied():
+    t = torch.randn(300, 16)
+    a = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    assert as_rows(t)[0].data_ptr() == t.data_ptr()
+    assert as_rows(a)[0].data_ptr() == a.ctypes.data
+    assert as_rows(a.astype(np.float64))[0].dtype == torch.float64
+
+
+def test_every_input_type_gives_the_same_answer():
+    rng = np.random.default_rng(1)
+    x64 = rng.normal(size=(700, 12))
+    y64 = rng.normal(size=(700, 12)) + 0.2
+    base = (M.l2m(x64, y64), M.rmg(x64, y64), M.l2i(x64, y64))
+    for x, y in [(torch.from_numpy(x64), torch.from_numpy(y64)),          # torch float64
+                 (x64.T.copy().T, y64[::-1][::-1]),                        # non-contiguous numpy
+                 (x64[::-1].copy()[::-1], y64),                            # negative strides
+                 (x64.tolist(), y64.tolist()),                             # lists
+                 (torch.from_numpy(x64).T.contiguous().T, torch.from_numpy(y64))]:  # non-contiguous torch
+        assert (M.l2m(x, y), M.rmg(x, y), M.l2i(x, y)) == pytest.approx(base, abs=1e-12)
+    ints = rng.integers(-5, 5, size=(50, 4))
+    assert M.mean_cosine(ints) == pytest.approx(M.mean_cosine(ints.astype(np.float64)), abs=1e-12)
+    half = x64[:50].astype(np.float16)
+    assert M.mean_cosine(half) == pytest.approx(M.mean_cosine(half.astype(np.float64)), abs=1e-12)
+    mixed = M.l2m(x64.astype(np.float32), torch.from_numpy(y64))
+    assert mixed == pytest.approx(base[0], abs=1e-6)
+
+
+def test_huge_finite_values_are_measured_not_called_infinite():
+    x = np.ones((4, 3), dtype=np.float32) * 1e30  # squares overflow float32
+    x[1] *= -1
+    t, inv = as_rows(x)
+    assert t.dtype == torch.float64 and torch.isfinite(inv).all()
+    assert M.mean_cosine(x) == pytest.approx(M.mean_cosine(x.astype(np.float64) / 1e30), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17])
+def test_block_edges(n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    unit = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    t, inv = as_rows(x, min_rows=1)
+    np.testing.assert_allclose(unit_sum(t, inv).numpy(), unit.sum(0), atol=1e-5)
+    codes = rng.integers(0, 3, n)
+    codes[:3 if n >= 3 else n] = np.arange(min(n, 3))
+    sums = class_sums(t, inv, [codes])[0].numpy()
+    for c in range(codes.max() + 1):
+        np.testing.assert_allclose(sums[c], unit[codes == c].sum(0), atol=1e-5)
+
+
+def test_the_metrics_benchmark_writes_its_record(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metrics.py"
+    spec = importlib.util.spec_from_file_location("bench_metrics", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--n", "300", "--d", "16", "--device", "cpu", "--out", str(tmp_path)])
+    record = json.loads(out.read_text())
+    assert record["machine"]["device"] == "cpu" and record["machine"]["torch"] == torch.__version__
+    assert set(record["measures"]) == {"l2m", "l2i", "rmg", "mean_cosine", "moad"}
+    for r in record["measures"].values():
+        assert r["ms"] > 0 and r["max_abs_diff_float64"] < 1e-6
+    assert record["rmg_direct_abs_diff"] < 1e-6
