@@ -11,35 +11,21 @@ from gaplab import metrics as M
 from gaplab.metrics._rows import BLOCK, as_rows, class_sums, unit_sum
 
 
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metrics.py"
+    spec = importlib.util.spec_from_file_location("bench_metrics", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _reference(x, y, objects, attributes):
     """The closed forms in float64 numpy, as the measures were computed before (and as the tests' slow
-    formulas confirm at small N)."""
-    x = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
-    y = y.astype(np.float64) / np.linalg.norm(y.astype(np.float64), axis=1, keepdims=True)
-    n = len(x)
-
-    def mean_cos(a):
-        s = a.sum(0)
-        return (s @ s - np.einsum("ij,ij->", a, a)) / (n * (n - 1))
-
-    def contrast(a, c):
-        sums = np.zeros((c.max() + 1, a.shape[1]))
-        np.add.at(sums, c, a)
-        counts = np.bincount(c)
-        same = (sums * sums).sum() - n
-        total = a.sum(0) @ a.sum(0) - n
-        n_same = (counts * (counts - 1)).sum()
-        return same / n_same - (total - same) / (n * (n - 1) - n_same)
-
-    cos = np.einsum("ij,ij->i", x, y)
-    m = max(((1 - cos) / 2).mean(), 1e-3)
-    return {
-        "l2m": np.linalg.norm(x.mean(0) - y.mean(0)),
-        "l2i": np.linalg.norm(x - y, axis=1).mean(),
-        "rmg": m / (m + ((1 - mean_cos(x)) / 2 + (1 - mean_cos(y)) / 2) / 2),
-        "mean_cosine": mean_cos(x),
-        "moad": contrast(x, objects) - np.mean([contrast(x, attributes[:, f]) for f in range(attributes.shape[1])]),
-    }
+    formulas confirm at small N); the benchmark records its distance from the same reference."""
+    return _bench().float64_reference(x, y, objects, attributes)
 
 
 def _measures(x, y, objects, attributes):
@@ -116,15 +102,9 @@ def test_block_edges(n):
 
 
 def test_the_metrics_benchmark_writes_its_record(tmp_path):
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metrics.py"
-    spec = importlib.util.spec_from_file_location("bench_metrics", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = bench.main(["--n", "300", "--d", "16", "--device", "cpu", "--out", str(tmp_path)])
+    out = _bench().main(["--n", "300", "--d", "16", "--device", "cpu", "--out", str(tmp_path)])
     record = json.loads(out.read_text())
     assert record["machine"]["device"] == "cpu" and record["machine"]["torch"] == torch.__version__
     assert set(record["measures"]) == {"l2m", "l2i", "rmg", "mean_cosine", "moad"}

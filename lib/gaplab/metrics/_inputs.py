@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_embeddings", "as_pair", "as_pairs", "as_labels"]
+__all__ = ["as_embeddings", "as_pair", "as_pairs", "as_labels", "check_matrix_shape"]
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
@@ -17,19 +17,24 @@ def _to_numpy(x, name: str) -> np.ndarray:
     return arr
 
 
+def check_matrix_shape(shape, name: str, min_rows: int) -> None:
+    """Raise ValueError unless ``shape`` is (N, d) with N >= ``min_rows`` and d >= 1."""
+    shape = tuple(shape)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must have shape (N, d); got an array with shape {shape}")
+    if shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows; got {shape[0]}")
+    if shape[1] < 1:
+        raise ValueError(f"{name} has no columns (shape {shape})")
+
+
 def as_embeddings(x, name: str = "embeddings", *, min_rows: int = 2, normalise: bool = True) -> np.ndarray:
     """Return ``x`` as a float64 (N, d) array with unit rows, or raise ValueError saying what is wrong.
 
     Computing in float64 keeps the O(N*d) closed forms equal to the direct pairwise formulas.
     """
     arr = _to_numpy(x, name)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, d); got an array with shape {arr.shape}")
-    n, d = arr.shape
-    if n < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows; got {n}")
-    if d < 1:
-        raise ValueError(f"{name} has no columns (shape {arr.shape})")
+    check_matrix_shape(arr.shape, name, min_rows)
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])

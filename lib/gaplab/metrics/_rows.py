@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gaplab.metrics._inputs import check_matrix_shape
+
 __all__ = ["BLOCK", "as_rows", "unit_sum", "class_sums", "pair_cosines", "same_device"]
 
 #: rows per block: small enough that a block's float32 sum loses nothing that matters, large enough that
@@ -45,13 +47,7 @@ def as_rows(x, name: str = "embeddings", *, min_rows: int = 2) -> tuple[torch.Te
     """``x`` as a float32 or float64 (N, d) tensor on its device, and the inverse length of each row; raise
     ValueError naming the problem (shape, too few rows, NaN or infinite values, all-zero rows)."""
     t = _tensor(x, name)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, d); got an array with shape {tuple(t.shape)}")
-    n, d = t.shape
-    if n < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows; got {n}")
-    if d < 1:
-        raise ValueError(f"{name} has no columns (shape {tuple(t.shape)})")
+    check_matrix_shape(t.shape, name, min_rows)
     norms = torch.linalg.vector_norm(t, dim=1)
     if not bool(torch.isfinite(norms).all()):
         bad = ~torch.isfinite(t)
