@@ -116,6 +116,40 @@ def bench_per_sample(mad, cfg, steps, device, workers) -> float:
     return _samples_per_second(one, steps, cfg.batch_size, device)
 
 
+def step_flops(mad, cfg, device) -> float:
+    """Floating-point operations of one training step (forward and backward matrix products and convolutions),
+    counted by torch's FlopCounterMode; elementwise work and the optimiser are not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = create_mad_model(cfg.preset, device=device)
+    opt = make_optimizer(model, cfg)
+    precision = choose_precision(device)
+    scaler = make_scaler(precision, device)
+    tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
+    idx = torch.randint(0, len(mad), (cfg.batch_size,), generator=gen, device=device)
+    tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
+    return float(counter.get_total_flops())
+
+
+def matmul_rate(device, size: int = 2048) -> float:
+    """The device's measured matrix-multiply rate (FLOP/s) in the precision training uses there."""
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(choose_precision(device).name,
+                                                                        torch.float32)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    reps = 5 if device.type == "cpu" else 50
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * reps / (time.perf_counter() - t)
+
+
 def bench_profile_run(name: str, device) -> dict:
     """A whole training run of a profile's MAD configuration (data generation and evaluation included)."""
     from gaplab import runs
@@ -149,6 +183,9 @@ def main():
     resident = bench_resident(mad, cfg, args.steps, device)
     print(f"training, per-sample PIL + DataLoader pipeline ({args.workers} workers) ...", flush=True)
     per_sample = bench_per_sample(mad, cfg, args.steps, device, args.workers)
+    print("FLOPs of one step and the device's matrix-multiply rate ...", flush=True)
+    flops = step_flops(mad, cfg, device)
+    peak = matmul_rate(device)
     result = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
@@ -162,6 +199,10 @@ def main():
         "mad_images_per_second": gen_rate,
         "train_samples_per_second": {"resident": resident, "per_sample_dataloader": per_sample},
         "resident_over_per_sample": resident / per_sample,
+        "flops_per_sample": flops / cfg.batch_size,
+        "achieved_flops_per_second": flops / cfg.batch_size * resident,
+        "matmul_flops_per_second": peak,
+        "share_of_matmul_rate": flops / cfg.batch_size * resident / peak,
     }
     if not args.no_budgets:
         result["profile_runs"] = {name: bench_profile_run(name, device) for name in ("smoke", "cpu")}

@@ -1,0 +1,32 @@
+"""The training benchmark's FLOP accounting (benchmarks/bench_mad.py), on a tiny set."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from gaplab.data.mad import generate_mad
+from gaplab.train import TrainConfig
+
+
+def _bench_mad():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mad.py"
+    spec = importlib.util.spec_from_file_location("bench_mad", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_flops_grow_with_the_batch_and_the_matmul_rate_is_positive():
+    bench = _bench_mad()
+    device = torch.device("cpu")
+    mad = generate_mad(64, seed=0, glyphs="procedural", device=device)
+    small = bench.step_flops(mad, TrainConfig(n_train=64, batch_size=8, k=2), device)
+    large = bench.step_flops(mad, TrainConfig(n_train=64, batch_size=16, k=2), device)
+    assert small > 0
+    # the towers' work is per sample; the 16 x 16 logits add a little more than twice 8 x 8
+    assert large == pytest.approx(2 * small, rel=0.05)
+    assert bench.matmul_rate(device, size=128) > 1e6
