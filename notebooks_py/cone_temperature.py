@@ -270,9 +270,8 @@ glue("mismatch_z_at_1000", float(by_swap.loc[1000.0, 1]))
 glue("mismatch_eff_low", min(swap_eff))
 glue("mismatch_eff_high", max(swap_eff))
 display(by_swap.rename_axis(columns="z at the minimum; swapped pairs:")
-        .style.format(precision=2))
-charts.mismatch_explorer(toy, toy_low,
-                         title="Liang et al.'s toy: the loss as the rings move apart")
+        .style.format(precision=2).format_index("{:g}"))
+charts.mismatch_explorer(toy, toy_low, title="The toy's loss as the rings move apart")
 
 # %% [markdown]
 # Pick a logit scale and a number of swapped pairs above; the grey curve is the matched toy at the same
