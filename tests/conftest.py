@@ -53,3 +53,15 @@ def smoke_grid(tmp_path_factory, ks, seeds=(0, 1)):
         yield imbalance.imbalance_runs("smoke", ks=ks, seeds=seeds, progress=False)
     finally:
         mp.undo()
+
+
+def load_benchmark(name: str):
+    """The module benchmarks/``name``.py (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

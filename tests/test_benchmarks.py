@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from gaplab.data.mad import generate_mad
 from gaplab.train import TrainConfig
+from tests.conftest import load_benchmark
 
 
 def _bench_mad():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mad.py"
-    spec = importlib.util.spec_from_file_location("bench_mad", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_mad")
 
 
 def test_step_flops_grow_with_the_batch_and_the_matmul_rate_is_positive():

@@ -9,17 +9,11 @@ import torch
 
 from gaplab import metrics as M
 from gaplab.metrics._rows import BLOCK, as_rows, class_sums, unit_sum
+from tests.conftest import load_benchmark
 
 
 def _bench():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metrics.py"
-    spec = importlib.util.spec_from_file_location("bench_metrics", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_metrics")
 
 
 def _reference(x, y, objects, attributes):
