@@ -67,3 +67,14 @@ def test_every_notebook_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for path in NOTEBOOKS:
         assert f"notebooks/{path.stem}" in toc
+
+
+def test_citation_file_is_valid_and_matches_the_package():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "license", "repository-code"):
+        assert cff[key], key
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert str(cff["version"]) == version
+    cited = {ref["title"].split(":")[0] for ref in cff["references"]}
+    assert cited == {"Two Effects, One Trigger", "Mind the Gap", "It's Not a Modality Gap"}
