@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from gaplab.geometry import unit_gap
 from gaplab.zoo import fairness as F
 from gaplab.zoo.datasets import DataError, load_data
 from gaplab.zoo.models import load_model
@@ -120,7 +121,7 @@ def _synthetic(seed=0, n=60, d=8):
     img = rng.normal(size=(n, d)) + 1.5
     txt = rng.normal(size=(len(F.PROMPTS), d)) - 1.5
     groups = {"race": rng.choice(F.RACES, n), "gender": rng.choice(F.GENDERS, n)}
-    return img, txt, groups, F.gap_vector(img, txt)
+    return img, txt, groups, unit_gap(img, txt)
 
 
 def test_probe_rows_columns_and_intervals():

@@ -142,3 +142,19 @@ def test_shift_with_a_given_gap_vector():
         shift_along_gap(x, y, 0.3, delta=np.ones(5))
     with pytest.raises(ValueError, match="delta must be"):
         shift_along_gap(x, y, 0.3, delta=np.full(6, np.nan))
+
+
+def test_unit_gap_and_subtract_gap_against_direct_formulas():
+    from gaplab.geometry import subtract_gap, unit_gap
+
+    rng = np.random.default_rng(3)
+    img, txt = rng.normal(size=(40, 6)) + 1.0, rng.normal(size=(25, 6))
+    x = img / np.linalg.norm(img, axis=1, keepdims=True)
+    y = txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    g = x.mean(0) - y.mean(0)
+    np.testing.assert_allclose(unit_gap(img, txt), g / np.linalg.norm(g))
+    moved = subtract_gap(img, txt)
+    np.testing.assert_allclose(moved, (x - g) / np.linalg.norm(x - g, axis=1, keepdims=True))
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0)
+    with pytest.raises(ValueError, match="same mean"):
+        unit_gap(img, img)

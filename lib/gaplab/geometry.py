@@ -8,7 +8,7 @@ import numpy as np
 
 from gaplab.metrics._inputs import as_pair
 
-__all__ = ["joint_pca", "shift_along_gap"]
+__all__ = ["joint_pca", "shift_along_gap", "unit_gap", "subtract_gap"]
 
 
 def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,3 +63,22 @@ def shift_along_gap(img, txt, lam: float, *, delta=None) -> tuple[np.ndarray, np
         return z / norms
 
     return renormalise(x - lam * delta, "image"), renormalise(y + lam * delta, "text")
+
+
+def unit_gap(img, txt) -> np.ndarray:
+    """ĝ: the mean of the normalised image rows minus that of the normalised text rows, scaled to length 1.
+    The two sides may have different numbers of rows."""
+    x, y = as_pair(img, txt, min_rows=1)
+    g = x.mean(axis=0) - y.mean(axis=0)
+    norm = np.linalg.norm(g)
+    if norm == 0:
+        raise ValueError("the two modalities have the same mean: there is no gap direction to shift along")
+    return g / norm
+
+
+def subtract_gap(img, txt) -> np.ndarray:
+    """The normalised images moved by minus the mean gap vector (mean image minus mean text row, both
+    normalised) and renormalised: the gap closed on the image side, as Schrodi et al. close it."""
+    x, y = as_pair(img, txt, min_rows=1)
+    moved = x - (x.mean(axis=0) - y.mean(axis=0))
+    return moved / np.linalg.norm(moved, axis=1, keepdims=True)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gaplab.data.mad import FACTORS
 from gaplab.experiments.organisation import class_text
+from gaplab.geometry import subtract_gap
 from gaplab.metrics.arithmetic import QUERIES, arithmetic_accuracy
 
 __all__ = ["ATTRIBUTES", "arithmetic_by_attribute", "arithmetic_over_runs", "arithmetic_summary",
@@ -23,13 +24,6 @@ __all__ = ["ATTRIBUTES", "arithmetic_by_attribute", "arithmetic_over_runs", "ari
 
 #: every factor but the object
 ATTRIBUTES = tuple(name for name in FACTORS if name != "digit")
-
-
-def _close_gap(img: np.ndarray, txt: np.ndarray) -> np.ndarray:
-    x = img / np.linalg.norm(img, axis=1, keepdims=True)
-    y = txt / np.linalg.norm(txt, axis=1, keepdims=True)
-    moved = x - (x.mean(axis=0) - y.mean(axis=0))
-    return moved / np.linalg.norm(moved, axis=1, keepdims=True)
 
 
 #: which images count as the transformed digit: the same digit with the new value, or also every other
@@ -48,6 +42,19 @@ def _labels(result) -> dict[str, np.ndarray]:
     return {name: np.asarray(result.eval_factors[name]).astype(np.int64) for name in FACTORS}
 
 
+def _per_attribute(result, attributes, targets: str, queries, close_gap: bool = False, **kwargs):
+    """(attribute, query, :func:`arithmetic_accuracy` result) for a run; ``kwargs`` go to it."""
+    img = np.asarray(result.eval_image, dtype=np.float64)
+    if close_gap:
+        img = subtract_gap(img, result.eval_text)
+    labels = _labels(result)
+    for attribute in attributes:
+        words = class_text(result, attribute)
+        for query in queries:
+            yield attribute, query, arithmetic_accuracy(img, labels, attribute, words,
+                                                        keep=_keep(targets, attribute), query=query, **kwargs)
+
+
 def arithmetic_by_attribute(result, *, attributes=ATTRIBUTES, queries=QUERIES, close_gap: bool = False,
                             targets: str = "same digit", ks=(1, 5)) -> pd.DataFrame:
     """One row per (attribute, query) for a trained MAD run: top-k accuracies and the number of queries.
@@ -55,18 +62,9 @@ def arithmetic_by_attribute(result, *, attributes=ATTRIBUTES, queries=QUERIES, c
     ``close_gap``: first move the images by minus the mean gap vector (mean held-out image minus mean caption
     embedding) and renormalise, as the closing chapter does. ``targets``: a key of :data:`TARGETS`.
     """
-    img = np.asarray(result.eval_image, dtype=np.float64)
-    if close_gap:
-        img = _close_gap(img, np.asarray(result.eval_text, dtype=np.float64))
-    labels = _labels(result)
-    rows = []
-    for attribute in attributes:
-        words = class_text(result, attribute)
-        for query in queries:
-            res = arithmetic_accuracy(img, labels, attribute, words, keep=_keep(targets, attribute), ks=ks,
-                                      query=query)
-            rows.append({"attribute": attribute, "query": query, **res})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"attribute": attribute, "query": query, **res}
+                         for attribute, query, res in _per_attribute(result, attributes, targets, queries,
+                                                                     close_gap, ks=ks)])
 
 
 #: the settings :func:`arithmetic_over_runs` measures: (gap, targets)
@@ -92,15 +90,8 @@ def arithmetic_summary(frame: pd.DataFrame, measure: str = "top-1") -> pd.DataFr
 
 def _image_hits(result, attributes, k: int, query: str, targets: str) -> tuple[np.ndarray, np.ndarray]:
     """(attributes, n) answered queries and top-k hits of each held-out image."""
-    img = np.asarray(result.eval_image, dtype=np.float64)
-    labels = _labels(result)
-    asked, hits = [], []
-    for attribute in attributes:
-        res = arithmetic_accuracy(img, labels, attribute, class_text(result, attribute),
-                                  keep=_keep(targets, attribute), ks=(k,), query=query, per_image=True)
-        asked.append(res["image queries"])
-        hits.append(res[f"image top-{k}"])
-    return np.array(asked), np.array(hits)
+    per = [res for _, _, res in _per_attribute(result, attributes, targets, (query,), ks=(k,), per_image=True)]
+    return np.array([r["image queries"] for r in per]), np.array([r[f"image top-{k}"] for r in per])
 
 
 def bootstrap_difference(a, b, *, attributes=ATTRIBUTES, k: int = 1, query: str = "image+text",

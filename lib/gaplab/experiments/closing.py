@@ -34,6 +34,7 @@ import pandas as pd
 
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
+from gaplab.geometry import subtract_gap
 from gaplab.metrics.closing import dot_accuracy
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import class_prompt_embeddings
@@ -75,8 +76,7 @@ def closing_by_factor(result, *, n_prompts: int = 64, seed: int = 0, factors=Non
     ideal images with ideal words before and after removing u0."""
     cfg = result.config
     img, txt = np.asarray(result.eval_image, np.float64), np.asarray(result.eval_text, np.float64)
-    gap = img.mean(axis=0) - txt.mean(axis=0)
-    moved = _unit(img - gap)
+    moved = subtract_gap(img, txt)
     rows = []
     for factor in (list(FACTORS) if factors is None else list(factors)):
         labels = np.asarray(result.eval_factors[factor])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gaplab.geometry import shift_along_gap
+from gaplab.geometry import shift_along_gap, unit_gap
 from gaplab.metrics._inputs import as_pair
 
 __all__ = ["LIANG_LOGIT_SCALES", "LIANG_SHIFTS", "unit_gap", "shift_pairs", "signed_centroid_distance",
@@ -30,16 +30,6 @@ __all__ = ["LIANG_LOGIT_SCALES", "LIANG_SHIFTS", "unit_gap", "shift_pairs", "sig
 LIANG_LOGIT_SCALES = (1.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 #: the notebook's shift grid, np.arange(-5, 5, 0.25)
 LIANG_SHIFTS = tuple(float(v) for v in np.arange(-5.0, 5.0, 0.25))
-
-
-def unit_gap(img, txt) -> np.ndarray:
-    """ĝ: the difference of the two modalities' means of normalised embeddings, scaled to length 1."""
-    x, y = as_pair(img, txt)
-    g = x.mean(axis=0) - y.mean(axis=0)
-    norm = np.linalg.norm(g)
-    if norm == 0:
-        raise ValueError("the two modalities have the same mean: there is no gap direction to shift along")
-    return g / norm
 
 
 def shift_pairs(img, txt, distance: float, direction=None) -> tuple[np.ndarray, np.ndarray]:

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gaplab.geometry import shift_along_gap
+from gaplab.geometry import shift_along_gap, unit_gap
 from gaplab.metrics._inputs import as_embeddings
 from gaplab.zoo.datasets import CaptionData, DataError, ImageList
 
 __all__ = ["FAIRFACE_SOURCE", "PROMPTS", "CRIME", "NON_HUMAN", "RACES", "GENDERS", "AUTHORS_LAMBDAS", "FaceData",
-           "load_fairface", "wilson_interval", "gap_vector", "gap_from_captions", "shifted_predictions",
+           "load_fairface", "wilson_interval", "gap_from_captions", "shifted_predictions",
            "probe_embeddings", "fairness_probe", "chapter_probe", "share_table", "disparity"]
 
 #: where FairFace comes from (github.com/joojs/fairface, README): the images of both splits in one zip from
@@ -149,19 +149,6 @@ def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndar
     return np.where(k == 0, 0.0, centre - half), np.where(k == n, 1.0, centre + half)
 
 
-def gap_vector(img, txt) -> np.ndarray:
-    """The unit vector from the mean normalised text embedding to the mean normalised image embedding."""
-    x = as_embeddings(img, "image embeddings", min_rows=1)
-    y = as_embeddings(txt, "text embeddings", min_rows=1)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"image and text embeddings differ in dimension: {x.shape[1]} and {y.shape[1]}")
-    diff = x.mean(axis=0) - y.mean(axis=0)
-    norm = np.linalg.norm(diff)
-    if norm == 0:
-        raise ValueError("the image and text means coincide: there is no gap direction")
-    return diff / norm
-
-
 def _lambdas(lambdas) -> list[float]:
     if isinstance(lambdas, numbers.Real) and not isinstance(lambdas, bool):
         lambdas = [lambdas]
@@ -205,7 +192,7 @@ def probe_embeddings(img, groups, class_emb, classnames, gap, lambdas=AUTHORS_LA
     face is added. ``classnames[c]`` names row ``c`` of ``class_emb``; ``crime`` and ``non_human`` name the
     classes counted. ``true_class``: optional (N,) index of each face's own class, which adds the category
     ``"correct"`` (the top-1 accuracy Liang et al. print beside the table). ``gap`` is used as given, so
-    ``lam`` counts in its length; Liang et al.'s is a unit vector (:func:`gap_vector`). Columns: lam, by,
+    ``lam`` counts in its length; Liang et al.'s is a unit vector (:func:`gaplab.geometry.unit_gap`). Columns: lam, by,
     group, category, n, count, share, ci_low, ci_high.
     """
     lams = _lambdas(lambdas)
@@ -256,7 +243,7 @@ def _ordered(values) -> list[str]:
 
 
 def gap_from_captions(loaded, data: CaptionData, *, first_caption: bool = True, **encode) -> np.ndarray:
-    """:func:`gap_vector` of caption data (e.g. ``load_data("coco", root)``) under ``loaded``: each image
+    """:func:`gaplab.geometry.unit_gap` of caption data (e.g. ``load_data("coco", root)``) under ``loaded``: each image
     against its first caption as Liang et al. do (all captions with ``first_caption=False``). gaplab's COCO
     reader orders an image's captions by annotation id; torchvision's, which they used, by file order."""
     from gaplab.zoo.encode import encode_images, encode_texts
@@ -271,7 +258,7 @@ def gap_from_captions(loaded, data: CaptionData, *, first_caption: bool = True, 
         img = img[data.pairs[first, 0]]
     else:
         captions = data.captions
-    return gap_vector(img, encode_texts(loaded, captions, **encode))
+    return unit_gap(img, encode_texts(loaded, captions, **encode))
 
 
 def fairness_probe(loaded, data: FaceData, lambdas=AUTHORS_LAMBDAS, gap=None, *, prompts: dict | None = None,
@@ -294,7 +281,7 @@ def fairness_probe(loaded, data: FaceData, lambdas=AUTHORS_LAMBDAS, gap=None, *,
     # each class has one prompt of its own wording, so the prompt is the "class name" of a bare template
     txt = class_embeddings(loaded, list(prompts.values()), ["{}"], **kw)
     if gap is None:
-        gap, source = gap_vector(img, txt), "the faces against the probe's prompts"
+        gap, source = unit_gap(img, txt), "the faces against the probe's prompts"
     elif isinstance(gap, CaptionData):
         gap, source = gap_from_captions(loaded, gap, batch_size=batch_size, **kw), f"{gap.kind} {gap.split}"
     else:
