@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from gaplab.data.mad import generate_mad
 from gaplab.models import create_mad_model
-from gaplab.tokenizer import MADTokenizer, caption_tokens
 from gaplab.precision import choose_precision, make_scaler
+from gaplab.tokenizer import MADTokenizer, caption_tokens
 from gaplab.train import TrainConfig, make_optimizer, train_step
 
 OUT = Path(__file__).parent / "results"
@@ -40,7 +40,9 @@ class PerSampleMAD(Dataset):
         self.images = mad.images.cpu()
         self.captions = mad.captions(k, seed=seed)
         self.tok = MADTokenizer()
-        self.to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
+        self.to_tensor = transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]
+        )
 
     def __len__(self):
         return len(self.images)
@@ -70,7 +72,9 @@ def _samples_per_second(step, steps: int, batch: int, device) -> float:
 
 
 def bench_generation(n: int, device) -> float:
-    generate_mad(256, seed=1, glyphs="procedural", device=device)  # glyph templates built once per process
+    generate_mad(
+        256, seed=1, glyphs="procedural", device=device
+    )  # glyph templates built once per process
     _sync(device)
     t = time.perf_counter()
     generate_mad(n, seed=0, glyphs="procedural", device=device)
@@ -86,8 +90,12 @@ def bench_resident(mad, cfg, steps, device) -> float:
     tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
 
     def one():
-        idx = torch.randint(0, len(mad), (cfg.batch_size,), generator=gen, device=device)
-        tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
+        idx = torch.randint(
+            0, len(mad), (cfg.batch_size,), generator=gen, device=device
+        )
+        tokens = caption_tokens(
+            {k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen
+        )
         train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
 
     return _samples_per_second(one, steps, cfg.batch_size, device)
@@ -98,8 +106,14 @@ def bench_per_sample(mad, cfg, steps, device, workers) -> float:
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
     scaler = make_scaler(precision, device)
-    loader = DataLoader(PerSampleMAD(mad, cfg.k), batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
-                        drop_last=True, persistent_workers=workers > 0)
+    loader = DataLoader(
+        PerSampleMAD(mad, cfg.k),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     it = iter(loader)
 
     def one():
@@ -109,9 +123,20 @@ def bench_per_sample(mad, cfg, steps, device, workers) -> float:
         except StopIteration:
             it = iter(loader)
             x, tokens = next(it)
-        x, tokens = x.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
+        x, tokens = (
+            x.to(device, non_blocking=True),
+            tokens.to(device, non_blocking=True),
+        )
         # the same step as the resident pipeline, from float input: undo its uint8 -> [-1, 1] mapping
-        train_step(model, opt, ((x + 1) * 127.5).round().to(torch.uint8), tokens, cfg, precision, scaler)
+        train_step(
+            model,
+            opt,
+            ((x + 1) * 127.5).round().to(torch.uint8),
+            tokens,
+            cfg,
+            precision,
+            scaler,
+        )
 
     return _samples_per_second(one, steps, cfg.batch_size, device)
 
@@ -127,7 +152,9 @@ def step_flops(mad, cfg, device) -> float:
     scaler = make_scaler(precision, device)
     tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
     idx = torch.randint(0, len(mad), (cfg.batch_size,), generator=gen, device=device)
-    tokens = caption_tokens({k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen)
+    tokens = caption_tokens(
+        {k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen
+    )
     with FlopCounterMode(display=False) as counter:
         train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
     return float(counter.get_total_flops())
@@ -135,8 +162,9 @@ def step_flops(mad, cfg, device) -> float:
 
 def matmul_rate(device, size: int = 2048) -> float:
     """The device's measured matrix-multiply rate (FLOP/s) in the precision training uses there."""
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(choose_precision(device).name,
-                                                                        torch.float32)
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(
+        choose_precision(device).name, torch.float32
+    )
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     reps = 5 if device.type == "cpu" else 50
@@ -161,8 +189,13 @@ def bench_profile_run(name: str, device) -> dict:
     seconds = time.perf_counter() - t
     final = res.history[-1]
     budget = {"smoke": 20.0, "cpu": 90.0}[name]
-    return {"seconds": seconds, "budget_seconds": budget, "within_budget": seconds < budget,
-            "samples": final["samples"], "zero_shot_digit_acc": final["zero_shot_digit_acc"]}
+    return {
+        "seconds": seconds,
+        "budget_seconds": budget,
+        "within_budget": seconds < budget,
+        "samples": final["samples"],
+        "zero_shot_digit_acc": final["zero_shot_digit_acc"],
+    }
 
 
 def main():
@@ -172,7 +205,11 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--no-budgets", action="store_true", help="skip the whole-run timings of the smoke and cpu profiles")
+    ap.add_argument(
+        "--no-budgets",
+        action="store_true",
+        help="skip the whole-run timings of the smoke and cpu profiles",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     cfg = TrainConfig(n_train=args.n, batch_size=args.batch, k=2)
@@ -181,23 +218,41 @@ def main():
     mad = generate_mad(args.n, seed=0, glyphs="procedural", device=device)
     print("training, device-resident pipeline ...", flush=True)
     resident = bench_resident(mad, cfg, args.steps, device)
-    print(f"training, per-sample PIL + DataLoader pipeline ({args.workers} workers) ...", flush=True)
+    print(
+        f"training, per-sample PIL + DataLoader pipeline ({args.workers} workers) ...",
+        flush=True,
+    )
     per_sample = bench_per_sample(mad, cfg, args.steps, device, args.workers)
     print("FLOPs of one step and the device's matrix-multiply rate ...", flush=True)
     flops = step_flops(mad, cfg, device)
     peak = matmul_rate(device)
     result = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "device": str(device),
-                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-                    "capability": list(torch.cuda.get_device_capability(device)) if device.type == "cuda" else None,
-                    "precision": choose_precision(device).name},
-        "settings": {"preset": cfg.preset, "batch_size": args.batch, "steps": args.steps, "n_images": args.n,
-                     "dataloader_workers": args.workers},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+            "capability": list(torch.cuda.get_device_capability(device))
+            if device.type == "cuda"
+            else None,
+            "precision": choose_precision(device).name,
+        },
+        "settings": {
+            "preset": cfg.preset,
+            "batch_size": args.batch,
+            "steps": args.steps,
+            "n_images": args.n,
+            "dataloader_workers": args.workers,
+        },
         "mad_images_per_second": gen_rate,
-        "train_samples_per_second": {"resident": resident, "per_sample_dataloader": per_sample},
+        "train_samples_per_second": {
+            "resident": resident,
+            "per_sample_dataloader": per_sample,
+        },
         "resident_over_per_sample": resident / per_sample,
         "flops_per_sample": flops / cfg.batch_size,
         "achieved_flops_per_second": flops / cfg.batch_size * resident,
@@ -205,7 +260,9 @@ def main():
         "share_of_matmul_rate": flops / cfg.batch_size * resident / peak,
     }
     if not args.no_budgets:
-        result["profile_runs"] = {name: bench_profile_run(name, device) for name in ("smoke", "cpu")}
+        result["profile_runs"] = {
+            name: bench_profile_run(name, device) for name in ("smoke", "cpu")
+        }
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"mad-{device.type}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")

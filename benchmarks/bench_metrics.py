@@ -43,9 +43,15 @@ def best_seconds(fn, device: torch.device, repeats: int = 30) -> float:
     return min(times)
 
 
-def float64_reference(x: np.ndarray, y: np.ndarray, objects, attributes) -> dict[str, float]:
-    x = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
-    y = y.astype(np.float64) / np.linalg.norm(y.astype(np.float64), axis=1, keepdims=True)
+def float64_reference(
+    x: np.ndarray, y: np.ndarray, objects, attributes
+) -> dict[str, float]:
+    x = x.astype(np.float64) / np.linalg.norm(
+        x.astype(np.float64), axis=1, keepdims=True
+    )
+    y = y.astype(np.float64) / np.linalg.norm(
+        y.astype(np.float64), axis=1, keepdims=True
+    )
     n = len(x)
 
     def mean_cos(a):
@@ -63,12 +69,18 @@ def float64_reference(x: np.ndarray, y: np.ndarray, objects, attributes) -> dict
 
     cos = np.einsum("ij,ij->i", x, y)
     m = max(((1 - cos) / 2).mean(), M.gap.RMG_MIN_MATCHED_DISTANCE)
-    return {"l2m": float(np.linalg.norm(x.mean(0) - y.mean(0))),
-            "l2i": float(np.linalg.norm(x - y, axis=1).mean()),
-            "rmg": float(m / (m + ((1 - mean_cos(x)) / 2 + (1 - mean_cos(y)) / 2) / 2)),
-            "mean_cosine": float(mean_cos(x)),
-            "moad": float(contrast(x, objects)
-                          - np.mean([contrast(x, attributes[:, f]) for f in range(attributes.shape[1])]))}
+    return {
+        "l2m": float(np.linalg.norm(x.mean(0) - y.mean(0))),
+        "l2i": float(np.linalg.norm(x - y, axis=1).mean()),
+        "rmg": float(m / (m + ((1 - mean_cos(x)) / 2 + (1 - mean_cos(y)) / 2) / 2)),
+        "mean_cosine": float(mean_cos(x)),
+        "moad": float(
+            contrast(x, objects)
+            - np.mean(
+                [contrast(x, attributes[:, f]) for f in range(attributes.shape[1])]
+            )
+        ),
+    }
 
 
 def direct_rmg(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -110,23 +122,38 @@ def run(n: int, d: int, device: torch.device, seed: int = 0) -> dict:
     out = {}
     for name, (fn, matrices) in measures.items():
         seconds = best_seconds(fn, device)
-        out[name] = {"ms": 1e3 * seconds, "matrices_read": matrices,
-                     "over_torch_pass": seconds / (matrices * ref_torch),
-                     "over_numpy_pass": seconds / (matrices * ref_numpy),
-                     "max_abs_diff_float64": abs(fn() - reference[name])}
+        out[name] = {
+            "ms": 1e3 * seconds,
+            "matrices_read": matrices,
+            "over_torch_pass": seconds / (matrices * ref_torch),
+            "over_numpy_pass": seconds / (matrices * ref_numpy),
+            "max_abs_diff_float64": abs(fn() - reference[name]),
+        }
     direct = best_seconds(lambda: direct_rmg(x, y), device, repeats=3)
-    return {"reference_pass_ms": {"torch": 1e3 * ref_torch, "numpy": 1e3 * ref_numpy},
-            "measures": out,
-            "rmg_direct_nxn_ms": 1e3 * direct, "rmg_speedup_over_direct": direct / (out["rmg"]["ms"] / 1e3),
-            "rmg_direct_abs_diff": abs(direct_rmg(x, y) - reference["rmg"])}
+    return {
+        "reference_pass_ms": {"torch": 1e3 * ref_torch, "numpy": 1e3 * ref_numpy},
+        "measures": out,
+        "rmg_direct_nxn_ms": 1e3 * direct,
+        "rmg_speedup_over_direct": direct / (out["rmg"]["ms"] / 1e3),
+        "rmg_direct_abs_diff": abs(direct_rmg(x, y) - reference["rmg"]),
+    }
 
 
 def machine(device: torch.device) -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "device": device.type, "gpu": None, "capability": None}
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": device.type,
+        "gpu": None,
+        "capability": None,
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
-        info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
+        info["capability"] = ".".join(
+            map(str, torch.cuda.get_device_capability(device))
+        )
     return info
 
 
@@ -138,14 +165,25 @@ def main(argv=None) -> Path:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    print(f"gap and bias measures at N = {args.n}, d = {args.d} on {device} ...", flush=True)
-    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(device),
-              "settings": {"n": args.n, "d": args.d, "dtype": "float32"}, **run(args.n, args.d, device)}
+    print(
+        f"gap and bias measures at N = {args.n}, d = {args.d} on {device} ...",
+        flush=True,
+    )
+    result = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(device),
+        "settings": {"n": args.n, "d": args.d, "dtype": "float32"},
+        **run(args.n, args.d, device),
+    }
     for name, r in result["measures"].items():
-        print(f"  {name:12s} {r['ms']:7.2f} ms  {r['over_torch_pass']:.2f}x a torch pass, "
-              f"{r['over_numpy_pass']:.2f}x a numpy pass, |diff| {r['max_abs_diff_float64']:.1e}")
-    print(f"  RMG direct N x N: {result['rmg_direct_nxn_ms']:.0f} ms "
-          f"({result['rmg_speedup_over_direct']:.0f}x slower)")
+        print(
+            f"  {name:12s} {r['ms']:7.2f} ms  {r['over_torch_pass']:.2f}x a torch pass, "
+            f"{r['over_numpy_pass']:.2f}x a numpy pass, |diff| {r['max_abs_diff_float64']:.1e}"
+        )
+    print(
+        f"  RMG direct N x N: {result['rmg_direct_nxn_ms']:.0f} ms "
+        f"({result['rmg_speedup_over_direct']:.0f}x slower)"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"metrics-{device.type}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -86,9 +91,15 @@ final_cos = cones[cones.layer == depth].set_index("activation")["mean cosine"]
 glue("cone_mlp_relu", float(final_cos["relu"]))
 glue("cone_mlp_min", float(final_cos.min()))
 glue("cone_mlp_min_activation", str(final_cos.idxmin()))
-charts.lines(cones, "layer", {"mean cosine": "mean cosine similarity of the outputs"}, series="activation",
-             x_title="layers of a random MLP (width 512)", columns=1,
-             title="The cone narrows with depth")
+charts.lines(
+    cones,
+    "layer",
+    {"mean cosine": "mean cosine similarity of the outputs"},
+    series="activation",
+    x_title="layers of a random MLP (width 512)",
+    columns=1,
+    title="The cone narrows with depth",
+)
 
 # %% [markdown]
 # After ten layers the mean cosine of the outputs is {glue:text}`cone_mlp_relu:.3f` with ReLU, and even the most open
@@ -107,17 +118,41 @@ charts.lines(cones, "layer", {"mean cosine": "mean cosine similarity of the outp
 n_openclip = 8 if prof.name == "smoke" else 32
 init_rows = []
 for preset in MAD_PRESETS:
-    init_rows.append({"model": preset, "source": "MAD preset, MAD inputs", **cone.mad_init_cone(preset, seed=0)})
-init_rows.append({"model": "ViT-B-32 (open_clip)", "source": "no weights, noise inputs",
-                  **cone.open_clip_init_cone("ViT-B-32", n=n_openclip, seed=0)})
+    init_rows.append(
+        {
+            "model": preset,
+            "source": "MAD preset, MAD inputs",
+            **cone.mad_init_cone(preset, seed=0),
+        }
+    )
+init_rows.append(
+    {
+        "model": "ViT-B-32 (open_clip)",
+        "source": "no weights, noise inputs",
+        **cone.open_clip_init_cone("ViT-B-32", n=n_openclip, seed=0),
+    }
+)
 for name in ("clip", "convirt", "videoclip", "clasp"):
     img, txt = load_embeddings(f"{name}_random")
-    init_rows.append({"model": name, "source": "shipped random-init embeddings", "image_mean_cos": M.mean_cosine(img),
-                      "text_mean_cos": M.mean_cosine(txt), "l2m": M.l2m(img, txt)})
+    init_rows.append(
+        {
+            "model": name,
+            "source": "shipped random-init embeddings",
+            "image_mean_cos": M.mean_cosine(img),
+            "text_mean_cos": M.mean_cosine(txt),
+            "l2m": M.l2m(img, txt),
+        }
+    )
 init = pd.DataFrame(init_rows)
 mad_init = init[init.model.isin(MAD_PRESETS)]
-glue("cone_mean_cos_init", float(mad_init[["image_mean_cos", "text_mean_cos"]].to_numpy().mean()))
-glue("cone_min_cos_init", float(init[["image_mean_cos", "text_mean_cos"]].to_numpy().min()))
+glue(
+    "cone_mean_cos_init",
+    float(mad_init[["image_mean_cos", "text_mean_cos"]].to_numpy().mean()),
+)
+glue(
+    "cone_min_cos_init",
+    float(init[["image_mean_cos", "text_mean_cos"]].to_numpy().min()),
+)
 glue("cone_min_l2m_init", float(init["l2m"].min()))
 display(init.round(3))
 
@@ -132,8 +167,11 @@ display(init.round(3))
 check_claim(
     "Freshly initialised encoders map their inputs into narrow cones (Liang et al. 2022)",
     float(mad_init[["image_mean_cos", "text_mean_cos"]].to_numpy().min()) > 0.3,
-    f"MAD presets' within-modality mean cosine: "
-    + ", ".join(f"{r.model} {r.image_mean_cos:.2f}/{r.text_mean_cos:.2f}" for r in mad_init.itertuples()),
+    "MAD presets' within-modality mean cosine: "
+    + ", ".join(
+        f"{r.model} {r.image_mean_cos:.2f}/{r.text_mean_cos:.2f}"
+        for r in mad_init.itertuples()
+    ),
     prof,
 )
 
@@ -146,9 +184,17 @@ check_claim(
 
 # %%
 t_runs = temperature.temperature_runs(prof)
-t_rows = [{"logit scale": s, "l2m": r.history[-1]["l2m"], "rmg": r.history[-1]["rmg"],
-           "zero-shot digit accuracy": r.history[-1]["zero_shot_digit_acc"], "entropy": r.history[-1]["entropy"],
-           "l2m at init": r.history[0]["l2m"]} for s, r in t_runs.items()]
+t_rows = [
+    {
+        "logit scale": s,
+        "l2m": r.history[-1]["l2m"],
+        "rmg": r.history[-1]["rmg"],
+        "zero-shot digit accuracy": r.history[-1]["zero_shot_digit_acc"],
+        "entropy": r.history[-1]["entropy"],
+        "l2m at init": r.history[0]["l2m"],
+    }
+    for s, r in t_runs.items()
+]
 t_table = pd.DataFrame(t_rows)
 rho_t = imbalance.spearman(t_table["logit scale"], t_table["l2m"])
 glue("temperature_logit_scale", [float(s) for s in t_table["logit scale"]])
@@ -161,8 +207,18 @@ glue("temperature_l2m_high", float(t_table["l2m"].iloc[-1]))
 glue("temperature_acc_low", float(t_table["zero-shot digit accuracy"].iloc[0]))
 glue("temperature_acc_high", float(t_table["zero-shot digit accuracy"].iloc[-1]))
 display(t_table.round(3))
-charts.lines(t_table, "logit scale", {"l2m": "L2M", "rmg": "RMG", "zero-shot digit accuracy": "zero-shot digit accuracy"},
-             x_title="logit scale (log axis)", x_scale="log", title="The gap after training, by temperature")
+charts.lines(
+    t_table,
+    "logit scale",
+    {
+        "l2m": "L2M",
+        "rmg": "RMG",
+        "zero-shot digit accuracy": "zero-shot digit accuracy",
+    },
+    x_title="logit scale (log axis)",
+    x_scale="log",
+    title="The gap after training, by temperature",
+)
 
 # %% [markdown]
 # At logit scale 1 the trained model ends with L2M {glue:text}`temperature_l2m_low:.3f`; at 100 (CLIP's cap) with
@@ -175,7 +231,10 @@ charts.lines(t_table, "logit scale", {"l2m": "L2M", "rmg": "RMG", "zero-shot dig
 check_claim(
     "A lower temperature (higher logit scale) leaves a larger gap after training (Liang et al. 2022; Spearman >= 0.8)",
     rho_t >= 0.8,
-    f"Spearman {rho_t:.2f}; L2M by scale = " + ", ".join(f"{s:g}: {v:.3f}" for s, v in zip(t_table["logit scale"], t_table["l2m"])),
+    f"Spearman {rho_t:.2f}; L2M by scale = "
+    + ", ".join(
+        f"{s:g}: {v:.3f}" for s, v in zip(t_table["logit scale"], t_table["l2m"])
+    ),
     prof,
 )
 
@@ -203,20 +262,35 @@ from gaplab.experiments import landscape
 img, txt = load_embeddings("clip")
 land = landscape.loss_landscape(img, txt)
 lows = landscape.landscape_minima(land)
-lows_i2t = landscape.landscape_minima(landscape.loss_landscape(img, txt, directions="i2t"))
+lows_i2t = landscape.landscape_minima(
+    landscape.loss_landscape(img, txt, directions="i2t")
+)
 glue("landscape_logit_scale", [float(v) for v in lows["logit scale"]])
 glue("landscape_min_shift", [float(v) for v in lows["shift"]])
 glue("landscape_min_centroid", [float(v) for v in lows["centroid distance"]])
 glue("landscape_min_shift_i2t", [float(v) for v in lows_i2t["shift"]])
 glue("landscape_gap", M.l2m(img, txt))
-glue("landscape_min_shift_100", float(lows.loc[lows["logit scale"] == 100, "shift"].iloc[0]))
-glue("landscape_min_shift_1", float(lows.loc[lows["logit scale"] == 1, "shift"].iloc[0]))
-glue("landscape_min_centroid_1",
-     float(lows.loc[lows["logit scale"] == 1, "centroid distance"].iloc[0]))
-display(lows.assign(**{"shift at minimum (i2t only)": lows_i2t["shift"]})
-        .style.format(precision=3).hide(axis="index"))
-charts.landscape(land[land["shift"].between(-2, 3)], lows,
-                 title="CLIP loss as the modalities slide along the gap")
+glue(
+    "landscape_min_shift_100",
+    float(lows.loc[lows["logit scale"] == 100, "shift"].iloc[0]),
+)
+glue(
+    "landscape_min_shift_1", float(lows.loc[lows["logit scale"] == 1, "shift"].iloc[0])
+)
+glue(
+    "landscape_min_centroid_1",
+    float(lows.loc[lows["logit scale"] == 1, "centroid distance"].iloc[0]),
+)
+display(
+    lows.assign(**{"shift at minimum (i2t only)": lows_i2t["shift"]})
+    .style.format(precision=3)
+    .hide(axis="index")
+)
+charts.landscape(
+    land[land["shift"].between(-2, 3)],
+    lows,
+    title="CLIP loss as the modalities slide along the gap",
+)
 
 # %% [markdown]
 # The dashed line is the embeddings as trained (gap {glue:text}`landscape_gap:.3f`), the red dot each curve's
@@ -259,7 +333,9 @@ from gaplab.experiments import mismatch
 toy = mismatch.loss_against_z(swaps=(0, 1, 2, 3, 4))
 toy_low = mismatch.loss_minima(toy)
 by_swap = toy_low.pivot(index="logit scale", columns="swapped pairs", values="z")
-swap_eff = [mismatch.effective_logit_scale(s, z) for s, z in by_swap[1].items() if z > 0]
+swap_eff = [
+    mismatch.effective_logit_scale(s, z) for s, z in by_swap[1].items() if z > 0
+]
 moved = by_swap.index[by_swap[1] > 0]
 glue("mismatch_logit_scales", [float(s) for s in by_swap.index])
 glue("mismatch_min_z_matched", [float(z) for z in by_swap[0]])
@@ -269,8 +345,11 @@ glue("mismatch_first_moved", float(moved.min()) if len(moved) else float("nan"))
 glue("mismatch_z_at_1000", float(by_swap.loc[1000.0, 1]))
 glue("mismatch_eff_low", min(swap_eff))
 glue("mismatch_eff_high", max(swap_eff))
-display(by_swap.rename_axis(columns="z at the minimum; swapped pairs:")
-        .style.format(precision=2).format_index("{:g}"))
+display(
+    by_swap.rename_axis(columns="z at the minimum; swapped pairs:")
+    .style.format(precision=2)
+    .format_index("{:g}")
+)
 charts.mismatch_explorer(toy, toy_low, title="The toy's loss as the rings move apart")
 
 # %% [markdown]
@@ -294,7 +373,11 @@ z_m, z_s = by_swap[0], by_swap[1]
 check_claim(
     "With matched pairs the toy's loss is lowest with no gap at every temperature; one swapped pair "
     "moves the minimum away from zero gap at low temperatures (Liang et al. 2022, Fig. 3e-f)",
-    bool((z_m == 0).all() and z_s.loc[1.0] == 0 and (z_s.loc[[100.0, 1000.0]] > 0.5).all()),
+    bool(
+        (z_m == 0).all()
+        and z_s.loc[1.0] == 0
+        and (z_s.loc[[100.0, 1000.0]] > 0.5).all()
+    ),
     f"z at the minimum, matched: max {z_m.max():.2f}; one swap: {z_s.loc[1.0]:.2f} at logit scale 1, "
     f"{z_s.loc[100.0]:.2f} at 100, {z_s.loc[1000.0]:.2f} at 1000",
     prof,
@@ -316,9 +399,14 @@ glue("mismatch_free_matched_high", float(free_gap.loc[[100.0, 1000.0], 0].min())
 glue("mismatch_free_one_swap_100", float(free_gap.loc[100.0, 1]))
 glue("mismatch_free_one_swap_1", float(free_gap.loc[1.0, 1]))
 glue("mismatch_free_four_swaps_1", float(free_gap.loc[1.0, 4]))
-charts.lines(free.assign(**{"swapped pairs": free["swapped pairs"].astype(str)}), "logit scale",
-             {"l2m": "gap after training (L2M)"}, series="swapped pairs", x_scale="log",
-             title="Free points trained from a gap of 1.0")
+charts.lines(
+    free.assign(**{"swapped pairs": free["swapped pairs"].astype(str)}),
+    "logit scale",
+    {"l2m": "gap after training (L2M)"},
+    series="swapped pairs",
+    x_scale="log",
+    title="Free points trained from a gap of 1.0",
+)
 
 # %% [markdown]
 # Matched free points close the gap at logit scales up to 10 (L2M at most
@@ -336,10 +424,16 @@ charts.lines(free.assign(**{"swapped pairs": free["swapped pairs"].astype(str)})
 check_claim(
     "Trained at a low temperature, points with mismatched pairs keep a wider gap than matched ones "
     "(Liang et al. 2022, Sec. 4.3)",
-    bool((free_gap.loc[[50.0, 100.0, 1000.0], 1] > free_gap.loc[[50.0, 100.0, 1000.0], 0]).all()),
+    bool(
+        (
+            free_gap.loc[[50.0, 100.0, 1000.0], 1]
+            > free_gap.loc[[50.0, 100.0, 1000.0], 0]
+        ).all()
+    ),
     "L2M after training at logit scales 50/100/1000: matched "
     + "/".join(f"{v:.3f}" for v in free_gap.loc[[50.0, 100.0, 1000.0], 0])
-    + ", one swap " + "/".join(f"{v:.3f}" for v in free_gap.loc[[50.0, 100.0, 1000.0], 1]),
+    + ", one swap "
+    + "/".join(f"{v:.3f}" for v in free_gap.loc[[50.0, 100.0, 1000.0], 1]),
     prof,
 )
 
@@ -363,10 +457,17 @@ glue("shift_best_shift", float(shift.loc[shift["i2t R@1"].idxmax(), "shift"]))
 glue("shift_closed_at", float(closest["shift"]))
 glue("shift_l2m_closed", float(closest["l2m"]))
 glue("shift_r1_closed", float(closest["i2t R@1"]))
-charts.lines(shift[shift["shift"].between(-2, 3)], "shift",
-             {"centroid distance": "signed distance of the means", "i2t R@1": "image -> text R@1",
-              "t2i R@1": "text -> image R@1"},
-             x_title="shift d", title="Pretrained CLIP (500 COCO pairs) shifted along its gap")
+charts.lines(
+    shift[shift["shift"].between(-2, 3)],
+    "shift",
+    {
+        "centroid distance": "signed distance of the means",
+        "i2t R@1": "image -> text R@1",
+        "t2i R@1": "text -> image R@1",
+    },
+    x_title="shift d",
+    title="Pretrained CLIP (500 COCO pairs) shifted along its gap",
+)
 
 # %% [markdown]
 # The means come closest at $d =$ {glue:text}`shift_closed_at:.2f` (L2M {glue:text}`shift_l2m_closed:.3f`), and
@@ -394,9 +495,15 @@ glue("shift_mad_attr_best", float(best.max()))
 glue("shift_mad_attr_best_shift", float(best.idxmax()))
 glue("shift_mad_digit_best_shift", float(by_factor["digit"].idxmax()))
 glue("shift_mad_l2m", M.l2m(mad_run.eval_image, mad_run.eval_text))
-charts.lines(mad_shift[mad_shift["shift"].between(-2, 3)], "shift", {"accuracy": "zero-shot accuracy"},
-             series="factor", columns=1, x_title="shift d (> 0 closes the gap)",
-             title="A MAD model (k = 2) shifted along its gap")
+charts.lines(
+    mad_shift[mad_shift["shift"].between(-2, 3)],
+    "shift",
+    {"accuracy": "zero-shot accuracy"},
+    series="factor",
+    columns=1,
+    x_title="shift d (> 0 closes the gap)",
+    title="A MAD model (k = 2) shifted along its gap",
+)
 
 # %% [markdown]
 # Unshifted, the MAD model's zero-shot digit accuracy is {glue:text}`shift_mad_acc_at_0:.3f` and its mean
@@ -428,12 +535,17 @@ align_cfg = imbalance.imbalance_config(prof, 2, 0, align_init=True)
 init_runs = {
     "logit scale 100, as initialised": t_runs[100.0],
     "logit scale 100, gap closed at init": run_cache.get_or_train(
-        imbalance.imbalance_config(prof, 2, 0, align_init=True, temperature=100.0)),
+        imbalance.imbalance_config(prof, 2, 0, align_init=True, temperature=100.0)
+    ),
     "learnable, as initialised": mad_run,
     "learnable, gap closed at init": run_cache.get_or_train(align_cfg),
 }
-names = {"plain": "logit scale 100, as initialised", "aligned": "logit scale 100, gap closed at init",
-         "learnable_plain": "learnable, as initialised", "learnable_aligned": "learnable, gap closed at init"}
+names = {
+    "plain": "logit scale 100, as initialised",
+    "aligned": "logit scale 100, gap closed at init",
+    "learnable_plain": "learnable, as initialised",
+    "learnable_aligned": "learnable, gap closed at init",
+}
 for key, name in names.items():
     hist = init_runs[name].history
     glue(f"init_{key}_l2m_start", float(hist[0]["l2m"]))
@@ -441,8 +553,13 @@ for key, name in names.items():
     glue(f"init_{key}_acc_end", float(hist[-1]["zero_shot_digit_acc"]))
 aligned, plain = init_runs[names["aligned"]], init_runs[names["plain"]]
 glue("init_share", float(aligned.history[-1]["l2m"] / plain.history[-1]["l2m"]))
-glue("init_learnable_share", float(init_runs[names["learnable_aligned"]].history[-1]["l2m"]
-                                   / init_runs[names["learnable_plain"]].history[-1]["l2m"]))
+glue(
+    "init_learnable_share",
+    float(
+        init_runs[names["learnable_aligned"]].history[-1]["l2m"]
+        / init_runs[names["learnable_plain"]].history[-1]["l2m"]
+    ),
+)
 learn_hist = init_runs[names["learnable_aligned"]].history
 peak = max(learn_hist, key=lambda h: h["l2m"])
 glue("init_learnable_peak", float(peak["l2m"]))
@@ -450,11 +567,13 @@ glue("init_learnable_peak_step", int(peak["step"]))
 glue("init_learnable_scale", float(learn_hist[-1]["logit_scale"]))
 # a rotation keeps the length of the text mean: the gap cannot fall below the difference of the two lengths
 cnn = mad_init[mad_init.model == "mad-cnn"].iloc[0]
-glue("init_bound", abs(cnn.image_mean_cos ** 0.5 - cnn.text_mean_cos ** 0.5))
-charts.compare_histories({k: r.history for k, r in init_runs.items()},
-                         {"l2m": "L2M", "zero_shot_digit_acc": "zero-shot digit accuracy"},
-                         x_title="training step",
-                         title="Closing the gap at initialisation, then training")
+glue("init_bound", abs(cnn.image_mean_cos**0.5 - cnn.text_mean_cos**0.5))
+charts.compare_histories(
+    {k: r.history for k, r in init_runs.items()},
+    {"l2m": "L2M", "zero_shot_digit_acc": "zero-shot digit accuracy"},
+    x_title="training step",
+    title="Closing the gap at initialisation, then training",
+)
 
 # %% [markdown]
 # | | L2M at step 0 | L2M after training | digit accuracy |
@@ -489,47 +608,75 @@ check_claim(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: cone_temperature-ex1
 #
-# 1. Repeat the MLP experiment without biases. Which activations still produce a cone, and why?
-# 2. The cone at initialisation explains a gap at step 0. The temperature runs above all start from the same
-#    initialisation (L2M at init in the table). What does that say about the cone as the *cause* of the gap that is
-#    left after training?
-# 3. The landscape's minimum sits at the gap as trained for logit scale 100 and moves towards closing it at logit
-#    scale 1. Evaluate `landscape.loss_landscape(img, txt, logit_scales=...)` for the scales 40, 50, 60, 70 and 80:
-#    from which scale on is the minimum at $d = 0$?
-# 4. The gap of the aligned model at step 0 is small but not zero. Show that no rotation of the text side can bring
-#    L2M below $\lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$ (the lengths of the two means), and
-#    estimate that bound from the mean cosines of the MAD preset in the cone table.
-# 5. In the mismatched-pairs toy, use the effective logit scale $s(1-z^2)$ and the minimum with one swapped pair
-#    at logit scale 50 to predict where that curve's minimum lies at logit scale 200. Check the prediction with
-#    `mismatch.loss_against_z(logit_scales=(200,), swaps=(1,))`.
+# Repeat the MLP experiment without biases. Which activations still produce a cone, and why?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} cone_temperature-ex1
+# :label: cone_temperature-sol1
 # :class: dropdown
+#
 # Build the layers with `torch.nn.Linear(..., bias=False)` (copy `cone.mlp_cone`'s loop). ReLU and sigmoid still
 # narrow the cone, because their outputs are all non-negative (positive) so every pair of outputs has a positive
 # cosine; tanh and a linear network keep the mean cosine near 0, since without a bias nothing is shared by all
 # inputs and both maps are odd functions.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: cone_temperature-ex2
 #
-# ```{admonition} Solution 2
+# The cone at initialisation explains a gap at step 0. The temperature runs above all start from the same
+# initialisation (L2M at init in the table). What does that say about the cone as the *cause* of the gap that is
+# left after training?
+# ```
+#
+# ```{solution} cone_temperature-ex2
+# :label: cone_temperature-sol2
 # :class: dropdown
+#
 # `t_table[["logit scale", "l2m at init", "l2m"]]`: the initial gap is the same for every run, but the final gap
 # ranges widely with the temperature. The initial cones set where training starts; the training objective and its
 # temperature decide how much of the gap remains. The imbalance chapters show another factor that decides it.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: cone_temperature-ex3
 #
-# ```{admonition} Solution 3
+# The landscape's minimum sits at the gap as trained for logit scale 100 and moves towards closing it at logit
+# scale 1. Evaluate `landscape.loss_landscape(img, txt, logit_scales=...)` for the scales 40, 50, 60, 70 and 80:
+# from which scale on is the minimum at $d = 0$?
+# ```
+#
+# ```{solution} cone_temperature-ex3
+# :label: cone_temperature-sol3
 # :class: dropdown
+#
 # `landscape.landscape_minima(landscape.loss_landscape(img, txt, logit_scales=(40, 50, 60, 70, 80)))`: on the
 # chapter's grid (steps of 0.25) the minimum is one step towards closing ($d = 0.25$) at 40 and 50, and at $d = 0$
 # from 60 on. These are the shipped embeddings, which need no training, so the answer is the same on every machine.
 # The model was trained at a logit scale of 100, and its gap is where the loss at that scale wants it; the
 # further the scale falls below, the more closing pays.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: cone_temperature-ex4
 #
-# ```{admonition} Solution 4
+# The gap of the aligned model at step 0 is small but not zero. Show that no rotation of the text side can bring
+# L2M below $\lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$ (the lengths of the two means), and
+# estimate that bound from the mean cosines of the MAD preset in the cone table.
+# ```
+#
+# ```{solution} cone_temperature-ex4
+# :label: cone_temperature-sol4
 # :class: dropdown
+#
 # A rotation $R$ keeps lengths, so $\lVert R\bar y\rVert = \lVert\bar y\rVert$, and by the triangle inequality
 # $\lVert\bar x - R\bar y\rVert \ge \lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$. For $N$ unit
 # vectors, $\lVert\bar x\rVert^2 = \tfrac1N + \tfrac{N-1}{N}\,c$ with $c$ their mean pairwise cosine, about
@@ -539,9 +686,20 @@ check_claim(
 # than the run's held-out set, so the two need not agree exactly). The cones' widths, not their directions, are
 # what the rotation cannot change.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: cone_temperature-ex5
 #
-# ```{admonition} Solution 5
+# In the mismatched-pairs toy, use the effective logit scale $s(1-z^2)$ and the minimum with one swapped pair
+# at logit scale 50 to predict where that curve's minimum lies at logit scale 200. Check the prediction with
+# `mismatch.loss_against_z(logit_scales=(200,), swaps=(1,))`.
+# ```
+#
+# ```{solution} cone_temperature-ex5
+# :label: cone_temperature-sol5
 # :class: dropdown
+#
 # The loss depends on $s$ and $z$ only through $c = s(1-z^2)$, so every curve with one swap has its minimum at
 # the same $c^*$. At logit scale 50 the minimum is at $z = 0.71$, so $c^* \approx 50\,(1 - 0.71^2) \approx 24.8$,
 # and at 200 it should sit at $z = \sqrt{1 - 24.8/200} \approx 0.94$. `mismatch.loss_minima(...)` on the

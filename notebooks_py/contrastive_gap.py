@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -85,26 +90,40 @@ from gaplab import temperature
 same_cfg = samemodality.SameModalityConfig.from_profile
 same = {
     "identical inputs, logit scale 100": samemodality.get_or_train_same_modality(
-        same_cfg(prof, views="identical", temperature=100.0)),
-    "augmented views, learnable": samemodality.get_or_train_same_modality(same_cfg(prof)),
-    "one shared tower": samemodality.get_or_train_same_modality(same_cfg(prof, shared=True)),
+        same_cfg(prof, views="identical", temperature=100.0)
+    ),
+    "augmented views, learnable": samemodality.get_or_train_same_modality(
+        same_cfg(prof)
+    ),
+    "one shared tower": samemodality.get_or_train_same_modality(
+        same_cfg(prof, shared=True)
+    ),
 }
-same_table = pd.DataFrame({name: contrastive.embedding_report(r.eval_a, r.eval_b)
-                           for name, r in same.items()}).T
+same_table = pd.DataFrame(
+    {name: contrastive.embedding_report(r.eval_a, r.eval_b) for name, r in same.items()}
+).T
 pair_100 = run_cache.get_or_train(temperature.temperature_config(prof, 100.0))
 same_table.loc["images and captions, logit scale 100"] = contrastive.embedding_report(
-    pair_100.eval_image, pair_100.eval_text)
+    pair_100.eval_image, pair_100.eval_text
+)
 fahim, aug, one = (same_table.iloc[i] for i in range(3))
 two_mod = same_table.loc["images and captions, logit scale 100"]
-for prefix, row in (("samemodality", fahim), ("samemodality_augmented", aug),
-                    ("samemodality_shared", one), ("samemodality_pairs_100", two_mod)):
+for prefix, row in (
+    ("samemodality", fahim),
+    ("samemodality_augmented", aug),
+    ("samemodality_shared", one),
+    ("samemodality_pairs_100", two_mod),
+):
     glue(f"{prefix}_l2m", float(row["l2m"]))
     glue(f"{prefix}_rmg", float(row["rmg"]))
     glue(f"{prefix}_linear_separability", float(row["linear_separability"]))
 ratio = float(fahim["l2m"] / two_mod["l2m"])
 glue("samemodality_ratio_to_pairs", ratio)
 # "same order" read as within a factor of three either way
-glue("samemodality_order", "of the same order as" if 1 / 3 <= ratio <= 3 else "not of the same order as")
+glue(
+    "samemodality_order",
+    "of the same order as" if 1 / 3 <= ratio <= 3 else "not of the same order as",
+)
 display(same_table[["l2m", "rmg", "linear_separability"]].round(3))
 
 # %% [markdown]
@@ -164,21 +183,36 @@ check_claim(
 variants = contrastive.variant_runs(prof)
 rows = {}
 for name, run in variants.items():
-    rows[name] = {**contrastive.embedding_report(run.eval_image, run.eval_text),
-                  "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"]}
+    rows[name] = {
+        **contrastive.embedding_report(run.eval_image, run.eval_text),
+        "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"],
+    }
 v_table = pd.DataFrame(rows).T
 for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-uniformity")):
     suffix = "_mad" if key == "clip" else ""
     glue(f"{key}_l2m{suffix}", float(v_table.loc[name, "l2m"]))
-    glue(f"{key}_linear_separability{suffix}", float(v_table.loc[name, "linear_separability"]))
-    glue(f"{key}_zero_shot{suffix}", float(v_table.loc[name, "zero-shot digit accuracy"]))
+    glue(
+        f"{key}_linear_separability{suffix}",
+        float(v_table.loc[name, "linear_separability"]),
+    )
+    glue(
+        f"{key}_zero_shot{suffix}", float(v_table.loc[name, "zero-shot digit accuracy"])
+    )
     glue(f"{key}_uniformity{suffix}", float(v_table.loc[name, "uniformity"]))
     glue(f"{key}_alignment{suffix}", float(v_table.loc[name, "alignment"]))
 display(v_table.round(3))
 charts.grouped_bars(
-    v_table.reset_index(names="loss").melt(id_vars="loss", value_vars=["l2m", "linear_separability", "zero-shot digit accuracy"],
-                                           var_name="measure", value_name="value"),
-    category="measure", group="loss", value="value", y_title=None, title="CLIP loss against CUA on MAD (k = 2)",
+    v_table.reset_index(names="loss").melt(
+        id_vars="loss",
+        value_vars=["l2m", "linear_separability", "zero-shot digit accuracy"],
+        var_name="measure",
+        value_name="value",
+    ),
+    category="measure",
+    group="loss",
+    value="value",
+    y_title=None,
+    title="CLIP loss against CUA on MAD (k = 2)",
 )
 
 # %% [markdown]
@@ -206,7 +240,8 @@ check_claim(
     "Uniformity and alignment terms close most of the gap (CUA L2M below half of CLIP's) and lower linear "
     "separability (Fahim et al. 2024)",
     v_table.loc["CUA", "l2m"] < 0.5 * v_table.loc["CLIP", "l2m"]
-    and v_table.loc["CUA", "linear_separability"] < v_table.loc["CLIP", "linear_separability"],
+    and v_table.loc["CUA", "linear_separability"]
+    < v_table.loc["CLIP", "linear_separability"],
     f"L2M CLIP {v_table.loc['CLIP', 'l2m']:.3f}, CUA {v_table.loc['CUA', 'l2m']:.3f}; separability CLIP "
     f"{v_table.loc['CLIP', 'linear_separability']:.3f}, CUA {v_table.loc['CUA', 'linear_separability']:.3f}",
     prof,
@@ -227,26 +262,50 @@ dims = (128, 64, 32)
 dim_rows = []
 for dim in dims:
     extra = {} if dim == 128 else {"embed_dim": dim}
-    for name, run in contrastive.variant_runs(prof, ("CLIP", "CUA"), progress=False, **extra).items():
+    for name, run in contrastive.variant_runs(
+        prof, ("CLIP", "CUA"), progress=False, **extra
+    ).items():
         rep = contrastive.embedding_report(run.eval_image, run.eval_text)
-        dim_rows.append({"dimensions": dim, "loss": name, "l2m": rep["l2m"],
-                         "linear separability": rep["linear_separability"],
-                         "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"]})
+        dim_rows.append(
+            {
+                "dimensions": dim,
+                "loss": name,
+                "l2m": rep["l2m"],
+                "linear separability": rep["linear_separability"],
+                "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"],
+            }
+        )
 by_dim = pd.DataFrame(dim_rows)
 for name in ("CLIP", "CUA"):
     part = by_dim[by_dim["loss"] == name]
     glue(f"dims_{name.lower()}_l2m", [float(v) for v in part["l2m"]])
-    glue(f"dims_{name.lower()}_separability", [float(v) for v in part["linear separability"]])
+    glue(
+        f"dims_{name.lower()}_separability",
+        [float(v) for v in part["linear separability"]],
+    )
     for dim, v in zip(part["dimensions"], part["l2m"]):
         glue(f"dims_{name.lower()}_l2m_{dim}", float(v))
 clip_seq = [float(v) for v in by_dim[by_dim["loss"] == "CLIP"]["l2m"]]  # 128, 64, 32
 shrinks = clip_seq[0] > clip_seq[1] > clip_seq[2]
-glue("dims_clip_trend", "shrinks step by step as the embedding gets smaller, as theirs does" if shrinks
-     else "does not shrink step by step as the embedding gets smaller, unlike theirs")
+glue(
+    "dims_clip_trend",
+    "shrinks step by step as the embedding gets smaller, as theirs does"
+    if shrinks
+    else "does not shrink step by step as the embedding gets smaller, unlike theirs",
+)
 display(by_dim.pivot(index="dimensions", columns="loss").round(3))
-charts.lines(by_dim, "dimensions", {"l2m": "L2M", "linear separability": "linear separability",
-                                    "zero-shot digit accuracy": "zero-shot digit accuracy"},
-             series="loss", x_title="embedding dimensions", title="CLIP and CUA by embedding size")
+charts.lines(
+    by_dim,
+    "dimensions",
+    {
+        "l2m": "L2M",
+        "linear separability": "linear separability",
+        "zero-shot digit accuracy": "zero-shot digit accuracy",
+    },
+    series="loss",
+    x_title="embedding dimensions",
+    title="CLIP and CUA by embedding size",
+)
 
 # %% [markdown]
 # | L2M | 128 | 64 | 32 |
@@ -268,7 +327,8 @@ check_claim(
     "At every embedding size, uniformity and alignment leave a smaller gap than CLIP's loss alone "
     "(Fahim et al. 2024)",
     bool((cua_l2m < clip_l2m).all()),
-    "L2M CLIP / CUA: " + ", ".join(f"{d}: {clip_l2m[d]:.3f} / {cua_l2m[d]:.3f}" for d in dims),
+    "L2M CLIP / CUA: "
+    + ", ".join(f"{d}: {clip_l2m[d]:.3f} / {cua_l2m[d]:.3f}" for d in dims),
     prof,
 )
 
@@ -311,22 +371,44 @@ for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-unifor
 glue("arithmetic_closing_change", float((closed - shown)["image+text"].abs().max()))
 glue("arithmetic_top1_image_only", float(shown.loc["CLIP", "image"]))
 glue("arithmetic_top1_text_only", float(shown.loc["CLIP", "text"]))
-glue("arithmetic_top5_clip", float(arithmetic.arithmetic_summary(arith, "top-5")
-                                   .loc[("CLIP", "same digit", "as trained"), "image+text"]))
-diffs = {key: arithmetic.bootstrap_difference(variants["CLIP"], variants[name])
-         for key, name in (("cua", "CUA"), ("cuax", "CUA + cross-uniformity"))}
+glue(
+    "arithmetic_top5_clip",
+    float(
+        arithmetic.arithmetic_summary(arith, "top-5").loc[
+            ("CLIP", "same digit", "as trained"), "image+text"
+        ]
+    ),
+)
+diffs = {
+    key: arithmetic.bootstrap_difference(variants["CLIP"], variants[name])
+    for key, name in (("cua", "CUA"), ("cuax", "CUA + cross-uniformity"))
+}
 for key, d in diffs.items():
     glue(f"arithmetic_{key}_gain", d["difference"])
     glue(f"arithmetic_{key}_gain_low", d["low"])
     glue(f"arithmetic_{key}_gain_high", d["high"])
-    glue(f"arithmetic_{key}_gain_verdict", "better than CLIP beyond the resampling interval"
-         if d["low"] > 0 else "not distinguishable from CLIP" if d["high"] > 0
-         else "worse than CLIP beyond the resampling interval")
+    glue(
+        f"arithmetic_{key}_gain_verdict",
+        "better than CLIP beyond the resampling interval"
+        if d["low"] > 0
+        else "not distinguishable from CLIP"
+        if d["high"] > 0
+        else "worse than CLIP beyond the resampling interval",
+    )
 display(top1.style.format(precision=3))
-per_attr = arith[(arith["query"] == "image+text") & (arith["gap"] == "as trained")
-                 & (arith["targets"] == "same digit")]
-charts.grouped_bars(per_attr, category="attribute", group="model", value="top-1", y_title="top-1",
-                    title="Image + text(new) - text(old): the same digit with the new value at rank 1")
+per_attr = arith[
+    (arith["query"] == "image+text")
+    & (arith["gap"] == "as trained")
+    & (arith["targets"] == "same digit")
+]
+charts.grouped_bars(
+    per_attr,
+    category="attribute",
+    group="model",
+    value="top-1",
+    y_title="top-1",
+    title="Image + text(new) - text(old): the same digit with the new value at rank 1",
+)
 
 # %% [markdown]
 # | top-1, mean over the five attributes | CLIP | CUA | CUA + cross-uniformity |
@@ -359,8 +441,11 @@ check_claim(
     "Image plus text difference retrieves the transformed digit far better than the image or the text alone "
     "(the premise of Fahim et al.'s Sec. 6)",
     bool((shown["image+text"] > 2 * shown[["image", "text"]].max(axis=1)).all()),
-    "top-1 image+text / image / text: " + "; ".join(
-        f"{m} {r['image+text']:.3f}/{r['image']:.3f}/{r['text']:.3f}" for m, r in shown.iterrows()),
+    "top-1 image+text / image / text: "
+    + "; ".join(
+        f"{m} {r['image+text']:.3f}/{r['image']:.3f}/{r['text']:.3f}"
+        for m, r in shown.iterrows()
+    ),
     prof,
 )
 d = diffs["cua"]
@@ -370,34 +455,45 @@ check_claim(
     f"top-1 CUA - CLIP {d['difference']:+.3f}, 95% bootstrap interval {d['low']:+.3f} to {d['high']:+.3f}",
     prof,
     # measured at cpu (2026-11-23): +0.004, interval -0.006 to +0.013; the page says so
-    not_at_this_scale="the book's CUA model at cpu is not distinguishable from CLIP" if prof.name == "cpu"
+    not_at_this_scale="the book's CUA model at cpu is not distinguishable from CLIP"
+    if prof.name == "cpu"
     else None,
 )
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: contrastive_gap-ex1
 #
-# 1. Train CLIP with only the alignment term added (`gaplab.runs.mad_config(prof, alignment_weight=1.0)`). Does
-#    alignment alone close the gap? What happens to uniformity?
-# 2. The first two rows of the same-modality table differ in two ways at once: the inputs (identical or
-#    augmented) and the temperature (fixed at 100 or learnable). Design the two runs that separate the causes,
-#    with `samemodality.SameModalityConfig.from_profile`, and say which row of the table each is compared with.
-# 3. In Fahim et al.'s results, CLIP's 32-dimensional embeddings have a centroid distance of only 0.104, yet a
-#    linear classifier still tells the modalities apart with accuracy 0.78. How can a small gap be so separable?
-# 4. The text-only baseline of the arithmetic ($q = t_b$) finds the transformed digit in
-#    {glue:text}`arithmetic_top1_text_only:.3f` of CLIP's queries. What score would you predict for it before
-#    running anything, and why is the image-only baseline no fairer a comparison for the strict count?
+# Train CLIP with only the alignment term added (`gaplab.runs.mad_config(prof, alignment_weight=1.0)`). Does
+# alignment alone close the gap? What happens to uniformity?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} contrastive_gap-ex1
+# :label: contrastive_gap-sol1
 # :class: dropdown
+#
 # `run = gaplab.runs.get_or_train(gaplab.runs.mad_config(prof, alignment_weight=1.0))`, then
 # `contrastive.embedding_report(run.eval_image, run.eval_text)`. Alignment pulls matched pairs together and with
 # them the two means, so L2M falls; nothing in it spreads the points, so watch the uniformity: if it rises (less
 # uniform), the embeddings have partly collapsed, which is why Fahim et al. pair alignment with uniformity.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: contrastive_gap-ex2
 #
-# ```{admonition} Solution 2
+# The first two rows of the same-modality table differ in two ways at once: the inputs (identical or
+# augmented) and the temperature (fixed at 100 or learnable). Design the two runs that separate the causes,
+# with `samemodality.SameModalityConfig.from_profile`, and say which row of the table each is compared with.
+# ```
+#
+# ```{solution} contrastive_gap-ex2
+# :label: contrastive_gap-sol2
 # :class: dropdown
+#
 # Change one thing at a time. `from_profile(prof, views="identical")` (identical inputs, learnable temperature)
 # differs from the first row only in the temperature and from the second only in the inputs;
 # `from_profile(prof, temperature=100.0)` (augmented views at a fixed 100) differs from the second row only in the
@@ -406,18 +502,39 @@ check_claim(
 # Remember which logit scale the learnable runs end at (`r.history[-1]["logit_scale"]`): the temperature chapter
 # shows how strongly the scale alone moves an image-caption gap.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: contrastive_gap-ex3
 #
-# ```{admonition} Solution 3
+# In Fahim et al.'s results, CLIP's 32-dimensional embeddings have a centroid distance of only 0.104, yet a
+# linear classifier still tells the modalities apart with accuracy 0.78. How can a small gap be so separable?
+# ```
+#
+# ```{solution} contrastive_gap-ex3
+# :label: contrastive_gap-sol3
 # :class: dropdown
+#
 # Separability compares the gap with the spread of the embeddings *along the direction that separates them*, not
 # with the size of the sphere. At 32 dimensions their CLIP's matched pairs have a mean cosine of 0.91: the
 # embeddings sit in a tight region, so an offset of 0.1 between the two means can still be large against the
 # spread along the best separating direction. L2M measures the offset alone; separability measures it against the
 # noise, like a signal-to-noise ratio.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: contrastive_gap-ex4
 #
-# ```{admonition} Solution 4
+# The text-only baseline of the arithmetic ($q = t_b$) finds the transformed digit in
+# {glue:text}`arithmetic_top1_text_only:.3f` of CLIP's queries. What score would you predict for it before
+# running anything, and why is the image-only baseline no fairer a comparison for the strict count?
+# ```
+#
+# ```{solution} contrastive_gap-ex4
+# :label: contrastive_gap-sol4
 # :class: dropdown
+#
 # The query $t_b$ is the same for every image with the old value $a$, so it cannot know the digit: at best its
 # nearest image has the value $b$ and some digit, right in about one case of ten (the held-out digits are close
 # to uniform), which is what it scores. The image alone keeps the digit and the other attributes but not the

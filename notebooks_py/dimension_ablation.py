@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -60,7 +65,9 @@ from gaplab.widgets import stepper
 prof = gaplab.resolve_profile(profile)
 charts.setup()
 img, txt = load_embeddings(model)
-print(f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings")
+print(
+    f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings"
+)
 
 # %% [markdown]
 # ## The gap, dimension by dimension
@@ -82,7 +89,9 @@ glue("gap_share_top2", share_top2)
 glue("gap_share_top10", metrics.gap_share(img, txt, top=10))
 glue("first_gap_dim", top_dims[0])
 glue("second_gap_dim", top_dims[1])
-charts.dimension_profile(diff, top=40, highlight=2, title="Per-dimension mean difference, largest 40 of 512")
+charts.dimension_profile(
+    diff, top=40, highlight=2, title="Per-dimension mean difference, largest 40 of 512"
+)
 
 # %% [markdown]
 # Two dimensions stand out: {glue:text}`first_gap_dim` and {glue:text}`second_gap_dim`. Together they carry
@@ -97,7 +106,12 @@ charts.dimension_profile(diff, top=40, highlight=2, title="Per-dimension mean di
 # dimensions, repeated many times: any change the random control also shows is not about the gap dimensions.
 
 # %%
-measures = {"l2m": "L2M", "rmg": "RMG", "i2t_r1": "image->text R@1", "t2i_r1": "text->image R@1"}
+measures = {
+    "l2m": "L2M",
+    "rmg": "RMG",
+    "i2t_r1": "image->text R@1",
+    "t2i_r1": "text->image R@1",
+}
 top = metrics.ablation_curve(img, txt, max_k=prof.ablation_max_k)
 control = metrics.random_ablation_curve(
     img, txt, max_k=prof.ablation_max_k, repeats=prof.ablation_random_repeats, seed=0
@@ -109,7 +123,10 @@ glue("ablation_t2i_r1", top["t2i_r1"])
 glue("ablation_random_l2m", control["l2m"]["mean"])
 print(f"random control: {prof.ablation_random_repeats} repeats per k")
 charts.ablation_curves(
-    top, control, measures=measures, max_k=prof.ablation_max_k,
+    top,
+    control,
+    measures=measures,
+    max_k=prof.ablation_max_k,
     title="Ablating the top gap dimensions (orange) against random dimensions (grey, mean +/- sd)",
 )
 
@@ -118,18 +135,31 @@ charts.ablation_curves(
 # table for each $k$, with the dimensions removed so far.
 
 # %%
-stepper(ablation_panels(top, control, measures), description="dimensions ablated k", start=2)
+stepper(
+    ablation_panels(top, control, measures), description="dimensions ablated k", start=2
+)
 
 # %%
 effect = ablation_effect(top, control, k=2)
-for key in ("l2m_drop_top", "l2m_drop_random", "r1_change_top", "l2m_after_top", "rmg_after_top"):
+for key in (
+    "l2m_drop_top",
+    "l2m_drop_random",
+    "r1_change_top",
+    "l2m_after_top",
+    "rmg_after_top",
+):
     glue(f"{key}2", effect[key])
 glue("l2m_after_top20", top["l2m"][-1])
-display(pd.DataFrame(
-    {"no ablation": [top[m][0] for m in measures], "top 2 ablated": [top[m][2] for m in measures],
-     "2 random ablated (mean)": [control[m]["mean"][2] for m in measures]},
-    index=list(measures.values()),
-).style.format(precision=3))
+display(
+    pd.DataFrame(
+        {
+            "no ablation": [top[m][0] for m in measures],
+            "top 2 ablated": [top[m][2] for m in measures],
+            "2 random ablated (mean)": [control[m]["mean"][2] for m in measures],
+        },
+        index=list(measures.values()),
+    ).style.format(precision=3)
+)
 
 # %% [markdown]
 # Removing the two top gap dimensions shrinks L2M by {glue:text}`l2m_drop_top2:.1%` (to
@@ -169,29 +199,52 @@ check_claim(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: dimension_ablation-ex1
 #
-# 1. Ablate *all but* the top 10 gap dimensions (keep only those). How large is L2M, and how well does retrieval
-#    work in those 10 dimensions?
-# 2. Run the chapter with `model = "clip_random"`. Is the gap of a random-init CLIP concentrated in a few dimensions
-#    too? What does that suggest about where the concentration comes from?
-# 3. Why does the random control renormalise after zeroing dimensions, instead of only zeroing them?
+# Ablate *all but* the top 10 gap dimensions (keep only those). How large is L2M, and how well does retrieval
+# work in those 10 dimensions?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} dimension_ablation-ex1
+# :label: dimension_ablation-sol1
 # :class: dropdown
+#
 # `keep = metrics.top_gap_dimensions(img, txt, 10)`, `drop = np.setdiff1d(np.arange(512), keep)`, then
 # `metrics.ablate(img, drop)` and `metrics.ablate(txt, drop)`. In those 10 dimensions the two modalities are far
 # apart (L2M above 1) and retrieval falls to chance (R@1 about 1 in 500): the gap dimensions carry the modality, not the
 # content.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: dimension_ablation-ex2
 #
-# ```{admonition} Solution 2
+# Run the chapter with `model = "clip_random"`. Is the gap of a random-init CLIP concentrated in a few dimensions
+# too? What does that suggest about where the concentration comes from?
+# ```
+#
+# ```{solution} dimension_ablation-ex2
+# :label: dimension_ablation-sol2
 # :class: dropdown
+#
 # The random-init model's gap is spread much more evenly (`metrics.gap_share(img, txt, 2)` is far smaller). The
 # concentration in a few dimensions is something training produces, not something inherited from initialisation.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: dimension_ablation-ex3
 #
-# ```{admonition} Solution 3
+# Why does the random control renormalise after zeroing dimensions, instead of only zeroing them?
+# ```
+#
+# ```{solution} dimension_ablation-ex3
+# :label: dimension_ablation-sol3
 # :class: dropdown
+#
 # CLIP compares unit vectors. Zeroing dimensions shortens each vector by a different amount; without renormalising,
 # the measures would mix the effect of removing directions with the effect of shrinking norms, and the gap
 # measures (defined on the sphere) would no longer apply.

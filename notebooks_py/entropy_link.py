@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -83,8 +88,16 @@ glue("entropy_gap_corr", corr)
 glue("entropy_l2m_corr", corr_l2m)
 glue("entropy_gap_spearman", rank_corr)
 glue("entropy_n_runs", len(table))
-charts.scatter(table, "entropy", "rmg", color="k", x_title="logits entropy (nats)", y_title="RMG",
-               tooltip=["k:Q", "seed:Q"], title="Gap against entropy, one point per imbalance run")
+charts.scatter(
+    table,
+    "entropy",
+    "rmg",
+    color="k",
+    x_title="logits entropy (nats)",
+    y_title="RMG",
+    tooltip=["k:Q", "seed:Q"],
+    title="Gap against entropy, one point per imbalance run",
+)
 
 # %% [markdown]
 # Across the {glue:text}`entropy_n_runs` runs, RMG and entropy correlate with Pearson
@@ -122,14 +135,30 @@ glue("finetune_gap_before", ft["frozen_rmg_before"])
 glue("finetune_scale_before", ft["source_logit_scale"])
 glue("finetune_steps", prof.finetune_steps)
 glue("finetune_temperature_lr_mult", prof.finetune_temperature_lr_mult)
-display(pd.DataFrame(
-    {arm: {f"{m} {w}": ft[f"{arm}_{m}_{w}"] for m in ("rmg", "l2m", "entropy", "logit_scale")
-           for w in ("before", "after", "change")} for arm in ("frozen", "learnable")}
-).round(3))
+display(
+    pd.DataFrame(
+        {
+            arm: {
+                f"{m} {w}": ft[f"{arm}_{m}_{w}"]
+                for m in ("rmg", "l2m", "entropy", "logit_scale")
+                for w in ("before", "after", "change")
+            }
+            for arm in ("frozen", "learnable")
+        }
+    ).round(3)
+)
 charts.compare_histories(
-    {"temperature frozen": ft["frozen"].history, "temperature learnable": ft["learnable"].history},
-    {"rmg": "RMG", "l2m": "L2M", "entropy": "logits entropy (nats)", "logit_scale": "logit scale",
-     "zero_shot_digit_acc": "zero-shot digit accuracy"},
+    {
+        "temperature frozen": ft["frozen"].history,
+        "temperature learnable": ft["learnable"].history,
+    },
+    {
+        "rmg": "RMG",
+        "l2m": "L2M",
+        "entropy": "logits entropy (nats)",
+        "logit_scale": "logit scale",
+        "zero_shot_digit_acc": "zero-shot digit accuracy",
+    },
     title="Fine-tuning a k = 5 model on k = 1 captions",
 )
 
@@ -191,36 +220,60 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # After training the three models, measure them as in the first chapters: embed a held-out set of image-caption
 # pairs (for instance with `gaplab.models.load_open_clip(model, pretrained=<checkpoint path>)`), then compare
 # `metrics.rmg`, `metrics.l2m` and `metrics.logits_entropy` across the caption lengths.
-#
+
+# %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: entropy_link-ex1
 #
-# 1. Why does a gap lower the spread of the logits? Take unit vectors $x = \cos\theta\, m + \sin\theta\, u$ and
-#    $y = -\cos\theta\, m + \sin\theta\, v$ for a fixed unit $m$ and unit $u, v \perp m$. What range can $x^\top y$
-#    take, and how does it shrink as $\theta \to 0$?
-# 2. Fine-tune the $k = 5$ model on $k = 0$ captions instead (`imbalance.finetune_experiment(prof, target_k=0)`).
-#    Does the frozen arm's gap still grow more?
-# 3. With the authors' cut (`mode="span"`), which quarter captions can the 11-word caption "a small red car parked
-#    next to a tall green tree" become, and how long is each? In what share of the epochs does a model read its
-#    first word, and how does `mode="first"` differ?
+# Why does a gap lower the spread of the logits? Take unit vectors $x = \cos\theta\, m + \sin\theta\, u$ and
+# $y = -\cos\theta\, m + \sin\theta\, v$ for a fixed unit $m$ and unit $u, v \perp m$. What range can $x^\top y$
+# take, and how does it shrink as $\theta \to 0$?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} entropy_link-ex1
+# :label: entropy_link-sol1
 # :class: dropdown
+#
 # $x^\top y = -\cos^2\theta + \sin^2\theta\, u^\top v$, with $u^\top v \in [-1, 1]$, so $x^\top y$ lies in
 # $[-1, \sin^2\theta - \cos^2\theta]$, an interval of width $2\sin^2\theta$. As the modalities move apart
 # ($\theta \to 0$, the gap $\lVert x - y\rVert \to 2$) every cross-modal similarity is pushed into a narrower band,
 # and at a fixed logit scale the softmax over captions flattens: higher entropy without touching the temperature.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: entropy_link-ex2
 #
-# ```{admonition} Solution 2
+# Fine-tune the $k = 5$ model on $k = 0$ captions instead (`imbalance.finetune_experiment(prof, target_k=0)`).
+# Does the frozen arm's gap still grow more?
+# ```
+#
+# ```{solution} entropy_link-ex2
+# :label: entropy_link-sol2
 # :class: dropdown
+#
 # The call trains two more fine-tuning runs (one to two minutes at `cpu`) and returns the same fields; compare
 # `ft0["frozen_rmg_change"]` with `ft0["learnable_rmg_change"]`. At $k = 0$ there are only ten distinct captions,
 # the regime in which the imbalance chapter saw the gap behave differently, so the answer is worth checking rather
 # than assuming.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: entropy_link-ex3
 #
-# ```{admonition} Solution 3
+# With the authors' cut (`mode="span"`), which quarter captions can the 11-word caption "a small red car parked
+# next to a tall green tree" become, and how long is each? In what share of the epochs does a model read its
+# first word, and how does `mode="first"` differ?
+# ```
+#
+# ```{solution} entropy_link-ex3
+# :label: entropy_link-sol3
 # :class: dropdown
+#
 # The chunk bounds are `int(j * 11 / 4)` = 0, 2, 5, 8, 11, so the four quarters are "a small", "red car parked",
 # "next to a" and "tall green tree" (2, 3, 3 and 3 words). Each is drawn with probability 1/4 per epoch, so the
 # first word is read in a quarter of the epochs, and the other words likewise. `mode="first"` keeps

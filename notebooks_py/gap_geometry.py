@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -68,7 +73,9 @@ from gaplab.geometry import joint_pca
 prof = gaplab.resolve_profile(profile)
 charts.setup()
 img, txt = load_embeddings(model)
-print(f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings")
+print(
+    f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings"
+)
 
 # %% [markdown]
 # ## Seeing the gap
@@ -81,7 +88,9 @@ img_2d, txt_2d, explained = joint_pca(img, txt)
 glue("pc1_share", float(explained[0]))
 glue("pc12_share", float(explained[:2].sum()))
 charts.pair_projection(
-    img_2d, txt_2d, title=f"{embedding_info(model).model}: images and captions, first two principal components"
+    img_2d,
+    txt_2d,
+    title=f"{embedding_info(model).model}: images and captions, first two principal components",
 )
 
 # %% [markdown]
@@ -111,7 +120,11 @@ charts.pair_projection(
 # %%
 table = gap_table(seed=0, neighbour_k=prof.neighbour_k)
 shown = ["N", "L2M", "L2I", "RMG", "I->T R@1", "T->I R@1"]
-display(table[shown].style.format(precision=3).set_caption("Gap measures of the shipped embeddings"))
+display(
+    table[shown]
+    .style.format(precision=3)
+    .set_caption("Gap measures of the shipped embeddings")
+)
 
 # %%
 row, rnd = table.loc[model], table.loc[f"{model}_random"]
@@ -121,8 +134,14 @@ glue("clip_rmg", row["RMG"])
 glue("clip_l2i", row["L2I"])
 glue("clip_random_rmg", rnd["RMG"])
 glue("clip_i2t_r1", row["I->T R@1"])
-charts.model_comparison(table.reset_index(), "L2M", title="L2M: distance between the modality means", domain=(0, 2)) & \
-    charts.model_comparison(table.reset_index(), "RMG", title="RMG: relative modality gap", domain=(0, 1))
+charts.model_comparison(
+    table.reset_index(),
+    "L2M",
+    title="L2M: distance between the modality means",
+    domain=(0, 2),
+) & charts.model_comparison(
+    table.reset_index(), "RMG", title="RMG: relative modality gap", domain=(0, 1)
+)
 
 # %% [markdown]
 # For the pretrained CLIP, the means of the two modalities lie {glue:text}`clip_l2m:.3f` apart (L2M; Liang et al.
@@ -142,9 +161,15 @@ charts.model_comparison(table.reset_index(), "L2M", title="L2M: distance between
 
 # %%
 cone = table[["mean cos (image)", "mean cos (text)"]]
-display(cone.style.format(precision=3).set_caption("Mean cosine between distinct embeddings of one modality"))
+display(
+    cone.style.format(precision=3).set_caption(
+        "Mean cosine between distinct embeddings of one modality"
+    )
+)
 random_rows = table[table["weights"] == "random init"]
-cone_min_random = float(random_rows[["mean cos (image)", "mean cos (text)"]].min().min())
+cone_min_random = float(
+    random_rows[["mean cos (image)", "mean cos (text)"]].min().min()
+)
 glue("cone_min_random", cone_min_random)
 glue("clip_random_cos_img", rnd["mean cos (image)"])
 glue("clip_random_cos_txt", rnd["mean cos (text)"])
@@ -164,7 +189,11 @@ glue("clip_random_cos_txt", rnd["mean cos (text)"])
 
 # %%
 sep = table[["linear separability"]]
-display(sep.style.format(precision=3).set_caption("Held-out accuracy of a linear image-vs-text classifier"))
+display(
+    sep.style.format(precision=3).set_caption(
+        "Held-out accuracy of a linear image-vs-text classifier"
+    )
+)
 glue("clip_linear_separability", row["linear separability"])
 
 # %% [markdown]
@@ -180,7 +209,11 @@ glue("clip_linear_separability", row["linear separability"])
 
 # %%
 overlap = table[["neighbour overlap", "overlap by chance"]]
-display(overlap.style.format(precision=3).set_caption(f"Shared share of the {prof.neighbour_k} nearest neighbours"))
+display(
+    overlap.style.format(precision=3).set_caption(
+        f"Shared share of the {prof.neighbour_k} nearest neighbours"
+    )
+)
 glue("clip_neighbour_overlap", row["neighbour overlap"])
 glue("overlap_chance", row["overlap by chance"])
 
@@ -214,30 +247,53 @@ check_claim(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: gap_geometry-ex1
 #
-# 1. Set `model = "convirt"` in the parameters cell and run the chapter again. How do its gap and its cone compare
-#    with CLIP's? Why might a medical model's text side be so spread out (mean cosine near 0.13)?
-# 2. RMG clamps the matched distance $m$ at $10^{-3}$. Construct two embedding sets where, without the clamp, RMG
-#    would be 0 however the samples are spread, and compute RMG with `gaplab.metrics.rmg`.
-# 3. Shift every caption embedding by the mean difference $\bar x - \bar y$ and renormalise. What happens to L2M
-#    to RMG and to R@1?
+# Set `model = "convirt"` in the parameters cell and run the chapter again. How do its gap and its cone compare
+# with CLIP's? Why might a medical model's text side be so spread out (mean cosine near 0.13)?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} gap_geometry-ex1
+# :label: gap_geometry-sol1
 # :class: dropdown
+#
 # `gap_table()` already holds the answer: ConVIRT's L2M is about as large as CLIP's, but its text side is barely a
 # cone (mean cosine about 0.13) while its image side is a very narrow one (about 0.76). Medical reports differ in
 # many details, while chest X-rays look much alike; retrieval among 500 such pairs is near chance.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: gap_geometry-ex2
 #
-# ```{admonition} Solution 2
+# RMG clamps the matched distance $m$ at $10^{-3}$. Construct two embedding sets where, without the clamp, RMG
+# would be 0 however the samples are spread, and compute RMG with `gaplab.metrics.rmg`.
+# ```
+#
+# ```{solution} gap_geometry-ex2
+# :label: gap_geometry-sol2
 # :class: dropdown
+#
 # Take identical sets, `x = y = rng.normal(size=(50, 8))`. Every matched distance is 0, so without the clamp RMG
 # would be 0/(0 + spread) = 0 whatever the spread. With the clamp, `metrics.rmg(x, x)` is
 # 0.001 / (0.001 + d), a small positive number that still shrinks as the samples spread out.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: gap_geometry-ex3
 #
-# ```{admonition} Solution 3
+# Shift every caption embedding by the mean difference $\bar x - \bar y$ and renormalise. What happens to L2M
+# to RMG and to R@1?
+# ```
+#
+# ```{solution} gap_geometry-ex3
+# :label: gap_geometry-sol3
 # :class: dropdown
+#
 # With `x`, `y` normalised, `y2 = y + (x.mean(0) - y.mean(0))`, renormalised. L2M nearly vanishes (about 0.007),
 # but RMG stays near 0.41, because matched pairs are still far apart compared with the spread within each modality,
 # and R@1 falls (image-to-text from 0.55 to about 0.39): renormalising moves each caption by a different amount and

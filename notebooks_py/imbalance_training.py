@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -56,8 +61,10 @@ from gaplab.book import check_claim, glue
 prof = gaplab.resolve_profile(profile)
 charts.setup()
 seeds = tuple(range(prof.imbalance_seeds))
-print(f"profile: {prof.name}; k = {list(imbalance.IMBALANCE_KS)}; seeds = {list(seeds)}; "
-      f"{prof.mad_steps} steps x {prof.mad_batch} = {prof.mad_steps * prof.mad_batch:,} samples per run")
+print(
+    f"profile: {prof.name}; k = {list(imbalance.IMBALANCE_KS)}; seeds = {list(seeds)}; "
+    f"{prof.mad_steps} steps x {prof.mad_batch} = {prof.mad_steps * prof.mad_batch:,} samples per run"
+)
 
 # %% [markdown]
 # ## Training the grid
@@ -70,7 +77,11 @@ print(f"profile: {prof.name}; k = {list(imbalance.IMBALANCE_KS)}; seeds = {list(
 runs = imbalance.imbalance_runs(prof, seeds=seeds)
 table = imbalance.imbalance_table(runs)
 summary = imbalance.by_k(table)
-display(summary.style.format("{:.3f}", subset=[c for c in summary.columns if c[1] in ("mean", "std")]))
+display(
+    summary.style.format(
+        "{:.3f}", subset=[c for c in summary.columns if c[1] in ("mean", "std")]
+    )
+)
 
 # %% [markdown]
 # ## The gap and the object bias against $k$
@@ -83,8 +94,14 @@ display(summary.style.format("{:.3f}", subset=[c for c in summary.columns if c[1
 # %%
 charts.metrics_by_k(
     table,
-    {"rmg": "RMG", "l2m": "L2M", "moad_img": "MOAD (images)", "moad_txt": "MOAD (captions)",
-     "entropy": "logits entropy (nats)", "logit_scale": "learned logit scale"},
+    {
+        "rmg": "RMG",
+        "l2m": "L2M",
+        "moad_img": "MOAD (images)",
+        "moad_txt": "MOAD (captions)",
+        "entropy": "logits entropy (nats)",
+        "logit_scale": "learned logit scale",
+    },
     title="Gap, object bias and entropy against the number of attributes per caption",
 )
 
@@ -99,9 +116,19 @@ rho_entropy = imbalance.spearman(ks, mean["entropy"])
 rmg_tail = imbalance.spearman(ks[1:], mean["rmg"].iloc[1:])
 
 glue("imbalance_k", ks)
-for name in ("rmg", "l2m", "moad_img", "moad_txt", "entropy", "object_acc", "attribute_acc"):
+for name in (
+    "rmg",
+    "l2m",
+    "moad_img",
+    "moad_txt",
+    "entropy",
+    "object_acc",
+    "attribute_acc",
+):
     glue(f"imbalance_{name}", [float(v) for v in mean[name]])
-    glue(f"imbalance_{name}_std", [float(v) for v in summary[(name, "std")].fillna(0.0)])
+    glue(
+        f"imbalance_{name}_std", [float(v) for v in summary[(name, "std")].fillna(0.0)]
+    )
 glue("imbalance_seeds", len(seeds))
 glue("imbalance_samples_per_run", prof.mad_steps * prof.mad_batch)
 glue("imbalance_rho_rmg", rho_rmg)
@@ -110,13 +137,19 @@ glue("imbalance_rho_l2m", rho_l2m)
 glue("imbalance_rho_moad_img", rho_moad_img)
 glue("imbalance_rho_moad_txt", rho_moad_txt)
 glue("imbalance_rho_entropy", rho_entropy)
-for name, values in (("rmg", mean["rmg"]), ("moad_img", mean["moad_img"]), ("l2m", mean["l2m"])):
+for name, values in (
+    ("rmg", mean["rmg"]),
+    ("moad_img", mean["moad_img"]),
+    ("l2m", mean["l2m"]),
+):
     glue(f"imbalance_{name}_k0", float(values.iloc[0]))
     glue(f"imbalance_{name}_k1", float(values.iloc[1]))
     glue(f"imbalance_{name}_k5", float(values.iloc[-1]))
 glue("imbalance_rmg_k0_rank", int(1 + (mean["rmg"] > mean["rmg"].iloc[0]).sum()))
-print(f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), L2M {rho_l2m:.2f}, MOAD images {rho_moad_img:.2f}, "
-      f"MOAD captions {rho_moad_txt:.2f}, entropy {rho_entropy:.2f}")
+print(
+    f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), L2M {rho_l2m:.2f}, MOAD images {rho_moad_img:.2f}, "
+    f"MOAD captions {rho_moad_txt:.2f}, entropy {rho_entropy:.2f}"
+)
 
 # %% [markdown]
 # With {glue:text}`imbalance_seeds` seeds per $k$ and {glue:text}`imbalance_samples_per_run:,` training samples per
@@ -151,13 +184,15 @@ print(f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), L2M {rho_l2
 check_claim(
     "More attributes per caption, smaller modality gap (Spearman of k with mean RMG <= -0.8)",
     rho_rmg <= -0.8,
-    f"Spearman {rho_rmg:.2f}; mean RMG by k = " + ", ".join(f"{v:.3f}" for v in mean["rmg"]),
+    f"Spearman {rho_rmg:.2f}; mean RMG by k = "
+    + ", ".join(f"{v:.3f}" for v in mean["rmg"]),
     prof,
 )
 check_claim(
     "More attributes per caption, less object bias in the images (Spearman of k with mean MOAD <= -0.8)",
     rho_moad_img <= -0.8,
-    f"Spearman {rho_moad_img:.2f}; mean MOAD (images) by k = " + ", ".join(f"{v:.3f}" for v in mean["moad_img"]),
+    f"Spearman {rho_moad_img:.2f}; mean MOAD (images) by k = "
+    + ", ".join(f"{v:.3f}" for v in mean["moad_img"]),
     prof,
 )
 
@@ -176,7 +211,10 @@ for name in ("attribute_acc", "object_acc"):
     glue(f"imbalance_{name}_k5", float(mean[name].iloc[-1]))
 charts.metrics_by_k(
     table,
-    {"object_acc": "zero-shot digit accuracy", "attribute_acc": "zero-shot attribute accuracy (mean of 5)"},
+    {
+        "object_acc": "zero-shot digit accuracy",
+        "attribute_acc": "zero-shot attribute accuracy (mean of 5)",
+    },
     title="Object and attribute recognition against k",
 )
 
@@ -188,21 +226,36 @@ charts.metrics_by_k(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: imbalance_training-ex1
 #
-# 1. Which single $k$ would you drop to make the RMG trend perfectly monotone, and is dropping it honest? Compute
-#    `imbalance.spearman` on the remaining points.
-# 2. The spread across seeds is part of the result. For which metric is the difference between $k = 4$ and $k = 5$
-#    smaller than two seed standard deviations?
+# Which single $k$ would you drop to make the RMG trend perfectly monotone, and is dropping it honest? Compute
+# `imbalance.spearman` on the remaining points.
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} imbalance_training-ex1
+# :label: imbalance_training-sol1
 # :class: dropdown
+#
 # Dropping $k = 0$ gives the Spearman correlation printed above as "k >= 1". It is honest only if the reason is
 # stated and the point is still shown: $k = 0$ is a different regime (ten distinct captions), not noise, and a
 # reader deserves to see it. This page keeps all six points in the claim check.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: imbalance_training-ex2
 #
-# ```{admonition} Solution 2
+# The spread across seeds is part of the result. For which metric is the difference between $k = 4$ and $k = 5$
+# smaller than two seed standard deviations?
+# ```
+#
+# ```{solution} imbalance_training-ex2
+# :label: imbalance_training-sol2
 # :class: dropdown
+#
 # `d = mean.iloc[-1] - mean.iloc[-2]; s = summary.xs("std", axis=1, level=1).iloc[-2:].max()` and compare
 # `d.abs() < 2 * s` per column. With two seeds a standard deviation is itself uncertain, so treat the answer as a
 # hint of where more seeds (the `paper` profile) are needed.

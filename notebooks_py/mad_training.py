@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -61,8 +66,10 @@ prof = gaplab.resolve_profile(profile)
 charts.setup()
 config = runs.mad_config(prof, k=k)
 samples = generate_mad(400, seed=1, glyphs=config.glyphs)
-print(f"profile: {prof.name}; glyphs: {samples.glyph_source}; factors: "
-      + ", ".join(f"{name} ({len(values)})" for name, values in FACTORS.items()))
+print(
+    f"profile: {prof.name}; glyphs: {samples.glyph_source}; factors: "
+    + ", ".join(f"{name} ({len(values)})" for name, values in FACTORS.items())
+)
 
 # %% [markdown]
 # ## The factors
@@ -130,20 +137,35 @@ check_claim(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: mad_training-ex1
 #
-# 1. Train with `k = 5` (`runs.get_or_train(runs.mad_config(profile, k=5))`). How do the final L2M and RMG compare
-#    with $k = 2$?
-# 2. Freeze the temperature at a logit scale of 10 (`temperature=10.0`). What happens to the entropy curve?
+# Train with `k = 5` (`runs.get_or_train(runs.mad_config(profile, k=5))`). How do the final L2M and RMG compare
+# with $k = 2$?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} mad_training-ex1
+# :label: mad_training-sol1
 # :class: dropdown
+#
 # Compare `result.history[-1]` of both runs. Schrodi et al. find that the gap shrinks as captions carry more of
 # their images' information; one pair of runs is a single data point with seed noise, so the imbalance chapter
 # measures all $k$ with several seeds before drawing a conclusion.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: mad_training-ex2
 #
-# ```{admonition} Solution 2
+# Freeze the temperature at a logit scale of 10 (`temperature=10.0`). What happens to the entropy curve?
+# ```
+#
+# ```{solution} mad_training-ex2
+# :label: mad_training-sol2
 # :class: dropdown
+#
 # `runs.get_or_train(runs.mad_config(profile, temperature=10.0))`, then `charts.training_curves(...)`. The logit
 # scale stays at 10, below where the learnable run ends, so the softmax over the batch cannot sharpen as far and
 # the entropy curve should level off higher; check it against the learnable run's curve above. Liang et al. report

@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -119,7 +124,8 @@ print(format_table(report_embeddings(shipped)))
 # %%
 if models == "open_clip":
     comparison, measured = compare.survey_open_clip(
-        n_models, data_root, attribute_data, survey_dir)
+        n_models, data_root, attribute_data, survey_dir
+    )
 else:
     comparison = compare.from_mad(prof)
 glue("models_set", comparison.models_set)
@@ -143,18 +149,30 @@ display(comparison.frame(*shown).round(3).set_index("model"))
 # With a handful of models the test enumerates every pairing, so $p$ is exact.
 
 # %%
-tests = [("gap", "performance"), ("gap", "retrieval"),
-         ("l2m", "performance"), ("moad", "attribute"),
-         ("moad_text", "attribute")]
+tests = [
+    ("gap", "performance"),
+    ("gap", "retrieval"),
+    ("l2m", "performance"),
+    ("moad", "attribute"),
+    ("moad_text", "attribute"),
+]
 display(comparison.correlations(tests).round(3))
+
 
 # %%
 def scatter(x, y, title):
     c = comparison
     return charts.scatter(
-        c.table, c.columns[x], c.columns[y], color=c.columns["group"],
-        x_title=c.label(x), y_title=c.label(y), tooltip=["model"],
-        title=title, trend=False)
+        c.table,
+        c.columns[x],
+        c.columns[y],
+        color=c.columns["group"],
+        x_title=c.label(x),
+        y_title=c.label(y),
+        tooltip=["model"],
+        title=title,
+        trend=False,
+    )
 
 
 scatter("gap", "performance", "Gap against performance, per model")
@@ -184,8 +202,12 @@ print(comparison.sentence("gap", "performance"))
 if comparison.models_set == "mad":
     k2 = comparison.test("gap", "performance", "k=2")
     evidence = f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f}"
-    check_claim("Within one training set (k = 2), the gap does not "
-                "predict accuracy", k2["p"] >= 0.05, evidence, prof)
+    check_claim(
+        "Within one training set (k = 2), the gap does not predict accuracy",
+        k2["p"] >= 0.05,
+        evidence,
+        prof,
+    )
 
 # %% [markdown]
 # ## Does object bias cost attribute accuracy?
@@ -200,8 +222,7 @@ if comparison.models_set == "mad":
 # the open_clip set has these only with MIT-States or UT-Zappos
 has_attributes = "moad" in comparison.columns
 if has_attributes:
-    display(scatter("moad", "attribute",
-                    "Object bias against attribute accuracy"))
+    display(scatter("moad", "attribute", "Object bias against attribute accuracy"))
 else:
     print(f"no attribute data at {attribute_data}")
 
@@ -218,8 +239,12 @@ if comparison.models_set == "mad":
     # the claim fails only for a significant negative relation
     holds = k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0
     evidence = f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f}"
-    check_claim("Within k = 2, more object bias does not mean worse "
-                "attributes", holds, evidence, prof)
+    check_claim(
+        "Within k = 2, more object bias does not mean worse attributes",
+        holds,
+        evidence,
+        prof,
+    )
 
 # %% [markdown]
 # Across the MAD zoo, MOAD and attribute accuracy go against each other ($\tau$ = {glue:text}`models_kendall_moad:.3f`,
@@ -283,9 +308,13 @@ if fair is not None:
 if fair is not None:
     overall = fairness.share_table(fair, "crime", by="all").loc["all"]
     evidence = f"{overall[0.0]:.3f} at lambda 0, {overall[-0.2]:.3f} at -0.2"
-    check_claim("Widening the gap (lambda = -0.2) lowers the share of faces "
-                "put in a crime-related class", overall[-0.2] < overall[0.0],
-                evidence, prof)
+    check_claim(
+        "Widening the gap (lambda = -0.2) lowers the share of faces "
+        "put in a crime-related class",
+        overall[-0.2] < overall[0.0],
+        evidence,
+        prof,
+    )
 
 # %% [markdown]
 # `fair` holds one row per $\lambda$, grouping (race, gender, all) and category, with
@@ -325,38 +354,62 @@ if fair is not None:
 #   the survey, and $k$ for the training data.
 # - **Not reproduced here:** the paper's own values (its tables could not be read; see `PAPER-NUMBERS.md`), so
 #   this page shows the protocol and the book's numbers, not a side-by-side comparison.
-#
+
+# %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: models_compared-ex1
 #
-# 1. Add the frozen-temperature runs' logit scale as a column and correlate it with RMG within $k = 2$. What does
-#    the result say about what drives the gap within one training set?
-# 2. Run `python -m gaplab report --embeddings` on the shipped `features_clip_random.npy` and compare its
-#    gap with the pretrained CLIP's. Which measure changes most, and why?
-# 3. Liang et al. shift only the image embeddings, $x \mapsto (x - \lambda g)/\lVert x -
-#    \lambda g\rVert$, and keep the class embeddings $t_c$ (unit vectors). (a) Show that
-#    renormalising never changes which class wins. (b) In two dimensions let
-#    $x = (0.6, 0.8)$, $t_1 = (1, 0)$, $t_2 = (0, 1)$ and $g = (0.6, -0.8)$. For which
-#    $\lambda$ is $x$ put in class 1? Which classes does widening the gap favour?
+# Add the frozen-temperature runs' logit scale as a column and correlate it with RMG within $k = 2$. What does
+# the result say about what drives the gap within one training set?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} models_compared-ex1
+# :label: models_compared-sol1
 # :class: dropdown
+#
 # `t = comparison.table; k2 = t[(t.k == 2) & (t.family == "frozen temperature")]`, then
 # `gaplab.metrics.correlation.kendall(k2.logit_scale, k2.rmg)`. With the temperature frozen, a larger logit scale
 # gives a larger gap, monotonically at the `cpu` profile ($\tau$ = 1 over the six runs, the temperature chapter's
 # finding): within one training set the temperature, not the performance, sets the gap.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: models_compared-ex2
 #
-# ```{admonition} Solution 2
+# Run `python -m gaplab report --embeddings` on the shipped `features_clip_random.npy` and compare its
+# gap with the pretrained CLIP's. Which measure changes most, and why?
+# ```
+#
+# ```{solution} models_compared-ex2
+# :label: models_compared-sol2
 # :class: dropdown
+#
 # `python -m gaplab report --embeddings data/liang2022-embeddings/features_clip_random.npy`. Retrieval changes
 # most: R@1 falls from about 0.55 to 0.002, chance for 500 pairs. The gap does not go away: the random model's
 # two towers each sit in their own narrow cone (Liang et al.'s cone effect), so L2M is larger (1.14 against
 # 0.85) and the linear separability is 1 in both. The gap is there at initialisation; training keeps it rather
 # than creating it.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: models_compared-ex3
 #
-# ```{admonition} Solution 3
+# Liang et al. shift only the image embeddings, $x \mapsto (x - \lambda g)/\lVert x -
+# \lambda g\rVert$, and keep the class embeddings $t_c$ (unit vectors). (a) Show that
+# renormalising never changes which class wins. (b) In two dimensions let
+# $x = (0.6, 0.8)$, $t_1 = (1, 0)$, $t_2 = (0, 1)$ and $g = (0.6, -0.8)$. For which
+# $\lambda$ is $x$ put in class 1? Which classes does widening the gap favour?
+# ```
+#
+# ```{solution} models_compared-ex3
+# :label: models_compared-sol3
 # :class: dropdown
+#
 # (a) After the shift, class $c$ scores
 # $\langle x - \lambda g, t_c\rangle / \lVert x - \lambda g\rVert$. The denominator is
 # one positive number for all classes, so the winner maximises

@@ -20,10 +20,15 @@
 import sys
 
 if "google.colab" in sys.modules:
-    import os, subprocess
+    import os
+    import subprocess
 
-    subprocess.run("test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
-                   f" {sys.executable} -m pip install -q /content/gaplab", shell=True, check=True)
+    subprocess.run(
+        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        f" {sys.executable} -m pip install -q /content/gaplab",
+        shell=True,
+        check=True,
+    )
     os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
 
 # %% [markdown]
@@ -87,13 +92,21 @@ print(f"profile: {prof.name}")
 # %%
 rows = []
 for share in np.linspace(0, 1, 11):
-    emb, obj, attr = toy.factor_embeddings(object_weight=share, attribute_weight=1 - share, seed=0)
+    emb, obj, attr = toy.factor_embeddings(
+        object_weight=share, attribute_weight=1 - share, seed=0
+    )
     rows.append({"object share": share, "MOAD": M.moad(emb, obj, attr)})
 toy_frame = pd.DataFrame(rows)
 glue("toy_moad_attribute_only", toy_frame["MOAD"].iloc[0])
 glue("toy_moad_object_only", toy_frame["MOAD"].iloc[-1])
-charts.scatter(toy_frame, "object share", "MOAD", x_title="object weight / (object + attribute weight)",
-               title="MOAD on synthetic embeddings", trend=False)
+charts.scatter(
+    toy_frame,
+    "object share",
+    "MOAD",
+    x_title="object weight / (object + attribute weight)",
+    title="MOAD on synthetic embeddings",
+    trend=False,
+)
 
 # %% [markdown]
 # An attribute-only space gives {glue:text}`toy_moad_attribute_only:.2f`, an object-only one
@@ -112,8 +125,12 @@ model = grid[(k_focus, 0)]
 f = model.eval_factors
 contrast_rows = []
 for side, emb in (("images", model.eval_image), ("captions", model.eval_text)):
-    for name, value in evaluation.factor_contrasts(emb, {n: f[n] for n in FACTORS}).items():
-        contrast_rows.append({"factor": name, "embeddings": side, "similarity contrast": value})
+    for name, value in evaluation.factor_contrasts(
+        emb, {n: f[n] for n in FACTORS}
+    ).items():
+        contrast_rows.append(
+            {"factor": name, "embeddings": side, "similarity contrast": value}
+        )
 contrasts = pd.DataFrame(contrast_rows)
 summary = evaluation.run_summary(model)
 glue("bias_moad_img", summary["moad_img"])
@@ -121,8 +138,13 @@ glue("bias_moad_txt", summary["moad_txt"])
 glue("bias_object_acc", summary["object_acc"])
 glue("bias_attribute_acc", summary["attribute_acc"])
 glue("bias_attribute_chance", summary["attribute_chance"])
-charts.grouped_bars(contrasts, category="factor", group="embeddings", value="similarity contrast",
-                    title=f"What organises the embeddings of a MAD model (k = {k_focus})")
+charts.grouped_bars(
+    contrasts,
+    category="factor",
+    group="embeddings",
+    value="similarity contrast",
+    title=f"What organises the embeddings of a MAD model (k = {k_focus})",
+)
 
 # %% [markdown]
 # The digit dominates both sides: MOAD is {glue:text}`bias_moad_img:.3f` for the images and
@@ -133,11 +155,20 @@ charts.grouped_bars(contrasts, category="factor", group="embeddings", value="sim
 # %%
 acc = evaluation.zero_shot_by_factor(model)
 acc_frame = pd.DataFrame(
-    [{"factor": n, "which": "zero-shot accuracy", "accuracy": a} for n, a in acc.items()]
+    [
+        {"factor": n, "which": "zero-shot accuracy", "accuracy": a}
+        for n, a in acc.items()
+    ]
     + [{"factor": n, "which": "chance", "accuracy": evaluation.chance(n)} for n in acc]
 )
-charts.grouped_bars(acc_frame, category="factor", group="which", value="accuracy", y_title="accuracy",
-                    title=f"Zero-shot accuracy per factor (k = {k_focus})")
+charts.grouped_bars(
+    acc_frame,
+    category="factor",
+    group="which",
+    value="accuracy",
+    y_title="accuracy",
+    title=f"Zero-shot accuracy per factor (k = {k_focus})",
+)
 
 # %% [markdown]
 # ## Is the bias itself the problem?
@@ -149,8 +180,14 @@ charts.grouped_bars(acc_frame, category="factor", group="which", value="accuracy
 # biased ones ($k = 5$).
 
 # %%
-probes = pd.concat([evaluation.attribute_readout(grid[(k, 0)]) for k in (0, 5)], ignore_index=True)
-display(probes.pivot(index="factor", columns="k", values=["linear probe", "zero-shot", "chance"]).round(3))
+probes = pd.concat(
+    [evaluation.attribute_readout(grid[(k, 0)]) for k in (0, 5)], ignore_index=True
+)
+display(
+    probes.pivot(
+        index="factor", columns="k", values=["linear probe", "zero-shot", "chance"]
+    ).round(3)
+)
 probe_mean = probes.groupby("k")[["linear probe", "zero-shot", "chance"]].mean()
 moad_k = {k: evaluation.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
 glue("probe_attr_k0", probe_mean.loc[0, "linear probe"])
@@ -160,11 +197,21 @@ glue("zs_attr_k5", probe_mean.loc[5, "zero-shot"])
 glue("probe_chance", probe_mean.loc[0, "chance"])
 glue("probe_moad_k0", moad_k[0])
 glue("probe_moad_k5", moad_k[5])
-readouts = probes.melt(id_vars=["k", "factor"], value_vars=["linear probe", "zero-shot"], var_name="read out by",
-                       value_name="accuracy")
+readouts = probes.melt(
+    id_vars=["k", "factor"],
+    value_vars=["linear probe", "zero-shot"],
+    var_name="read out by",
+    value_name="accuracy",
+)
 readouts["bar"] = "k = " + readouts["k"].astype(str) + ", " + readouts["read out by"]
-charts.grouped_bars(readouts, category="factor", group="bar", value="accuracy", y_title="attribute accuracy",
-                    title="Attributes read from image embeddings: linear probe against zero-shot")
+charts.grouped_bars(
+    readouts,
+    category="factor",
+    group="bar",
+    value="accuracy",
+    y_title="attribute accuracy",
+    title="Attributes read from image embeddings: linear probe against zero-shot",
+)
 
 # %% [markdown]
 # The $k = 0$ model is strongly biased (MOAD {glue:text}`probe_moad_k0:.3f`, against
@@ -198,21 +245,35 @@ check_claim(
 # among them). Nothing else changes.
 
 # %%
-colour_run = gaplab.runs.get_or_train(imbalance.imbalance_config(prof, k_focus, 0, object_factor="color"))
+colour_run = gaplab.runs.get_or_train(
+    imbalance.imbalance_config(prof, k_focus, 0, object_factor="color")
+)
 presence_rows = []
 for label, run in (("digit always named", model), ("colour always named", colour_run)):
-    for name, value in evaluation.factor_contrasts(run.eval_image, {n: run.eval_factors[n] for n in FACTORS}).items():
-        presence_rows.append({"factor": name, "model": label, "similarity contrast": value})
+    for name, value in evaluation.factor_contrasts(
+        run.eval_image, {n: run.eval_factors[n] for n in FACTORS}
+    ).items():
+        presence_rows.append(
+            {"factor": name, "model": label, "similarity contrast": value}
+        )
 presence = pd.DataFrame(presence_rows)
 
-presence_moad = {(label, obj): evaluation.moad_towards(run, obj) for label, run in
-                 (("digit", model), ("colour", colour_run)) for obj in ("digit", "color")}
+presence_moad = {
+    (label, obj): evaluation.moad_towards(run, obj)
+    for label, run in (("digit", model), ("colour", colour_run))
+    for obj in ("digit", "color")
+}
 glue("presence_moad_color_in_colour_model", presence_moad[("colour", "color")])
 glue("presence_moad_color_in_digit_model", presence_moad[("digit", "color")])
 glue("presence_moad_digit_in_colour_model", presence_moad[("colour", "digit")])
 glue("presence_moad_digit_in_digit_model", presence_moad[("digit", "digit")])
-charts.grouped_bars(presence, category="factor", group="model", value="similarity contrast",
-                    title="Image embeddings: the always-named factor takes over")
+charts.grouped_bars(
+    presence,
+    category="factor",
+    group="model",
+    value="similarity contrast",
+    title="Image embeddings: the always-named factor takes over",
+)
 
 # %% [markdown]
 # Measured with colour as the object, MOAD of the image embeddings is {glue:text}`presence_moad_color_in_colour_model:.3f`
@@ -233,23 +294,38 @@ check_claim(
 
 # %% [markdown]
 # ## Exercises
+
+# %% [markdown]
+# ```{exercise}
+# :label: object_bias-ex1
 #
-# 1. Compute MOAD of the $k = 2$ model's image embeddings with `thickness` as the only attribute, then with
-#    `color` as the only one. Which attribute is the model more organised by, and why might colour be special?
-# 2. Make the scale the always-present factor (`object_factor="scale"`) and repeat the last section. Scale has
-#    only two values: what does that do to its similarity contrast?
+# Compute MOAD of the $k = 2$ model's image embeddings with `thickness` as the only attribute, then with
+# `color` as the only one. Which attribute is the model more organised by, and why might colour be special?
+# ```
 #
-# ```{admonition} Solution 1
+# ```{solution} object_bias-ex1
+# :label: object_bias-sol1
 # :class: dropdown
+#
 # `M.moad(model.eval_image, f["digit"], f["thickness"])` and the same with `f["color"]`; a smaller MOAD means the
 # attribute organises the space more. At the `cpu` profile the colour MOAD is the smaller one (the bar chart above
 # shows colour's similarity contrast at about twice thickness's). Colour is spread over every pixel of the digit
 # and a convolutional tower sees it from its first layer, so images of one colour end up alike more easily than
 # images of one stroke thickness, with both named equally often in the captions.
 # ```
+
+# %% [markdown]
+# ```{exercise}
+# :label: object_bias-ex2
 #
-# ```{admonition} Solution 2
+# Make the scale the always-present factor (`object_factor="scale"`) and repeat the last section. Scale has
+# only two values: what does that do to its similarity contrast?
+# ```
+#
+# ```{solution} object_bias-ex2
+# :label: object_bias-sol2
 # :class: dropdown
+#
 # `gaplab.runs.get_or_train(imbalance.imbalance_config(prof, 2, 0, object_factor="scale"))`, then
 # `evaluation.factor_contrasts(...)`. With two values, half of all pairs share the scale, so the "same" and
 # "different" groups are both large; compare contrasts between models, not between factors with different numbers

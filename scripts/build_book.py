@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 def source_hash() -> str:
     """Hash of what the notebooks' results depend on besides their own code: gaplab and the shipped data."""
     h = hashlib.sha256()
-    files = sorted((REPO / "lib" / "gaplab").rglob("*.py")) + sorted(p for p in (REPO / "data").rglob("*") if p.is_file())
+    files = sorted((REPO / "lib" / "gaplab").rglob("*.py")) + sorted(
+        p for p in (REPO / "data").rglob("*") if p.is_file()
+    )
     for path in files:
         h.update(str(path.relative_to(REPO)).encode())
         h.update(path.read_bytes())
@@ -52,18 +54,29 @@ def main(root: Path = REPO) -> int:
     digest = source_hash()
     changed = not hash_file.exists() or hash_file.read_text().strip() != digest
     if changed and cache.exists():
-        print(">> gaplab or the shipped data changed since the last build: clearing the execution cache")
+        print(
+            ">> gaplab or the shipped data changed since the last build: clearing the execution cache"
+        )
         shutil.rmtree(cache)
     build.mkdir(exist_ok=True)
     progress = build / "progress.log"
     progress.write_text("")
-    env = dict(os.environ, GAPLAB_SITE_CHARTS="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1",
-               GAPLAB_BUILD_LOG=str(progress))
+    env = dict(
+        os.environ,
+        GAPLAB_SITE_CHARTS="1",
+        MPLBACKEND="Agg",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        GAPLAB_BUILD_LOG=str(progress),
+    )
     reports_dir = build / "html" / "reports"
-    shutil.rmtree(reports_dir, ignore_errors=True)  # reports of an earlier build are stale
+    shutil.rmtree(
+        reports_dir, ignore_errors=True
+    )  # reports of an earlier build are stale
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
     if changed:
-        cmd.append("--all")  # Sphinx would otherwise keep the pages of notebooks whose own source is unchanged
+        cmd.append(
+            "--all"
+        )  # Sphinx would otherwise keep the pages of notebooks whose own source is unchanged
     print(">>", " ".join(cmd), flush=True)
     stop = threading.Event()
     follower = threading.Thread(target=_follow, args=(progress, stop), daemon=True)
@@ -76,8 +89,12 @@ def main(root: Path = REPO) -> int:
     reports = sorted(reports_dir.glob("**/*.log")) if reports_dir.exists() else []
     if proc.returncode != 0 or reports:
         for rep in reports:
-            print(f"\n== execution report {rep.relative_to(root)} ==\n{rep.read_text()[-4000:]}")
-        print(f"\nbook build FAILED (jupyter-book exit {proc.returncode}, {len(reports)} execution error reports)")
+            print(
+                f"\n== execution report {rep.relative_to(root)} ==\n{rep.read_text()[-4000:]}"
+            )
+        print(
+            f"\nbook build FAILED (jupyter-book exit {proc.returncode}, {len(reports)} execution error reports)"
+        )
         return proc.returncode or 1
     build.mkdir(exist_ok=True)
     hash_file.write_text(digest + "\n")

@@ -49,30 +49,55 @@ def _copy_tree(src: Path, dst: Path, skip=lambda p: False) -> None:
 def write_npm_assets(out_dir: Path) -> None:
     """``OUTDIR/widgets`` (html-manager, require.js) and ``OUTDIR/mathjax`` (MathJax 3's CHTML build)."""
     if shutil.which("npm") is None:
-        sys.exit("npm is needed to fetch the site's offline JavaScript (on Debian: apt-get install npm)")
+        sys.exit(
+            "npm is needed to fetch the site's offline JavaScript (on Debian: apt-get install npm)"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".assets-", dir=out_dir.parent))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(
-                ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", tmp,
-                 HTML_MANAGER, REQUIREJS, MATHJAX],
+                [
+                    "npm",
+                    "install",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--prefix",
+                    tmp,
+                    HTML_MANAGER,
+                    REQUIREJS,
+                    MATHJAX,
+                ],
                 check=True,
             )
             modules = Path(tmp) / "node_modules"
             widgets = staging / "widgets"
             # source maps are 18 MB and not needed to draw widgets
-            _copy_tree(modules / "@jupyter-widgets" / "html-manager" / "dist", widgets, lambda f: f.suffix == ".map")
+            _copy_tree(
+                modules / "@jupyter-widgets" / "html-manager" / "dist",
+                widgets,
+                lambda f: f.suffix == ".map",
+            )
             shutil.copy2(modules / "requirejs" / "require.js", widgets / "require.js")
             # the manager loads its icon fonts from <data-jupyter-widgets-cdn>@jupyter-widgets/html-manager/dist/
             fonts = widgets / "@jupyter-widgets" / "html-manager" / "dist"
-            _copy_tree(modules / "@jupyter-widgets" / "html-manager" / "dist", fonts,
-                       lambda f: f.suffix not in {".woff", ".woff2", ".ttf", ".eot", ".svg"})
-            shutil.copy2(modules / "@jupyter-widgets" / "html-manager" / "package.json", widgets / "html-manager-package.json")
+            _copy_tree(
+                modules / "@jupyter-widgets" / "html-manager" / "dist",
+                fonts,
+                lambda f: f.suffix not in {".woff", ".woff2", ".ttf", ".eot", ".svg"},
+            )
+            shutil.copy2(
+                modules / "@jupyter-widgets" / "html-manager" / "package.json",
+                widgets / "html-manager-package.json",
+            )
             es5 = modules / "mathjax" / "es5"
             mathjax = staging / "mathjax"
             # the one combined build the site uses, plus the folders it loads extensions and fonts from
-            _copy_tree(es5, mathjax, lambda f: f.parent == es5 and f.name != "tex-mml-chtml.js")
+            _copy_tree(
+                es5, mathjax, lambda f: f.parent == es5 and f.name != "tex-mml-chtml.js"
+            )
             shutil.copy2(modules / "mathjax" / "LICENSE", mathjax / "LICENSE")
         staging.chmod(0o755)  # mkdtemp makes it private; a web server must read it
         if out_dir.exists():

@@ -23,11 +23,20 @@ def _book(tmp_path: Path, code: str) -> Path:
     for key in ("html_extra_path", "bibtex_reference_style"):
         config["sphinx"]["config"].pop(key, None)
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n"
+    )
     (tmp_path / "intro.md").write_text("# Intro\n")
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Chapter"), nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Chapter"),
+        nbformat.v4.new_code_cell(code),
+    ]
     nbformat.write(nb, tmp_path / "chapter.ipynb")
     return tmp_path
 
@@ -35,12 +44,17 @@ def _book(tmp_path: Path, code: str) -> Path:
 def _build(book: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_book.py"), str(book)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def test_a_failed_claim_fails_the_build(tmp_path):
-    book = _book(tmp_path, 'from gaplab.book import check_claim\ncheck_claim("a claim", False, "x = 0", "cpu")')
+    book = _book(
+        tmp_path,
+        'from gaplab.book import check_claim\ncheck_claim("a claim", False, "x = 0", "cpu")',
+    )
     result = _build(book)
     assert result.returncode != 0, result.stdout[-2000:]
     assert "ClaimNotReproduced" in result.stdout + result.stderr
@@ -58,7 +72,9 @@ def test_a_rebuild_without_changes_executes_nothing(tmp_path):
     # a change to a prose page rebuilds that page, still without executing the notebook
     (book / "intro.md").write_text("# Intro\n\nEdited.\n")
     third = _build(book)
-    assert third.returncode == 0 and "Executed notebook" not in third.stdout + third.stderr
+    assert (
+        third.returncode == 0 and "Executed notebook" not in third.stdout + third.stderr
+    )
     shutil.rmtree(book / "_build")
 
 
@@ -73,7 +89,10 @@ def test_a_gaplab_change_re_executes_every_notebook(tmp_path):
 
 
 def test_progress_lines_from_a_chapter_reach_the_build_log(tmp_path):
-    book = _book(tmp_path, 'from gaplab.runs import progress_line\nprogress_line("model m trained, ETA 3 min")')
+    book = _book(
+        tmp_path,
+        'from gaplab.runs import progress_line\nprogress_line("model m trained, ETA 3 min")',
+    )
     result = _build(book)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "gaplab: model m trained, ETA 3 min" in result.stdout

@@ -20,7 +20,9 @@ def cache(tmp_path, monkeypatch):
 
 
 def _small(**kw):
-    return samemodality.SameModalityConfig(n_train=128, steps=4, batch_size=16, eval_n=64, eval_every=2, warmup=1, **kw)
+    return samemodality.SameModalityConfig(
+        n_train=128, steps=4, batch_size=16, eval_n=64, eval_every=2, warmup=1, **kw
+    )
 
 
 def test_augment_is_a_shifted_jittered_view():
@@ -33,8 +35,16 @@ def test_augment_is_a_shifted_jittered_view():
     # a view keeps the image's content: it correlates with the image far more than with another image
     x = torch.nn.functional.pad(samemodality.mad_image_input(images), (2, 2, 2, 2))
     flat = lambda t: (t - t.mean()).flatten()  # noqa: E731
-    best = max(float(torch.dot(flat(a[0]), flat(x[0, :, dy:dy + 28, dx:dx + 28]))) for dy in range(5) for dx in range(5))
-    other = max(float(torch.dot(flat(a[0]), flat(x[1, :, dy:dy + 28, dx:dx + 28]))) for dy in range(5) for dx in range(5))
+    best = max(
+        float(torch.dot(flat(a[0]), flat(x[0, :, dy : dy + 28, dx : dx + 28])))
+        for dy in range(5)
+        for dx in range(5)
+    )
+    other = max(
+        float(torch.dot(flat(a[0]), flat(x[1, :, dy : dy + 28, dx : dx + 28])))
+        for dy in range(5)
+        for dx in range(5)
+    )
     assert best > other
 
 
@@ -44,7 +54,9 @@ def test_same_modality_runs_cache_and_control(cache):
     assert [h["step"] for h in run.history] == [2, 4]
     again = samemodality.get_or_train_same_modality(_small(), progress=False)
     assert np.array_equal(again.eval_a, run.eval_a)
-    shared = samemodality.get_or_train_same_modality(_small(shared=True), progress=False)
+    shared = samemodality.get_or_train_same_modality(
+        _small(shared=True), progress=False
+    )
     assert shared.model.tower_a is shared.model.tower_b
     assert run.model.tower_a is not run.model.tower_b
     # two separately initialised towers start in two cones; one shared tower sees both views in one
@@ -52,11 +64,15 @@ def test_same_modality_runs_cache_and_control(cache):
 
 
 def test_fahim_protocol_identical_inputs_fixed_temperature(cache):
-    run = samemodality.get_or_train_same_modality(_small(views="identical", temperature=100.0), progress=False)
+    run = samemodality.get_or_train_same_modality(
+        _small(views="identical", temperature=100.0), progress=False
+    )
     assert all(h["logit_scale"] == pytest.approx(100.0) for h in run.history)
     assert not run.model.logit_scale.requires_grad
     # both towers read the same images, so only the towers differ; one shared tower would give identical sides
-    shared = samemodality.get_or_train_same_modality(_small(views="identical", shared=True), progress=False)
+    shared = samemodality.get_or_train_same_modality(
+        _small(views="identical", shared=True), progress=False
+    )
     np.testing.assert_allclose(shared.eval_a, shared.eval_b, atol=1e-6)
     assert M.l2m(run.eval_a, run.eval_b) > 0.01
 
@@ -87,10 +103,16 @@ def test_zero_shot_under_shift(cache):
     assert run.history[-1]["logit_scale"] == pytest.approx(10.0)
     from gaplab.experiments import landscape
 
-    frame = landscape.zero_shot_under_shift(run, [0.0, 0.25], factors=["digit", "color"])
+    frame = landscape.zero_shot_under_shift(
+        run, [0.0, 0.25], factors=["digit", "color"]
+    )
     assert len(frame) == 4 and set(frame["factor"]) == {"digit", "color"}
-    at0 = frame[(frame["shift"] == 0.0) & (frame["factor"] == "digit")]["accuracy"].iloc[0]
-    assert at0 == pytest.approx(run.history[-1]["zero_shot_digit_acc"])  # no shift: the run's own zero-shot
+    at0 = frame[(frame["shift"] == 0.0) & (frame["factor"] == "digit")][
+        "accuracy"
+    ].iloc[0]
+    assert at0 == pytest.approx(
+        run.history[-1]["zero_shot_digit_acc"]
+    )  # no shift: the run's own zero-shot
     assert frame["accuracy"].between(0, 1).all()
     with pytest.raises(ValueError, match="finite"):
         landscape.zero_shot_under_shift(run, [float("nan")])
@@ -99,23 +121,40 @@ def test_zero_shot_under_shift(cache):
 def test_loss_variants_and_report():
     assert contrastive.variant_config("smoke", "CLIP").uniformity_weight == 0
     cua = contrastive.variant_config("smoke", "CUA")
-    assert (cua.uniformity_weight, cua.alignment_weight, cua.cross_uniformity_weight) == (1.0, 1.0, 0.0)
-    assert contrastive.variant_config("smoke", "CUA + cross-uniformity").cross_uniformity_weight == 1.0
-    assert dataclasses.replace(cua, uniformity_weight=0, alignment_weight=0) == contrastive.variant_config("smoke", "CLIP")
+    assert (
+        cua.uniformity_weight,
+        cua.alignment_weight,
+        cua.cross_uniformity_weight,
+    ) == (1.0, 1.0, 0.0)
+    assert (
+        contrastive.variant_config(
+            "smoke", "CUA + cross-uniformity"
+        ).cross_uniformity_weight
+        == 1.0
+    )
+    assert dataclasses.replace(
+        cua, uniformity_weight=0, alignment_weight=0
+    ) == contrastive.variant_config("smoke", "CLIP")
     with pytest.raises(ValueError, match="unknown loss variant"):
         contrastive.variant_config("smoke", "SimCLR")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 8)), rng.normal(size=(40, 8)) + 2
     rep = contrastive.embedding_report(x, y)
-    assert rep["l2m"] == pytest.approx(M.l2m(x, y)) and rep["alignment"] == pytest.approx(M.alignment(x, y))
+    assert rep["l2m"] == pytest.approx(M.l2m(x, y)) and rep[
+        "alignment"
+    ] == pytest.approx(M.alignment(x, y))
     assert rep["uniformity"] == pytest.approx((M.uniformity(x) + M.uniformity(y)) / 2)
 
 
 def test_same_modality_resumes_an_interrupted_run(tmp_path):
     cfg = _small()
     whole = samemodality.train_same_modality(cfg, tmp_path / "whole", progress=False)
-    samemodality.train_same_modality(cfg, tmp_path / "cut", progress=False, stop_after=2)
+    samemodality.train_same_modality(
+        cfg, tmp_path / "cut", progress=False, stop_after=2
+    )
     assert (tmp_path / "cut" / "ckpt.pt").exists()
     resumed = samemodality.train_same_modality(cfg, tmp_path / "cut", progress=False)
     assert resumed.history == whole.history
-    assert np.array_equal(resumed.eval_a, whole.eval_a) and np.array_equal(resumed.eval_b, whole.eval_b)
+    assert np.array_equal(resumed.eval_a, whole.eval_a) and np.array_equal(
+        resumed.eval_b, whole.eval_b
+    )

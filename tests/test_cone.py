@@ -34,13 +34,21 @@ def test_mlp_cone_shape_range_and_determinism(activation):
     values = cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=3)
     assert len(values) == 5
     assert all(type(v) is float and -1.0 <= v <= 1.0 for v in values)
-    assert cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=3) == values
-    assert cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=4) != values
+    assert (
+        cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=3) == values
+    )
+    assert (
+        cone.mlp_cone(activation, depth=4, width=32, n=20, in_dim=16, seed=4) != values
+    )
 
 
 def test_mlp_cone_index_zero_is_the_inputs():
     # the inputs do not depend on the network: every activation and depth starts from the same value
-    firsts = {cone.mlp_cone(a, depth=d, width=64, n=30, in_dim=12, seed=5)[0] for a in cone.ACTIVATIONS for d in (1, 3)}
+    firsts = {
+        cone.mlp_cone(a, depth=d, width=64, n=30, in_dim=12, seed=5)[0]
+        for a in cone.ACTIVATIONS
+        for d in (1, 3)
+    }
     assert len(firsts) == 1
     # independent Gaussian directions: the mean cosine of 30 of them in 12 dimensions is near 0
     assert abs(firsts.pop()) < 0.1
@@ -62,10 +70,18 @@ def test_mlp_cone_leaves_the_global_generator_alone():
 
 
 def test_mlp_cone_bad_arguments():
-    with pytest.raises(ValueError, match="unknown activation 'gelu'; choose one of relu, tanh, sigmoid, linear"):
+    with pytest.raises(
+        ValueError,
+        match="unknown activation 'gelu'; choose one of relu, tanh, sigmoid, linear",
+    ):
         cone.mlp_cone("gelu")
-    for name, kwargs in [("depth", {"depth": 0}), ("width", {"width": 0}), ("n", {"n": 1}),
-                         ("in_dim", {"in_dim": 2.5}), ("depth", {"depth": True})]:
+    for name, kwargs in [
+        ("depth", {"depth": 0}),
+        ("width", {"width": 0}),
+        ("n", {"n": 1}),
+        ("in_dim", {"in_dim": 2.5}),
+        ("depth", {"depth": True}),
+    ]:
         with pytest.raises(ValueError, match=f"{name} must be an integer"):
             cone.mlp_cone("relu", **kwargs)
 
@@ -114,7 +130,9 @@ def test_random_clip_tokens_follow_clips_layout():
     assert (tokens[:, 0] == tok.sot_token_id).all()
     assert ((tokens == tok.eot_token_id).sum(dim=1) == 1).all()
     # the text tower pools at the largest id: that must be the end token
-    assert (tokens.argmax(dim=1) == (tokens == tok.eot_token_id).int().argmax(dim=1)).all()
+    assert (
+        tokens.argmax(dim=1) == (tokens == tok.eot_token_id).int().argmax(dim=1)
+    ).all()
     for row in tokens:
         end = int((row == tok.eot_token_id).nonzero())
         words = row[1:end]

@@ -41,7 +41,10 @@ def test_data_dir_override_and_missing(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="missing"):
         embeddings.load_embeddings("clip")
     (tmp_path / "liang2022-embeddings").mkdir()
-    np.save(tmp_path / "liang2022-embeddings" / "features_clip.npy", np.ones((3, 4, 5), dtype=np.float32))
+    np.save(
+        tmp_path / "liang2022-embeddings" / "features_clip.npy",
+        np.ones((3, 4, 5), dtype=np.float32),
+    )
     with pytest.raises(ValueError, match=r"expected \(2, N, D\)"):
         embeddings.load_embeddings("clip")
 
@@ -57,7 +60,10 @@ def test_profiles(monkeypatch):
         gaplab.resolve_profile("fast")
     with pytest.raises(TypeError):
         gaplab.resolve_profile(3)
-    assert not profiles.PROFILES["smoke"].check_claims and profiles.PROFILES["cpu"].check_claims
+    assert (
+        not profiles.PROFILES["smoke"].check_claims
+        and profiles.PROFILES["cpu"].check_claims
+    )
 
 
 def test_plain_and_glue():
@@ -72,7 +78,10 @@ def test_plain_and_glue():
 def test_check_claim(capsys):
     book.check_claim("holds", True, "ok", "cpu")
     book.check_claim("fails quietly at smoke", False, "x = 1", "smoke")
-    assert [(c.holds, c.checked) for c in book.CLAIMS[-2:]] == [(True, True), (False, False)]
+    assert [(c.holds, c.checked) for c in book.CLAIMS[-2:]] == [
+        (True, True),
+        (False, False),
+    ]
     assert "not enforced" in capsys.readouterr().out
     with pytest.raises(book.ClaimNotReproduced, match="x = 1"):
         book.check_claim("fails at cpu", False, "x = 1", "cpu")
@@ -80,11 +89,26 @@ def test_check_claim(capsys):
         book.check_claim("nan is not a pass", float("nan"), "nan", "cpu")
     # a finding measured not to reproduce: the verdict is printed from the evidence, the build goes on
     capsys.readouterr()
-    book.check_claim("does not hold here", False, "gain +0.001", "cpu", not_at_this_scale="too small on MAD")
+    book.check_claim(
+        "does not hold here",
+        False,
+        "gain +0.001",
+        "cpu",
+        not_at_this_scale="too small on MAD",
+    )
     out = capsys.readouterr().out
-    assert "[NOT reproduced] does not hold here" in out and "reported, not enforced: too small on MAD" in out
+    assert (
+        "[NOT reproduced] does not hold here" in out
+        and "reported, not enforced: too small on MAD" in out
+    )
     assert (book.CLAIMS[-1].holds, book.CLAIMS[-1].checked) == (False, False)
-    book.check_claim("holds after all", True, "gain +0.1", "cpu", not_at_this_scale="too small on MAD")
+    book.check_claim(
+        "holds after all",
+        True,
+        "gain +0.1",
+        "cpu",
+        not_at_this_scale="too small on MAD",
+    )
     assert "[reproduced] holds after all" in capsys.readouterr().out
 
 
@@ -101,11 +125,15 @@ def test_charts_compile_and_draw(rng):
     assert "<svg" in _svg(charts.model_comparison(table.reset_index(), "L2M"))
     from gaplab import metrics
 
-    assert "<svg" in _svg(charts.dimension_profile(metrics.mean_differences(img, txt), top=8))
+    assert "<svg" in _svg(
+        charts.dimension_profile(metrics.mean_differences(img, txt), top=8)
+    )
     top = metrics.ablation_curve(img, txt, max_k=3)
     control = metrics.random_ablation_curve(img, txt, max_k=3, repeats=2)
     measures = {"l2m": "L2M", "rmg": "RMG"}
-    assert "<svg" in _svg(charts.ablation_curves(top, control, measures=measures, max_k=3))
+    assert "<svg" in _svg(
+        charts.ablation_curves(top, control, measures=measures, max_k=3)
+    )
     with pytest.raises(ValueError, match="equal shape"):
         charts.pair_projection(a, b[:5])
     with pytest.raises(ValueError, match="lacks the column"):
@@ -117,7 +145,9 @@ def test_site_renderer_needs_no_network(monkeypatch):
     assert charts.setup() == "gaplab-site"
     import altair as alt
 
-    bundle = alt.renderers.get()(alt.Chart(alt.Data(values=[{"a": 1}])).mark_point().encode(x="a:Q").to_dict())
+    bundle = alt.renderers.get()(
+        alt.Chart(alt.Data(values=[{"a": 1}])).mark_point().encode(x="a:Q").to_dict()
+    )
     html = bundle["text/html"]
     assert "window.vegaEmbed" in html and "http" not in html.split('"$schema"')[0]
     assert "<script src" not in html
@@ -128,7 +158,9 @@ def test_site_renderer_needs_no_network(monkeypatch):
 
 
 def test_stepper_links_slider_and_panels():
-    box = widgets.stepper(["<p>a</p>", "<p>b</p>", "<p>c</p>"], description="k", start=1)
+    box = widgets.stepper(
+        ["<p>a</p>", "<p>b</p>", "<p>c</p>"], description="k", start=1
+    )
     slider, stack = box.children
     assert slider.max == 2 and stack.selected_index == 1
     with pytest.raises(ValueError, match="start"):
@@ -145,6 +177,8 @@ def test_gap_table_and_panels():
     top = metrics.ablation_curve(img, txt, max_k=2)
     control = metrics.random_ablation_curve(img, txt, max_k=2, repeats=2)
     panels = analysis.ablation_panels(top, control, {"l2m": "L2M"})
-    assert len(panels) == 3 and "k = 2" in panels[2] and str(top["dims"][0]) in panels[1]
+    assert (
+        len(panels) == 3 and "k = 2" in panels[2] and str(top["dims"][0]) in panels[1]
+    )
     effect = analysis.ablation_effect(top, control, 2)
     assert effect["l2m_after_top"] == top["l2m"][2]

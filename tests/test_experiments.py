@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gaplab import imbalance, losses
+from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
 from gaplab.experiments import arithmetic, closing, landscape, organisation
@@ -25,6 +25,7 @@ def smoke_runs(tmp_path_factory):
 
 # -- closing -----------------------------------------------------------------------------------------------------
 
+
 def test_prompt_embeddings_are_the_zero_shot_prompts_before_averaging(smoke_runs):
     run = smoke_runs[(2, 0)]
     for factor in ("digit", "color"):
@@ -32,15 +33,27 @@ def test_prompt_embeddings_are_the_zero_shot_prompts_before_averaging(smoke_runs
         assert p.shape[:2] == (len(FACTORS[factor]), 16)
         np.testing.assert_allclose(np.linalg.norm(p, axis=-1), 1.0, atol=1e-6)
         mean = p.mean(axis=1)
-        expected = class_prompts(run.model, factor, MADTokenizer(), torch.device("cpu"), k=2, n_prompts=16, seed=3)
-        np.testing.assert_allclose(mean / np.linalg.norm(mean, axis=1, keepdims=True), expected, atol=1e-6)
+        expected = class_prompts(
+            run.model,
+            factor,
+            MADTokenizer(),
+            torch.device("cpu"),
+            k=2,
+            n_prompts=16,
+            seed=3,
+        )
+        np.testing.assert_allclose(
+            mean / np.linalg.norm(mean, axis=1, keepdims=True), expected, atol=1e-6
+        )
 
 
 def test_ideal_words_and_u0():
     p = np.random.default_rng(0).normal(size=(3, 4, 5))
     words, u0 = closing.ideal_words_for(p)
     np.testing.assert_allclose(words, p.mean(axis=1))
-    np.testing.assert_allclose(u0, p.reshape(-1, 5).mean(axis=0))  # equal counts: the mean of all captions
+    np.testing.assert_allclose(
+        u0, p.reshape(-1, 5).mean(axis=0)
+    )  # equal counts: the mean of all captions
     with pytest.raises(ValueError, match="shape"):
         closing.ideal_words_for(p[0])
 
@@ -49,17 +62,24 @@ def test_closing_by_factor_computes_each_variant(smoke_runs):
     run = smoke_runs[(2, 1)]
     table = closing.closing_by_factor(run, n_prompts=16)
     assert list(table["factor"]) == list(FACTORS)
-    assert set(table["role"]) == {"object", "attribute"} and (table["role"] == "object").sum() == 1
+    assert (
+        set(table["role"]) == {"object", "attribute"}
+        and (table["role"] == "object").sum() == 1
+    )
     for v in closing.VARIANTS:
         assert table[v].between(0, 1).all()
     row = table[table["factor"] == "color"].iloc[0]
     labels = run.eval_factors["color"]
-    words, u0 = closing.ideal_words_for(closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16))
+    words, u0 = closing.ideal_words_for(
+        closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16)
+    )
     assert row["ideal words - u0"] == dot_accuracy(run.eval_image, words - u0, labels)
     unit = words / np.linalg.norm(words, axis=1, keepdims=True)
     assert row["class prompts"] == M.zero_shot_accuracy(run.eval_image, unit, labels)
     gap = run.eval_image.mean(axis=0) - run.eval_text.mean(axis=0)
-    assert row["gap subtracted"] == M.zero_shot_accuracy(run.eval_image - gap, unit, labels)
+    assert row["gap subtracted"] == M.zero_shot_accuracy(
+        run.eval_image - gap, unit, labels
+    )
     assert row["chance"] == pytest.approx(1 / 7)
 
 
@@ -71,10 +91,13 @@ def test_closing_summary_has_one_row_per_k(smoke_runs):
     expected = part.groupby("seed")["ideal words - u0"].mean().mean()
     assert summary.loc[1, "attribute ideal words - u0"] == pytest.approx(expected)
     assert summary.loc[1, "object gain"] == pytest.approx(
-        summary.loc[1, "object ideal words - u0"] - summary.loc[1, "object class prompts"])
+        summary.loc[1, "object ideal words - u0"]
+        - summary.loc[1, "object class prompts"]
+    )
 
 
 # -- organisation ------------------------------------------------------------------------------------------------
+
 
 def test_organisation_over_runs_and_controls(smoke_runs):
     table = organisation.organisation_over_runs({(2, 0): smoke_runs[(2, 0)]})
@@ -103,12 +126,15 @@ def test_seed_agreement_refuses_runs_measured_on_other_images(smoke_runs):
 
 # -- landscape ---------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pairs():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(100, 6)) + np.array([2.0, 0, 0, 0, 0, 0])
     y = x + 0.3 * rng.normal(size=(100, 6)) - np.array([0, 2.0, 0, 0, 0, 0])
-    return x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(
+        y, axis=1, keepdims=True
+    )
 
 
 def test_shift_zero_is_the_embeddings_and_large_shifts_cross(pairs):
@@ -124,9 +150,21 @@ def test_shift_zero_is_the_embeddings_and_large_shifts_cross(pairs):
 
 def test_batched_loss_equals_the_training_loss_per_batch(pairs):
     x, y = pairs
-    direct = np.mean([float(losses.clip_loss(torch.tensor(x[s:s + 50]), torch.tensor(y[s:s + 50]),
-                                             torch.tensor(20.0))) for s in (0, 50)])
-    assert landscape.batched_clip_loss(x, y, 20.0, batch=50) == pytest.approx(direct, rel=1e-9)
+    direct = np.mean(
+        [
+            float(
+                losses.clip_loss(
+                    torch.tensor(x[s : s + 50]),
+                    torch.tensor(y[s : s + 50]),
+                    torch.tensor(20.0),
+                )
+            )
+            for s in (0, 50)
+        ]
+    )
+    assert landscape.batched_clip_loss(x, y, 20.0, batch=50) == pytest.approx(
+        direct, rel=1e-9
+    )
     i2t = landscape.batched_clip_loss(x, y, 20.0, directions="i2t")
     t2i = landscape.batched_clip_loss(x, y, 20.0, directions="t2i")
     assert (i2t + t2i) / 2 == pytest.approx(direct, rel=1e-9)
@@ -134,7 +172,9 @@ def test_batched_loss_equals_the_training_loss_per_batch(pairs):
 
 def test_landscape_minima(pairs):
     x, y = pairs
-    frame = landscape.loss_landscape(x, y, logit_scales=(1.0, 100.0), shifts=(-1.0, 0.0, 1.0, 2.0), batch=25)
+    frame = landscape.loss_landscape(
+        x, y, logit_scales=(1.0, 100.0), shifts=(-1.0, 0.0, 1.0, 2.0), batch=25
+    )
     assert len(frame) == 8
     minima = landscape.landscape_minima(frame)
     assert list(minima["logit scale"]) == [1.0, 100.0]
@@ -155,28 +195,64 @@ def test_landscape_bad_inputs(pairs):
         landscape.unit_gap(x, x)
     with pytest.raises(ValueError, match="finite"):
         landscape.shift_pairs(x, y, float("nan"))
-    assert isinstance(landscape.loss_landscape(x, y, logit_scales=(1.0,), shifts=(0.0,)), pd.DataFrame)
+    assert isinstance(
+        landscape.loss_landscape(x, y, logit_scales=(1.0,), shifts=(0.0,)), pd.DataFrame
+    )
 
 
 def test_gain_test_is_a_one_sided_t_test_over_runs():
     from scipy import stats
 
     rows = []
-    for k, seed, a, o in [(1, 0, 0.02, -0.01), (1, 1, 0.03, 0.0), (2, 0, 0.01, -0.02), (2, 1, 0.04, 0.01)]:
-        rows += [{"k": k, "seed": seed, "role": "attribute", "class prompts": 0.5, "ideal words - u0": 0.5 + a},
-                 {"k": k, "seed": seed, "role": "object", "class prompts": 0.9, "ideal words - u0": 0.9 + o}]
-    rows.append({"k": 0, "seed": 0, "role": "attribute", "class prompts": 0.4, "ideal words - u0": 0.0})
+    for k, seed, a, o in [
+        (1, 0, 0.02, -0.01),
+        (1, 1, 0.03, 0.0),
+        (2, 0, 0.01, -0.02),
+        (2, 1, 0.04, 0.01),
+    ]:
+        rows += [
+            {
+                "k": k,
+                "seed": seed,
+                "role": "attribute",
+                "class prompts": 0.5,
+                "ideal words - u0": 0.5 + a,
+            },
+            {
+                "k": k,
+                "seed": seed,
+                "role": "object",
+                "class prompts": 0.9,
+                "ideal words - u0": 0.9 + o,
+            },
+        ]
+    rows.append(
+        {
+            "k": 0,
+            "seed": 0,
+            "role": "attribute",
+            "class prompts": 0.4,
+            "ideal words - u0": 0.0,
+        }
+    )
     out = closing.gain_test(pd.DataFrame(rows))  # k = 0 is left out
     attr, obj = np.array([0.02, 0.03, 0.01, 0.04]), np.array([-0.01, 0.0, -0.02, 0.01])
     assert out["runs"] == 4
-    assert out["attribute_gain"] == pytest.approx(attr.mean()) and out["object_gain"] == pytest.approx(obj.mean())
-    assert out["p_attr"] == pytest.approx(stats.ttest_1samp(attr, 0, alternative="greater").pvalue)
-    assert out["p_more"] == pytest.approx(stats.ttest_1samp(attr - obj, 0, alternative="greater").pvalue)
+    assert out["attribute_gain"] == pytest.approx(attr.mean()) and out[
+        "object_gain"
+    ] == pytest.approx(obj.mean())
+    assert out["p_attr"] == pytest.approx(
+        stats.ttest_1samp(attr, 0, alternative="greater").pvalue
+    )
+    assert out["p_more"] == pytest.approx(
+        stats.ttest_1samp(attr - obj, 0, alternative="greater").pvalue
+    )
     with pytest.raises(ValueError, match="at least two runs"):
         closing.gain_test(pd.DataFrame(rows[:2]))
 
 
 # -- arithmetic --------------------------------------------------------------------------------------------------
+
 
 def test_arithmetic_by_attribute_uses_the_runs_own_words(smoke_runs):
     from gaplab.experiments.organisation import class_text
@@ -187,10 +263,16 @@ def test_arithmetic_by_attribute_uses_the_runs_own_words(smoke_runs):
     assert list(table["attribute"]) == ["color"] * 3 + ["scale"] * 3
     assert table[["top-1", "top-5"]].stack().between(0, 1).all()
     labels = {f: np.asarray(run.eval_factors[f]).astype(np.int64) for f in FACTORS}
-    direct = arithmetic_accuracy(run.eval_image, labels, "color", class_text(run, "color"), keep=("digit",))
-    row = table[(table["attribute"] == "color") & (table["query"] == "image+text")].iloc[0]
+    direct = arithmetic_accuracy(
+        run.eval_image, labels, "color", class_text(run, "color"), keep=("digit",)
+    )
+    row = table[
+        (table["attribute"] == "color") & (table["query"] == "image+text")
+    ].iloc[0]
     assert row["top-1"] == direct["top-1"] and row["queries"] == direct["queries"]
-    strict = arithmetic.arithmetic_by_attribute(run, attributes=("scale",), targets="all else unchanged")
+    strict = arithmetic.arithmetic_by_attribute(
+        run, attributes=("scale",), targets="all else unchanged"
+    )
     loose = table[table["attribute"] == "scale"]
     assert (strict["queries"].to_numpy() <= loose["queries"].to_numpy()).all()
     with pytest.raises(ValueError, match="targets must be one of"):
@@ -199,28 +281,53 @@ def test_arithmetic_by_attribute_uses_the_runs_own_words(smoke_runs):
 
 def test_arithmetic_over_runs_and_summary(smoke_runs):
     runs = {"a": smoke_runs[(0, 0)], "b": smoke_runs[(2, 0)]}
-    frame = arithmetic.arithmetic_over_runs(runs, attributes=("scale", "fracture"), queries=("image+text",))
+    frame = arithmetic.arithmetic_over_runs(
+        runs, attributes=("scale", "fracture"), queries=("image+text",)
+    )
     assert len(frame) == 2 * len(arithmetic.SETTINGS) * 2
     summary = arithmetic.arithmetic_summary(frame)
     key = ("b", "same digit", "as trained")
-    mine = frame[(frame["model"] == "b") & (frame["targets"] == "same digit") & (frame["gap"] == "as trained")]
+    mine = frame[
+        (frame["model"] == "b")
+        & (frame["targets"] == "same digit")
+        & (frame["gap"] == "as trained")
+    ]
     assert summary.loc[key, "image+text"] == pytest.approx(mine["top-1"].mean())
 
 
 def test_bootstrap_difference_is_paired(smoke_runs):
     a, b = smoke_runs[(2, 0)], smoke_runs[(2, 1)]
     same = arithmetic.bootstrap_difference(a, a, attributes=("scale",), n_boot=200)
-    assert same["difference"] == same["low"] == same["high"] == 0.0 and same["share not better"] == 1.0
-    d = arithmetic.bootstrap_difference(a, b, attributes=("scale", "color"), n_boot=300, seed=1)
+    assert (
+        same["difference"] == same["low"] == same["high"] == 0.0
+        and same["share not better"] == 1.0
+    )
+    d = arithmetic.bootstrap_difference(
+        a, b, attributes=("scale", "color"), n_boot=300, seed=1
+    )
     assert d["low"] <= d["difference"] <= d["high"]
-    one = arithmetic.arithmetic_by_attribute(a, attributes=("scale", "color"), queries=("image+text",))
-    two = arithmetic.arithmetic_by_attribute(b, attributes=("scale", "color"), queries=("image+text",))
+    one = arithmetic.arithmetic_by_attribute(
+        a, attributes=("scale", "color"), queries=("image+text",)
+    )
+    two = arithmetic.arithmetic_by_attribute(
+        b, attributes=("scale", "color"), queries=("image+text",)
+    )
     assert d["difference"] == pytest.approx(two["top-1"].mean() - one["top-1"].mean())
 
 
 def test_bootstrap_difference_refuses_different_held_out_sets(smoke_runs):
     a = smoke_runs[(2, 0)]
-    other = type("Run", (), {"eval_factors": {f: np.roll(np.asarray(v), 1) for f, v in a.eval_factors.items()},
-                             "eval_image": a.eval_image, "model": a.model, "config": a.config})()
+    other = type(
+        "Run",
+        (),
+        {
+            "eval_factors": {
+                f: np.roll(np.asarray(v), 1) for f, v in a.eval_factors.items()
+            },
+            "eval_image": a.eval_image,
+            "model": a.model,
+            "config": a.config,
+        },
+    )()
     with pytest.raises(ValueError, match="different held-out images"):
         arithmetic.bootstrap_difference(a, other)

@@ -25,7 +25,9 @@ def test_image_html_is_a_png_of_the_image(mad):
     data = base64.b64decode(re.search(r"base64,([^\"]+)", tag).group(1))
     img = Image.open(io.BytesIO(data))
     assert img.size == (56, 56)
-    assert img.convert("RGB").getpixel((0, 0)) == tuple(int(v) for v in mad.images[0][:, 0, 0])
+    assert img.convert("RGB").getpixel((0, 0)) == tuple(
+        int(v) for v in mad.images[0][:, 0, 0]
+    )
     with pytest.raises(ValueError, match="uint8"):
         image_html(mad.images[0].float())
 
@@ -41,8 +43,26 @@ def test_galleries(mad):
 
 
 def test_training_curves_chart():
-    history = [{"step": 0, "samples": 0, "loss": None, "l2m": 1.2, "rmg": 0.8, "entropy": 5.0, "logit_scale": 14.3,
-                "zero_shot_digit_acc": 0.1},
-               {"step": 5, "samples": 320, "loss": 4.0, "l2m": 0.9, "rmg": 0.6, "entropy": 4.0, "logit_scale": 14.5,
-                "zero_shot_digit_acc": 0.3}]
+    history = [
+        {
+            "step": 0,
+            "samples": 0,
+            "loss": None,
+            "l2m": 1.2,
+            "rmg": 0.8,
+            "entropy": 5.0,
+            "logit_scale": 14.3,
+            "zero_shot_digit_acc": 0.1,
+        },
+        {
+            "step": 5,
+            "samples": 320,
+            "loss": 4.0,
+            "l2m": 0.9,
+            "rmg": 0.6,
+            "entropy": 4.0,
+            "logit_scale": 14.5,
+            "zero_shot_digit_acc": 0.3,
+        },
+    ]
     assert "<svg" in vlc.vegalite_to_svg(charts.training_curves(history).to_dict())

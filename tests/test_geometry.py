@@ -82,7 +82,9 @@ def test_swapping_the_modalities_swaps_the_result(rng):
 
 def test_positive_lam_closes_the_gap_and_negative_widens_it(rng):
     x, y = gapped(rng)
-    gaps = [metrics.l2m(*shift_along_gap(x, y, lam)) for lam in np.linspace(0.0, 0.5, 6)]
+    gaps = [
+        metrics.l2m(*shift_along_gap(x, y, lam)) for lam in np.linspace(0.0, 0.5, 6)
+    ]
     assert gaps[0] == pytest.approx(metrics.l2m(x, y), abs=1e-12)
     assert all(b < a for a, b in zip(gaps, gaps[1:])), gaps
     # at lam = 0.5 the means coincide before renormalising; what is left comes from the renormalisation only
@@ -129,10 +131,18 @@ def test_a_row_shifted_to_zero_is_refused():
 
 def test_shift_with_a_given_gap_vector():
     rng = np.random.default_rng(3)
-    x, y, z = rng.normal(size=(20, 6)) + 1, rng.normal(size=(20, 6)) - 1, rng.normal(size=(4, 6))
-    delta = shift_along_gap(x, y, 0.0)[0].mean(axis=0) - shift_along_gap(x, y, 0.0)[1].mean(axis=0)
+    x, y, z = (
+        rng.normal(size=(20, 6)) + 1,
+        rng.normal(size=(20, 6)) - 1,
+        rng.normal(size=(4, 6)),
+    )
+    delta = shift_along_gap(x, y, 0.0)[0].mean(axis=0) - shift_along_gap(x, y, 0.0)[
+        1
+    ].mean(axis=0)
     # the default gap vector is the one of the rows given
-    for a, b in zip(shift_along_gap(x, y, 0.3), shift_along_gap(x, y, 0.3, delta=delta)):
+    for a, b in zip(
+        shift_along_gap(x, y, 0.3), shift_along_gap(x, y, 0.3, delta=delta)
+    ):
         assert np.allclose(a, b)
     # another set of rows (class prompts) moved by the images' and captions' gap
     _, moved = shift_along_gap(x, z, 0.3, delta=delta)
@@ -154,7 +164,9 @@ def test_unit_gap_and_subtract_gap_against_direct_formulas():
     g = x.mean(0) - y.mean(0)
     np.testing.assert_allclose(unit_gap(img, txt), g / np.linalg.norm(g))
     moved = subtract_gap(img, txt)
-    np.testing.assert_allclose(moved, (x - g) / np.linalg.norm(x - g, axis=1, keepdims=True))
+    np.testing.assert_allclose(
+        moved, (x - g) / np.linalg.norm(x - g, axis=1, keepdims=True)
+    )
     np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0)
     with pytest.raises(ValueError, match="same mean"):
         unit_gap(img, img)

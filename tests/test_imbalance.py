@@ -28,8 +28,12 @@ def test_run_summary_is_computed_from_the_run(smoke_runs):
     assert s["moad_img"] == pytest.approx(M.moad(run.eval_image, f["digit"], attrs))
     assert s["moad_txt"] == pytest.approx(M.moad(run.eval_text, f["digit"], attrs))
     assert s["object_acc"] == s["acc_digit"]
-    assert s["attribute_acc"] == pytest.approx(np.mean([s[f"acc_{n}"] for n in FACTORS if n != "digit"]))
-    assert s["attribute_chance"] == pytest.approx(np.mean([1 / len(FACTORS[n]) for n in FACTORS if n != "digit"]))
+    assert s["attribute_acc"] == pytest.approx(
+        np.mean([s[f"acc_{n}"] for n in FACTORS if n != "digit"])
+    )
+    assert s["attribute_chance"] == pytest.approx(
+        np.mean([1 / len(FACTORS[n]) for n in FACTORS if n != "digit"])
+    )
 
 
 def test_table_and_seed_statistics(smoke_runs):
@@ -55,7 +59,12 @@ def test_spearman_matches_scipy_and_rejects_bad_input():
     a, b = rng.normal(size=8), rng.normal(size=8)
     assert imbalance.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
     assert imbalance.spearman([0, 1, 2, 3], [3, 2, 1, 0]) == pytest.approx(-1.0)
-    for bad in (([1, 2], [2, 1]), ([1, 2, 3], [1, 2]), ([1, 2, np.nan], [1, 2, 3]), ([1, 1, 1], [1, 2, 3])):
+    for bad in (
+        ([1, 2], [2, 1]),
+        ([1, 2, 3], [1, 2]),
+        ([1, 2, np.nan], [1, 2, 3]),
+        ([1, 1, 1], [1, 2, 3]),
+    ):
         with pytest.raises(ValueError):
             imbalance.spearman(*bad)
 
@@ -80,15 +89,21 @@ def test_finetune_experiment_changes_are_after_minus_before(tmp_path, monkeypatc
     ft = imbalance.finetune_experiment("smoke", progress=False)
     for arm in ("frozen", "learnable"):
         hist = ft[arm].history
-        assert ft[f"{arm}_rmg_change"] == pytest.approx(hist[-1]["rmg"] - hist[0]["rmg"])
+        assert ft[f"{arm}_rmg_change"] == pytest.approx(
+            hist[-1]["rmg"] - hist[0]["rmg"]
+        )
         assert ft[f"{arm}_entropy_before"] == pytest.approx(hist[0]["entropy"])
     # both arms start from the same model on the same captions
     assert ft["frozen_rmg_before"] == pytest.approx(ft["learnable_rmg_before"])
-    assert ft["frozen_logit_scale_after"] == pytest.approx(ft["source_logit_scale"], rel=1e-5)
+    assert ft["frozen_logit_scale_after"] == pytest.approx(
+        ft["source_logit_scale"], rel=1e-5
+    )
 
 
 def test_linear_probe_and_chance():
-    emb, obj, attr = toy.factor_embeddings(n=400, object_weight=1.0, attribute_weight=0.0, seed=1)
+    emb, obj, attr = toy.factor_embeddings(
+        n=400, object_weight=1.0, attribute_weight=0.0, seed=1
+    )
     assert evaluation.linear_probe(emb, obj) > 0.9
     # the attribute left no trace: the probe cannot do much better than chance (4 values)
     assert evaluation.linear_probe(emb, attr) < 0.45
@@ -111,14 +126,19 @@ def test_attribute_readout(smoke_runs):
     frame = evaluation.attribute_readout(smoke_runs[(3, 0)])
     assert isinstance(frame, pd.DataFrame)
     assert sorted(frame.factor) == sorted(n for n in FACTORS if n != "digit")
-    assert frame["linear probe"].between(0, 1).all() and frame["zero-shot"].between(0, 1).all()
+    assert (
+        frame["linear probe"].between(0, 1).all()
+        and frame["zero-shot"].between(0, 1).all()
+    )
 
 
 def test_moad_towards(smoke_runs):
     run = smoke_runs[(3, 0)]
     s = evaluation.run_summary(run)
     assert evaluation.moad_towards(run, "digit") == pytest.approx(s["moad_img"])
-    assert evaluation.moad_towards(run, "digit", side="text") == pytest.approx(s["moad_txt"])
+    assert evaluation.moad_towards(run, "digit", side="text") == pytest.approx(
+        s["moad_txt"]
+    )
     with pytest.raises(ValueError, match="unknown factor"):
         evaluation.moad_towards(run, "shape")
     with pytest.raises(ValueError, match="side"):

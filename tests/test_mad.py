@@ -31,7 +31,9 @@ def glyphs():
 def _render(glyphs, seed=5, **codes):
     """Grey intensity (N, 28, 28) of the glyphs rendered with the given factor codes, all else fixed."""
     n = glyphs.shape[0]
-    factors = {name: torch.full((n,), code, dtype=torch.long) for name, code in codes.items()}
+    factors = {
+        name: torch.full((n,), code, dtype=torch.long) for name, code in codes.items()
+    }
     rgb = mad.render(glyphs, factors, torch.Generator().manual_seed(seed))
     return rgb.amax(1)
 
@@ -42,7 +44,9 @@ def _area(grey):
 
 def _components(grey):
     eight = np.ones((3, 3))
-    return np.array([ndimage.label(im, structure=eight)[1] for im in (grey > 0.5).numpy()])
+    return np.array(
+        [ndimage.label(im, structure=eight)[1] for im in (grey > 0.5).numpy()]
+    )
 
 
 # ------------------------------------------------------------------------------------------ generation
@@ -68,7 +72,11 @@ def test_shapes_dtypes_devices_and_ranges(small_set):
     assert list(s.factors) == list(FACTORS)
     for name, values in FACTORS.items():
         codes = s.factors[name]
-        assert codes.shape == (300,) and codes.dtype == torch.long and codes.device.type == "cpu"
+        assert (
+            codes.shape == (300,)
+            and codes.dtype == torch.long
+            and codes.device.type == "cpu"
+        )
         assert 0 <= int(codes.min()) and int(codes.max()) < len(values)
     # every image shows a digit
     assert bool((s.images.flatten(1).amax(1) > 128).all())
@@ -78,7 +86,9 @@ def test_factor_frequencies_are_roughly_uniform():
     factors = mad.draw_factors(6000, torch.Generator().manual_seed(0))
     for name, values in FACTORS.items():
         freq = torch.bincount(factors[name], minlength=len(values)).double() / 6000
-        assert torch.allclose(freq, torch.full_like(freq, 1 / len(values)), atol=0.025), name
+        assert torch.allclose(
+            freq, torch.full_like(freq, 1 / len(values)), atol=0.025
+        ), name
 
 
 def test_procedural_digits_are_legible(glyphs):
@@ -174,7 +184,9 @@ def test_fracture_breaks_the_stroke(glyphs):
             open_digits = np.isin(digits.numpy(), [1, 2, 3, 5, 7])
             assert more[open_digits].mean() > 0.8
         else:
-            assert more.mean() > 0.2  # thickened strokes merge into blobs that one cut rarely splits
+            assert (
+                more.mean() > 0.2
+            )  # thickened strokes merge into blobs that one cut rarely splits
 
 
 def test_swelling_is_local_and_adds_ink(glyphs):
@@ -272,7 +284,9 @@ def test_bad_k(small_set, k):
 
 
 def test_unknown_object_factor_lists_the_factors(small_set):
-    with pytest.raises(ValueError, match="'colour'.*digit, thickness, swelling, fracture, scale, color"):
+    with pytest.raises(
+        ValueError, match="'colour'.*digit, thickness, swelling, fracture, scale, color"
+    ):
         small_set.captions(2, object_factor="colour")
 
 
@@ -292,15 +306,19 @@ def offline_mnist(monkeypatch):
 
     def fake_mnist(root, train=True, download=False, **kw):
         if download:
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got: <urlopen error>")
-        raise RuntimeError("Dataset not found. You can use download=True to download it")
+            raise RuntimeError(
+                "Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got: <urlopen error>"
+            )
+        raise RuntimeError(
+            "Dataset not found. You can use download=True to download it"
+        )
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
     monkeypatch.setattr(mad, "_MNIST_CACHE", {})
 
 
 def test_mnist_offline_raises_a_clear_error(offline_mnist, tmp_path):
-    with pytest.raises(FileNotFoundError, match='procedural') as info:
+    with pytest.raises(FileNotFoundError, match="procedural") as info:
         mad.generate_mad(8, glyphs="mnist", mnist_root=tmp_path)
     assert str(tmp_path) in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
@@ -310,13 +328,17 @@ def test_auto_falls_back_to_procedural_with_a_warning(offline_mnist, tmp_path):
     with pytest.warns(UserWarning, match="procedural"):
         s = mad.generate_mad(8, seed=2, glyphs="auto", mnist_root=tmp_path)
     assert s.glyph_source == "procedural"
-    assert torch.equal(s.images, mad.generate_mad(8, seed=2, glyphs="procedural").images)
+    assert torch.equal(
+        s.images, mad.generate_mad(8, seed=2, glyphs="procedural").images
+    )
 
 
 def test_mnist_glyphs_pick_images_of_the_right_class(monkeypatch, tmp_path):
     # a stand-in for MNIST: image i is filled with its label, so the chosen image shows its class
     labels = torch.arange(50) % 10
-    images = (labels[:, None, None] * 20 + 10).to(torch.uint8).expand(50, 28, 28).clone()
+    images = (
+        (labels[:, None, None] * 20 + 10).to(torch.uint8).expand(50, 28, 28).clone()
+    )
     monkeypatch.setattr(mad, "_MNIST_CACHE", {str(tmp_path): (images, labels)})
     s = mad.generate_mad(40, seed=0, glyphs="mnist", mnist_root=tmp_path)
     assert s.glyph_source == "mnist"

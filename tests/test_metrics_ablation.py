@@ -18,7 +18,9 @@ def test_squared_gap_is_the_sum_of_squared_mean_differences(pair):
     if metrics.l2m(x, y) > 1e-6:
         assert metrics.gap_share(x, y, top=x.shape[1]) == pytest.approx(1.0)
         shares = [metrics.gap_share(x, y, top=t) for t in range(x.shape[1] + 1)]
-        assert shares[0] == 0.0 and all(a <= b + 1e-12 for a, b in zip(shares, shares[1:]))
+        assert shares[0] == 0.0 and all(
+            a <= b + 1e-12 for a, b in zip(shares, shares[1:])
+        )
 
 
 def test_top_dimensions_and_share(rng):
@@ -39,7 +41,9 @@ def test_ablate(rng):
     assert np.allclose(a[:, [1, 3]], 0)
     assert np.allclose(np.linalg.norm(a, axis=1), 1)
     kept = normalise(x)[:, [0, 2, 4]]
-    assert np.allclose(a[:, [0, 2, 4]], kept / np.linalg.norm(kept, axis=1, keepdims=True))
+    assert np.allclose(
+        a[:, [0, 2, 4]], kept / np.linalg.norm(kept, axis=1, keepdims=True)
+    )
     assert np.allclose(metrics.ablate(x, []), normalise(x))
     with pytest.raises(ValueError, match="all zero"):
         metrics.ablate(np.eye(3), [0])
@@ -56,8 +60,12 @@ def test_ablation_curve_matches_step_by_step(rng):
         xa, ya = metrics.ablate(x, order[:k]), metrics.ablate(y, order[:k])
         assert curve["l2m"][k] == pytest.approx(metrics.l2m(xa, ya))
         assert curve["rmg"][k] == pytest.approx(metrics.rmg(xa, ya))
-        assert curve["i2t_r1"][k] == pytest.approx(metrics.recall_at_k(xa, ya, 1, "i2t"))
-        assert curve["t2i_r1"][k] == pytest.approx(metrics.recall_at_k(xa, ya, 1, "t2i"))
+        assert curve["i2t_r1"][k] == pytest.approx(
+            metrics.recall_at_k(xa, ya, 1, "i2t")
+        )
+        assert curve["t2i_r1"][k] == pytest.approx(
+            metrics.recall_at_k(xa, ya, 1, "t2i")
+        )
     assert curve["l2m"][0] == pytest.approx(metrics.l2m(x, y))
     assert all(type(v) is float for v in curve["l2m"])
 

@@ -25,10 +25,15 @@ def _slow(img, factors, factor, words, keep, ks, query, lam=1.0):
         for b in range(len(w)):
             if b == a:
                 continue
-            q = {"image+text": x[i] + lam * (w[b] - w[a]), "image": x[i], "text": w[b]}[query]
+            q = {"image+text": x[i] + lam * (w[b] - w[a]), "image": x[i], "text": w[b]}[
+                query
+            ]
             others = [j for j in range(n) if j != i]
-            is_target = {j: factors[factor][j] == b and all(factors[f][j] == factors[f][i] for f in keep)
-                         for j in others}
+            is_target = {
+                j: factors[factor][j] == b
+                and all(factors[f][j] == factors[f][i] for f in keep)
+                for j in others
+            }
             if not any(is_target.values()):
                 skipped += 1
                 continue
@@ -36,13 +41,20 @@ def _slow(img, factors, factor, words, keep, ks, query, lam=1.0):
             order = sorted(others, key=lambda j: (-float(q @ x[j]), is_target[j]))
             for k in ks:
                 hits[k] += any(is_target[j] for j in order[:k])
-    return {**{f"top-{k}": hits[k] / asked for k in ks}, "queries": asked, "skipped": skipped}
+    return {
+        **{f"top-{k}": hits[k] / asked for k in ks},
+        "queries": asked,
+        "skipped": skipped,
+    }
 
 
 def _data(seed, n=24, d=6, values=3, digits=2):
     rng = np.random.default_rng(seed)
-    factors = {"digit": rng.integers(0, digits, n), "colour": rng.integers(0, values, n),
-               "size": rng.integers(0, 2, n)}
+    factors = {
+        "digit": rng.integers(0, digits, n),
+        "colour": rng.integers(0, values, n),
+        "size": rng.integers(0, 2, n),
+    }
     img = rng.normal(size=(n, d))
     words = rng.normal(size=(values, d))
     return img, factors, words
@@ -53,7 +65,9 @@ def _data(seed, n=24, d=6, values=3, digits=2):
 def test_matches_the_direct_implementation(query, keep):
     for seed in range(3):
         img, factors, words = _data(seed)
-        fast = arithmetic_accuracy(img, factors, "colour", words, keep=keep, ks=(1, 3, 5), query=query)
+        fast = arithmetic_accuracy(
+            img, factors, "colour", words, keep=keep, ks=(1, 3, 5), query=query
+        )
         slow = _slow(img, factors, "colour", words, keep, (1, 3, 5), query)
         assert fast == pytest.approx(slow)
 
@@ -61,10 +75,14 @@ def test_matches_the_direct_implementation(query, keep):
 def test_lambda_scales_the_text_difference():
     img, factors, words = _data(4)
     fast = arithmetic_accuracy(img, factors, "colour", words, keep=("digit",), lam=2.5)
-    assert fast == pytest.approx(_slow(img, factors, "colour", words, ("digit",), (1, 5), "image+text", 2.5))
+    assert fast == pytest.approx(
+        _slow(img, factors, "colour", words, ("digit",), (1, 5), "image+text", 2.5)
+    )
     # lam = 0 is the image alone
     zero = arithmetic_accuracy(img, factors, "colour", words, keep=("digit",), lam=0.0)
-    assert zero == arithmetic_accuracy(img, factors, "colour", words, keep=("digit",), query="image")
+    assert zero == arithmetic_accuracy(
+        img, factors, "colour", words, keep=("digit",), query="image"
+    )
 
 
 def test_ties_count_against_the_query():
@@ -91,17 +109,29 @@ def test_a_perfectly_compositional_model_scores_one():
 @given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 10.0))
 def test_invariances_and_ranges(seed, scale):
     img, factors, words = _data(seed, n=18)
-    base = arithmetic_accuracy(img, factors, "colour", words, keep=("digit",), ks=(1, 5), per_image=True)
+    base = arithmetic_accuracy(
+        img, factors, "colour", words, keep=("digit",), ks=(1, 5), per_image=True
+    )
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
-    rotated = arithmetic_accuracy(img @ q, factors, "colour", words @ q, keep=("digit",), ks=(1, 5))
-    scaled = arithmetic_accuracy(img * scale, factors, "colour", words / scale, keep=("digit",), ks=(1, 5))
+    rotated = arithmetic_accuracy(
+        img @ q, factors, "colour", words @ q, keep=("digit",), ks=(1, 5)
+    )
+    scaled = arithmetic_accuracy(
+        img * scale, factors, "colour", words / scale, keep=("digit",), ks=(1, 5)
+    )
     for other in (rotated, scaled):
-        assert other["top-1"] == pytest.approx(base["top-1"]) and other["top-5"] == pytest.approx(base["top-5"])
+        assert other["top-1"] == pytest.approx(base["top-1"]) and other[
+            "top-5"
+        ] == pytest.approx(base["top-5"])
     if base["queries"]:
         assert 0.0 <= base["top-1"] <= base["top-5"] <= 1.0
     assert base["image queries"].sum() == base["queries"]
-    assert base["image top-1"].sum() == round(base["top-1"] * base["queries"]) if base["queries"] else True
+    assert (
+        base["image top-1"].sum() == round(base["top-1"] * base["queries"])
+        if base["queries"]
+        else True
+    )
     assert (base["image top-1"] <= base["image top-5"]).all()
     n_values = np.array([len(words) - 1] * len(img))
     assert base["queries"] + base["skipped"] == n_values.sum()
@@ -111,25 +141,47 @@ def test_no_target_anywhere_is_skipped_not_scored():
     img, factors, words = _data(1)
     factors = {**factors, "colour": np.zeros(len(img), dtype=int)}
     res = arithmetic_accuracy(img, factors, "colour", words)
-    assert res["queries"] == 0 and np.isnan(res["top-1"]) and res["skipped"] == len(img) * (len(words) - 1)
+    assert (
+        res["queries"] == 0
+        and np.isnan(res["top-1"])
+        and res["skipped"] == len(img) * (len(words) - 1)
+    )
 
 
-@pytest.mark.parametrize("change, match", [
-    (dict(words=np.ones((3, 5))), "same dimension"),
-    (dict(factor="shape"), "unknown factor 'shape'"),
-    (dict(keep=("colour",)), "keep must name other factors"),
-    (dict(keep=("weight",)), "keep must name other factors"),
-    (dict(query="both"), "query must be one of"),
-    (dict(ks=(0,)), "ks must be positive"),
-    (dict(factors={"colour": np.zeros(5, dtype=int)}), "expected one per image"),
-    (dict(factors={"colour": np.zeros(24)}), "integer codes"),
-    (dict(factors={"colour": np.full(24, 7)}), "must lie in 0..2"),
-    (dict(factors=[1, 2]), "mapping"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(words=np.ones((3, 5))), "same dimension"),
+        (dict(factor="shape"), "unknown factor 'shape'"),
+        (dict(keep=("colour",)), "keep must name other factors"),
+        (dict(keep=("weight",)), "keep must name other factors"),
+        (dict(query="both"), "query must be one of"),
+        (dict(ks=(0,)), "ks must be positive"),
+        (dict(factors={"colour": np.zeros(5, dtype=int)}), "expected one per image"),
+        (dict(factors={"colour": np.zeros(24)}), "integer codes"),
+        (dict(factors={"colour": np.full(24, 7)}), "must lie in 0..2"),
+        (dict(factors=[1, 2]), "mapping"),
+    ],
+)
 def test_bad_input_is_named(change, match):
     img, factors, words = _data(0)
-    args = dict(img=img, factors=factors, factor="colour", words=words, keep=(), ks=(1,), query="image+text")
+    args = dict(
+        img=img,
+        factors=factors,
+        factor="colour",
+        words=words,
+        keep=(),
+        ks=(1,),
+        query="image+text",
+    )
     args.update(change)
     with pytest.raises((ValueError, TypeError), match=match):
-        arithmetic_accuracy(args["img"], args["factors"], args["factor"], args["words"], keep=args["keep"],
-                            ks=args["ks"], query=args["query"])
+        arithmetic_accuracy(
+            args["img"],
+            args["factors"],
+            args["factor"],
+            args["words"],
+            keep=args["keep"],
+            ks=args["ks"],
+            query=args["query"],
+        )

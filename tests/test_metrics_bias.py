@@ -39,7 +39,11 @@ def _has_both(labels):
 def labelled(draw, n_factors=2):
     n = draw(st.integers(4, 12))
     d = draw(st.integers(1, 5))
-    x = draw(hnp.arrays(np.float64, (n, d), elements=st.floats(-3, 3, allow_nan=False, width=64)))
+    x = draw(
+        hnp.arrays(
+            np.float64, (n, d), elements=st.floats(-3, 3, allow_nan=False, width=64)
+        )
+    )
     x[np.linalg.norm(x, axis=1) < 1e-2, 0] = 1.0
     cols = []
     for _ in range(1 + n_factors):
@@ -53,9 +57,15 @@ def labelled(draw, n_factors=2):
 @given(labelled())
 def test_moad_matches_direct_pairwise_form(case):
     x, obj, attrs = case
-    assert metrics.moad(x, obj, attrs) == pytest.approx(slow_moad(x, obj, attrs), abs=1e-9)
-    assert metrics.moad(x, obj, attrs[:, 0]) == pytest.approx(slow_moad(x, obj, attrs[:, 0]), abs=1e-9)
-    assert metrics.similarity_contrast(x, obj) == pytest.approx(slow_contrast(x, obj), abs=1e-9)
+    assert metrics.moad(x, obj, attrs) == pytest.approx(
+        slow_moad(x, obj, attrs), abs=1e-9
+    )
+    assert metrics.moad(x, obj, attrs[:, 0]) == pytest.approx(
+        slow_moad(x, obj, attrs[:, 0]), abs=1e-9
+    )
+    assert metrics.similarity_contrast(x, obj) == pytest.approx(
+        slow_contrast(x, obj), abs=1e-9
+    )
 
 
 @given(labelled(), st.integers(0, 2**31 - 1))
@@ -65,9 +75,13 @@ def test_moad_invariances(case, seed):
     rng = np.random.default_rng(seed)
     q = random_orthogonal(x.shape[1], seed)
     assert metrics.moad(x @ q, obj, attrs) == pytest.approx(base, abs=1e-9)  # rotation
-    assert metrics.moad(x * rng.uniform(0.1, 10, (len(x), 1)), obj, attrs) == pytest.approx(base, abs=1e-9)  # norms
+    assert metrics.moad(
+        x * rng.uniform(0.1, 10, (len(x), 1)), obj, attrs
+    ) == pytest.approx(base, abs=1e-9)  # norms
     perm = rng.permutation(len(x))
-    assert metrics.moad(x[perm], obj[perm], attrs[perm]) == pytest.approx(base, abs=1e-9)  # sample order
+    assert metrics.moad(x[perm], obj[perm], attrs[perm]) == pytest.approx(
+        base, abs=1e-9
+    )  # sample order
     # label values are names only: renaming them (here to strings) changes nothing
     names = np.array(["a", "b", "c", "d"])
     assert metrics.moad(x, names[obj], attrs) == pytest.approx(base, abs=1e-9)
@@ -99,7 +113,9 @@ def test_moad_known_geometry():
     sim_o = 1.0
     cos = centres @ centres.T
     sim_no = (cos.sum() - np.trace(cos)) / (n_obj * (n_obj - 1))
-    assert metrics.similarity_contrast(x, obj) == pytest.approx(sim_o - sim_no, abs=1e-9)
+    assert metrics.similarity_contrast(x, obj) == pytest.approx(
+        sim_o - sim_no, abs=1e-9
+    )
     # the attribute is balanced within each object, so it leaves only a small finite-sample contrast
     assert abs(metrics.similarity_contrast(x, attr)) < 0.02
     assert m > 0.9 * (sim_o - sim_no)
@@ -112,21 +128,48 @@ def test_moad_accepts_torch_and_is_the_mean_over_factors():
     x = rng.normal(size=(30, 8))
     obj, a1, a2 = rng.integers(0, 3, 30), rng.integers(0, 2, 30), rng.integers(0, 4, 30)
     attrs = np.stack([a1, a2], axis=1)
-    assert metrics.moad(torch.from_numpy(x), torch.from_numpy(obj), torch.from_numpy(attrs)) == pytest.approx(
-        metrics.moad(x, obj, attrs), abs=1e-12)
+    assert metrics.moad(
+        torch.from_numpy(x), torch.from_numpy(obj), torch.from_numpy(attrs)
+    ) == pytest.approx(metrics.moad(x, obj, attrs), abs=1e-12)
     assert metrics.moad(x, obj, attrs) == pytest.approx(
-        (metrics.moad(x, obj, a1) + metrics.moad(x, obj, a2)) / 2, abs=1e-12)
+        (metrics.moad(x, obj, a1) + metrics.moad(x, obj, a2)) / 2, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(
     "emb, obj, attrs, message",
     [
-        (np.ones((5, 3)), np.arange(4), np.zeros(5, int), "objects must be a 1-D array of length 5"),
-        (np.ones((5, 3)), np.arange(5) % 2, np.zeros((4, 2), int), "attributes must have shape"),
-        (np.ones((5, 3)), np.arange(5) % 2, np.zeros((5, 0), int), "attributes must have shape"),
+        (
+            np.ones((5, 3)),
+            np.arange(4),
+            np.zeros(5, int),
+            "objects must be a 1-D array of length 5",
+        ),
+        (
+            np.ones((5, 3)),
+            np.arange(5) % 2,
+            np.zeros((4, 2), int),
+            "attributes must have shape",
+        ),
+        (
+            np.ones((5, 3)),
+            np.arange(5) % 2,
+            np.zeros((5, 0), int),
+            "attributes must have shape",
+        ),
         (np.ones((5, 3)), np.arange(5), np.arange(5) % 2, "no two samples share"),
-        (np.ones((5, 3)), np.zeros(5, int), np.arange(5) % 2, "every sample has the same value"),
-        (np.ones((5, 3)), np.arange(5) % 2, np.zeros(5, int), r"attributes\[:, 0\]: every sample"),
+        (
+            np.ones((5, 3)),
+            np.zeros(5, int),
+            np.arange(5) % 2,
+            "every sample has the same value",
+        ),
+        (
+            np.ones((5, 3)),
+            np.arange(5) % 2,
+            np.zeros(5, int),
+            r"attributes\[:, 0\]: every sample",
+        ),
         (np.full((5, 3), np.nan), np.arange(5) % 2, np.arange(5) % 2, "NaN"),
         (np.zeros((5, 3)), np.arange(5) % 2, np.arange(5) % 2, "all-zero rows"),
         (np.ones(5), np.arange(5) % 2, np.arange(5) % 2, "shape"),

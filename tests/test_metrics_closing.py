@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaplab.metrics.closing import closing_table, dot_accuracy, ideal_images, ideal_words
+from gaplab.metrics.closing import (
+    closing_table,
+    dot_accuracy,
+    ideal_images,
+    ideal_words,
+)
 from gaplab.metrics.correlation import kendall, kendall_by_group
 
 
@@ -27,7 +32,9 @@ def test_ideal_words_are_means_over_the_other_factor():
     for o in range(4):
         np.testing.assert_allclose(obj[o], sum(unit[a, o] for a in range(3)) / 3)
     np.testing.assert_allclose(u0, unit.reshape(-1, 5).mean(axis=0))
-    np.testing.assert_allclose(attr.mean(axis=0), u0)  # the shared part is what the ideal words have in common
+    np.testing.assert_allclose(
+        attr.mean(axis=0), u0
+    )  # the shared part is what the ideal words have in common
     with pytest.raises(ValueError, match="shape"):
         ideal_words(comp[:1])
 
@@ -48,7 +55,9 @@ def test_dot_accuracy_counts_ties_against_the_image():
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert dot_accuracy(x, np.array([[2.0, 0.0], [0.0, 1.0]]), [0, 1]) == 1.0
     assert dot_accuracy(x, np.array([[1.0, 0.0], [1.0, 0.0]]), [0, 1]) == 0.0
-    assert dot_accuracy(x, np.array([[3.0, 0.0], [0.0, 0.5]]), [0, 1]) == 1.0  # magnitudes count per class only
+    assert (
+        dot_accuracy(x, np.array([[3.0, 0.0], [0.0, 0.5]]), [0, 1]) == 1.0
+    )  # magnitudes count per class only
     with pytest.raises(ValueError, match="class_vectors must have shape"):
         dot_accuracy(x, np.ones((2, 3)), [0, 1])
 
@@ -70,20 +79,34 @@ def _toy_attributes(seed=0, gap=3.0):
     offset = gap * _unit(rng.normal(size=d))
     a, o = rng.integers(0, n_a, 200), rng.integers(0, n_o, 200)
     img = 0.5 * attr_dir[a] + obj_dir[o] + 0.3 * rng.normal(size=(200, d))
-    comp = np.stack([[0.5 * attr_dir[i] + obj_dir[j] + offset for j in range(n_o)] for i in range(n_a)])
+    comp = np.stack(
+        [
+            [0.5 * attr_dir[i] + obj_dir[j] + offset for j in range(n_o)]
+            for i in range(n_a)
+        ]
+    )
     return img, a, o, attr_dir + offset, obj_dir + offset, comp
 
 
 def test_closing_table_on_a_known_geometry():
     img, a, o, words_a, words_o, comp = _toy_attributes()
     table = closing_table(img, a, o, words_a, words_o, comp)
-    assert list(table) == ["class prompts", "class prompts + gap", "ideal words", "ideal words - u0",
-                           "ideal words + gap", "ideal words - u0 + gap"]
+    assert list(table) == [
+        "class prompts",
+        "class prompts + gap",
+        "ideal words",
+        "ideal words - u0",
+        "ideal words + gap",
+        "ideal words - u0 + gap",
+    ]
     for v in table.values():
         assert set(v) == {"attribute", "object", "attribute_dot", "object_dot"}
         assert all(0 <= x <= 1 for x in v.values())
         # the dot rule is blind to one added vector
-    assert table["ideal words + gap"]["attribute_dot"] == table["ideal words"]["attribute_dot"]
+    assert (
+        table["ideal words + gap"]["attribute_dot"]
+        == table["ideal words"]["attribute_dot"]
+    )
     # the text offset dominates the plain prompts; removing the shared part recovers the attributes
     assert table["ideal words - u0"]["attribute"] > table["class prompts"]["attribute"]
     with pytest.raises(ValueError, match="compositions must be"):
@@ -110,14 +133,18 @@ def test_kendall_equals_the_direct_count_and_the_exact_permutation_p():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-100, 100, allow_nan=False), min_size=4, max_size=9, unique=True))
+@given(
+    st.lists(st.floats(-100, 100, allow_nan=False), min_size=4, max_size=9, unique=True)
+)
 def test_kendall_properties(values):
     x = np.array(values)
     y = np.arange(len(x), dtype=float)
     r = kendall(x, y, n_resamples=200)
     assert -1 <= r.tau <= 1 and 0 < r.p <= 1
     ranks = np.argsort(np.argsort(x)).astype(float)
-    assert kendall(ranks, y, n_resamples=200).tau == pytest.approx(r.tau)  # only the order counts
+    assert kendall(ranks, y, n_resamples=200).tau == pytest.approx(
+        r.tau
+    )  # only the order counts
     assert kendall(x, -y, n_resamples=200).tau == pytest.approx(-r.tau)
     assert kendall(x, x, n_resamples=200).tau == pytest.approx(1.0)
 
@@ -130,7 +157,11 @@ def test_kendall_bad_input_and_groups():
     with pytest.raises(ValueError, match="NaN"):
         kendall([1, np.nan, 3], [1, 2, 3])
     assert np.isnan(kendall([1, 1, 1], [1, 2, 3]).tau)
-    groups = kendall_by_group([1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 3, 2, 1, 0], ["a", "a", "a", "b", "b", "b", "c"])
+    groups = kendall_by_group(
+        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 3, 2, 1, 0],
+        ["a", "a", "a", "b", "b", "b", "c"],
+    )
     assert set(groups) == {"a", "b"} and groups["a"].tau == 1 and groups["b"].tau == -1
 
 
@@ -141,7 +172,12 @@ def test_permutation_p_with_ties_equals_scipy_per_pairing():
     y = np.array([2.0, 1.0, 1.0, 4.0, 3.0, 3.0, 6.0])
     r = kendall(x, y)  # 7! = 5040 pairings < 9999: exact
     assert r.tau == pytest.approx(stats.kendalltau(x, y).statistic)
-    taus = np.array([stats.kendalltau(x[list(p)], y).statistic for p in itertools.permutations(range(7))])
+    taus = np.array(
+        [
+            stats.kendalltau(x[list(p)], y).statistic
+            for p in itertools.permutations(range(7))
+        ]
+    )
     # scipy's two-sided p: twice the smaller tail (the null need not be symmetric when there are ties)
     eps = 1e-12
     tails = np.mean(taus >= r.tau - eps), np.mean(taus <= r.tau + eps)

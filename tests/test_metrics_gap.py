@@ -40,7 +40,9 @@ def slow_mean_cos(x):
 def slow_rmg(x, y, pairs):
     dist = lambda u, v: (1 - cos(u, v)) / 2  # noqa: E731
     m = max(sum(dist(x[a], y[b]) for a, b in pairs) / len(pairs), 1e-3)
-    within = lambda z: np.mean([dist(z[i], z[j]) for i, j in itertools.permutations(range(len(z)), 2)])  # noqa: E731
+    within = lambda z: np.mean(
+        [dist(z[i], z[j]) for i, j in itertools.permutations(range(len(z)), 2)]
+    )  # noqa: E731
     return m / (m + (within(x) + within(y)) / 2)
 
 
@@ -52,8 +54,12 @@ def identity_pairs(n):
 def test_l2m_l2i_rmg_match_direct_formulas(pair):
     x, y = pair
     assert metrics.l2m(x, y) == pytest.approx(slow_l2m(x, y), abs=1e-9)
-    assert metrics.l2i(x, y) == pytest.approx(slow_l2i(x, y, identity_pairs(len(x))), abs=1e-9)
-    assert metrics.rmg(x, y) == pytest.approx(slow_rmg(x, y, identity_pairs(len(x))), abs=1e-9)
+    assert metrics.l2i(x, y) == pytest.approx(
+        slow_l2i(x, y, identity_pairs(len(x))), abs=1e-9
+    )
+    assert metrics.rmg(x, y) == pytest.approx(
+        slow_rmg(x, y, identity_pairs(len(x))), abs=1e-9
+    )
     assert metrics.mean_cosine(x) == pytest.approx(slow_mean_cos(x), abs=1e-9)
 
 
@@ -62,8 +68,12 @@ def test_metrics_with_explicit_pairs_match_direct_formulas(pair, seed):
     x, y = pair
     rng = np.random.default_rng(seed)
     p = np.stack([rng.integers(0, len(x), 7), rng.integers(0, len(y), 7)], axis=1)
-    assert metrics.l2i(x, y, pairs=p) == pytest.approx(slow_l2i(x, y, p.tolist()), abs=1e-9)
-    assert metrics.rmg(x, y, pairs=p) == pytest.approx(slow_rmg(x, y, p.tolist()), abs=1e-9)
+    assert metrics.l2i(x, y, pairs=p) == pytest.approx(
+        slow_l2i(x, y, p.tolist()), abs=1e-9
+    )
+    assert metrics.rmg(x, y, pairs=p) == pytest.approx(
+        slow_rmg(x, y, p.tolist()), abs=1e-9
+    )
     assert metrics.l2m(x, y) == pytest.approx(slow_l2m(x, y), abs=1e-9)
 
 
@@ -107,7 +117,9 @@ def test_returns_plain_floats_and_accepts_tensors(rng):
         args = (x,) if f is metrics.mean_cosine else (x, y)
         value = f(*args)
         assert type(value) is float
-        targs = tuple(torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in args)
+        targs = tuple(
+            torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in args
+        )
         assert f(*targs) == pytest.approx(value, abs=1e-5)
 
 
@@ -121,7 +133,9 @@ def test_known_values():
     # identical modalities: matched distance clamps at 1e-3
     z = np.eye(3)
     within = 0.5  # cosines 0 -> distance 1/2
-    assert metrics.rmg(z, z) == pytest.approx(RMG_MIN_MATCHED_DISTANCE / (RMG_MIN_MATCHED_DISTANCE + within))
+    assert metrics.rmg(z, z) == pytest.approx(
+        RMG_MIN_MATCHED_DISTANCE / (RMG_MIN_MATCHED_DISTANCE + within)
+    )
     assert metrics.l2m(z, z) == pytest.approx(0.0)
 
 
@@ -129,8 +143,12 @@ def test_rmg_coco_style_several_captions_per_image(rng):
     img = rng.normal(size=(4, 6))
     txt = rng.normal(size=(12, 6))
     pairs = np.array([(i // 3, i) for i in range(12)])
-    assert metrics.rmg(img, txt, pairs) == pytest.approx(slow_rmg(img, txt, pairs.tolist()), abs=1e-12)
-    assert metrics.l2i(img, txt, pairs) == pytest.approx(slow_l2i(img, txt, pairs.tolist()), abs=1e-12)
+    assert metrics.rmg(img, txt, pairs) == pytest.approx(
+        slow_rmg(img, txt, pairs.tolist()), abs=1e-12
+    )
+    assert metrics.l2i(img, txt, pairs) == pytest.approx(
+        slow_l2i(img, txt, pairs.tolist()), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("f", [metrics.l2m, metrics.l2i, metrics.rmg])
@@ -180,9 +198,13 @@ def test_linear_separability(rng):
     y = rng.normal(size=(200, d)) - shift
     assert metrics.linear_separability(x, y) == pytest.approx(1.0)
     # the same distribution on both sides: held-out accuracy near chance
-    same = metrics.linear_separability(rng.normal(size=(300, d)), rng.normal(size=(300, d)))
+    same = metrics.linear_separability(
+        rng.normal(size=(300, d)), rng.normal(size=(300, d))
+    )
     assert 0.35 < same < 0.65
-    assert metrics.linear_separability(x, y, seed=3) == metrics.linear_separability(x, y, seed=3)
+    assert metrics.linear_separability(x, y, seed=3) == metrics.linear_separability(
+        x, y, seed=3
+    )
     with pytest.raises(ValueError, match="test_fraction"):
         metrics.linear_separability(x, y, test_fraction=1.0)
 
@@ -191,16 +213,22 @@ def slow_neighbour_overlap(x, y, k):
     x, y = normalise(x), normalise(y)
     shares = []
     for i in range(len(x)):
+
         def nn(z):
             sims = [(-float(z[i] @ z[j]), j) for j in range(len(z)) if j != i]
             return {j for _, j in sorted(sims)[:k]}
+
         shares.append(len(nn(x) & nn(y)) / k)
     return sum(shares) / len(shares)
 
 
 def test_neighbour_overlap(rng):
     x, y = rng.normal(size=(30, 5)), rng.normal(size=(30, 5))
-    assert metrics.neighbour_overlap(x, y, k=4) == pytest.approx(slow_neighbour_overlap(x, y, 4))
-    assert metrics.neighbour_overlap(x, 2 * x @ random_orthogonal(5, 1), k=4) == pytest.approx(1.0)
+    assert metrics.neighbour_overlap(x, y, k=4) == pytest.approx(
+        slow_neighbour_overlap(x, y, 4)
+    )
+    assert metrics.neighbour_overlap(
+        x, 2 * x @ random_orthogonal(5, 1), k=4
+    ) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="k must lie"):
         metrics.neighbour_overlap(x, y, k=30)

@@ -17,13 +17,18 @@ from gaplab.metrics.organisation import (
     script_kendall_distance,
 )
 
-scores = st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=2, max_size=9)
+scores = st.lists(
+    st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=2, max_size=9
+)
 
 
 def slow_kendall(u, v):
     n = len(u)
-    bad = sum(1 for i, j in itertools.combinations(range(n), 2)
-              if (u[i] < u[j] and v[i] > v[j]) or (u[i] > u[j] and v[i] < v[j]))
+    bad = sum(
+        1
+        for i, j in itertools.combinations(range(n), 2)
+        if (u[i] < u[j] and v[i] > v[j]) or (u[i] > u[j] and v[i] < v[j])
+    )
     return bad / (n * (n - 1) / 2)
 
 
@@ -50,15 +55,27 @@ def slow_script(u, v):
 @given(st.data())
 def test_kendall_distances_equal_the_direct_formulas(data):
     u = data.draw(scores)
-    v = data.draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False),
-                           min_size=len(u), max_size=len(u)))
+    v = data.draw(
+        st.lists(
+            st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False),
+            min_size=len(u),
+            max_size=len(u),
+        )
+    )
     assert kendall_distance(u, v) == pytest.approx(slow_kendall(u, v), abs=1e-12)
     assert script_kendall_distance(u, v) == pytest.approx(slow_script(u, v), abs=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=2, max_size=9, unique=True),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(
+        st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False),
+        min_size=2,
+        max_size=9,
+        unique=True,
+    ),
+    st.randoms(use_true_random=False),
+)
 def test_properties(u, rnd):
     u = np.array(u)
     v = np.array(rnd.sample(list(u), len(u)))
@@ -67,9 +84,13 @@ def test_properties(u, rnd):
     assert d == kendall_distance(v, u)  # symmetric
     assert kendall_distance(u, u) == 0.0 and script_kendall_distance(u, u) == 0.0
     assert kendall_distance(u, -u) == 1.0
-    assert kendall_distance(u, 4 * v) == d  # only the order counts (a power of two scales exactly)
+    assert (
+        kendall_distance(u, 4 * v) == d
+    )  # only the order counts (a power of two scales exactly)
     perm = np.array(rnd.sample(range(len(u)), len(u)))
-    assert kendall_distance(u[perm], v[perm]) == pytest.approx(d)  # the standard one ignores how items are numbered
+    assert kendall_distance(u[perm], v[perm]) == pytest.approx(
+        d
+    )  # the standard one ignores how items are numbered
 
 
 def test_the_script_number_depends_on_how_classes_are_numbered():
@@ -83,7 +104,9 @@ def test_the_script_number_depends_on_how_classes_are_numbered():
     assert script_kendall_distance(np.take(u, p), np.take(v, p)) != pytest.approx(1.0)
     # and a reversed ranking need not be at distance 1 by the script's count
     assert kendall_distance([0.0, 2.0, 1.0], [0.0, -2.0, -1.0]) == 1.0
-    assert script_kendall_distance([0.0, 2.0, 1.0], [0.0, -2.0, -1.0]) == pytest.approx(1 / 3)
+    assert script_kendall_distance([0.0, 2.0, 1.0], [0.0, -2.0, -1.0]) == pytest.approx(
+        1 / 3
+    )
 
 
 def test_class_similarities_are_mean_pairwise_cosines():
@@ -95,7 +118,11 @@ def test_class_similarities_are_mean_pairwise_cosines():
     img, txt = class_similarities(x, labels, t)
     for a in range(3):
         for b in range(3):
-            pairs = [x[i] @ x[j] for i in np.nonzero(labels == a)[0] for j in np.nonzero(labels == b)[0]]
+            pairs = [
+                x[i] @ x[j]
+                for i in np.nonzero(labels == a)[0]
+                for j in np.nonzero(labels == b)[0]
+            ]
             assert img[a, b] == pytest.approx(np.mean(pairs))
     tn = t / np.linalg.norm(t, axis=1, keepdims=True)
     np.testing.assert_allclose(txt, tn @ tn.T)

@@ -23,7 +23,11 @@ def slow_recall(x, y, k, pairs):
     for q, good in matches.items():
         scores = [float(x[q] @ y[j]) for j in range(len(y))]
         best = max(scores[j] for j in good)
-        ahead = [j for j in range(len(y)) if j not in good and scores[j] >= best - retrieval.TIE_TOLERANCE]
+        ahead = [
+            j
+            for j in range(len(y))
+            if j not in good and scores[j] >= best - retrieval.TIE_TOLERANCE
+        ]
         hits.append(len(ahead) < k)
     return sum(hits) / len(hits)
 
@@ -33,18 +37,33 @@ def test_recall_matches_full_ranking(pair, k):
     x, y = pair
     k = min(k, len(y))
     ident = [(i, i) for i in range(len(x))]
-    assert metrics.recall_at_k(x, y, k, "i2t") == pytest.approx(slow_recall(x, y, k, ident))
-    assert metrics.recall_at_k(x, y, k, "t2i") == pytest.approx(slow_recall(y, x, k, ident))
+    assert metrics.recall_at_k(x, y, k, "i2t") == pytest.approx(
+        slow_recall(x, y, k, ident)
+    )
+    assert metrics.recall_at_k(x, y, k, "t2i") == pytest.approx(
+        slow_recall(y, x, k, ident)
+    )
 
 
-@given(embedding_pair(same_rows=False, max_rows=12), st.integers(0, 2**31 - 1), st.integers(1, 3))
+@given(
+    embedding_pair(same_rows=False, max_rows=12),
+    st.integers(0, 2**31 - 1),
+    st.integers(1, 3),
+)
 def test_recall_with_several_matches(pair, seed, k):
     x, y = pair
     rng = np.random.default_rng(seed)
-    p = np.unique(np.stack([rng.integers(0, len(x), 9), rng.integers(0, len(y), 9)], axis=1), axis=0)
+    p = np.unique(
+        np.stack([rng.integers(0, len(x), 9), rng.integers(0, len(y), 9)], axis=1),
+        axis=0,
+    )
     k = min(k, len(y), len(x))
-    assert metrics.recall_at_k(x, y, k, "i2t", pairs=p) == pytest.approx(slow_recall(x, y, k, p.tolist()))
-    assert metrics.recall_at_k(x, y, k, "t2i", pairs=p) == pytest.approx(slow_recall(y, x, k, p[:, ::-1].tolist()))
+    assert metrics.recall_at_k(x, y, k, "i2t", pairs=p) == pytest.approx(
+        slow_recall(x, y, k, p.tolist())
+    )
+    assert metrics.recall_at_k(x, y, k, "t2i", pairs=p) == pytest.approx(
+        slow_recall(y, x, k, p[:, ::-1].tolist())
+    )
 
 
 def test_recall_chunking_gives_the_same_answer(rng, monkeypatch):

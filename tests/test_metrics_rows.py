@@ -23,8 +23,13 @@ def _reference(x, y, objects, attributes):
 
 
 def _measures(x, y, objects, attributes):
-    return {"l2m": M.l2m(x, y), "l2i": M.l2i(x, y), "rmg": M.rmg(x, y), "mean_cosine": M.mean_cosine(x),
-            "moad": M.moad(x, objects, attributes)}
+    return {
+        "l2m": M.l2m(x, y),
+        "l2i": M.l2i(x, y),
+        "rmg": M.rmg(x, y),
+        "mean_cosine": M.mean_cosine(x),
+        "moad": M.moad(x, objects, attributes),
+    }
 
 
 @pytest.mark.parametrize("kind", ["spread", "narrow cone", "nearly identical pairs"])
@@ -35,13 +40,19 @@ def test_float32_at_the_largest_size_matches_float64_to_1e6(kind):
         x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d)) + 0.3
     elif kind == "narrow cone":
         c = rng.normal(size=d)
-        x, y = c + 0.3 * rng.normal(size=(n, d)), c + 0.5 + 0.3 * rng.normal(size=(n, d))
+        x, y = (
+            c + 0.3 * rng.normal(size=(n, d)),
+            c + 0.5 + 0.3 * rng.normal(size=(n, d)),
+        )
     else:
         x = rng.normal(size=(n, d))
         y = x + 1e-4 * rng.normal(size=(n, d))
     x, y = x.astype(np.float32), y.astype(np.float32)
     objects, attributes = rng.integers(0, 10, n), rng.integers(0, 5, (n, 3))
-    got, want = _measures(x, y, objects, attributes), _reference(x, y, objects, attributes)
+    got, want = (
+        _measures(x, y, objects, attributes),
+        _reference(x, y, objects, attributes),
+    )
     for key in want:
         assert got[key] == pytest.approx(want[key], abs=1e-6), key
 
@@ -59,16 +70,22 @@ def test_every_input_type_gives_the_same_answer():
     x64 = rng.normal(size=(700, 12))
     y64 = rng.normal(size=(700, 12)) + 0.2
     base = (M.l2m(x64, y64), M.rmg(x64, y64), M.l2i(x64, y64))
-    for x, y in [(torch.from_numpy(x64), torch.from_numpy(y64)),          # torch float64
-                 (x64.T.copy().T, y64[::-1][::-1]),                        # non-contiguous numpy
-                 (x64[::-1].copy()[::-1], y64),                            # negative strides
-                 (x64.tolist(), y64.tolist()),                             # lists
-                 (torch.from_numpy(x64).T.contiguous().T, torch.from_numpy(y64))]:  # non-contiguous torch
+    for x, y in [
+        (torch.from_numpy(x64), torch.from_numpy(y64)),  # torch float64
+        (x64.T.copy().T, y64[::-1][::-1]),  # non-contiguous numpy
+        (x64[::-1].copy()[::-1], y64),  # negative strides
+        (x64.tolist(), y64.tolist()),  # lists
+        (torch.from_numpy(x64).T.contiguous().T, torch.from_numpy(y64)),
+    ]:  # non-contiguous torch
         assert (M.l2m(x, y), M.rmg(x, y), M.l2i(x, y)) == pytest.approx(base, abs=1e-12)
     ints = rng.integers(-5, 5, size=(50, 4))
-    assert M.mean_cosine(ints) == pytest.approx(M.mean_cosine(ints.astype(np.float64)), abs=1e-12)
+    assert M.mean_cosine(ints) == pytest.approx(
+        M.mean_cosine(ints.astype(np.float64)), abs=1e-12
+    )
     half = x64[:50].astype(np.float16)
-    assert M.mean_cosine(half) == pytest.approx(M.mean_cosine(half.astype(np.float64)), abs=1e-12)
+    assert M.mean_cosine(half) == pytest.approx(
+        M.mean_cosine(half.astype(np.float64)), abs=1e-12
+    )
     mixed = M.l2m(x64.astype(np.float32), torch.from_numpy(y64))
     assert mixed == pytest.approx(base[0], abs=1e-6)
 
@@ -78,18 +95,22 @@ def test_huge_finite_values_are_measured_not_called_infinite():
     x[1] *= -1
     t, inv = as_rows(x)
     assert t.dtype == torch.float64 and torch.isfinite(inv).all()
-    assert M.mean_cosine(x) == pytest.approx(M.mean_cosine(x.astype(np.float64) / 1e30), abs=1e-12)
+    assert M.mean_cosine(x) == pytest.approx(
+        M.mean_cosine(x.astype(np.float64) / 1e30), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("n", [1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17])
 def test_block_edges(n):
     rng = np.random.default_rng(n)
     x = rng.normal(size=(n, 5)).astype(np.float32)
-    unit = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    unit = x.astype(np.float64) / np.linalg.norm(
+        x.astype(np.float64), axis=1, keepdims=True
+    )
     t, inv = as_rows(x, min_rows=1)
     np.testing.assert_allclose(unit_sum(t, inv).numpy(), unit.sum(0), atol=1e-5)
     codes = rng.integers(0, 3, n)
-    codes[:3 if n >= 3 else n] = np.arange(min(n, 3))
+    codes[: 3 if n >= 3 else n] = np.arange(min(n, 3))
     sums = class_sums(t, inv, [codes])[0].numpy()
     for c in range(codes.max() + 1):
         np.testing.assert_allclose(sums[c], unit[codes == c].sum(0), atol=1e-5)
@@ -98,9 +119,14 @@ def test_block_edges(n):
 def test_the_metrics_benchmark_writes_its_record(tmp_path):
     import json
 
-    out = _bench().main(["--n", "300", "--d", "16", "--device", "cpu", "--out", str(tmp_path)])
+    out = _bench().main(
+        ["--n", "300", "--d", "16", "--device", "cpu", "--out", str(tmp_path)]
+    )
     record = json.loads(out.read_text())
-    assert record["machine"]["device"] == "cpu" and record["machine"]["torch"] == torch.__version__
+    assert (
+        record["machine"]["device"] == "cpu"
+        and record["machine"]["torch"] == torch.__version__
+    )
     assert set(record["measures"]) == {"l2m", "l2i", "rmg", "mean_cosine", "moad"}
     for r in record["measures"].values():
         assert r["ms"] > 0 and r["max_abs_diff_float64"] < 1e-6

@@ -47,14 +47,18 @@ def test_match_direct_formulas(pair, t):
 def test_same_orthogonal_map_changes_nothing(pair, seed):
     x, y = pair
     q = random_orthogonal(x.shape[1], seed)
-    assert metrics.alignment(x @ q, y @ q) == pytest.approx(metrics.alignment(x, y), abs=1e-9)
+    assert metrics.alignment(x @ q, y @ q) == pytest.approx(
+        metrics.alignment(x, y), abs=1e-9
+    )
     assert metrics.uniformity(x @ q) == pytest.approx(metrics.uniformity(x), abs=1e-9)
 
 
 @given(embedding_pair(), st.floats(0.01, 100), st.floats(0.01, 100))
 def test_scale_of_rows_does_not_matter(pair, a, b):
     x, y = pair
-    assert metrics.alignment(a * x, b * y) == pytest.approx(metrics.alignment(x, y), abs=1e-9)
+    assert metrics.alignment(a * x, b * y) == pytest.approx(
+        metrics.alignment(x, y), abs=1e-9
+    )
     assert metrics.uniformity(a * x) == pytest.approx(metrics.uniformity(x), abs=1e-9)
 
 
@@ -63,7 +67,9 @@ def test_permuting_rows_changes_nothing(pair, seed):
     x, y = pair
     perm = np.random.default_rng(seed).permutation(len(x))
     # alignment depends on the pairing, so both sides move together; uniformity sees one set only
-    assert metrics.alignment(x[perm], y[perm]) == pytest.approx(metrics.alignment(x, y), abs=1e-9)
+    assert metrics.alignment(x[perm], y[perm]) == pytest.approx(
+        metrics.alignment(x, y), abs=1e-9
+    )
     assert metrics.uniformity(x[perm]) == pytest.approx(metrics.uniformity(x), abs=1e-9)
 
 
@@ -79,13 +85,17 @@ def test_known_values():
     assert metrics.alignment(x, x) == pytest.approx(0.0, abs=1e-15)
     assert metrics.alignment(x, -x) == pytest.approx(4.0)
     # rows at right angles: ||x - y||^2 = 2 for every pair
-    assert metrics.alignment(np.eye(3), np.roll(np.eye(3), 1, axis=0)) == pytest.approx(2.0)
+    assert metrics.alignment(np.eye(3), np.roll(np.eye(3), 1, axis=0)) == pytest.approx(
+        2.0
+    )
     same = np.tile([[0.3, -0.4, 1.2]], (5, 1))
     assert metrics.uniformity(same) == pytest.approx(0.0, abs=1e-15)
     # the orthonormal basis: every pair at squared distance 2, so the mean of exp(-2t) gives -2t
     assert metrics.uniformity(np.eye(4), t=1.5) == pytest.approx(-3.0)
     # an antipodal pair reaches the lower end -4t
-    assert metrics.uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]]), t=3.0) == pytest.approx(-12.0)
+    assert metrics.uniformity(
+        np.array([[1.0, 0.0], [-1.0, 0.0]]), t=3.0
+    ) == pytest.approx(-12.0)
 
 
 def test_large_t_does_not_underflow():
@@ -104,8 +114,12 @@ def test_agrees_with_the_training_losses(rng):
     for t in (0.5, 2.0, 7.0):
         # losses.uniformity takes log(number of pairs) as a float32 tensor even for float64 input, which
         # costs it about 1e-7; the definitions agree, the precision does not
-        assert metrics.uniformity(x, t=t) == pytest.approx(float(losses.uniformity(tx, t=t)), abs=1e-6)
-    assert metrics.alignment(x, y) == pytest.approx(float(losses.alignment(tx, ty)), abs=1e-10)
+        assert metrics.uniformity(x, t=t) == pytest.approx(
+            float(losses.uniformity(tx, t=t)), abs=1e-6
+        )
+    assert metrics.alignment(x, y) == pytest.approx(
+        float(losses.alignment(tx, ty)), abs=1e-10
+    )
 
 
 def test_returns_plain_floats_and_accepts_tensors(rng):
@@ -155,4 +169,6 @@ def test_uniformity_needs_two_rows_and_a_valid_t(rng):
     for t in ("2", None, True):
         with pytest.raises(ValueError, match="t must be a positive finite number"):
             metrics.uniformity(x, t=t)
-    assert metrics.uniformity(x, t=np.float32(2.0)) == pytest.approx(metrics.uniformity(x, t=2))
+    assert metrics.uniformity(x, t=np.float32(2.0)) == pytest.approx(
+        metrics.uniformity(x, t=2)
+    )

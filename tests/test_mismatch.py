@@ -42,7 +42,9 @@ def test_ring_points_layout():
     np.testing.assert_allclose(x[:, :2], y[:, :2])
     # the notebook's order: (a,0), (-a,0), (0,a), (0,-a), then the diagonals, then 1.53 pi
     a = 0.8
-    np.testing.assert_allclose(x[:4, :2], [[a, 0], [-a, 0], [0, a], [0, -a]], atol=1e-12)
+    np.testing.assert_allclose(
+        x[:4, :2], [[a, 0], [-a, 0], [0, a], [0, -a]], atol=1e-12
+    )
     np.testing.assert_allclose(x[4, :2], [a / 2**0.5, a / 2**0.5])
     # the swapped pair is the ring's closest pair of points
     d = np.linalg.norm(x[:, None] - x[None], axis=2) + np.eye(9) * 9
@@ -59,7 +61,9 @@ def test_ring_points_rejects_heights_off_the_sphere(z):
 def test_swapped_targets():
     assert list(mismatch.swapped_targets(0)) == list(range(9))
     one = mismatch.swapped_targets(1)
-    assert (one[3], one[8]) == (8, 3) and (np.delete(one, [3, 8]) == np.delete(np.arange(9), [3, 8])).all()
+    assert (one[3], one[8]) == (8, 3) and (
+        np.delete(one, [3, 8]) == np.delete(np.arange(9), [3, 8])
+    ).all()
     for k in range(5):
         t = mismatch.swapped_targets(k)
         assert (t[t] == np.arange(9)).all()  # an exchange is its own inverse
@@ -76,14 +80,16 @@ def test_loss_matches_the_direct_formula():
     for targets in (np.arange(7), rng.permutation(7), np.array([1, 2, 0, 3, 4, 6, 5])):
         for s in (1.0, 13.0, 100.0):
             assert mismatch.contrastive_loss(x, y, s, targets) == pytest.approx(
-                _slow_loss(x, y, s, targets), rel=1e-10)
+                _slow_loss(x, y, s, targets), rel=1e-10
+            )
 
 
 def test_loss_with_matched_pairs_is_the_landscape_loss():
     rng = np.random.default_rng(1)
     x, y = _rand_unit(rng, 12, 5), _rand_unit(rng, 12, 5)
     assert mismatch.contrastive_loss(x, y, 30.0) == pytest.approx(
-        landscape.batched_clip_loss(x, y, 30.0, batch=12), rel=1e-12)
+        landscape.batched_clip_loss(x, y, 30.0, batch=12), rel=1e-12
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -94,11 +100,15 @@ def test_loss_is_invariant_to_rotations_and_relabelling(seed, scale):
     t = rng.permutation(6)
     base = mismatch.contrastive_loss(x, y, scale, t)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    assert mismatch.contrastive_loss(x @ q, y @ q, scale, t) == pytest.approx(base, rel=1e-9, abs=1e-12)
+    assert mismatch.contrastive_loss(x @ q, y @ q, scale, t) == pytest.approx(
+        base, rel=1e-9, abs=1e-12
+    )
     # renumber the images and the captions: image p[i] is now row i, caption r[j] row j
     p, r = rng.permutation(6), rng.permutation(6)
     new_t = np.argsort(r)[t[p]]
-    assert mismatch.contrastive_loss(x[p], y[r], scale, new_t) == pytest.approx(base, rel=1e-9, abs=1e-12)
+    assert mismatch.contrastive_loss(x[p], y[r], scale, new_t) == pytest.approx(
+        base, rel=1e-9, abs=1e-12
+    )
     assert base >= 0
 
 
@@ -107,10 +117,13 @@ def test_loss_is_invariant_to_rotations_and_relabelling(seed, scale):
 def test_the_toy_depends_on_z_only_through_the_effective_scale(z, scale, swaps):
     t = mismatch.swapped_targets(swaps)
     at_z = mismatch.contrastive_loss(*mismatch.ring_points(z), scale, t)
-    at_0 = mismatch.contrastive_loss(*mismatch.ring_points(0.0), mismatch.effective_logit_scale(scale, z), t)
+    at_0 = mismatch.contrastive_loss(
+        *mismatch.ring_points(0.0), mismatch.effective_logit_scale(scale, z), t
+    )
     assert at_z == pytest.approx(at_0, rel=1e-9, abs=1e-12)
-    assert mismatch.contrastive_loss(*mismatch.ring_points(-z), scale, t) == pytest.approx(at_z, rel=1e-9,
-                                                                                           abs=1e-12)
+    assert mismatch.contrastive_loss(
+        *mismatch.ring_points(-z), scale, t
+    ) == pytest.approx(at_z, rel=1e-9, abs=1e-12)
 
 
 def test_contrastive_loss_rejects_bad_input():
@@ -130,7 +143,9 @@ def test_loss_minima_reads_the_paper_pattern():
     assert low[(0, 1.0)] == 0 and low[(0, 1000.0)] == 0 and low[(1, 1.0)] == 0
     assert low[(1, 1000.0)] > 0.9
     # a flat curve reads as a closed gap: the smallest z among equal losses
-    flat = pd.DataFrame({"logit scale": 1.0, "swapped pairs": 0, "z": [0.5, 0.0, 0.2], "loss": 1.0})
+    flat = pd.DataFrame(
+        {"logit scale": 1.0, "swapped pairs": 0, "z": [0.5, 0.0, 0.2], "loss": 1.0}
+    )
     assert mismatch.loss_minima(flat)["z"].item() == 0.0
 
 
@@ -142,7 +157,9 @@ def test_free_points_are_reproducible_and_start_at_the_ring_gap():
     assert 0.0 <= a["l2m"] <= 2.0 and a["mismatched captions"] == pytest.approx(2 / 9)
     assert mismatch.train_free_points(0.5, 50.0, 1, steps=30, seed=4) != a
     grid = mismatch.free_points_grid(logit_scales=(1.0, 10.0), swaps=(0, 2), steps=5)
-    assert list(grid["swapped pairs"]) == [0, 0, 2, 2] and list(grid["logit scale"]) == [1.0, 10.0, 1.0, 10.0]
+    assert list(grid["swapped pairs"]) == [0, 0, 2, 2] and list(
+        grid["logit scale"]
+    ) == [1.0, 10.0, 1.0, 10.0]
 
 
 def test_matched_free_points_close_the_gap_at_a_high_temperature():
@@ -151,12 +168,21 @@ def test_matched_free_points_close_the_gap_at_a_high_temperature():
     assert res["l2m"] < 0.05 < res["l2m start"]
 
 
-@pytest.mark.parametrize("kwargs, match", [({"n_swapped": 5}, "n_swapped"), ({"steps": 0}, "steps"),
-                                           ({"logit_scale": -1.0}, "logit_scale"), ({"z0": 2.0}, "z is a height")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_swapped": 5}, "n_swapped"),
+        ({"steps": 0}, "steps"),
+        ({"logit_scale": -1.0}, "logit_scale"),
+        ({"z0": 2.0}, "z is a height"),
+    ],
+)
 def test_free_points_reject_bad_input(kwargs, match):
     args = {"z0": 0.5, "logit_scale": 10.0, "n_swapped": 0, **kwargs}
     with pytest.raises(ValueError, match=match):
-        mismatch.train_free_points(args.pop("z0"), args.pop("logit_scale"), args.pop("n_swapped"), **args)
+        mismatch.train_free_points(
+            args.pop("z0"), args.pop("logit_scale"), args.pop("n_swapped"), **args
+        )
 
 
 def test_the_explorer_binds_scale_and_swaps():

@@ -57,13 +57,21 @@ def executed(tmp_path_factory):
             run_log = out.with_suffix(".runs")
             # a chapter that only compares other chapters' runs may load what they trained (after its own cache;
             # the chapters run in sorted order, so those it compares have run before it)
-            shared = [str(c[3]) for c in cache.values()] if stem in LOADS_OTHER_CHAPTERS_RUNS else []
+            shared = (
+                [str(c[3]) for c in cache.values()]
+                if stem in LOADS_OTHER_CHAPTERS_RUNS
+                else []
+            )
             os.environ["GAPLAB_CACHE"] = os.pathsep.join([str(run_cache), *shared])
             os.environ["GAPLAB_RUN_LOG"] = str(run_log)
             try:
                 papermill.execute_notebook(
-                    str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), parameters={"profile": "smoke"},
-                    kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+                    str(ROOT / "notebooks" / f"{stem}.ipynb"),
+                    str(out),
+                    parameters={"profile": "smoke"},
+                    kernel_name="python3",
+                    cwd=str(ROOT / "notebooks"),
+                    progress_bar=False,
                 )
             finally:
                 os.environ.pop("GAPLAB_RUN_LOG")
@@ -85,14 +93,22 @@ def executed(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
+@pytest.mark.parametrize(
+    "stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+)
 def test_chapter_trains_exactly_the_runs_of_the_catalogue(executed, stem, monkeypatch):
     # what a teacher prepares and exports for a chapter is what the chapter really asks for
     from gaplab.runs import catalogue
 
     used, run_cache = executed.details(stem)
-    monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))  # the frozen fine-tuning arm's key needs its source
-    listed = {r.key for r in catalogue.book_runs("smoke", (stem,))} if stem in catalogue.CHAPTERS else set()
+    monkeypatch.setenv(
+        "GAPLAB_CACHE", str(run_cache)
+    )  # the frozen fine-tuning arm's key needs its source
+    listed = (
+        {r.key for r in catalogue.book_runs("smoke", (stem,))}
+        if stem in catalogue.CHAPTERS
+        else set()
+    )
     assert None not in listed
     assert used == listed
 
@@ -101,7 +117,9 @@ def _is_unit_float(v):
     return type(v) is float and 0.0 <= v <= 1.0
 
 
-@pytest.mark.parametrize("stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))])
+@pytest.mark.parametrize(
+    "stem", [p.stem for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+)
 def test_every_cited_value_is_glued(executed, stem):
     nb, glued = executed(stem)
     missing = glue_references(nb) - set(glued)
@@ -120,8 +138,12 @@ def test_gap_geometry(executed):
     assert g["clip_l2m"] == pytest.approx(metrics.l2m(img, txt))
     assert g["clip_random_l2m"] == pytest.approx(metrics.l2m(rnd_img, rnd_txt))
     assert g["clip_rmg"] == pytest.approx(metrics.rmg(img, txt))
-    assert g["clip_linear_separability"] == pytest.approx(metrics.linear_separability(img, txt, seed=0))
-    assert _is_unit_float(g["clip_rmg"]) and _is_unit_float(g["clip_linear_separability"])
+    assert g["clip_linear_separability"] == pytest.approx(
+        metrics.linear_separability(img, txt, seed=0)
+    )
+    assert _is_unit_float(g["clip_rmg"]) and _is_unit_float(
+        g["clip_linear_separability"]
+    )
 
 
 def test_dimension_ablation(executed):
@@ -130,11 +152,20 @@ def test_dimension_ablation(executed):
     assert g["ablation_top_dims"] == metrics.top_gap_dimensions(img, txt, 10).tolist()
     assert all(type(d) is int for d in g["ablation_top_dims"])
     for key in ("ablation_l2m", "ablation_rmg", "ablation_i2t_r1", "ablation_t2i_r1"):
-        assert isinstance(g[key], list) and len(g[key]) == 21 and all(type(v) is float for v in g[key]), key
+        assert (
+            isinstance(g[key], list)
+            and len(g[key]) == 21
+            and all(type(v) is float for v in g[key])
+        ), key
     assert g["ablation_l2m"][0] == pytest.approx(metrics.l2m(img, txt))
     dropped = g["ablation_top_dims"][:2]
-    assert g["ablation_l2m"][2] == pytest.approx(metrics.l2m(metrics.ablate(img, dropped), metrics.ablate(txt, dropped)))
-    assert all(_is_unit_float(v) for v in g["ablation_rmg"] + g["ablation_i2t_r1"] + g["ablation_t2i_r1"])
+    assert g["ablation_l2m"][2] == pytest.approx(
+        metrics.l2m(metrics.ablate(img, dropped), metrics.ablate(txt, dropped))
+    )
+    assert all(
+        _is_unit_float(v)
+        for v in g["ablation_rmg"] + g["ablation_i2t_r1"] + g["ablation_t2i_r1"]
+    )
     assert _is_unit_float(g["gap_share_top2"])
     assert g["gap_share_top2"] == pytest.approx(metrics.gap_share(img, txt, 2))
 
@@ -147,7 +178,11 @@ def test_mad_training(executed, monkeypatch):
 
 
 def _unit_list(values, n):
-    return isinstance(values, list) and len(values) == n and all(_is_unit_float(v) for v in values)
+    return (
+        isinstance(values, list)
+        and len(values) == n
+        and all(_is_unit_float(v) for v in values)
+    )
 
 
 def test_imbalance_training(executed):
@@ -157,47 +192,86 @@ def test_imbalance_training(executed):
     assert g["imbalance_k"] == [0, 1, 2, 3, 4, 5]
     for key in ("imbalance_rmg", "imbalance_object_acc", "imbalance_attribute_acc"):
         assert _unit_list(g[key], 6), key
-    for key in ("imbalance_l2m", "imbalance_moad_img", "imbalance_moad_txt", "imbalance_entropy"):
-        assert isinstance(g[key], list) and len(g[key]) == 6 and all(type(v) is float for v in g[key]), key
+    for key in (
+        "imbalance_l2m",
+        "imbalance_moad_img",
+        "imbalance_moad_txt",
+        "imbalance_entropy",
+    ):
+        assert (
+            isinstance(g[key], list)
+            and len(g[key]) == 6
+            and all(type(v) is float for v in g[key])
+        ), key
         assert all(v >= 0 for v in g[f"{key}_std"]), key
     assert all(0 <= v <= 2 for v in g["imbalance_l2m"])
     assert all(-4 <= v <= 4 for v in g["imbalance_moad_img"] + g["imbalance_moad_txt"])
     assert all(0 <= v for v in g["imbalance_entropy"])
     # the glued correlations are the ones of the glued means
-    assert g["imbalance_rho_rmg"] == pytest.approx(imbalance.spearman(g["imbalance_k"], g["imbalance_rmg"]))
-    assert g["imbalance_rho_moad_img"] == pytest.approx(imbalance.spearman(g["imbalance_k"], g["imbalance_moad_img"]))
-    assert g["imbalance_rmg_k5"] == g["imbalance_rmg"][5] and g["imbalance_moad_img_k0"] == g["imbalance_moad_img"][0]
+    assert g["imbalance_rho_rmg"] == pytest.approx(
+        imbalance.spearman(g["imbalance_k"], g["imbalance_rmg"])
+    )
+    assert g["imbalance_rho_moad_img"] == pytest.approx(
+        imbalance.spearman(g["imbalance_k"], g["imbalance_moad_img"])
+    )
+    assert (
+        g["imbalance_rmg_k5"] == g["imbalance_rmg"][5]
+        and g["imbalance_moad_img_k0"] == g["imbalance_moad_img"][0]
+    )
 
 
 def test_object_bias(executed):
     from gaplab import toy
 
     _, g = executed("object_bias")
-    emb, obj, attr = toy.factor_embeddings(object_weight=1.0, attribute_weight=0.0, seed=0)
+    emb, obj, attr = toy.factor_embeddings(
+        object_weight=1.0, attribute_weight=0.0, seed=0
+    )
     assert g["toy_moad_object_only"] == pytest.approx(metrics.moad(emb, obj, attr))
     assert g["toy_moad_attribute_only"] < 0 < g["toy_moad_object_only"]
-    for key in ("bias_object_acc", "bias_attribute_acc", "probe_attr_k0", "probe_attr_k5", "zs_attr_k0", "zs_attr_k5"):
+    for key in (
+        "bias_object_acc",
+        "bias_attribute_acc",
+        "probe_attr_k0",
+        "probe_attr_k5",
+        "zs_attr_k0",
+        "zs_attr_k5",
+    ):
         assert _is_unit_float(g[key]), key
-    for key in ("bias_moad_img", "bias_moad_txt", "presence_moad_color_in_colour_model",
-                "presence_moad_color_in_digit_model", "presence_moad_digit_in_colour_model",
-                "presence_moad_digit_in_digit_model"):
+    for key in (
+        "bias_moad_img",
+        "bias_moad_txt",
+        "presence_moad_color_in_colour_model",
+        "presence_moad_color_in_digit_model",
+        "presence_moad_digit_in_colour_model",
+        "presence_moad_digit_in_digit_model",
+    ):
         assert type(g[key]) is float and -4 <= g[key] <= 4, key
 
 
 def test_entropy_link(executed):
     _, g = executed("entropy_link")
     assert type(g["entropy_gap_corr"]) is float and -1 <= g["entropy_gap_corr"] <= 1
-    for key in ("finetune_gap_change_frozen", "finetune_gap_change_learnable", "finetune_entropy_change_frozen",
-                "finetune_entropy_change_learnable"):
+    for key in (
+        "finetune_gap_change_frozen",
+        "finetune_gap_change_learnable",
+        "finetune_entropy_change_frozen",
+        "finetune_entropy_change_learnable",
+    ):
         assert type(g[key]) is float and math.isfinite(g[key]), key
-    assert -1 <= g["finetune_gap_change_frozen"] <= 1 and -1 <= g["finetune_gap_change_learnable"] <= 1
+    assert (
+        -1 <= g["finetune_gap_change_frozen"] <= 1
+        and -1 <= g["finetune_gap_change_learnable"] <= 1
+    )
 
 
 def test_cone_temperature(executed):
     from gaplab import cone
 
     _, g = executed("cone_temperature")
-    assert g["cone_mlp_relu"] == pytest.approx(cone.mlp_cone("relu", depth=10, seed=0)[-1])
+    assert g["cone_mlp_relu"] == pytest.approx(
+        cone.mlp_cone("relu", depth=10, seed=0)[-1]
+    )
     assert -1 <= g["cone_mean_cos_init"] <= 1
     assert g["temperature_logit_scale"] == [1.0, 10.0, 20.0, 30.0, 50.0, 100.0]
     assert isinstance(g["temperature_l2m"], list) and len(g["temperature_l2m"]) == 6
@@ -208,21 +282,24 @@ def test_cone_temperature(executed):
     img, txt = load_embeddings("clip")
     i0 = g["shift_distance"].index(0.0)
     assert g["shift_l2m"][i0] == pytest.approx(metrics.l2m(img, txt))
-    assert g["shift_i2t_r1"][i0] == pytest.approx(metrics.recall_at_k(img, txt, k=1, direction="i2t"))
+    assert g["shift_i2t_r1"][i0] == pytest.approx(
+        metrics.recall_at_k(img, txt, k=1, direction="i2t")
+    )
     # the loss landscape: one minimum per logit scale, on the grid; at CLIP's scale the shipped embeddings'
     # minimum does not depend on the profile
     from gaplab.experiments import landscape
 
     assert g["landscape_logit_scale"] == [1.0, 10.0, 20.0, 30.0, 50.0, 100.0]
     assert all(v in landscape.LIANG_SHIFTS for v in g["landscape_min_shift"])
-    lows = landscape.landscape_minima(landscape.loss_landscape(img, txt, logit_scales=(100.0,)))
+    lows = landscape.landscape_minima(
+        landscape.loss_landscape(img, txt, logit_scales=(100.0,))
+    )
     assert g["landscape_min_shift"][-1] == lows["shift"].iloc[0]
     # closing the gap at initialisation: step 0 of the aligned run is closer than the plain run's
     assert g["init_aligned_l2m_start"] < g["init_plain_l2m_start"]
 
 
 def test_models_compared(executed):
-    from gaplab.metrics.correlation import kendall
 
     nb, g = executed("models_compared")
     assert g["models_set"] == "mad"  # smoke runs offline on the MAD zoo
@@ -233,20 +310,40 @@ def test_models_compared(executed):
         assert type(g[key]) is float and 0 < g[key] <= 1, key
     assert g["models_within_groups"] == ["k=2"]  # the only k with three or more models
     assert len(g["models_within_tau"]) == len(g["models_within_p"]) == 1
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "L2M" in text and "0.851" in text  # the shipped CLIP's report: the gap-geometry chapter's L2M
+    text = "".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+    assert (
+        "L2M" in text and "0.851" in text
+    )  # the shipped CLIP's report: the gap-geometry chapter's L2M
 
 
 def test_contrastive_gap(executed):
     _, g = executed("contrastive_gap")
-    for key in ("samemodality_l2m", "samemodality_augmented_l2m", "samemodality_pairs_100_l2m", "clip_l2m_mad",
-                "cua_l2m", "cuax_l2m"):
+    for key in (
+        "samemodality_l2m",
+        "samemodality_augmented_l2m",
+        "samemodality_pairs_100_l2m",
+        "clip_l2m_mad",
+        "cua_l2m",
+        "cuax_l2m",
+    ):
         assert type(g[key]) is float and 0 <= g[key] <= 2, key
-    for key in ("clip_linear_separability_mad", "cua_linear_separability", "clip_zero_shot_mad", "cua_zero_shot",
-                "samemodality_linear_separability"):
+    for key in (
+        "clip_linear_separability_mad",
+        "cua_linear_separability",
+        "clip_zero_shot_mad",
+        "cua_zero_shot",
+        "samemodality_linear_separability",
+    ):
         assert _is_unit_float(g[key]), key
     assert -8 <= g["cua_uniformity"] <= 0 and 0 <= g["cua_alignment"] <= 4
-    assert g["samemodality_ratio_to_pairs"] == pytest.approx(g["samemodality_l2m"] / g["samemodality_pairs_100_l2m"])
+    assert g["samemodality_ratio_to_pairs"] == pytest.approx(
+        g["samemodality_l2m"] / g["samemodality_pairs_100_l2m"]
+    )
     # the 128-dimensional rows of the size sweep are the runs of the CLIP-against-CUA section
     assert g["dims_clip_l2m"][0] == pytest.approx(g["clip_l2m_mad"])
     assert g["dims_cua_l2m"][0] == pytest.approx(g["cua_l2m"])
@@ -259,8 +356,12 @@ def test_closing_gap(executed, monkeypatch):
 
     _, g = executed("closing_gap")
     assert g["closing_ks"] == [0, 1, 2, 3, 4, 5]
-    for key in ("closing_attribute_acc_before", "closing_attribute_acc_after", "closing_object_acc_before",
-                "closing_object_acc_after"):
+    for key in (
+        "closing_attribute_acc_before",
+        "closing_attribute_acc_after",
+        "closing_object_acc_before",
+        "closing_object_acc_after",
+    ):
         assert _unit_list(g[key], 6), key
     assert len(g["organisation_kendall_tau"]) == 6
     assert all(-1 <= v <= 1 for v in g["organisation_kendall_tau"])
@@ -273,8 +374,12 @@ def test_closing_gap(executed, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))
     runs = imbalance.imbalance_runs("smoke", ks=(2,), seeds=(0, 1), progress=False)
     summary = closing.closing_summary(closing.closing_over_runs(runs))
-    assert g["closing_attribute_acc_after"][2] == pytest.approx(summary.loc[0, "attribute ideal words - u0"])
-    assert g["closing_object_acc_before"][2] == pytest.approx(summary.loc[0, "object class prompts"])
+    assert g["closing_attribute_acc_after"][2] == pytest.approx(
+        summary.loc[0, "attribute ideal words - u0"]
+    )
+    assert g["closing_object_acc_before"][2] == pytest.approx(
+        summary.loc[0, "object class prompts"]
+    )
     org = organisation.organisation_over_runs(runs)
     digit = org[org["factor"] == "digit"]
     assert g["organisation_kendall_tau"][2] == pytest.approx(digit["tau"].mean())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import jupytext
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +25,16 @@ def test_environment_yml_equals_pyproject():
     for extra in project["optional-dependencies"].values():
         wanted |= {_norm(r) for r in extra}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    pip_section = next(
+        d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d
+    )
     listed = {_norm(r) for r in pip_section if not r.startswith("-e")}
-    assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
-    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert listed == wanted, (
+        f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+    )
+    python = next(
+        d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")
+    )
     assert python == "python=3.11"
 
 
@@ -43,11 +49,16 @@ def test_notebook_is_paired_in_sync_and_without_outputs(path):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None, "commit notebooks without outputs"
+            assert cell["outputs"] == [] and cell["execution_count"] is None, (
+                "commit notebooks without outputs"
+            )
     twin = ROOT / "notebooks_py" / f"{path.stem}.py"
     assert twin.exists(), f"{twin} is missing: run `make sync`"
     a, b = jupytext.read(path), jupytext.read(twin)
-    cells = lambda n: [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in n.cells]  # noqa: E731
+    cells = lambda n: [
+        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])))
+        for c in n.cells
+    ]  # noqa: E731
     assert cells(a) == cells(b), f"{path.name} and {twin.name} differ: run `make sync`"
 
 
@@ -59,7 +70,9 @@ def test_every_notebook_opens_with_the_same_colab_cell_and_a_parameters_cell():
         assert first.cell_type == "code" and "google.colab" in first.source
         firsts.add(first.source)
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        assert len(params) == 1 and re.search(r'^profile = "auto"', params[0].source, re.M)
+        assert len(params) == 1 and re.search(
+            r'^profile = "auto"', params[0].source, re.M
+        )
     assert len(firsts) == 1, "the Colab cell differs between notebooks"
 
 
@@ -77,4 +90,8 @@ def test_citation_file_is_valid_and_matches_the_package():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert str(cff["version"]) == version
     cited = {ref["title"].split(":")[0] for ref in cff["references"]}
-    assert cited == {"Two Effects, One Trigger", "Mind the Gap", "It's Not a Modality Gap"}
+    assert cited == {
+        "Two Effects, One Trigger",
+        "Mind the Gap",
+        "It's Not a Modality Gap",
+    }

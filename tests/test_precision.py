@@ -13,16 +13,28 @@ from gaplab.tokenizer import MADTokenizer, caption_tokens
 from gaplab.train import TrainConfig, make_optimizer, train, train_step
 
 
-@pytest.mark.parametrize("capability, gpu, name, scaler", [
-    ((7, 5), "Tesla T4", "float16", True),       # Colab's free GPU: bfloat16 only emulated
-    ((7, 0), "Tesla V100-SXM2-16GB", "float16", True),
-    ((6, 0), "Tesla P100-PCIE-16GB", "float16", True),
-    ((8, 0), "NVIDIA A100-SXM4-40GB", "bfloat16", False),
-    ((8, 9), "NVIDIA L4", "bfloat16", False),
-    ((9, 0), "NVIDIA H100 80GB HBM3", "bfloat16", False),
-])
-def test_precision_follows_the_compute_capability(monkeypatch, capability, gpu, name, scaler):
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+@pytest.mark.parametrize(
+    "capability, gpu, name, scaler",
+    [
+        (
+            (7, 5),
+            "Tesla T4",
+            "float16",
+            True,
+        ),  # Colab's free GPU: bfloat16 only emulated
+        ((7, 0), "Tesla V100-SXM2-16GB", "float16", True),
+        ((6, 0), "Tesla P100-PCIE-16GB", "float16", True),
+        ((8, 0), "NVIDIA A100-SXM4-40GB", "bfloat16", False),
+        ((8, 9), "NVIDIA L4", "bfloat16", False),
+        ((9, 0), "NVIDIA H100 80GB HBM3", "bfloat16", False),
+    ],
+)
+def test_precision_follows_the_compute_capability(
+    monkeypatch, capability, gpu, name, scaler
+):
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda device=None: capability
+    )
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: gpu)
     # torch counts emulation here and says True even on a T4: the choice must not rest on it
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -45,7 +57,9 @@ def _batch(n=32, seed=0):
 
 
 def test_float16_with_a_scaler_runs_on_the_cpu():
-    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    cfg = TrainConfig(
+        n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0
+    )
     model = create_mad_model(seed=0)
     opt = make_optimizer(model, cfg)
     for group in opt.param_groups:
@@ -58,7 +72,10 @@ def test_float16_with_a_scaler_runs_on_the_cpu():
     images, tokens = _batch()
     with pytest.raises(ValueError, match="needs a gradient scaler"):
         train_step(model, opt, images, tokens, cfg, fp16)
-    losses = [float(train_step(model, opt, images, tokens, cfg, fp16, scaler)) for _ in range(3)]
+    losses = [
+        float(train_step(model, opt, images, tokens, cfg, fp16, scaler))
+        for _ in range(3)
+    ]
     hook.remove()
     assert set(seen) == {torch.float16}  # the image tower really ran in float16
     assert all(torch.isfinite(torch.tensor(losses)))
@@ -67,15 +84,21 @@ def test_float16_with_a_scaler_runs_on_the_cpu():
 
 
 def test_scaler_skips_a_step_whose_gradients_overflow():
-    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    cfg = TrainConfig(
+        n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0
+    )
     model = create_mad_model(seed=0)
     opt = make_optimizer(model, cfg)
     fp16 = Precision("float16", torch.float16, True, "float16 (test)")
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**100)  # scaled gradients overflow float16 at once
+    scaler = torch.amp.GradScaler(
+        "cpu", init_scale=2.0**100
+    )  # scaled gradients overflow float16 at once
     before = [p.detach().clone() for p in model.parameters()]
     images, tokens = _batch()
     train_step(model, opt, images, tokens, cfg, fp16, scaler)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the step was skipped
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, model.parameters())
+    )  # the step was skipped
     assert scaler.get_scale() < 2.0**100
 
 
@@ -86,13 +109,18 @@ def test_the_run_records_its_precision(tmp_path, monkeypatch):
     assert first.precision == "float32"
     from gaplab.runs import store
 
-    assert store.read_meta(tmp_path / runs.run_key(cfg))["summary"]["precision"] == "float32"
+    assert (
+        store.read_meta(tmp_path / runs.run_key(cfg))["summary"]["precision"]
+        == "float32"
+    )
     assert runs.get_or_train(cfg, device="cpu", progress=False).precision == "float32"
 
 
 def test_float32_steps_equal_a_plain_float32_step():
     # the CPU path must not change the arithmetic: one step with the default precision equals FLOAT32's
-    cfg = TrainConfig(n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0)
+    cfg = TrainConfig(
+        n_train=64, steps=3, batch_size=32, eval_n=16, eval_every=1, warmup=0
+    )
     images, tokens = _batch()
     out = []
     for precision in (None, FLOAT32):

@@ -36,32 +36,51 @@ def test_span_keeps_one_of_the_authors_chunks():
     for epoch in range(40):
         out = realdata.truncate_caption(cap, "quarter", seed=3, epoch=epoch)
         assert out.split(" ") in quarters
-        assert out == realdata.truncate_caption(cap, "quarter", seed=3, epoch=epoch)  # the same within an epoch
+        assert out == realdata.truncate_caption(
+            cap, "quarter", seed=3, epoch=epoch
+        )  # the same within an epoch
         seen.add(out)
     assert len(seen) == 4  # over the epochs every quarter is used
     halves = {" ".join(words[:5]), " ".join(words[5:])}
-    assert {realdata.truncate_caption(cap, "half", epoch=e) for e in range(30)} == halves
+    assert {
+        realdata.truncate_caption(cap, "half", epoch=e) for e in range(30)
+    } == halves
     assert realdata.truncate_caption(cap, "full") == cap
     # as in the authors' transform, a caption with fewer words than chunks can lose everything
-    assert "" in {realdata.truncate_caption("two words", "quarter", epoch=e) for e in range(30)}
+    assert "" in {
+        realdata.truncate_caption("two words", "quarter", epoch=e) for e in range(30)
+    }
 
 
 def test_span_chunk_is_uniform_and_seeded():
-    counts = np.bincount([realdata.span_index(f"caption {i}", 4, seed=0) for i in range(4000)], minlength=4)
+    counts = np.bincount(
+        [realdata.span_index(f"caption {i}", 4, seed=0) for i in range(4000)],
+        minlength=4,
+    )
     assert counts.min() > 900  # 1000 expected in each
-    assert [realdata.span_index("x", 4, seed=s) for s in range(20)] != [realdata.span_index("x", 4, seed=0)] * 20
+    assert [realdata.span_index("x", 4, seed=s) for s in range(20)] != [
+        realdata.span_index("x", 4, seed=0)
+    ] * 20
 
 
 def test_span_needs_a_whole_number_of_chunks():
     with pytest.raises(ValueError, match="mode='first' takes any fraction"):
         realdata.truncate_caption("a b c", 0.3)
-    assert realdata.truncate_caption("a b c d e f", 1 / 3, epoch=0) in {"a b", "c d", "e f"}
+    assert realdata.truncate_caption("a b c d e f", 1 / 3, epoch=0) in {
+        "a b",
+        "c d",
+        "e f",
+    }
     with pytest.raises(ValueError, match="caption mode"):
         realdata.truncate_caption("a b", "half", mode="middle")
 
 
-@given(st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=5), min_size=1, max_size=30),
-       st.floats(0.01, 1.0))
+@given(
+    st.lists(
+        st.text(alphabet="abcxyz", min_size=1, max_size=5), min_size=1, max_size=30
+    ),
+    st.floats(0.01, 1.0),
+)
 def test_truncate_caption_properties(words, frac):
     cap = " ".join(words)
     out = first(cap, frac)
@@ -73,8 +92,13 @@ def test_truncate_caption_properties(words, frac):
     assert first(out, 1.0) == out
 
 
-@given(st.lists(st.text(alphabet="abcxyz", min_size=1, max_size=5), min_size=1, max_size=30),
-       st.sampled_from([1, 2, 3, 4, 8]), st.integers(0, 10))
+@given(
+    st.lists(
+        st.text(alphabet="abcxyz", min_size=1, max_size=5), min_size=1, max_size=30
+    ),
+    st.sampled_from([1, 2, 3, 4, 8]),
+    st.integers(0, 10),
+)
 def test_span_properties(words, m, epoch):
     cap = " ".join(words)
     out = realdata.truncate_caption(cap, 1 / m, epoch=epoch)
@@ -97,7 +121,9 @@ def test_non_string_caption():
 
 
 def test_truncating_tokenizer_matches_tokenising_the_short_caption():
-    tok = open_clip.get_tokenizer("ViT-B-32")  # the vocabulary ships with open_clip: works offline
+    tok = open_clip.get_tokenizer(
+        "ViT-B-32"
+    )  # the vocabulary ships with open_clip: works offline
     wrapped = realdata.TruncatingTokenizer(tok, "quarter", mode="first")
     caps = ["a dog running on the beach at sunset with a red ball", "two cats"]
     expected = tok([first(c, "quarter") for c in caps])
@@ -107,8 +133,15 @@ def test_truncating_tokenizer_matches_tokenising_the_short_caption():
     spans = realdata.TruncatingTokenizer(tok, "quarter", seed=1, epoch=lambda: epoch[0])
     for e in (0, 5):
         epoch[0] = e
-        assert (spans(caps) == tok([realdata.truncate_caption(c, "quarter", seed=1, epoch=e) for c in caps])).all()
-    assert wrapped.context_length == tok.context_length  # everything else is the wrapped tokenizer's
+        assert (
+            spans(caps)
+            == tok(
+                [realdata.truncate_caption(c, "quarter", seed=1, epoch=e) for c in caps]
+            )
+        ).all()
+    assert (
+        wrapped.context_length == tok.context_length
+    )  # everything else is the wrapped tokenizer's
 
 
 def _csv_split(tmp_path, captions):
@@ -126,18 +159,42 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
     from open_clip_train import main as oc_main
     from open_clip_train.params import parse_args
 
-    caps = ["a brown horse grazing in a wide open field", "an old man reading a newspaper on a bench"]
+    caps = [
+        "a brown horse grazing in a wide open field",
+        "an old man reading a newspaper on a bench",
+    ]
     csv = _csv_split(tmp_path, caps)
-    args = parse_args(["--train-data", str(csv), "--val-data", str(csv), "--dataset-type", "csv",
-                       "--batch-size", "2", "--workers", "0", "--model", "ViT-B-32"])
-    args.distributed, args.world_size = False, 1  # what open_clip_train.main sets up before building the data
+    args = parse_args(
+        [
+            "--train-data",
+            str(csv),
+            "--val-data",
+            str(csv),
+            "--dataset-type",
+            "csv",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--model",
+            "ViT-B-32",
+        ]
+    )
+    args.distributed, args.world_size = (
+        False,
+        1,
+    )  # what open_clip_train.main sets up before building the data
     tok = open_clip.get_tokenizer("ViT-B-32")
-    _, preprocess_train, preprocess_val = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    _, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+        "ViT-B-32", pretrained=None
+    )
     original = oc_main.get_data
     for mode in ("span", "first"):
         with realdata.patched_open_clip_train("half", mode=mode, seed=2):
             assert oc_main.get_data is not original
-            data = oc_main.get_data(args, (preprocess_train, preprocess_val), tokenizer=tok)
+            data = oc_main.get_data(
+                args, (preprocess_train, preprocess_val), tokenizer=tok
+            )
         assert oc_main.get_data is original  # restored
         train_texts = [data["train"].dataloader.dataset[i][1] for i in range(2)]
         val_texts = [data["val"].dataloader.dataset[i][1] for i in range(2)]
@@ -145,11 +202,20 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
             short = realdata.truncate_caption(cap, "half", mode=mode, seed=2, epoch=0)
             assert (train_t == tok(short)[0]).all()
             assert (val_t == tok(cap)[0]).all()
-        data["train"].set_epoch(7)  # what the trainer does before each epoch: the chunks follow it
+        data["train"].set_epoch(
+            7
+        )  # what the trainer does before each epoch: the chunks follow it
         texts = [data["train"].dataloader.dataset[i][1] for i in range(2)]
         for cap, t in zip(caps, texts):
-            assert (t == tok(realdata.truncate_caption(cap, "half", mode=mode, seed=2, epoch=7))[0]).all()
-    assert args.val_data == str(csv) and args.train_data == str(csv)  # the caller's arguments are untouched
+            assert (
+                t
+                == tok(
+                    realdata.truncate_caption(cap, "half", mode=mode, seed=2, epoch=7)
+                )[0]
+            ).all()
+    assert args.val_data == str(csv) and args.train_data == str(
+        csv
+    )  # the caller's arguments are untouched
 
 
 def test_torchrun_command_runs_this_module():

@@ -47,12 +47,25 @@ def read_only(path: Path):
             for p, mode in modes.items():
                 p.chmod(mode)
         return
-    ok = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode == 0
-    if ok and subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+    ok = (
+        subprocess.run(
+            ["mount", "--bind", str(path), str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
+    if (
+        ok
+        and subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
         subprocess.run(["umount", str(path)], capture_output=True)
         ok = False
     if not ok:
-        pytest.skip("cannot make a read-only mount here (the mocked read-only tests cover the logic)")
+        pytest.skip(
+            "cannot make a read-only mount here (the mocked read-only tests cover the logic)"
+        )
     try:
         yield
     finally:
@@ -62,8 +75,13 @@ def read_only(path: Path):
 def _mock_read_only(monkeypatch, *paths):
     real = store._probe_writable
     blocked = {Path(p) for p in paths}
-    monkeypatch.setattr(store, "_probe_writable",
-                        lambda p: "the file system is read-only (mocked)" if Path(p) in blocked else real(p))
+    monkeypatch.setattr(
+        store,
+        "_probe_writable",
+        lambda p: (
+            "the file system is read-only (mocked)" if Path(p) in blocked else real(p)
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +95,21 @@ def teacher(tmp_path_factory):
     tar = tmp_path_factory.mktemp("archive") / "course-runs.tar"
     manifest = archive.export("smoke", tar, ["mad_training"])
     mp.undo()
-    return {"cache": cache, "run": run, "result": result, "tar": tar, "manifest": manifest}
+    return {
+        "cache": cache,
+        "run": run,
+        "result": result,
+        "tar": tar,
+        "manifest": manifest,
+    }
 
 
 # --- the search path -------------------------------------------------------------------------------------------
 
+
 def test_search_path_loads_from_a_read_only_course_cache_and_trains_misses_into_the_personal_one(
-        teacher, tmp_path, monkeypatch, capsys):
+    teacher, tmp_path, monkeypatch, capsys
+):
     course, personal = tmp_path / "course", tmp_path / "personal"
     shutil.copytree(teacher["cache"], course)
     monkeypatch.setenv("GAPLAB_CACHE", f"{course}{os.pathsep}{personal}")
@@ -105,10 +131,14 @@ def test_search_path_loads_from_a_read_only_course_cache_and_trains_misses_into_
     assert runs.get_or_train(other, progress=False).history == miss.history
 
 
-def test_no_writable_directory_still_trains_and_says_why_nothing_was_stored(tmp_path, monkeypatch):
+def test_no_writable_directory_still_trains_and_says_why_nothing_was_stored(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
     _mock_read_only(monkeypatch, tmp_path)
-    with pytest.warns(CacheWarning, match=r"trained but not stored: no writable run cache .*read-only"):
+    with pytest.warns(
+        CacheWarning, match=r"trained but not stored: no writable run cache .*read-only"
+    ):
         result = runs.get_or_train(runs.mad_config("smoke", **TINY), progress=False)
     assert result.history[-1]["step"] == 4
     assert list(tmp_path.iterdir()) == []
@@ -116,7 +146,9 @@ def test_no_writable_directory_still_trains_and_says_why_nothing_was_stored(tmp_
 
 def test_cache_dir_is_the_first_writable_directory(tmp_path, monkeypatch):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    monkeypatch.setenv("GAPLAB_CACHE", os.pathsep.join(map(str, (a, b, c))) + os.pathsep)
+    monkeypatch.setenv(
+        "GAPLAB_CACHE", os.pathsep.join(map(str, (a, b, c))) + os.pathsep
+    )
     _mock_read_only(monkeypatch, a)
     assert store.cache_paths() == [a, b, c]  # the empty trailing entry is ignored
     assert runs.cache_dir() == b
@@ -124,14 +156,20 @@ def test_cache_dir_is_the_first_writable_directory(tmp_path, monkeypatch):
 
 # --- named errors, before any model is built -------------------------------------------------------------------
 
+
 def _bad_locations(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    return {"a file": (afile, "it is a file"), "under a file": (afile / "runs", "is a file, not a directory")}
+    return {
+        "a file": (afile, "it is a file"),
+        "under a file": (afile / "runs", "is a file, not a directory"),
+    }
 
 
 @pytest.mark.parametrize("case", ["a file", "under a file"])
-def test_unusable_location_is_named_before_any_model_is_built(case, tmp_path, monkeypatch):
+def test_unusable_location_is_named_before_any_model_is_built(
+    case, tmp_path, monkeypatch
+):
     path, problem = _bad_locations(tmp_path)[case]
     monkeypatch.setenv("GAPLAB_CACHE", str(path))
     monkeypatch.setattr(runs, "create_mad_model", _no_training)
@@ -141,7 +179,12 @@ def test_unusable_location_is_named_before_any_model_is_built(case, tmp_path, mo
         runs.get_or_train(runs.mad_config("smoke", **TINY), progress=False)
     assert time.perf_counter() - t < 1.0
     msg = str(info.value)
-    assert "GAPLAB_CACHE" in msg and str(path) in msg and problem in msg and "Point GAPLAB_CACHE" in msg
+    assert (
+        "GAPLAB_CACHE" in msg
+        and str(path) in msg
+        and problem in msg
+        and "Point GAPLAB_CACHE" in msg
+    )
 
 
 def test_missing_directory_whose_parent_cannot_be_made(tmp_path, monkeypatch):
@@ -157,7 +200,10 @@ def test_missing_directory_whose_parent_cannot_be_made(tmp_path, monkeypatch):
         return real_mkdir(self, *a, **k)
 
     monkeypatch.setattr(Path, "mkdir", refuse)
-    with pytest.raises(runs.CacheLocationError, match=r"does not exist and cannot be created \(permission denied"):
+    with pytest.raises(
+        runs.CacheLocationError,
+        match=r"does not exist and cannot be created \(permission denied",
+    ):
         store.locations()
 
 
@@ -166,14 +212,18 @@ def test_missing_directory_under_a_real_read_only_parent(tmp_path, monkeypatch):
     parent.mkdir()
     monkeypatch.setenv("GAPLAB_CACHE", str(parent / "runs"))
     with read_only(parent):
-        with pytest.raises(runs.CacheLocationError, match="does not exist and cannot be created"):
+        with pytest.raises(
+            runs.CacheLocationError, match="does not exist and cannot be created"
+        ):
             store.locations()
 
 
 def test_unreadable_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode)
+    )
     with pytest.raises(runs.CacheLocationError, match="no permission to read it"):
         store.locations()
 
@@ -187,7 +237,10 @@ def test_default_location_without_the_variable(monkeypatch, tmp_path):
 
 # --- damaged entries -------------------------------------------------------------------------------------------
 
-def test_truncated_entry_is_retrained_in_a_writable_cache(teacher, tmp_path, monkeypatch):
+
+def test_truncated_entry_is_retrained_in_a_writable_cache(
+    teacher, tmp_path, monkeypatch
+):
     cache = tmp_path / "c"
     shutil.copytree(teacher["cache"], cache)
     monkeypatch.setenv("GAPLAB_CACHE", str(cache))
@@ -210,7 +263,9 @@ def test_entry_without_metadata_is_not_trusted(teacher, tmp_path, monkeypatch):
         runs.get_or_train(teacher["run"].config, progress=False)
 
 
-def test_damaged_entry_in_a_read_only_cache_is_skipped_and_trained_elsewhere(teacher, tmp_path, monkeypatch):
+def test_damaged_entry_in_a_read_only_cache_is_skipped_and_trained_elsewhere(
+    teacher, tmp_path, monkeypatch
+):
     course, personal = tmp_path / "course", tmp_path / "personal"
     shutil.copytree(teacher["cache"], course)
     final = course / teacher["run"].key / "final.pt"
@@ -227,6 +282,7 @@ def test_damaged_entry_in_a_read_only_cache_is_skipped_and_trained_elsewhere(tea
 
 
 # --- a full disk -----------------------------------------------------------------------------------------------
+
 
 def _disk_full_after(monkeypatch, n_ok: int):
     """torch.save writes half a file and fails with ENOSPC after ``n_ok`` successful saves."""
@@ -245,9 +301,13 @@ def _disk_full_after(monkeypatch, n_ok: int):
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     _disk_full_after(monkeypatch, 1)
     cfg = runs.mad_config("smoke", steps=6, eval_every=2)
-    with pytest.warns(CacheWarning, match="checkpoint at step 4 not written .*no space left") as rec:
+    with pytest.warns(
+        CacheWarning, match="checkpoint at step 4 not written .*no space left"
+    ) as rec:
         train(cfg, tmp_path, device="cpu", progress=False, stop_after=6)
-    assert len([w for w in rec if issubclass(w.category, CacheWarning)]) == 1  # said once, not at every step
+    assert (
+        len([w for w in rec if issubclass(w.category, CacheWarning)]) == 1
+    )  # said once, not at every step
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no partial file
     monkeypatch.undo()
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 2
@@ -256,11 +316,17 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
     assert resumed.history == fresh.history
 
 
-def test_full_disk_at_the_final_save_returns_the_run_and_stores_nothing_partial(tmp_path, monkeypatch):
+def test_full_disk_at_the_final_save_returns_the_run_and_stores_nothing_partial(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
     cfg = runs.mad_config("smoke", **TINY)
-    _disk_full_after(monkeypatch, 2)  # the two checkpoints succeed, the final save does not
-    with pytest.warns(CacheWarning, match="trained but could not be stored .*no space left"):
+    _disk_full_after(
+        monkeypatch, 2
+    )  # the two checkpoints succeed, the final save does not
+    with pytest.warns(
+        CacheWarning, match="trained but could not be stored .*no space left"
+    ):
         result = runs.get_or_train(cfg, progress=False)
     assert result.history[-1]["step"] == 4
     entry = tmp_path / runs.run_key(cfg)
@@ -268,11 +334,15 @@ def test_full_disk_at_the_final_save_returns_the_run_and_stores_nothing_partial(
     assert store.find_final(runs.run_key(cfg)) is None
 
 
-def test_atomic_save_failure_names_the_file_and_leaves_the_old_version(tmp_path, monkeypatch):
+def test_atomic_save_failure_names_the_file_and_leaves_the_old_version(
+    tmp_path, monkeypatch
+):
     target = tmp_path / "x.pt"
     atomic_save({"v": 1}, target)
     _disk_full_after(monkeypatch, 0)
-    with pytest.raises(StorageError, match=r"could not write .*x\.pt: no space left") as info:
+    with pytest.raises(
+        StorageError, match=r"could not write .*x\.pt: no space left"
+    ) as info:
         atomic_save({"v": 2}, target)
     assert info.value.errno == errno.ENOSPC
     monkeypatch.undo()
@@ -282,21 +352,27 @@ def test_atomic_save_failure_names_the_file_and_leaves_the_old_version(tmp_path,
 
 # --- a GPU out of memory ---------------------------------------------------------------------------------------
 
+
 def test_out_of_memory_names_the_profile_batch_and_what_to_lower(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
 
     def oom(*a, **k):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise torch.cuda.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB"
+        )
 
     monkeypatch.setattr(runs, "train", oom)
     with pytest.raises(runs.TrainingOutOfMemory) as info:
         runs.get_or_train(runs.mad_config("paper"), progress=False)
     msg = str(info.value)
-    assert "profile 'paper'" in msg and "batch size 512" in msg and "profile='cpu'" in msg
+    assert (
+        "profile 'paper'" in msg and "batch size 512" in msg and "profile='cpu'" in msg
+    )
     assert "batch_size=" in msg and "Tried to allocate" in msg
 
 
 # --- archives --------------------------------------------------------------------------------------------------
+
 
 def test_archive_round_trip(teacher, tmp_path, monkeypatch):
     manifest = teacher["manifest"]
@@ -307,7 +383,9 @@ def test_archive_round_trip(teacher, tmp_path, monkeypatch):
     into = tmp_path / "student"
     out = archive.import_archive(teacher["tar"], into)
     assert out["added"] == [key] and out["present"] == []
-    assert archive.import_archive(teacher["tar"], into)["present"] == [key]  # a second import changes nothing
+    assert archive.import_archive(teacher["tar"], into)["present"] == [
+        key
+    ]  # a second import changes nothing
     monkeypatch.setenv("GAPLAB_CACHE", str(into))
     monkeypatch.setattr(runs, "train", _no_training)
     loaded = runs.get_or_train(teacher["run"].config, progress=False)
@@ -316,7 +394,10 @@ def test_archive_round_trip(teacher, tmp_path, monkeypatch):
 
 def test_export_names_the_runs_that_are_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
-    with pytest.raises(archive.ArchiveError, match=r"not in the run cache .*k=2 seed 0.*cache prepare --profile smoke"):
+    with pytest.raises(
+        archive.ArchiveError,
+        match=r"not in the run cache .*k=2 seed 0.*cache prepare --profile smoke",
+    ):
         archive.export("smoke", tmp_path / "x.tar", ["mad_training"])
     assert not (tmp_path / "x.tar").exists()
 
@@ -348,7 +429,9 @@ def test_tampered_archive_is_refused_whole(teacher, tmp_path):
 
     bad = tmp_path / "bad.tar"
     _rewrite(teacher["tar"], bad, flip)
-    _refused(bad, tmp_path / "student", "does not match its SHA-256 .*nothing was imported")
+    _refused(
+        bad, tmp_path / "student", "does not match its SHA-256 .*nothing was imported"
+    )
 
 
 def test_foreign_archives_are_refused(tmp_path):
@@ -385,15 +468,24 @@ def _other_version(info, data):
     return info, data
 
 
-@pytest.mark.parametrize("member, change, message", [
-    ("meta.json", _escape, "unexpected member"),
-    ("final.pt", _symlink, "not a plain file"),
-    ("manifest.json", _other_version, "another version of gaplab"),
-    ("meta.json", lambda info, data: None, "lacks files its manifest lists"),
-])
+@pytest.mark.parametrize(
+    "member, change, message",
+    [
+        ("meta.json", _escape, "unexpected member"),
+        ("final.pt", _symlink, "not a plain file"),
+        ("manifest.json", _other_version, "another version of gaplab"),
+        ("meta.json", lambda info, data: None, "lacks files its manifest lists"),
+    ],
+)
 def test_malformed_archives_are_refused(teacher, tmp_path, member, change, message):
     bad = tmp_path / "bad.tar"
-    _rewrite(teacher["tar"], bad, lambda info, data: change(info, data) if info.name.endswith(member) else (info, data))
+    _rewrite(
+        teacher["tar"],
+        bad,
+        lambda info, data: (
+            change(info, data) if info.name.endswith(member) else (info, data)
+        ),
+    )
     _refused(bad, tmp_path / "student", message)
 
 
@@ -427,7 +519,12 @@ def test_two_processes_importing_at_once(teacher, tmp_path):
     into.mkdir()
     env = {**os.environ, "GAPLAB_CACHE": str(into)}
     cmd = [sys.executable, "-m", "gaplab", "cache", "import", str(teacher["tar"])]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sorted(p.name for p in into.iterdir()) == [teacher["run"].key]
@@ -438,7 +535,10 @@ def test_two_processes_importing_at_once(teacher, tmp_path):
 
 # --- pruning and listing ---------------------------------------------------------------------------------------
 
-def test_prune_removes_other_versions_and_leftovers_only(teacher, tmp_path, monkeypatch):
+
+def test_prune_removes_other_versions_and_leftovers_only(
+    teacher, tmp_path, monkeypatch
+):
     cache = tmp_path / "c"
     shutil.copytree(teacher["cache"], cache)
     key = teacher["run"].key
@@ -467,46 +567,92 @@ def test_list_says_chapter_profile_and_state(teacher, tmp_path, monkeypatch):
     shutil.copytree(teacher["cache"], cache)
     monkeypatch.setenv("GAPLAB_CACHE", str(cache))
     [row] = archive.list_entries()
-    assert row["key"] == teacher["run"].key and row["state"] == "ok" and row["profiles"] == ["smoke"]
-    assert "mad_training" in row["chapters"] and row["bytes"] > 0 and row["date"].startswith("20")
+    assert (
+        row["key"] == teacher["run"].key
+        and row["state"] == "ok"
+        and row["profiles"] == ["smoke"]
+    )
+    assert (
+        "mad_training" in row["chapters"]
+        and row["bytes"] > 0
+        and row["date"].startswith("20")
+    )
 
 
 def _cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "gaplab", "cache", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gaplab", "cache", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_command_line(teacher, tmp_path):
     env = {"GAPLAB_CACHE": str(teacher["cache"])}
     out = _cli("list", env=env)
-    assert out.returncode == 0 and teacher["run"].key in out.stdout and "mad_training" in out.stdout
+    assert (
+        out.returncode == 0
+        and teacher["run"].key in out.stdout
+        and "mad_training" in out.stdout
+    )
     out = _cli("where", env=env)
     assert str(teacher["cache"]) in out.stdout and "writable" in out.stdout
     tar = tmp_path / "c.tar.gz"
-    out = _cli("export", "--profile", "smoke", "--chapter", "mad_training", "--out", str(tar), env=env)
+    out = _cli(
+        "export",
+        "--profile",
+        "smoke",
+        "--chapter",
+        "mad_training",
+        "--out",
+        str(tar),
+        env=env,
+    )
     assert out.returncode == 0 and "1 runs" in out.stdout, out.stderr
     student = tmp_path / "student"
-    out = _cli("import", str(tar), "--into", str(student), env={"GAPLAB_CACHE": str(tmp_path / "x")})
+    out = _cli(
+        "import",
+        str(tar),
+        "--into",
+        str(student),
+        env={"GAPLAB_CACHE": str(tmp_path / "x")},
+    )
     assert out.returncode == 0 and "imported 1 runs" in out.stdout, out.stderr
     afile = tmp_path / "afile"
     afile.write_text("")
     out = _cli("list", env={"GAPLAB_CACHE": str(afile / "runs")})
-    assert out.returncode == 2 and out.stderr.startswith("error: run cache") and "Traceback" not in out.stderr
+    assert (
+        out.returncode == 2
+        and out.stderr.startswith("error: run cache")
+        and "Traceback" not in out.stderr
+    )
     out = _cli("import", str(afile), "--into", str(student), env=env)
     assert out.returncode == 2 and "not a readable tar archive" in out.stderr
 
 
 # --- the catalogue ---------------------------------------------------------------------------------------------
 
+
 def test_catalogue_covers_every_chapter_that_trains(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))  # the frozen arm's key depends on what is cached
+    monkeypatch.setenv(
+        "GAPLAB_CACHE", str(tmp_path)
+    )  # the frozen arm's key depends on what is cached
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
-    trains = {stem for stem in notebooks
-              if any(s in (ROOT / "notebooks_py" / f"{stem}.py").read_text()
-                     for s in ("get_or_train", "_runs(", "finetune_experiment", "from_mad("))}
+    trains = {
+        stem
+        for stem in notebooks
+        if any(
+            s in (ROOT / "notebooks_py" / f"{stem}.py").read_text()
+            for s in ("get_or_train", "_runs(", "finetune_experiment", "from_mad(")
+        )
+    }
     assert trains == set(catalogue.CHAPTERS)
     runs_cpu = catalogue.book_runs("cpu")
-    assert len({r.key for r in runs_cpu if r.key}) == 32  # 33 with the frozen fine-tuning arm, known once trained
+    assert (
+        len({r.key for r in runs_cpu if r.key}) == 32
+    )  # 33 with the frozen fine-tuning arm, known once trained
     with pytest.raises(ValueError, match="unknown chapters"):
         catalogue.book_runs("cpu", ("gap_geometry",))
 
@@ -521,28 +667,45 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
     monkeypatch.setattr(mad, "_load_mnist", no_download)
     monkeypatch.setenv("GAPLAB_CACHE", str(teacher["cache"]))
     assert [r["key"] for r in archive.list_entries()] == [teacher["run"].key]
+
     def mad_keys(glyphs):
-        return {r.key for r in catalogue.book_runs("paper", glyphs=glyphs) if r.key and r.kind == "mad"}
+        return {
+            r.key
+            for r in catalogue.book_runs("paper", glyphs=glyphs)
+            if r.key and r.kind == "mad"
+        }
 
     # 3 seeds x 6 k, the colour run, fine-tuning source and learnable arm, 6 temperatures, 2 loss variants,
     # two runs with the gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions
-    assert len(mad_keys("procedural")) == 35 and not mad_keys("procedural") & mad_keys("mnist")
+    assert len(mad_keys("procedural")) == 35 and not mad_keys("procedural") & mad_keys(
+        "mnist"
+    )
 
 
 def test_trained_runs_write_build_log_lines_with_an_eta(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
     log = tmp_path / "progress.log"
     monkeypatch.setenv("GAPLAB_BUILD_LOG", str(log))
-    configs = {"first": runs.mad_config("smoke", k=1, **TINY), "second": runs.mad_config("smoke", k=2, **TINY)}
+    configs = {
+        "first": runs.mad_config("smoke", k=1, **TINY),
+        "second": runs.mad_config("smoke", k=2, **TINY),
+    }
     runs.get_or_train(configs["first"], progress=False)
     first_lines = log.read_text().splitlines()
     assert any("not in the cache; training it" in line for line in first_lines)
-    assert any("k=1" in line and "4 steps" in line and "trained in" in line for line in first_lines)
+    assert any(
+        "k=1" in line and "4 steps" in line and "trained in" in line
+        for line in first_lines
+    )
     log.write_text("")
     runs.get_or_train_all(configs, desc="grid", progress=False)
     lines = [line for line in log.read_text().splitlines() if "grid:" in line]
     # only the run that was missing is announced, as 1 of 1, with nothing left to wait for
-    assert len(lines) == 1 and "second (4 steps) trained in" in lines[0] and "1 of 1" in lines[0]
+    assert (
+        len(lines) == 1
+        and "second (4 steps) trained in" in lines[0]
+        and "1 of 1" in lines[0]
+    )
     assert "more to train" not in lines[0]
     log.write_text("")
     runs.get_or_train_all(configs, desc="grid", progress=False)

@@ -53,7 +53,12 @@ class _Resources(HTMLParser):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
             self.loads.append(a["src"])
-        elif tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {"stylesheet", "preload", "modulepreload", "prefetch"}:
+        elif (
+            tag == "link"
+            and a.get("href")
+            and set((a.get("rel") or "").split())
+            & {"stylesheet", "preload", "modulepreload", "prefetch"}
+        ):
             self.loads.append(a["href"])
         elif tag in {"iframe", "embed"} and a.get("src"):
             self.loads.append(a["src"])
@@ -72,18 +77,29 @@ def test_no_page_loads_javascript_or_css_from_a_cdn(site):
         parser.feed(page.read_text(encoding="utf-8"))
         remote = [u for u in parser.loads if _remote(u)]
         # inline scripts must not pull in remote code either (e.g. altair's default requirejs paths)
-        remote += re.findall(r"""(?:src|paths)\s*[:=]\s*["'](https?://[^"']+)""", page.read_text(encoding="utf-8"))
+        remote += re.findall(
+            r"""(?:src|paths)\s*[:=]\s*["'](https?://[^"']+)""",
+            page.read_text(encoding="utf-8"),
+        )
         if remote:
             offenders[str(page.relative_to(site))] = remote
     for css in site.rglob("*.css"):
-        remote = re.findall(r"""(?:@import\s+(?:url\()?|url\()\s*["']?(https?://[^"')\s]+)""", css.read_text(errors="ignore"))
+        remote = re.findall(
+            r"""(?:@import\s+(?:url\()?|url\()\s*["']?(https?://[^"')\s]+)""",
+            css.read_text(errors="ignore"),
+        )
         if remote:
             offenders[str(css.relative_to(site))] = remote
     assert not offenders, f"remote JavaScript/CSS in the built site: {offenders}"
 
 
 def test_offline_assets_are_in_the_site(site):
-    for rel in ("_static/vega-bundle.js", "widgets/embed-amd.js", "widgets/require.js", "mathjax/tex-mml-chtml.js"):
+    for rel in (
+        "_static/vega-bundle.js",
+        "widgets/embed-amd.js",
+        "widgets/require.js",
+        "mathjax/tex-mml-chtml.js",
+    ):
         assert (site / rel).stat().st_size > 10_000, rel
 
 
@@ -94,7 +110,9 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(site):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -102,7 +120,11 @@ def server(site):
 
 
 def _chromium() -> str | None:
-    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +135,15 @@ def browser():
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=exe,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()
@@ -123,7 +152,15 @@ def browser():
 def _open(browser, url):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     outside, errors = [], []
-    page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in {"127.0.0.1", None} and not r.url.startswith("data:") else None)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if urlparse(r.url).hostname not in {"127.0.0.1", None}
+            and not r.url.startswith("data:")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url, wait_until="load")
     return page, outside, errors
@@ -139,10 +176,14 @@ def test_chapter_draws_its_charts_offline(browser, server, chapter):
         "() => [...document.querySelectorAll('.gaplab-chart')].every(d => d.querySelector('svg, canvas'))",
         timeout=30_000,
     )
-    page.wait_for_function("() => document.querySelector('mjx-container') !== null", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('mjx-container') !== null", timeout=30_000
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{chapter}.png"), full_page=True)
-    assert outside == [], f"the page requested resources from outside the site: {outside}"
+    assert outside == [], (
+        f"the page requested resources from outside the site: {outside}"
+    )
     assert errors == [], f"JavaScript errors on the page: {errors}"
     page.close()
 
@@ -157,13 +198,19 @@ def test_glued_numbers_are_the_computed_ones(browser, server):
 
 
 def test_ablation_widget_works_without_a_kernel(browser, server):
-    page, outside, errors = _open(browser, f"{server}/notebooks/dimension_ablation.html")
-    slider = page.locator(".widget-slider .noUi-handle, .widget-slider .slider-handle, .widget-hslider [role=slider]").first
+    page, outside, errors = _open(
+        browser, f"{server}/notebooks/dimension_ablation.html"
+    )
+    slider = page.locator(
+        ".widget-slider .noUi-handle, .widget-slider .slider-handle, .widget-hslider [role=slider]"
+    ).first
     slider.wait_for(timeout=30_000)
     panel = page.locator(".widget-html-content:visible", has_text="k = 2")
     panel.first.wait_for(timeout=10_000)
     slider.focus()
     page.keyboard.press("ArrowRight")
-    page.locator(".widget-html-content:visible", has_text="k = 3").first.wait_for(timeout=10_000)
+    page.locator(".widget-html-content:visible", has_text="k = 3").first.wait_for(
+        timeout=10_000
+    )
     assert outside == [] and errors == []
     page.close()

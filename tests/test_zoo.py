@@ -28,9 +28,23 @@ from tests.test_zoo_datasets import (  # noqa: F401 - fixtures writing each layo
 )
 
 TINY = "gaplab-test-tiny"
-_CFG = {"embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+_CFG = {
+    "embed_dim": 16,
+    "vision_cfg": {
+        "image_size": 32,
+        "layers": 1,
+        "width": 32,
+        "patch_size": 16,
+        "head_width": 16,
+    },
+    "text_cfg": {
+        "context_length": 16,
+        "vocab_size": 49408,
+        "width": 32,
+        "heads": 2,
+        "layers": 1,
+    },
+}
 
 
 def _register(folder, name, cfg):
@@ -77,13 +91,20 @@ def test_checkpoint_of_another_architecture_is_named(tiny, tmp_path):
 
     other = dict(_CFG, embed_dim=8)
     _register(tmp_path / "cfg", "gaplab-test-other", other)
-    torch.save(open_clip.create_model("gaplab-test-other").state_dict(), tmp_path / "other.pt")
-    with pytest.raises(CheckpointMismatch, match=r"other\.pt does not fit the architecture gaplab-test-tiny"):
+    torch.save(
+        open_clip.create_model("gaplab-test-other").state_dict(), tmp_path / "other.pt"
+    )
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"other\.pt does not fit the architecture gaplab-test-tiny",
+    ):
         load_model(tiny[0], str(tmp_path / "other.pt"), device="cpu")
     # a checkpoint of another width trips open_clip's position-embedding resize first (an assertion)
     wide = dict(_CFG, text_cfg=dict(_CFG["text_cfg"], width=48, heads=3))
     _register(tmp_path / "cfg", "gaplab-test-wide", wide)
-    torch.save(open_clip.create_model("gaplab-test-wide").state_dict(), tmp_path / "wide.pt")
+    torch.save(
+        open_clip.create_model("gaplab-test-wide").state_dict(), tmp_path / "wide.pt"
+    )
     with pytest.raises(CheckpointMismatch, match=r"wide\.pt does not fit"):
         load_model(tiny[0], str(tmp_path / "wide.pt"), device="cpu")
 
@@ -103,7 +124,10 @@ def test_a_tag_without_network_fails_fast_naming_the_offline_ways(monkeypatch):
     monkeypatch.setattr(models, "_cached_weights", lambda cfg: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
-    with pytest.raises(ModelUnavailable, match=r"(?s)RN50 / openai are not on this machine.*--pretrained.*--embeddings"):
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"(?s)RN50 / openai are not on this machine.*--pretrained.*--embeddings",
+    ):
         load_model("RN50", "openai", device="cpu")
     assert time.perf_counter() - t0 < 10
 
@@ -145,7 +169,9 @@ def _folder_of(tmp_path, n):
     return load_data("folder", tmp_path / "cls")
 
 
-def test_cache_hit_corrupt_chunk_and_interrupted_run(tiny, tmp_path, monkeypatch, embed_cache):
+def test_cache_hit_corrupt_chunk_and_interrupted_run(
+    tiny, tmp_path, monkeypatch, embed_cache
+):
     monkeypatch.setattr(E, "CHUNK", 4)
     loaded = load_model(*tiny, device="cpu")
     data = _folder_of(tmp_path, 10)
@@ -153,7 +179,9 @@ def test_cache_hit_corrupt_chunk_and_interrupted_run(tiny, tmp_path, monkeypatch
     ref = E.encode_images(loaded, first, batch_size=3, workers=1, progress=False)
     assert ref.shape == (10, 16) and first.loads == 10
     again = _Counting(data.images)
-    np.testing.assert_array_equal(E.encode_images(loaded, again, workers=1, progress=False), ref)
+    np.testing.assert_array_equal(
+        E.encode_images(loaded, again, workers=1, progress=False), ref
+    )
     assert again.loads == 0  # a hit loads no image
     (entry,) = list(embed_cache.iterdir())
     assert json.loads((entry / "meta.json").read_text())["rows"] == 10
@@ -171,8 +199,12 @@ def test_cache_hit_corrupt_chunk_and_interrupted_run(tiny, tmp_path, monkeypatch
         E.encode_images(loaded, stopped, batch_size=2, workers=1, progress=False)
     assert sorted(f.name for f in entry.glob("chunk-*")) == ["chunk-000000.pt"]
     resumed = _Counting(data.images)
-    np.testing.assert_allclose(E.encode_images(loaded, resumed, workers=1, progress=False), ref, rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        E.encode_images(loaded, resumed, workers=1, progress=False),
+        ref,
+        rtol=1e-6,
+        atol=1e-6,
+    )
     assert resumed.loads == 6  # chunks 1 and 2 only
 
 
@@ -192,7 +224,9 @@ def test_class_embeddings_equal_open_clips_zero_shot_classifier(tiny):
     loaded = load_model(*tiny, device="cpu")
     names, temps = ["cat", "dog", "red car"], ["a photo of a {}.", "a drawing of a {}."]
     ours = E.class_embeddings(loaded, names, temps, progress=False)
-    theirs = open_clip.build_zero_shot_classifier(loaded.model, loaded.tokenizer, names, temps, device="cpu")
+    theirs = open_clip.build_zero_shot_classifier(
+        loaded.model, loaded.tokenizer, names, temps, device="cpu"
+    )
     np.testing.assert_allclose(ours, theirs.T.numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="no '\\{\\}'"):
         E.class_embeddings(loaded, names, ["a photo"], progress=False)
@@ -212,35 +246,79 @@ def test_report_numbers_are_gaplab_metrics_of_the_embeddings(tiny, coco, mitstat
     assert out["l2m"] == M.l2m(img, txt) and out["rmg"] == M.rmg(img, txt, cap.pairs)
     assert out["l2i"] == M.l2i(img, txt, cap.pairs)
     assert out["i2t_r1"] == M.recall_at_k(img, txt, 1, "i2t", cap.pairs)
-    assert out["logits_entropy"] == pytest.approx(M.logits_entropy(img, txt, loaded.logit_scale), rel=1e-12)
+    assert out["logits_entropy"] == pytest.approx(
+        M.logits_entropy(img, txt, loaded.logit_scale), rel=1e-12
+    )
     att = load_data("mitstates", mitstates)
     out, emb = measure_data(loaded, att, progress=False, with_embeddings=True)
     assert out["moad_image"] == M.moad(emb["image"], att.obj_labels, att.attr_labels)
     assert out["moad_text"] == M.moad(emb["text"], att.obj_labels, att.attr_labels)
-    assert out["attribute_acc"] == M.zero_shot_accuracy(emb["image"], emb["attributes"], att.attr_labels)
+    assert out["attribute_acc"] == M.zero_shot_accuracy(
+        emb["image"], emb["attributes"], att.attr_labels
+    )
     direct = E.encode_texts(loaded, att.matching_prompts(), cache=False, progress=False)
     np.testing.assert_allclose(emb["text"], direct, rtol=1e-5, atol=1e-6)
 
 
-_COMMON = {"n", "l2m", "l2i", "rmg", "linear_separability", "top_dims", "gap_share_top2", "logits_entropy"}
+_COMMON = {
+    "n",
+    "l2m",
+    "l2i",
+    "rmg",
+    "linear_separability",
+    "top_dims",
+    "gap_share_top2",
+    "logits_entropy",
+}
 
 
-@pytest.mark.parametrize("kind,fixture,extra", [
-    ("coco", "coco", {"i2t_r1", "t2i_r1"}),
-    ("csv", "captions_tsv", {"i2t_r1", "t2i_r1"}),
-    ("folder", "class_folders", {"zero_shot_acc"}),
-    ("cifar10", "cifar_root", {"zero_shot_acc"}),
-    ("mitstates", "mitstates", {"moad_image", "moad_text", "object_acc", "attribute_acc"}),
-    ("utzappos", "utzappos", {"moad_image", "moad_text", "object_acc", "attribute_acc"}),
-])
-def test_command_end_to_end_on_each_layout(tiny, kind, fixture, extra, request, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "kind,fixture,extra",
+    [
+        ("coco", "coco", {"i2t_r1", "t2i_r1"}),
+        ("csv", "captions_tsv", {"i2t_r1", "t2i_r1"}),
+        ("folder", "class_folders", {"zero_shot_acc"}),
+        ("cifar10", "cifar_root", {"zero_shot_acc"}),
+        (
+            "mitstates",
+            "mitstates",
+            {"moad_image", "moad_text", "object_acc", "attribute_acc"},
+        ),
+        (
+            "utzappos",
+            "utzappos",
+            {"moad_image", "moad_text", "object_acc", "attribute_acc"},
+        ),
+    ],
+)
+def test_command_end_to_end_on_each_layout(
+    tiny, kind, fixture, extra, request, tmp_path, capsys
+):
     from gaplab.__main__ import main
 
     path = request.getfixturevalue(fixture)
-    path = path[0] if isinstance(path, tuple) else path  # cifar_root also gives its pixels
+    path = (
+        path[0] if isinstance(path, tuple) else path
+    )  # cifar_root also gives its pixels
     out = tmp_path / "out"
-    code = main(["report", "--model", tiny[0], "--pretrained", tiny[1], "--data", f"{kind}:{path}",
-                 "--templates", "simple", "--out", str(out), "--device", "cpu", "--quiet"])
+    code = main(
+        [
+            "report",
+            "--model",
+            tiny[0],
+            "--pretrained",
+            tiny[1],
+            "--data",
+            f"{kind}:{path}",
+            "--templates",
+            "simple",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     rep = json.loads((out / "report.json").read_text())
@@ -261,17 +339,24 @@ def test_embeddings_report_equals_the_gap_geometry_chapter(tmp_path, capsys):
     assert main(["report", "--embeddings", str(path), "--out", str(tmp_path)]) == 0
     rep = json.loads((tmp_path / "report.json").read_text())["data"]["embeddings"]
     chapter = gap_summary(*load_embeddings("clip"))
-    assert rep["l2m"] == chapter["L2M"] and rep["rmg"] == chapter["RMG"] and rep["l2i"] == chapter["L2I"]
+    assert (
+        rep["l2m"] == chapter["L2M"]
+        and rep["rmg"] == chapter["RMG"]
+        and rep["l2i"] == chapter["L2I"]
+    )
     assert rep["linear_separability"] == chapter["linear separability"]
     assert rep["i2t_r1"] == chapter["I->T R@1"] and rep["t2i_r1"] == chapter["T->I R@1"]
     assert "0.8" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--data", "imagenet:/x"], "unknown data kind 'imagenet'"),
-    (["--data", "folder:/no/such/folder"], "/no/such/folder"),
-    ([], "at least one --data"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--data", "imagenet:/x"], "unknown data kind 'imagenet'"),
+        (["--data", "folder:/no/such/folder"], "/no/such/folder"),
+        ([], "at least one --data"),
+    ],
+)
 def test_command_bad_input(tiny, argv, message, capsys):
     from gaplab.__main__ import main
 
@@ -283,7 +368,20 @@ def test_command_empty_data_and_bad_embeddings(tiny, tmp_path, capsys):
     from gaplab.__main__ import main
 
     (tmp_path / "empty" / "a").mkdir(parents=True)
-    assert main(["report", "--model", tiny[0], "--pretrained", tiny[1], "--data", f"folder:{tmp_path / 'empty'}"]) == 2
+    assert (
+        main(
+            [
+                "report",
+                "--model",
+                tiny[0],
+                "--pretrained",
+                tiny[1],
+                "--data",
+                f"folder:{tmp_path / 'empty'}",
+            ]
+        )
+        == 2
+    )
     assert "no images" in capsys.readouterr().err
     np.save(tmp_path / "bad.npy", np.zeros((3, 4, 8), dtype=np.float32))
     assert main(["report", "--embeddings", str(tmp_path / "bad.npy")]) == 2
@@ -292,10 +390,18 @@ def test_command_empty_data_and_bad_embeddings(tiny, tmp_path, capsys):
     assert main(["report", "--embeddings", str(tmp_path / "one.npy")]) == 2
     assert "image rows, then the matched text rows" in capsys.readouterr().err
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "pairs.npz", image=rng.normal(size=(6, 8)), text=rng.normal(size=(5, 8)))
+    np.savez(
+        tmp_path / "pairs.npz",
+        image=rng.normal(size=(6, 8)),
+        text=rng.normal(size=(5, 8)),
+    )
     assert main(["report", "--embeddings", str(tmp_path / "pairs.npz")]) == 2
     assert "6 image rows but 5 text rows" in capsys.readouterr().err
-    np.savez(tmp_path / "pairs.npz", image=rng.normal(size=(6, 8)), text=rng.normal(size=(6, 8)))
+    np.savez(
+        tmp_path / "pairs.npz",
+        image=rng.normal(size=(6, 8)),
+        text=rng.normal(size=(6, 8)),
+    )
     assert main(["report", "--embeddings", str(tmp_path / "pairs.npz")]) == 0
 
 
@@ -313,18 +419,33 @@ def test_help_lists_the_data_kinds(capsys):
 # the survey
 
 
-def test_survey_resumes_and_records_failures(tiny, class_folders, tmp_path, monkeypatch):
-    from gaplab.zoo import models, survey as S
+def test_survey_resumes_and_records_failures(
+    tiny, class_folders, tmp_path, monkeypatch
+):
+    from gaplab.zoo import models
+    from gaplab.zoo import survey as S
 
     monkeypatch.setattr(models, "_cached_weights", lambda cfg: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     said = []
     pairs = [tiny, ("RN50", "openai")]
-    first = S.survey(pairs, [f"folder:{class_folders}"], tmp_path / "s", templates="single", progress=False,
-                     echo=said.append)
+    first = S.survey(
+        pairs,
+        [f"folder:{class_folders}"],
+        tmp_path / "s",
+        templates="single",
+        progress=False,
+        echo=said.append,
+    )
     assert "error" in first[1] and "ModelUnavailable" in first[1]["error"]
     assert len(list((tmp_path / "s").glob("*.json"))) == 1
-    again = S.survey(pairs[:1], [f"folder:{class_folders}"], tmp_path / "s", progress=False, echo=said.append)
+    again = S.survey(
+        pairs[:1],
+        [f"folder:{class_folders}"],
+        tmp_path / "s",
+        progress=False,
+        echo=said.append,
+    )
     assert "already measured" in said[-1] and again[0] == first[0]
     table = S.survey_table(first)
     assert list(table["model"]) == [tiny[0]] and "folder.zero_shot_acc" in table
@@ -333,9 +454,15 @@ def test_survey_resumes_and_records_failures(tiny, class_folders, tmp_path, monk
 def test_training_groups_follow_the_authors_sizes():
     from gaplab.zoo.survey import data_group, training_pairs
 
-    assert training_pairs("laion2b_s34b_b79k") == 2.3e9 and data_group("laion2b_s34b_b79k") == "large"
+    assert (
+        training_pairs("laion2b_s34b_b79k") == 2.3e9
+        and data_group("laion2b_s34b_b79k") == "large"
+    )
     assert data_group("yfcc15m") == "medium" and data_group("cc12m") == "medium"
-    assert data_group("datacomp_m_s128m_b4k") == "medium" and data_group("datacomp_xl_s13b_b90k") == "large"
+    assert (
+        data_group("datacomp_m_s128m_b4k") == "medium"
+        and data_group("datacomp_xl_s13b_b90k") == "large"
+    )
     assert data_group("commonpool_m_clip_s128m_b4k") == "medium"
     assert data_group("something_new") == "unknown"
 
@@ -356,11 +483,18 @@ def test_correlations_over_a_table():
 
     from gaplab.zoo.survey import correlations
 
-    t = pd.DataFrame({"gap": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "acc": [1, 2, 3, 4, 5, 6],
-                      "group": ["a", "a", "a", "b", "b", "b"]})
+    t = pd.DataFrame(
+        {
+            "gap": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+            "acc": [1, 2, 3, 4, 5, 6],
+            "group": ["a", "a", "a", "b", "b", "b"],
+        }
+    )
     out = correlations(t, [("gap", "acc")], n_resamples=999)
     assert list(out["models"]) == ["all", "a", "b"] and np.allclose(out["tau"], 1.0)
-    assert out["p"].iloc[0] == pytest.approx(2 / 720)  # exact test: 6! pairings, two of them as extreme
+    assert out["p"].iloc[0] == pytest.approx(
+        2 / 720
+    )  # exact test: 6! pairings, two of them as extreme
     with pytest.raises(KeyError, match="no column 'nope'"):
         correlations(t, [("nope", "acc")])
 
@@ -372,35 +506,61 @@ def test_mad_zoo_lists_each_run_once():
     zoo = mad_zoo_configs("smoke")
     assert len(zoo) == len({run_key(c) for _, c in zoo.values()})
     names = [n for n, _ in zoo.values()]
-    assert "k=2 loss CLIP" not in names and "k=2 seed 0" in names  # the CLIP variant is that run
+    assert (
+        "k=2 loss CLIP" not in names and "k=2 seed 0" in names
+    )  # the CLIP variant is that run
     assert any("logit scale 100" in n for n in names) and any("CUA" in n for n in names)
 
 
-def test_the_chapters_online_survey_path_on_local_data(tiny, coco, cifar_root, mitstates, tmp_path, monkeypatch):
+def test_the_chapters_online_survey_path_on_local_data(
+    tiny, coco, cifar_root, mitstates, tmp_path, monkeypatch
+):
     # the cells that run on Colab, run here on the tiny model and the tiny layouts (all under one tmp_path)
     from gaplab.zoo import compare, survey
 
     monkeypatch.setattr(survey, "default_selection", lambda n=None: [tiny])
-    monkeypatch.setattr(survey, "MIN_COCO_R1", 0.0)  # a random tiny model may retrieve nothing
+    monkeypatch.setattr(
+        survey, "MIN_COCO_R1", 0.0
+    )  # a random tiny model may retrieve nothing
     said = []
-    comparison, measured = compare.survey_open_clip(1, coco.parent, f"mitstates:{mitstates}",
-                                                    tmp_path / "survey", echo=said.append)
+    comparison, measured = compare.survey_open_clip(
+        1, coco.parent, f"mitstates:{mitstates}", tmp_path / "survey", echo=said.append
+    )
     assert comparison.models_set == "open_clip" and len(measured) == 1
     assert "GiB of weights" in said[0] and "seconds per model" in said[-1]
     row = comparison.table.iloc[0]
     assert row[comparison.columns["gap"]] == measured[0]["data"]["coco"]["rmg"]
-    assert row[comparison.columns["attribute"]] == measured[0]["data"]["mitstates"]["attribute_acc"]
+    assert (
+        row[comparison.columns["attribute"]]
+        == measured[0]["data"]["mitstates"]["attribute_acc"]
+    )
     closing = compare.closing_frame(measured, "mitstates")
-    assert "ideal words - u0" in closing.index and set(closing.columns) == {"attribute", "object"}
+    assert "ideal words - u0" in closing.index and set(closing.columns) == {
+        "attribute",
+        "object",
+    }
 
 
-def test_the_online_survey_goes_on_without_attribute_data(tiny, coco, cifar_root, tmp_path, monkeypatch):
+def test_the_online_survey_goes_on_without_attribute_data(
+    tiny, coco, cifar_root, tmp_path, monkeypatch
+):
     from gaplab.zoo import compare, survey
 
     monkeypatch.setattr(survey, "default_selection", lambda n=None: [tiny])
     monkeypatch.setattr(survey, "MIN_COCO_R1", 0.0)
     said = []
-    comparison, measured = compare.survey_open_clip(1, coco.parent, f"mitstates:{tmp_path / 'absent'}",
-                                                    tmp_path / "survey", echo=said.append)
-    assert any("no attribute data" in line and "states_and_transformations" in line for line in said)
-    assert "moad" not in comparison.columns and set(measured[0]["data"]) == {"coco", "cifar10"}
+    comparison, measured = compare.survey_open_clip(
+        1,
+        coco.parent,
+        f"mitstates:{tmp_path / 'absent'}",
+        tmp_path / "survey",
+        echo=said.append,
+    )
+    assert any(
+        "no attribute data" in line and "states_and_transformations" in line
+        for line in said
+    )
+    assert "moad" not in comparison.columns and set(measured[0]["data"]) == {
+        "coco",
+        "cifar10",
+    }

@@ -1,7 +1,7 @@
 """``python -m gaplab``: the package's command line.
 
-    python -m gaplab cache {where,list,prepare,export,import,prune}   the run cache (see gaplab.runs.cli)
-    python -m gaplab report --model M --pretrained W --data KIND:PATH    a model's gap on real data (gaplab.zoo)
+python -m gaplab cache {where,list,prepare,export,import,prune}   the run cache (see gaplab.runs.cli)
+python -m gaplab report --model M --pretrained W --data KIND:PATH    a model's gap on real data (gaplab.zoo)
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ def main(argv=None) -> int:
     from gaplab.runs import cli as cache_cli
     from gaplab.zoo import cli as report_cli
 
-    parser = argparse.ArgumentParser(prog="python -m gaplab", description="Tools of the gaplab book.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gaplab", description="Tools of the gaplab book."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cache_cli.add_parser(sub)
     report_cli.add_parser(sub)
@@ -31,7 +33,10 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; whatever was finished is kept, nothing partial is left", file=sys.stderr)
+        print(
+            "interrupted; whatever was finished is kept, nothing partial is left",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

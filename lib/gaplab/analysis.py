@@ -75,7 +75,9 @@ def ablation_effect(top: dict, control: dict, k: int) -> dict[str, float]:
     return {
         "l2m_drop_top": 1 - top["l2m"][k] / top["l2m"][0],
         "l2m_drop_random": 1 - control["l2m"]["mean"][k] / control["l2m"]["mean"][0],
-        "r1_change_top": max(abs(top[key][k] - top[key][0]) for key in ("i2t_r1", "t2i_r1")),
+        "r1_change_top": max(
+            abs(top[key][k] - top[key][0]) for key in ("i2t_r1", "t2i_r1")
+        ),
         "l2m_after_top": top["l2m"][k],
         "rmg_after_top": top["rmg"][k],
     }

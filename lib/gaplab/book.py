@@ -29,7 +29,9 @@ def plain(value):
         return value.item()
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
-    raise TypeError(f"cannot glue a {type(value).__name__}; give numbers, strings or lists of them")
+    raise TypeError(
+        f"cannot glue a {type(value).__name__}; give numbers, strings or lists of them"
+    )
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -40,7 +42,9 @@ def glue(name: str, value, display: bool = False) -> None:
     value = plain(value)
     try:
         from myst_nb import glue as _glue
-    except ImportError:  # e.g. on Colab without the book tools: nothing to record the value for
+    except (
+        ImportError
+    ):  # e.g. on Colab without the book tools: nothing to record the value for
         return
     _glue(name, value, display=display)
 
@@ -61,8 +65,14 @@ class Claim:
 CLAIMS: list[Claim] = []
 
 
-def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profile, *,
-                not_at_this_scale: str | None = None) -> None:
+def check_claim(
+    statement: str,
+    holds: bool,
+    evidence: str,
+    profile: str | Profile,
+    *,
+    not_at_this_scale: str | None = None,
+) -> None:
     """Record a claim and its evidence (in :data:`CLAIMS`) and print the verdict; raise
     :class:`ClaimNotReproduced` if it fails at a profile where it should hold.
 
@@ -83,4 +93,6 @@ def check_claim(statement: str, holds: bool, evidence: str, profile: str | Profi
         scope = ""
     print(f"[{mark}] {statement} - {evidence}{scope}")
     if enforced and not holds:
-        raise ClaimNotReproduced(f"{statement}: not reproduced at profile {prof.name!r} ({evidence})")
+        raise ClaimNotReproduced(
+            f"{statement}: not reproduced at profile {prof.name!r} ({evidence})"
+        )

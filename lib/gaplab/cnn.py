@@ -16,18 +16,33 @@ __all__ = ["MADConvNet"]
 
 
 def _block(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class MADConvNet(nn.Module):
     """conv16-conv16-pool-conv32-conv32-pool-conv64, global average pool: 64 features per image."""
 
-    def __init__(self, widths=(16, 32, 64), num_classes: int = 0, global_pool: str = "avg", in_chans: int = 3, **_):
+    def __init__(
+        self,
+        widths=(16, 32, 64),
+        num_classes: int = 0,
+        global_pool: str = "avg",
+        in_chans: int = 3,
+        **_,
+    ):
         super().__init__()
         a, b, c = widths
         self.features = nn.Sequential(
-            *_block(in_chans, a), *_block(a, a), nn.MaxPool2d(2),
-            *_block(a, b), *_block(b, b), nn.MaxPool2d(2),
+            *_block(in_chans, a),
+            *_block(a, a),
+            nn.MaxPool2d(2),
+            *_block(a, b),
+            *_block(b, b),
+            nn.MaxPool2d(2),
             *_block(b, c),
         )
         self.num_features = c
@@ -39,17 +54,23 @@ class MADConvNet(nn.Module):
         # (measured on two cores, batch 256); cuDNN prefers it under autocast too
         self.features.to(memory_format=torch.channels_last)
 
-    def reset_classifier(self, num_classes: int = 0, global_pool: str | None = None) -> None:
+    def reset_classifier(
+        self, num_classes: int = 0, global_pool: str | None = None
+    ) -> None:
         if global_pool is not None:
             self.global_pool = global_pool
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.head = (
+            nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x.contiguous(memory_format=torch.channels_last))
         if self.global_pool == "avg":
             x = x.mean(dim=(2, 3))
         elif self.global_pool:
-            raise ValueError(f"MADConvNet supports global_pool 'avg' or ''; got {self.global_pool!r}")
+            raise ValueError(
+                f"MADConvNet supports global_pool 'avg' or ''; got {self.global_pool!r}"
+            )
         return self.head(x)
 
 
@@ -63,7 +84,9 @@ def _register() -> None:
     @register_model
     def gaplab_mad_cnn(pretrained: bool = False, **kwargs):  # noqa: ANN202 - timm's entry-point signature
         if pretrained:
-            raise ValueError("gaplab_mad_cnn has no pretrained weights; load a checkpoint path instead")
+            raise ValueError(
+                "gaplab_mad_cnn has no pretrained weights; load a checkpoint path instead"
+            )
         kwargs.pop("pretrained_cfg", None)
         kwargs.pop("pretrained_cfg_overlay", None)
         kwargs.pop("cache_dir", None)

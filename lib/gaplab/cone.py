@@ -13,7 +13,13 @@ import torch
 
 from gaplab.metrics import l2m, mean_cosine
 
-__all__ = ["ACTIVATIONS", "mlp_cone", "mad_init_cone", "open_clip_init_cone", "random_clip_tokens"]
+__all__ = [
+    "ACTIVATIONS",
+    "mlp_cone",
+    "mad_init_cone",
+    "open_clip_init_cone",
+    "random_clip_tokens",
+]
 
 _ACTIVATIONS = {
     "relu": torch.relu,
@@ -40,8 +46,14 @@ def _layer_cosine(h: torch.Tensor, layer: int) -> float:
 
 
 @torch.no_grad()
-def mlp_cone(activation: str, depth: int = 10, width: int = 512, n: int = 256, in_dim: int = 512,
-             seed: int = 0) -> list[float]:
+def mlp_cone(
+    activation: str,
+    depth: int = 10,
+    width: int = 512,
+    n: int = 256,
+    in_dim: int = 512,
+    seed: int = 0,
+) -> list[float]:
     """Mean pairwise cosine similarity of ``n`` Gaussian inputs after each layer of a random MLP.
 
     The MLP has ``depth`` layers, each a ``torch.nn.Linear`` (PyTorch's default initialisation, with bias) of
@@ -50,7 +62,9 @@ def mlp_cone(activation: str, depth: int = 10, width: int = 512, n: int = 256, i
     distinct samples (:func:`gaplab.metrics.mean_cosine`); a value growing towards 1 is the cone narrowing.
     """
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        )
     depth = _check_int("depth", depth, 1)
     width = _check_int("width", width, 1)
     n = _check_int("n", n, 2)
@@ -61,7 +75,9 @@ def mlp_cone(activation: str, depth: int = 10, width: int = 512, n: int = 256, i
     # nn.Linear initialises from the global generator; fork it so the caller's random state is left alone
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        layers = [torch.nn.Linear(in_dim if i == 0 else width, width) for i in range(depth)]
+        layers = [
+            torch.nn.Linear(in_dim if i == 0 else width, width) for i in range(depth)
+        ]
     values = [_layer_cosine(h, 0)]
     for k, layer in enumerate(layers, start=1):
         h = act(layer(h))
@@ -70,12 +86,22 @@ def mlp_cone(activation: str, depth: int = 10, width: int = 512, n: int = 256, i
 
 
 def _cone_summary(img: torch.Tensor, txt: torch.Tensor) -> dict[str, float]:
-    return {"image_mean_cos": mean_cosine(img), "text_mean_cos": mean_cosine(txt), "l2m": l2m(img, txt)}
+    return {
+        "image_mean_cos": mean_cosine(img),
+        "text_mean_cos": mean_cosine(txt),
+        "l2m": l2m(img, txt),
+    }
 
 
 @torch.no_grad()
-def mad_init_cone(preset: str = "mad-cnn", n: int = 512, seed: int = 0, k: int = 2, *,
-                  glyphs: str = "procedural") -> dict[str, float]:
+def mad_init_cone(
+    preset: str = "mad-cnn",
+    n: int = 512,
+    seed: int = 0,
+    k: int = 2,
+    *,
+    glyphs: str = "procedural",
+) -> dict[str, float]:
     """The cones of a freshly initialised MAD model's two towers, on ``n`` MAD images and their captions.
 
     The model is :func:`gaplab.models.create_mad_model` ``(preset, seed=seed)``; the images come from
@@ -96,21 +122,32 @@ def mad_init_cone(preset: str = "mad-cnn", n: int = 512, seed: int = 0, k: int =
     calibrate_batchnorm(model, data.images)
     model.eval()
     tokenizer = MADTokenizer(model.context_length)
-    tokens = caption_tokens(data.factors, k, tokenizer, torch.Generator().manual_seed(int(seed)))
+    tokens = caption_tokens(
+        data.factors, k, tokenizer, torch.Generator().manual_seed(int(seed))
+    )
     img = model.encode_image(mad_image_input(data.images))
     txt = model.encode_text(tokens)
     return _cone_summary(img, txt)
 
 
-def random_clip_tokens(tokenizer, n: int, context_length: int, generator: torch.Generator,
-                       min_words: int = 5, max_words: int = 20) -> torch.Tensor:
+def random_clip_tokens(
+    tokenizer,
+    n: int,
+    context_length: int,
+    generator: torch.Generator,
+    min_words: int = 5,
+    max_words: int = 20,
+) -> torch.Tensor:
     """``n`` random token sequences laid out as CLIP's tokenizer lays out captions.
 
     Each row is [start, w_1, ..., w_L, end, 0, ...] with L drawn uniformly from ``min_words..max_words``
     (capped to fit the context) and the words drawn uniformly from the ordinary ids below the two special
     ones. CLIP's text tower reads its output at the largest id in a row, which must be the end token.
     """
-    sot, eot = getattr(tokenizer, "sot_token_id", None), getattr(tokenizer, "eot_token_id", None)
+    sot, eot = (
+        getattr(tokenizer, "sot_token_id", None),
+        getattr(tokenizer, "eot_token_id", None),
+    )
     if sot is None or eot is None:
         raise ValueError(
             f"{type(tokenizer).__name__} has no sot_token_id/eot_token_id; random captions are laid out for "
@@ -122,14 +159,18 @@ def random_clip_tokens(tokenizer, n: int, context_length: int, generator: torch.
     # id 0 doubles as padding, so words start at 1
     words = torch.randint(1, first_special, (n, context_length), generator=generator)
     pos = torch.arange(context_length).expand(n, -1)
-    tokens = torch.where((pos >= 1) & (pos <= lengths[:, None]), words, torch.zeros_like(words))
+    tokens = torch.where(
+        (pos >= 1) & (pos <= lengths[:, None]), words, torch.zeros_like(words)
+    )
     tokens[:, 0] = sot
     tokens[torch.arange(n), lengths + 1] = eot
     return tokens
 
 
 @torch.no_grad()
-def open_clip_init_cone(name: str = "ViT-B-32", n: int = 64, seed: int = 0) -> dict[str, float]:
+def open_clip_init_cone(
+    name: str = "ViT-B-32", n: int = 64, seed: int = 0
+) -> dict[str, float]:
     """The cones of an open_clip model's two towers at initialisation (no pretrained weights).
 
     Built by ``open_clip.create_model(name, pretrained=None)`` with the global generator seeded by ``seed``,
@@ -141,7 +182,9 @@ def open_clip_init_cone(name: str = "ViT-B-32", n: int = 64, seed: int = 0) -> d
     from gaplab.models import MAD_PRESETS, _quiet_no_weights, load_open_clip
 
     if name in MAD_PRESETS:
-        raise ValueError(f"{name!r} is a MAD preset, which reads 28x28 MAD images and MAD captions; use mad_init_cone")
+        raise ValueError(
+            f"{name!r} is a MAD preset, which reads 28x28 MAD images and MAD captions; use mad_init_cone"
+        )
     n = _check_int("n", n, 2)
     # without weights is the point here, so open_clip's warning about it would only be noise on the page
     with torch.random.fork_rng(devices=[]), _quiet_no_weights():

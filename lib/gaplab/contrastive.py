@@ -17,20 +17,35 @@ __all__ = ["LOSS_VARIANTS", "variant_config", "variant_runs", "embedding_report"
 LOSS_VARIANTS: dict[str, dict] = {
     "CLIP": {},
     "CUA": {"uniformity_weight": 1.0, "alignment_weight": 1.0},
-    "CUA + cross-uniformity": {"uniformity_weight": 1.0, "alignment_weight": 1.0, "cross_uniformity_weight": 1.0},
+    "CUA + cross-uniformity": {
+        "uniformity_weight": 1.0,
+        "alignment_weight": 1.0,
+        "cross_uniformity_weight": 1.0,
+    },
 }
 
 
-def variant_config(profile="auto", variant: str = "CUA", *, k: int = 2, seed: int = 0, **overrides):
+def variant_config(
+    profile="auto", variant: str = "CUA", *, k: int = 2, seed: int = 0, **overrides
+):
     """The MAD recipe with a loss variant's weights; ``overrides`` change other settings (e.g. ``embed_dim=32``)."""
     if variant not in LOSS_VARIANTS:
-        raise ValueError(f"unknown loss variant {variant!r}; choose one of {', '.join(LOSS_VARIANTS)}")
-    return mad_config(profile, k=k, seed=seed, **{**overrides, **LOSS_VARIANTS[variant]})
+        raise ValueError(
+            f"unknown loss variant {variant!r}; choose one of {', '.join(LOSS_VARIANTS)}"
+        )
+    return mad_config(
+        profile, k=k, seed=seed, **{**overrides, **LOSS_VARIANTS[variant]}
+    )
 
 
-def variant_runs(profile="auto", variants=tuple(LOSS_VARIANTS), *, progress: bool = True, **kwargs) -> dict[str, TrainResult]:
-    return get_or_train_all({v: variant_config(profile, v, **kwargs) for v in variants}, desc="loss variants",
-                            progress=progress)
+def variant_runs(
+    profile="auto", variants=tuple(LOSS_VARIANTS), *, progress: bool = True, **kwargs
+) -> dict[str, TrainResult]:
+    return get_or_train_all(
+        {v: variant_config(profile, v, **kwargs) for v in variants},
+        desc="loss variants",
+        progress=progress,
+    )
 
 
 def embedding_report(img, txt) -> dict[str, float]:

@@ -13,8 +13,15 @@ from gaplab.data.mad import FACTORS
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import TrainResult, class_prompts
 
-__all__ = ["chance", "zero_shot_by_factor", "linear_probe", "attribute_readout", "run_summary", "factor_contrasts",
-           "moad_towards"]
+__all__ = [
+    "chance",
+    "zero_shot_by_factor",
+    "linear_probe",
+    "attribute_readout",
+    "run_summary",
+    "factor_contrasts",
+    "moad_towards",
+]
 
 
 def chance(factor: str) -> float:
@@ -36,8 +43,17 @@ def zero_shot_by_factor(result: TrainResult, factors=None) -> dict[str, float]:
     out = {}
     for f in factors:
         chance(f)  # names an unknown factor
-        prompts = class_prompts(result.model, f, tok, _device(result.model), k=cfg.k, object_factor=cfg.object_factor)
-        out[f] = M.zero_shot_accuracy(result.eval_image, prompts, result.eval_factors[f])
+        prompts = class_prompts(
+            result.model,
+            f,
+            tok,
+            _device(result.model),
+            k=cfg.k,
+            object_factor=cfg.object_factor,
+        )
+        out[f] = M.zero_shot_accuracy(
+            result.eval_image, prompts, result.eval_factors[f]
+        )
     return out
 
 
@@ -51,7 +67,9 @@ def linear_probe(emb, labels, *, seed: int = 0, test_fraction: float = 0.3) -> f
     y = np.asarray(labels)
     if y.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},); got {y.shape}")
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    xtr, xte, ytr, yte = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
     clf = LogisticRegression(max_iter=2000, C=10.0).fit(xtr, ytr)
     return float(clf.score(xte, yte))
 
@@ -61,9 +79,17 @@ def attribute_readout(result: TrainResult):
     import pandas as pd
 
     zs = zero_shot_by_factor(result)
-    rows = [{"k": result.config.k, "factor": name, "linear probe": linear_probe(result.eval_image, result.eval_factors[name]),
-             "zero-shot": zs[name], "chance": chance(name)}
-            for name in FACTORS if name != result.config.object_factor]
+    rows = [
+        {
+            "k": result.config.k,
+            "factor": name,
+            "linear probe": linear_probe(result.eval_image, result.eval_factors[name]),
+            "zero-shot": zs[name],
+            "chance": chance(name),
+        }
+        for name in FACTORS
+        if name != result.config.object_factor
+    ]
     return pd.DataFrame(rows)
 
 
@@ -79,7 +105,9 @@ def moad_towards(result: TrainResult, factor: str, side: str = "image") -> float
         raise ValueError(f"side must be 'image' or 'text'; got {side!r}")
     emb = result.eval_image if side == "image" else result.eval_text
     f = result.eval_factors
-    return M.moad(emb, f[factor], np.stack([f[n] for n in FACTORS if n != factor], axis=1))
+    return M.moad(
+        emb, f[factor], np.stack([f[n] for n in FACTORS if n != factor], axis=1)
+    )
 
 
 def run_summary(result: TrainResult) -> dict:

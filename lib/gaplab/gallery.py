@@ -19,10 +19,18 @@ def image_html(image_uint8, scale: int = 3) -> str:
     """One (3, H, W) uint8 image as an inline PNG <img>, enlarged without smoothing."""
     from PIL import Image
 
-    arr = image_uint8.cpu().numpy() if isinstance(image_uint8, torch.Tensor) else np.asarray(image_uint8)
+    arr = (
+        image_uint8.cpu().numpy()
+        if isinstance(image_uint8, torch.Tensor)
+        else np.asarray(image_uint8)
+    )
     if arr.ndim != 3 or arr.shape[0] != 3 or arr.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image of shape (3, H, W); got {arr.dtype} {arr.shape}")
-    img = Image.fromarray(arr.transpose(1, 2, 0)).resize((arr.shape[2] * scale, arr.shape[1] * scale), Image.NEAREST)
+        raise ValueError(
+            f"expected a uint8 image of shape (3, H, W); got {arr.dtype} {arr.shape}"
+        )
+    img = Image.fromarray(arr.transpose(1, 2, 0)).resize(
+        (arr.shape[2] * scale, arr.shape[1] * scale), Image.NEAREST
+    )
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     data = base64.b64encode(buf.getvalue()).decode()
@@ -33,8 +41,14 @@ def image_grid_html(images, labels=None, scale: int = 3, columns: int = 8) -> st
     """A grid of images, each with an optional caption underneath."""
     cells = []
     for i, im in enumerate(images):
-        label = f"<div style='font-size:0.75em;text-align:center'>{html.escape(str(labels[i]))}</div>" if labels else ""
-        cells.append(f"<div style='display:inline-block;margin:3px;vertical-align:top'>{image_html(im, scale)}{label}</div>")
+        label = (
+            f"<div style='font-size:0.75em;text-align:center'>{html.escape(str(labels[i]))}</div>"
+            if labels
+            else ""
+        )
+        cells.append(
+            f"<div style='display:inline-block;margin:3px;vertical-align:top'>{image_html(im, scale)}{label}</div>"
+        )
     width = columns * (28 * scale + 6)
     return f"<div style='max-width:{width}px;line-height:1'>{''.join(cells)}</div>"
 
@@ -48,8 +62,10 @@ def factor_gallery(mad: MADSet, per_value: int = 6) -> "object":
         rows = []
         for code, value in enumerate(values):
             idx = torch.nonzero(mad.factors[name] == code).flatten()[:per_value]
-            rows.append(f"<p style='margin:0.4em 0 0.1em 0'><b>{html.escape(name)} = {html.escape(value)}</b></p>"
-                        + image_grid_html(mad.images[idx], scale=2, columns=per_value))
+            rows.append(
+                f"<p style='margin:0.4em 0 0.1em 0'><b>{html.escape(name)} = {html.escape(value)}</b></p>"
+                + image_grid_html(mad.images[idx], scale=2, columns=per_value)
+            )
         children.append(widgets.HTML("".join(rows)))
         titles.append(name)
     tabs = widgets.Tab(children=children)
@@ -63,6 +79,10 @@ def caption_gallery(mad: MADSet, ks=range(6), n: int = 8, seed: int = 0) -> "obj
     panels = []
     for k in ks:
         caps = mad.captions(k, seed=seed)[:n]
-        panels.append(f"<p>k = {k}: captions name the digit and {k} of the 5 attributes</p>"
-                      + image_grid_html(mad.images[:n], caps, scale=3, columns=n))
-    return stepper(panels, description="attributes per caption k", start=min(2, len(panels) - 1))
+        panels.append(
+            f"<p>k = {k}: captions name the digit and {k} of the 5 attributes</p>"
+            + image_grid_html(mad.images[:n], caps, scale=3, columns=n)
+        )
+    return stepper(
+        panels, description="attributes per caption k", start=min(2, len(panels) - 1)
+    )

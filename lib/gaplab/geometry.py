@@ -11,7 +11,9 @@ from gaplab.metrics._inputs import as_pair
 __all__ = ["joint_pca", "shift_along_gap", "unit_gap", "subtract_gap"]
 
 
-def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def joint_pca(
+    img, txt, n_components: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Project normalised image and text embeddings onto the principal components of both sets together.
 
     Returns ``(img_proj, txt_proj, explained)``: the (N, n_components) projections and the share of the joint
@@ -22,7 +24,9 @@ def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, 
     joint = np.concatenate([x, y])
     centre = joint.mean(axis=0)
     if not 1 <= n_components <= min(joint.shape):
-        raise ValueError(f"n_components must lie in 1..{min(joint.shape)}; got {n_components}")
+        raise ValueError(
+            f"n_components must lie in 1..{min(joint.shape)}; got {n_components}"
+        )
     _, s, vt = np.linalg.svd(joint - centre, full_matrices=False)
     comps = vt[:n_components]
     img_proj = (x - centre) @ comps.T
@@ -32,7 +36,9 @@ def joint_pca(img, txt, n_components: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return (x - centre) @ comps.T, (y - centre) @ comps.T, explained[:n_components]
 
 
-def shift_along_gap(img, txt, lam: float, *, delta=None) -> tuple[np.ndarray, np.ndarray]:
+def shift_along_gap(
+    img, txt, lam: float, *, delta=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Liang et al.'s (2022) embedding shift: move both modalities along the gap vector and renormalise.
 
     With ``delta`` the mean of the normalised image rows minus the mean of the normalised text rows, returns
@@ -41,7 +47,9 @@ def shift_along_gap(img, txt, lam: float, *, delta=None) -> tuple[np.ndarray, np
     meet before renormalising), negative ``lam`` pushes them apart. The two sides may have different numbers
     of rows.
     """
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)):
+    if isinstance(lam, bool) or not isinstance(
+        lam, (int, float, np.integer, np.floating)
+    ):
         raise ValueError(f"lam must be a finite number; got {lam!r}")
     lam = float(lam)
     if not math.isfinite(lam):
@@ -52,14 +60,18 @@ def shift_along_gap(img, txt, lam: float, *, delta=None) -> tuple[np.ndarray, np
     else:
         delta = np.asarray(delta, dtype=np.float64)
         if delta.shape != (x.shape[1],) or not np.all(np.isfinite(delta)):
-            raise ValueError(f"delta must be a finite vector of shape ({x.shape[1]},); got shape {delta.shape}")
+            raise ValueError(
+                f"delta must be a finite vector of shape ({x.shape[1]},); got shape {delta.shape}"
+            )
 
     def renormalise(z: np.ndarray, side: str) -> np.ndarray:
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         zero = np.nonzero(norms[:, 0] == 0)[0]
         if zero.size:
             # a row equal to the shift itself has no direction left after it
-            raise ValueError(f"shifting by lam={lam} sends {side} row {zero[0]} to zero; choose another lam")
+            raise ValueError(
+                f"shifting by lam={lam} sends {side} row {zero[0]} to zero; choose another lam"
+            )
         return z / norms
 
     return renormalise(x - lam * delta, "image"), renormalise(y + lam * delta, "text")
@@ -72,7 +84,9 @@ def unit_gap(img, txt) -> np.ndarray:
     g = x.mean(axis=0) - y.mean(axis=0)
     norm = np.linalg.norm(g)
     if norm == 0:
-        raise ValueError("the two modalities have the same mean: there is no gap direction to shift along")
+        raise ValueError(
+            "the two modalities have the same mean: there is no gap direction to shift along"
+        )
     return g / norm
 
 

@@ -18,7 +18,13 @@ from scipy import stats
 
 from gaplab.evaluation import run_summary
 from gaplab.profiles import resolve_profile
-from gaplab.runs import get_or_train, get_or_train_all, mad_config, resolve_glyphs, run_key
+from gaplab.runs import (
+    get_or_train,
+    get_or_train_all,
+    mad_config,
+    resolve_glyphs,
+    run_key,
+)
 from gaplab.train import TrainResult
 
 __all__ = [
@@ -36,7 +42,16 @@ __all__ = [
 
 IMBALANCE_KS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 #: the per-run numbers the chapters average over seeds
-SUMMARY_METRICS = ("rmg", "l2m", "moad_img", "moad_txt", "entropy", "logit_scale", "object_acc", "attribute_acc")
+SUMMARY_METRICS = (
+    "rmg",
+    "l2m",
+    "moad_img",
+    "moad_txt",
+    "entropy",
+    "logit_scale",
+    "object_acc",
+    "attribute_acc",
+)
 
 
 def imbalance_config(profile="auto", k: int = 2, seed: int = 0, **overrides):
@@ -44,12 +59,15 @@ def imbalance_config(profile="auto", k: int = 2, seed: int = 0, **overrides):
     return mad_config(profile, k=k, seed=seed, **overrides)
 
 
-def imbalance_runs(profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: bool = True,
-                   **overrides) -> dict[tuple[int, int], TrainResult]:
+def imbalance_runs(
+    profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: bool = True, **overrides
+) -> dict[tuple[int, int], TrainResult]:
     """``{(k, seed): run}`` for every k and seed (seeds default to the profile's ``imbalance_seeds``)."""
     prof = resolve_profile(profile)
     seeds = tuple(range(prof.imbalance_seeds)) if seeds is None else tuple(seeds)
-    configs = {(k, s): imbalance_config(prof, k, s, **overrides) for s in seeds for k in ks}
+    configs = {
+        (k, s): imbalance_config(prof, k, s, **overrides) for s in seeds for k in ks
+    }
     return get_or_train_all(configs, desc="imbalance runs", progress=progress)
 
 
@@ -63,10 +81,16 @@ def by_k(table: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     """Seed mean and standard deviation (ddof=1; NaN for one seed) of each metric, one row per k."""
     missing = [m for m in metrics if m not in table.columns]
     if missing:
-        raise ValueError(f"the table has no column {missing}; it has {list(table.columns)}")
+        raise ValueError(
+            f"the table has no column {missing}; it has {list(table.columns)}"
+        )
     g = table.groupby("k")[list(metrics)]
     mean, std = g.mean(), g.std(ddof=1)
-    out = pd.concat({"mean": mean, "std": std}, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0)
+    out = (
+        pd.concat({"mean": mean, "std": std}, axis=1)
+        .swaplevel(axis=1)
+        .sort_index(axis=1, level=0)
+    )
     out["n_seeds"] = table.groupby("k").size()
     return out
 
@@ -75,7 +99,9 @@ def spearman(a, b) -> float:
     """Spearman's rank correlation of two equally long sequences (average ranks for ties)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size < 3:
-        raise ValueError(f"spearman needs two 1-D sequences of equal length >= 3; got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"spearman needs two 1-D sequences of equal length >= 3; got shapes {a.shape} and {b.shape}"
+        )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("spearman got NaN or infinite values")
     if np.ptp(a) == 0 or np.ptp(b) == 0:
@@ -88,11 +114,20 @@ def finetune_source_config(profile="auto", k: int = 5, seed: int = 0):
     ``finetune_temperature_lr_mult`` times faster, so that the temperature has settled where this k wants it.
     (At the base rate it stays near its initial value in a short run; then freezing it would block nothing.)"""
     prof = resolve_profile(profile)
-    return imbalance_config(prof, k, seed, temperature_lr_mult=prof.finetune_temperature_lr_mult)
+    return imbalance_config(
+        prof, k, seed, temperature_lr_mult=prof.finetune_temperature_lr_mult
+    )
 
 
-def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, target_k: int = 1,
-                     seed: int = 0, source=None) -> dict:
+def finetune_configs(
+    profile="auto",
+    *,
+    source_scale: float,
+    source_k: int = 5,
+    target_k: int = 1,
+    seed: int = 0,
+    source=None,
+) -> dict:
     """The intervention's runs: ``source`` (the imbalance run with ``source_k`` attributes), then ``frozen`` and
     ``learnable``, which start from its weights and train on captions with ``target_k`` attributes.
 
@@ -104,30 +139,55 @@ def finetune_configs(profile="auto", *, source_scale: float, source_k: int = 5, 
     """
     prof = resolve_profile(profile)
     if not (0 <= target_k < source_k <= 5):
-        raise ValueError(f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}")
+        raise ValueError(
+            f"fine-tuning must add imbalance: need 0 <= target_k < source_k <= 5; got {target_k}, {source_k}"
+        )
     if source is None:
         source = resolve_glyphs(finetune_source_config(prof, source_k, seed))
     # by key, not by path: the source may sit in a course's read-only cache or in the student's own
-    common = dict(k=target_k, seed=seed, init_from=f"run:{run_key(source)}", steps=prof.finetune_steps,
-                  warmup=max(1, prof.finetune_steps // 10), eval_every=max(1, prof.finetune_steps // 8))
+    common = dict(
+        k=target_k,
+        seed=seed,
+        init_from=f"run:{run_key(source)}",
+        steps=prof.finetune_steps,
+        warmup=max(1, prof.finetune_steps // 10),
+        eval_every=max(1, prof.finetune_steps // 8),
+    )
     return {
         "source": source,
-        "frozen": imbalance_config(prof, temperature=round(float(source_scale), 6), **common),
-        "learnable": imbalance_config(prof, temperature="learnable",
-                                      temperature_lr_mult=prof.finetune_temperature_lr_mult, **common),
+        "frozen": imbalance_config(
+            prof, temperature=round(float(source_scale), 6), **common
+        ),
+        "learnable": imbalance_config(
+            prof,
+            temperature="learnable",
+            temperature_lr_mult=prof.finetune_temperature_lr_mult,
+            **common,
+        ),
     }
 
 
-def finetune_experiment(profile="auto", *, source_k: int = 5, target_k: int = 1, seed: int = 0,
-                        progress: bool = True) -> dict:
+def finetune_experiment(
+    profile="auto",
+    *,
+    source_k: int = 5,
+    target_k: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Run (or load) the intervention. Returns the runs and, per arm, the gap and entropy before and after.
 
     "Before" is the source model measured on the fine-tuning captions (step 0 of the fine-tuning run), so a
     change is what fine-tuning did, not what the new captions did to the measurement.
     """
-    source = get_or_train(resolve_glyphs(finetune_source_config(profile, source_k, seed)), progress=progress)
+    source = get_or_train(
+        resolve_glyphs(finetune_source_config(profile, source_k, seed)),
+        progress=progress,
+    )
     scale = float(source.history[-1]["logit_scale"])
-    cfgs = finetune_configs(profile, source_scale=scale, source_k=source_k, target_k=target_k, seed=seed)
+    cfgs = finetune_configs(
+        profile, source_scale=scale, source_k=source_k, target_k=target_k, seed=seed
+    )
     out = {"source": source, "source_logit_scale": scale}
     for arm in ("frozen", "learnable"):
         run = get_or_train(cfgs[arm], progress=progress)

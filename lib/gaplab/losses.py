@@ -9,7 +9,9 @@ import torch.nn.functional as F
 __all__ = ["clip_loss", "uniformity", "cross_uniformity", "alignment"]
 
 
-def clip_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def clip_loss(
+    img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """Mean of the image->text and text->image cross-entropies of logits ``logit_scale * img @ txt.T``."""
     logits = logit_scale * img @ txt.t()
     target = torch.arange(len(img), device=img.device)
@@ -19,7 +21,9 @@ def clip_loss(img: torch.Tensor, txt: torch.Tensor, logit_scale: torch.Tensor) -
 def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     """log of the mean over pairs i != j of exp(-t ||x_i - x_j||^2): lower is more uniform on the sphere."""
     sq = torch.pdist(x).pow(2)
-    return torch.logsumexp(-t * sq, dim=0) - torch.log(torch.tensor(float(sq.numel()), device=x.device))
+    return torch.logsumexp(-t * sq, dim=0) - torch.log(
+        torch.tensor(float(sq.numel()), device=x.device)
+    )
 
 
 def cross_uniformity(x: torch.Tensor, y: torch.Tensor, t: float = 2.0) -> torch.Tensor:
@@ -27,7 +31,9 @@ def cross_uniformity(x: torch.Tensor, y: torch.Tensor, t: float = 2.0) -> torch.
     sq = torch.cdist(x, y).pow(2)
     off = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
     vals = -t * sq[off]
-    return torch.logsumexp(vals, dim=0) - torch.log(torch.tensor(float(vals.numel()), device=x.device))
+    return torch.logsumexp(vals, dim=0) - torch.log(
+        torch.tensor(float(vals.numel()), device=x.device)
+    )
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

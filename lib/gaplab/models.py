@@ -16,8 +16,15 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["MAD_PRESETS", "create_mad_model", "load_open_clip", "check_temperature", "set_temperature", "mad_image_input",
-           "calibrate_batchnorm"]
+__all__ = [
+    "MAD_PRESETS",
+    "create_mad_model",
+    "load_open_clip",
+    "check_temperature",
+    "set_temperature",
+    "mad_image_input",
+    "calibrate_batchnorm",
+]
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 MAD_PRESETS: tuple[str, ...] = tuple(sorted(p.stem for p in _CONFIG_DIR.glob("*.json")))
@@ -39,8 +46,14 @@ def check_temperature(temperature) -> None:
     """Raise ValueError unless ``temperature`` is ``"learnable"`` or a positive logit scale to freeze at."""
     if temperature == "learnable":
         return
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be 'learnable' or a positive logit scale; got {temperature!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not temperature > 0
+    ):
+        raise ValueError(
+            f"temperature must be 'learnable' or a positive logit scale; got {temperature!r}"
+        )
 
 
 def set_temperature(model, temperature) -> None:
@@ -54,16 +67,28 @@ def set_temperature(model, temperature) -> None:
     model.logit_scale.requires_grad_(False)
 
 
-def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: int = 0, device="cpu",
-                     embed_dim: int | None = None):
+def create_mad_model(
+    preset: str = "mad-cnn",
+    *,
+    temperature="learnable",
+    seed: int = 0,
+    device="cpu",
+    embed_dim: int | None = None,
+):
     """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.tokenizer.MADTokenizer`).
 
     ``embed_dim`` replaces the preset's joint embedding size (Fahim et al. sweep it); None keeps the preset's.
     """
     if preset not in MAD_PRESETS:
-        raise ValueError(f"unknown MAD model preset {preset!r}; choose one of {', '.join(MAD_PRESETS)}")
-    if embed_dim is not None and (isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 2):
-        raise ValueError(f"embed_dim must be an integer of at least 2 (or None for the preset's); got {embed_dim!r}")
+        raise ValueError(
+            f"unknown MAD model preset {preset!r}; choose one of {', '.join(MAD_PRESETS)}"
+        )
+    if embed_dim is not None and (
+        isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 2
+    ):
+        raise ValueError(
+            f"embed_dim must be an integer of at least 2 (or None for the preset's); got {embed_dim!r}"
+        )
     _register()
     import open_clip
 
@@ -72,7 +97,9 @@ def create_mad_model(preset: str = "mad-cnn", *, temperature="learnable", seed: 
     cfg = json.loads((_CONFIG_DIR / f"{preset}.json").read_text())
     tok = MADTokenizer(cfg["text_cfg"]["context_length"])
     if cfg["text_cfg"]["vocab_size"] != tok.vocab_size:
-        raise RuntimeError(f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}")
+        raise RuntimeError(
+            f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}"
+        )
     with torch.random.fork_rng(devices=[]), _quiet_no_weights():
         torch.manual_seed(seed)
         extra = {} if embed_dim is None else {"embed_dim": int(embed_dim)}
@@ -107,11 +134,19 @@ def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
     import open_clip
 
     if name not in open_clip.list_models():
-        raise ValueError(f"unknown open_clip model {name!r}; see open_clip.list_models() (MAD presets: {', '.join(MAD_PRESETS)})")
-    if pretrained and not Path(pretrained).exists() and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))):
+        raise ValueError(
+            f"unknown open_clip model {name!r}; see open_clip.list_models() (MAD presets: {', '.join(MAD_PRESETS)})"
+        )
+    if (
+        pretrained
+        and not Path(pretrained).exists()
+        and ("/" in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")))
+    ):
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, device=device
+        )
     except (OSError, RuntimeError) as exc:
         if pretrained and not Path(pretrained).exists():
             raise RuntimeError(
@@ -141,7 +176,11 @@ def calibrate_batchnorm(model, images_uint8: torch.Tensor, batch: int = 256) -> 
     An untrained model's running statistics are the defaults (mean 0, variance 1), and in eval mode they map
     every image to nearly one vector. Measuring a model at initialisation needs statistics of real inputs.
     """
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     if not bns:
         return
     saved = [(m.momentum, m.training) for m in bns]

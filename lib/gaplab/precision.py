@@ -36,13 +36,24 @@ def choose_precision(device) -> Precision:
     """The precision to train in on ``device``."""
     device = torch.device(device)
     if device.type != "cuda":
-        return Precision("float32", None, False, f"float32 on the {device.type.upper()}")
+        return Precision(
+            "float32", None, False, f"float32 on the {device.type.upper()}"
+        )
     major, minor = torch.cuda.get_device_capability(device)
     gpu = f"{torch.cuda.get_device_name(device)}, compute capability {major}.{minor}"
     if major >= 8:
-        return Precision("bfloat16", torch.bfloat16, False, f"bfloat16 autocast ({gpu}: native bfloat16)")
-    return Precision("float16", torch.float16, True,
-                     f"float16 autocast with a gradient scaler ({gpu}: no native bfloat16)")
+        return Precision(
+            "bfloat16",
+            torch.bfloat16,
+            False,
+            f"bfloat16 autocast ({gpu}: native bfloat16)",
+        )
+    return Precision(
+        "float16",
+        torch.float16,
+        True,
+        f"float16 autocast with a gradient scaler ({gpu}: no native bfloat16)",
+    )
 
 
 def make_scaler(precision: Precision, device) -> torch.amp.GradScaler:

@@ -44,13 +44,44 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", check_claims=False, ablation_random_repeats=3, ablation_max_k=20, neighbour_k=10,
-                     mad_n_train=1_000, mad_steps=20, mad_batch=64, mad_eval_n=256, mad_eval_every=5,
-                     mad_warmup=5, finetune_steps=8, toy_steps=100),
-    "cpu": Profile("cpu", check_claims=True, ablation_random_repeats=30, ablation_max_k=20, neighbour_k=10),
-    "paper": Profile("paper", check_claims=True, ablation_random_repeats=100, ablation_max_k=20, neighbour_k=10,
-                     mad_n_train=100_000, mad_steps=5_000, mad_batch=512, mad_eval_n=5_000, mad_eval_every=250, mad_warmup=250,
-                     mad_glyphs="auto", imbalance_seeds=3, finetune_steps=2_500),
+    "smoke": Profile(
+        "smoke",
+        check_claims=False,
+        ablation_random_repeats=3,
+        ablation_max_k=20,
+        neighbour_k=10,
+        mad_n_train=1_000,
+        mad_steps=20,
+        mad_batch=64,
+        mad_eval_n=256,
+        mad_eval_every=5,
+        mad_warmup=5,
+        finetune_steps=8,
+        toy_steps=100,
+    ),
+    "cpu": Profile(
+        "cpu",
+        check_claims=True,
+        ablation_random_repeats=30,
+        ablation_max_k=20,
+        neighbour_k=10,
+    ),
+    "paper": Profile(
+        "paper",
+        check_claims=True,
+        ablation_random_repeats=100,
+        ablation_max_k=20,
+        neighbour_k=10,
+        mad_n_train=100_000,
+        mad_steps=5_000,
+        mad_batch=512,
+        mad_eval_n=5_000,
+        mad_eval_every=250,
+        mad_warmup=250,
+        mad_glyphs="auto",
+        imbalance_seeds=3,
+        finetune_steps=2_500,
+    ),
 }
 PROFILE_NAMES = (*PROFILES, "auto")
 
@@ -73,5 +104,7 @@ def resolve_profile(name: str | Profile) -> Profile:
     if key == "auto":
         key = "paper" if _has_cuda() else "cpu"
     if key not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}"
+        )
     return PROFILES[key]

@@ -43,19 +43,29 @@ CAPTION_MODES = ("span", "first")
 def _fraction(keep) -> float:
     if isinstance(keep, str):
         if keep not in CAPTION_KEEP:
-            raise ValueError(f"unknown caption length {keep!r}; choose one of {', '.join(CAPTION_KEEP)} "
-                             f"or a fraction in (0, 1]")
+            raise ValueError(
+                f"unknown caption length {keep!r}; choose one of {', '.join(CAPTION_KEEP)} "
+                f"or a fraction in (0, 1]"
+            )
         return CAPTION_KEEP[keep]
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not (0 < keep <= 1):
-        raise ValueError(f"caption keep fraction must be in (0, 1] or one of {', '.join(CAPTION_KEEP)}; got {keep!r}")
+    if (
+        isinstance(keep, bool)
+        or not isinstance(keep, (int, float))
+        or not (0 < keep <= 1)
+    ):
+        raise ValueError(
+            f"caption keep fraction must be in (0, 1] or one of {', '.join(CAPTION_KEEP)}; got {keep!r}"
+        )
     return float(keep)
 
 
 def _chunks(frac: float) -> int:
     m = round(1 / frac)
     if abs(m * frac - 1) > 1e-9:
-        raise ValueError(f"mode='span' cuts a caption into equal chunks, so keep must be 1/m for a whole m "
-                         f"(full, half, quarter, 1/3, ...); got {frac:g}. mode='first' takes any fraction")
+        raise ValueError(
+            f"mode='span' cuts a caption into equal chunks, so keep must be 1/m for a whole m "
+            f"(full, half, quarter, 1/3, ...); got {frac:g}. mode='first' takes any fraction"
+        )
     return m
 
 
@@ -68,7 +78,9 @@ def span_index(text: str, chunks: int, *, seed: int = 0, epoch: int = 0) -> int:
     return random.Random(f"{int(seed)}:{int(epoch)}:{text}").randrange(int(chunks))
 
 
-def truncate_caption(text: str, keep="half", *, mode: str = "span", seed: int = 0, epoch: int = 0) -> str:
+def truncate_caption(
+    text: str, keep="half", *, mode: str = "span", seed: int = 0, epoch: int = 0
+) -> str:
     """Shorten a caption to a fraction ``keep`` of its words.
 
     ``mode="span"`` (the authors', the default): split at single spaces into ``m = 1/keep``
@@ -80,7 +92,9 @@ def truncate_caption(text: str, keep="half", *, mode: str = "span", seed: int = 
     if not isinstance(text, str):
         raise TypeError(f"a caption must be a str; got {type(text).__name__}")
     if mode not in CAPTION_MODES:
-        raise ValueError(f"unknown caption mode {mode!r}; choose one of {', '.join(CAPTION_MODES)}")
+        raise ValueError(
+            f"unknown caption mode {mode!r}; choose one of {', '.join(CAPTION_MODES)}"
+        )
     frac = _fraction(keep)
     if mode == "span":
         m = _chunks(frac)
@@ -103,9 +117,13 @@ class TruncatingTokenizer:
     callable; :func:`patched_open_clip_train` points it at the trainer's shared epoch counter).
     """
 
-    def __init__(self, tokenizer, keep="half", *, mode: str = "span", seed: int = 0, epoch=None):
+    def __init__(
+        self, tokenizer, keep="half", *, mode: str = "span", seed: int = 0, epoch=None
+    ):
         if mode not in CAPTION_MODES:
-            raise ValueError(f"unknown caption mode {mode!r}; choose one of {', '.join(CAPTION_MODES)}")
+            raise ValueError(
+                f"unknown caption mode {mode!r}; choose one of {', '.join(CAPTION_MODES)}"
+            )
         self.tokenizer = tokenizer
         self.keep = keep
         self.mode = mode
@@ -116,10 +134,16 @@ class TruncatingTokenizer:
         self.epoch = epoch if epoch is not None else (lambda: 0)
 
     def _cut(self, text):
-        return truncate_caption(text, self.fraction, mode=self.mode, seed=self.seed, epoch=int(self.epoch()))
+        return truncate_caption(
+            text, self.fraction, mode=self.mode, seed=self.seed, epoch=int(self.epoch())
+        )
 
     def __call__(self, texts, *args, **kwargs):
-        texts = self._cut(texts) if isinstance(texts, str) else [self._cut(t) for t in texts]
+        texts = (
+            self._cut(texts)
+            if isinstance(texts, str)
+            else [self._cut(t) for t in texts]
+        )
         return self.tokenizer(texts, *args, **kwargs)
 
     def __getattr__(self, name):
@@ -138,7 +162,9 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
     ``mode="span"`` the tokenizer reads the epoch from the training data's shared epoch counter, so each
     caption's kept chunk changes from epoch to epoch.
     """
-    TruncatingTokenizer(None, keep, mode=mode, seed=seed)  # checks keep and mode before anything is built
+    TruncatingTokenizer(
+        None, keep, mode=mode, seed=seed
+    )  # checks keep and mode before anything is built
 
     def truncating(tokenizer):
         return TruncatingTokenizer(tokenizer, keep, mode=mode, seed=seed)
@@ -148,7 +174,9 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
         shared = getattr(info, "shared_epoch", None)
         if shared is not None:  # webdataset: a counter the workers share
             trunc.epoch = shared.get_value
-        elif info is not None:  # csv: the trainer calls set_epoch before each epoch's workers start
+        elif (
+            info is not None
+        ):  # csv: the trainer calls set_epoch before each epoch's workers start
             current = [0]
             trunc.epoch = lambda: current[0]
             original_set_epoch = info.set_epoch
@@ -158,17 +186,26 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
                 original_set_epoch(epoch)
 
             info.set_epoch = set_epoch
+
     try:
         import open_clip_train.main as oc_main
-    except ImportError as exc:  # pragma: no cover - open_clip_torch ships it; a trimmed install may not
-        raise ImportError("open_clip_train is not installed; `pip install open_clip_torch` provides it") from exc
+    except (
+        ImportError
+    ) as exc:  # pragma: no cover - open_clip_torch ships it; a trimmed install may not
+        raise ImportError(
+            "open_clip_train is not installed; `pip install open_clip_torch` provides it"
+        ) from exc
 
     original = oc_main.get_data
 
     def get_data(args, preprocess_fns, epoch=0, tokenizer=None):
         if tokenizer is None or args.dataset_type == "synthetic":
-            return original(args, preprocess_fns, epoch=epoch,
-                            tokenizer=truncating(tokenizer) if tokenizer is not None else None)
+            return original(
+                args,
+                preprocess_fns,
+                epoch=epoch,
+                tokenizer=truncating(tokenizer) if tokenizer is not None else None,
+            )
         # two shallow copies of the arguments: one names only the training data, the other only the evaluations
         train_args, eval_args = copy.copy(args), copy.copy(args)
         train_args.val_data = train_args.imagenet_val = train_args.imagenet_v2 = None
@@ -176,9 +213,13 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
         data = {}
         if args.train_data:
             trunc = truncating(tokenizer)
-            data.update(original(train_args, preprocess_fns, epoch=epoch, tokenizer=trunc))
+            data.update(
+                original(train_args, preprocess_fns, epoch=epoch, tokenizer=trunc)
+            )
             follow_epoch(trunc, data)
-        data.update(original(eval_args, preprocess_fns, epoch=epoch, tokenizer=tokenizer))
+        data.update(
+            original(eval_args, preprocess_fns, epoch=epoch, tokenizer=tokenizer)
+        )
         return data
 
     oc_main.get_data = get_data
@@ -188,9 +229,19 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
         oc_main.get_data = original
 
 
-def torchrun_command(keep="half", *, mode: str = "span", train_data: str = "/data/cc3m/cc3m-train-{0000..0575}.tar",
-                     train_num_samples: int = 2_905_954, val_data: str | None = None, model: str = "RN50",
-                     gpus: int = 8, batch_size: int = 128, epochs: int = 32, extra: Sequence[str] = ()) -> str:
+def torchrun_command(
+    keep="half",
+    *,
+    mode: str = "span",
+    train_data: str = "/data/cc3m/cc3m-train-{0000..0575}.tar",
+    train_num_samples: int = 2_905_954,
+    val_data: str | None = None,
+    model: str = "RN50",
+    gpus: int = 8,
+    batch_size: int = 128,
+    epochs: int = 32,
+    extra: Sequence[str] = (),
+) -> str:
     """The shell command that trains ``model`` on CC3M-style webdataset shards with captions cut to ``keep``.
 
     Defaults follow open_clip's documented CC3M setting (RN50, 8 GPUs, batch 128 per GPU, 32 epochs,
@@ -200,19 +251,51 @@ def torchrun_command(keep="half", *, mode: str = "span", train_data: str = "/dat
     frac = _fraction(keep)
     name = keep if isinstance(keep, str) else f"{frac:g}"
     TruncatingTokenizer(None, keep, mode=mode)
-    args = ["torchrun", f"--nproc_per_node={int(gpus)}", "-m", "gaplab.realdata", "--caption-keep", str(name),
-            "--caption-mode", mode,
-            "--train-data", train_data, "--train-num-samples", str(int(train_num_samples)),
-            "--dataset-type", "webdataset", "--model", model, "--batch-size", str(int(batch_size)),
-            "--epochs", str(int(epochs)), "--lr", "1e-3", "--wd", "0.1", "--warmup", "10000", "--workers", "8",
-            "--precision", "amp", "--report-to", "tensorboard", "--name", f"{model}-captions-{name}"]
+    args = [
+        "torchrun",
+        f"--nproc_per_node={int(gpus)}",
+        "-m",
+        "gaplab.realdata",
+        "--caption-keep",
+        str(name),
+        "--caption-mode",
+        mode,
+        "--train-data",
+        train_data,
+        "--train-num-samples",
+        str(int(train_num_samples)),
+        "--dataset-type",
+        "webdataset",
+        "--model",
+        model,
+        "--batch-size",
+        str(int(batch_size)),
+        "--epochs",
+        str(int(epochs)),
+        "--lr",
+        "1e-3",
+        "--wd",
+        "0.1",
+        "--warmup",
+        "10000",
+        "--workers",
+        "8",
+        "--precision",
+        "amp",
+        "--report-to",
+        "tensorboard",
+        "--name",
+        f"{model}-captions-{name}",
+    ]
     if val_data:
         args += ["--val-data", val_data]
     args += list(extra)
     return " ".join(shlex.quote(a) for a in args)
 
 
-def _pop_options(argv: list[str], names: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def _pop_options(
+    argv: list[str], names: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
     """Take ``--name value`` / ``--name=value`` for each of ``names`` (name -> default) out of ``argv``."""
     found, rest, i = dict(names), [], 0
     while i < len(argv):
@@ -236,18 +319,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m gaplab.realdata --caption-keep {full,half,quarter} [--caption-mode span|first]
     [--caption-seed N] <open_clip_train arguments>``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    opts, rest = _pop_options(argv, {"--caption-keep": "full", "--caption-mode": "span", "--caption-seed": "0"})
+    opts, rest = _pop_options(
+        argv,
+        {"--caption-keep": "full", "--caption-mode": "span", "--caption-seed": "0"},
+    )
     keep = opts["--caption-keep"]
     if keep not in CAPTION_KEEP:
         try:
             keep = float(keep)
         except ValueError:
-            raise SystemExit(f"--caption-keep {keep!r}: choose full, half, quarter or a fraction in (0, 1]") from None
+            raise SystemExit(
+                f"--caption-keep {keep!r}: choose full, half, quarter or a fraction in (0, 1]"
+            ) from None
     mode = opts["--caption-mode"]
     try:
         seed = int(opts["--caption-seed"])
     except ValueError:
-        raise SystemExit(f"--caption-seed {opts['--caption-seed']!r}: give an integer") from None
+        raise SystemExit(
+            f"--caption-seed {opts['--caption-seed']!r}: give an integer"
+        ) from None
     try:
         TruncatingTokenizer(None, keep, mode=mode, seed=seed)
     except ValueError as exc:

@@ -24,22 +24,43 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from gaplab import losses
 from gaplab import metrics as M
-from gaplab.models import MAD_PRESETS, check_temperature, create_mad_model, mad_image_input, set_temperature
+from gaplab.models import (
+    MAD_PRESETS,
+    check_temperature,
+    create_mad_model,
+    mad_image_input,
+    set_temperature,
+)
 from gaplab.runs import cached_run, code_version, last_numbers
-from gaplab.train import Checkpoint, _lr_at, check_positive_ints, flush_denormal, mad_data, make_optimizer
+from gaplab.storage import source_fingerprint
+from gaplab.train import (
+    Checkpoint,
+    _lr_at,
+    check_positive_ints,
+    flush_denormal,
+    mad_data,
+    make_optimizer,
+)
 
 #: how the two towers' inputs relate
 VIEWS = ("augmented", "identical")
 
-__all__ = ["VIEWS", "SameModalityConfig", "SameModalityResult", "TwoViewCLIP", "augment", "train_same_modality",
-           "get_or_train_same_modality", "entry_version"]
+__all__ = [
+    "VIEWS",
+    "SameModalityConfig",
+    "SameModalityResult",
+    "TwoViewCLIP",
+    "augment",
+    "train_same_modality",
+    "get_or_train_same_modality",
+    "entry_version",
+]
 
 
 @dataclass(frozen=True)
@@ -64,14 +85,22 @@ class SameModalityConfig:
     temperature: float | str = "learnable"
 
     def __post_init__(self):
-        check_positive_ints(self, ("n_train", "steps", "batch_size", "eval_n", "eval_every"))
+        check_positive_ints(
+            self, ("n_train", "steps", "batch_size", "eval_n", "eval_every")
+        )
         if self.views not in VIEWS:
-            raise ValueError(f"views={self.views!r} is not allowed; choose one of {', '.join(VIEWS)}")
+            raise ValueError(
+                f"views={self.views!r} is not allowed; choose one of {', '.join(VIEWS)}"
+            )
         check_temperature(self.temperature)
         if self.preset not in MAD_PRESETS:
-            raise ValueError(f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}")
+            raise ValueError(
+                f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}"
+            )
         if self.batch_size > self.n_train:
-            raise ValueError(f"batch_size={self.batch_size} cannot exceed n_train={self.n_train}")
+            raise ValueError(
+                f"batch_size={self.batch_size} cannot exceed n_train={self.n_train}"
+            )
 
     @classmethod
     def from_profile(cls, profile="auto", **overrides) -> SameModalityConfig:
@@ -82,7 +111,9 @@ class SameModalityConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(overrides) - fields
         if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; SameModalityConfig has {', '.join(sorted(fields))}")
+            raise ValueError(
+                f"unknown settings {sorted(unknown)}; SameModalityConfig has {', '.join(sorted(fields))}"
+            )
         shared_fields = {f: getattr(base, f) for f in fields if hasattr(base, f)}
         return cls(**{**shared_fields, **overrides})
 
@@ -90,12 +121,24 @@ class SameModalityConfig:
 class TwoViewCLIP(torch.nn.Module):
     """Two image towers and CLIP's logit scale; ``encode_image``/``encode_text`` name the two sides as in CLIP."""
 
-    def __init__(self, preset: str = "mad-cnn", seed: int = 0, shared: bool = False, device="cpu",
-                 temperature="learnable"):
+    def __init__(
+        self,
+        preset: str = "mad-cnn",
+        seed: int = 0,
+        shared: bool = False,
+        device="cpu",
+        temperature="learnable",
+    ):
         super().__init__()
         self.tower_a = create_mad_model(preset, seed=seed, device=device).visual
-        self.tower_b = self.tower_a if shared else create_mad_model(preset, seed=seed + 1, device=device).visual
-        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
+        self.tower_b = (
+            self.tower_a
+            if shared
+            else create_mad_model(preset, seed=seed + 1, device=device).visual
+        )
+        self.logit_scale = torch.nn.Parameter(
+            torch.tensor(math.log(1 / 0.07), device=device)
+        )
         set_temperature(self, temperature)
 
     def encode_image(self, x):
@@ -114,10 +157,12 @@ def augment(images_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     dy = torch.randint(0, 5, (n,), generator=gen, device=device)
     dx = torch.randint(0, 5, (n,), generator=gen, device=device)
     size = x.shape[-1]
-    rows = (dy[:, None] + torch.arange(size, device=device)[None, :])  # (n, H)
-    cols = (dx[:, None] + torch.arange(size, device=device)[None, :])  # (n, W)
+    rows = dy[:, None] + torch.arange(size, device=device)[None, :]  # (n, H)
+    cols = dx[:, None] + torch.arange(size, device=device)[None, :]  # (n, W)
     idx = torch.arange(n, device=device)[:, None, None]
-    view = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    view = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(
+        0, 3, 1, 2
+    )
     gain = 1 + 0.2 * (torch.rand(n, 1, 1, 1, generator=gen, device=device) - 0.5)
     bias = 0.2 * (torch.rand(n, 1, 1, 1, generator=gen, device=device) - 0.5)
     return view * gain + bias
@@ -144,28 +189,48 @@ def _encode(model, ev) -> tuple[np.ndarray, np.ndarray]:
 
 def _evaluate(model, ev) -> dict:
     a, b = _encode(model, ev)
-    return {"l2m": M.l2m(a, b), "rmg": M.rmg(a, b), "logit_scale": float(model.logit_scale.detach().exp().clamp(max=100))}
+    return {
+        "l2m": M.l2m(a, b),
+        "rmg": M.rmg(a, b),
+        "logit_scale": float(model.logit_scale.detach().exp().clamp(max=100)),
+    }
 
 
-def train_same_modality(cfg: SameModalityConfig, run_dir=None, *, device=None, progress: bool = True,
-                        stop_after: int | None = None) -> SameModalityResult:
+def train_same_modality(
+    cfg: SameModalityConfig,
+    run_dir=None,
+    *,
+    device=None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> SameModalityResult:
     """Train (or resume from ``run_dir/ckpt.pt``) the two-view model of ``cfg`` with CLIP's loss.
 
     ``stop_after`` ends the loop after that many steps, as if the process were killed (for the resume test).
     """
     with flush_denormal():
-        return _train(cfg, run_dir, device=device, progress=progress, stop_after=stop_after)
+        return _train(
+            cfg, run_dir, device=device, progress=progress, stop_after=stop_after
+        )
 
 
-def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_after: int | None) -> SameModalityResult:
+def _train(
+    cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_after: int | None
+) -> SameModalityResult:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     ev_data = mad_data(cfg.eval_n, cfg.data_seed + 1_000_003, cfg.glyphs, device)
     ev_gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
-    ev = {"view_a": augment(ev_data.images, ev_gen), "view_b": augment(ev_data.images, ev_gen)}
+    ev = {
+        "view_a": augment(ev_data.images, ev_gen),
+        "view_b": augment(ev_data.images, ev_gen),
+    }
     if cfg.views == "identical":
-        ev = {"view_a": mad_image_input(ev_data.images), "view_b": mad_image_input(ev_data.images)}
+        ev = {
+            "view_a": mad_image_input(ev_data.images),
+            "view_b": mad_image_input(ev_data.images),
+        }
 
     model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
     opt = make_optimizer(model, cfg)
@@ -178,15 +243,22 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_aft
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, desc="same-modality" + (" (shared)" if cfg.shared else ""),
-                   unit="step", leave=False)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            desc="same-modality" + (" (shared)" if cfg.shared else ""),
+            unit="step",
+            leave=False,
+        )
     running, count = 0.0, 0
     for step in range(start, cfg.steps):
         if stop_after is not None and step >= stop_after:
             break
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
-        idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
+        idx = torch.randint(
+            0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device
+        )
         images = data.images[idx]
         if cfg.views == "identical":
             view_a = view_b = mad_image_input(images)
@@ -207,19 +279,34 @@ def _train(cfg: SameModalityConfig, run_dir, *, device, progress: bool, stop_aft
         if bar is not None:
             bar.update(1)
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            history.append({"step": done, "samples": done * cfg.batch_size, "loss": running / count, **_evaluate(model, ev)})
+            history.append(
+                {
+                    "step": done,
+                    "samples": done * cfg.batch_size,
+                    "loss": running / count,
+                    **_evaluate(model, ev),
+                }
+            )
             running, count = 0.0, 0
             ckpt.save(model, opt, gen, history, done)
     if bar is not None:
         bar.close()
     a, b = _encode(model, ev)
-    return SameModalityResult(cfg, model, history, a, b, ev_data.factors["digit"].cpu().numpy(), time.perf_counter() - t0)
+    return SameModalityResult(
+        cfg,
+        model,
+        history,
+        a,
+        b,
+        ev_data.factors["digit"].cpu().numpy(),
+        time.perf_counter() - t0,
+    )
 
 
 def entry_version() -> str:
     """The code version of same-modality runs: the MAD training code's and this module's."""
     h = hashlib.sha256(code_version().encode())
-    h.update(Path(__file__).read_bytes())
+    h.update(source_fingerprint(__file__))
     return h.hexdigest()[:16]
 
 
@@ -227,11 +314,13 @@ def _key(cfg: SameModalityConfig) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
     h.update(code_version().encode())
-    h.update(Path(__file__).read_bytes())
+    h.update(source_fingerprint(__file__))
     return "same-modality-" + h.hexdigest()[:20]
 
 
-def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress: bool = True) -> SameModalityResult:
+def get_or_train_same_modality(
+    cfg: SameModalityConfig, *, device=None, progress: bool = True
+) -> SameModalityResult:
     """The finished run of ``cfg`` from the cache when readable, else trained (resuming a checkpoint) and stored."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -242,8 +331,15 @@ def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress
         model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
         model.load_state_dict(state["model"])
         model.eval()
-        return SameModalityResult(cfg, model, list(state["history"]), state["eval_a"].numpy(), state["eval_b"].numpy(),
-                                  state["eval_digits"].numpy(), float(state["seconds"]))
+        return SameModalityResult(
+            cfg,
+            model,
+            list(state["history"]),
+            state["eval_a"].numpy(),
+            state["eval_b"].numpy(),
+            state["eval_digits"].numpy(),
+            float(state["seconds"]),
+        )
 
     return cached_run(
         _key(cfg),
@@ -253,7 +349,13 @@ def get_or_train_same_modality(cfg: SameModalityConfig, *, device=None, progress
         summarise=lambda r: last_numbers(r.history),
         load=load,
         train=lambda d: train_same_modality(cfg, d, device=device, progress=progress),
-        to_state=lambda r: {"config": dataclasses.asdict(cfg), "model": r.model.state_dict(), "history": r.history,
-                            "eval_a": torch.from_numpy(r.eval_a), "eval_b": torch.from_numpy(r.eval_b),
-                            "eval_digits": torch.from_numpy(r.eval_digits), "seconds": r.seconds},
+        to_state=lambda r: {
+            "config": dataclasses.asdict(cfg),
+            "model": r.model.state_dict(),
+            "history": r.history,
+            "eval_a": torch.from_numpy(r.eval_a),
+            "eval_b": torch.from_numpy(r.eval_b),
+            "eval_digits": torch.from_numpy(r.eval_digits),
+            "seconds": r.seconds,
+        },
     )

@@ -8,13 +8,23 @@ what happened in words a user can act on.
 
 from __future__ import annotations
 
+import ast
 import errno
 import hashlib
 import json
 import os
 from pathlib import Path
 
-__all__ = ["StorageError", "CacheWarning", "explain_os_error", "atomic_save", "atomic_write_bytes", "atomic_write_json", "sha256_file"]
+__all__ = [
+    "StorageError",
+    "CacheWarning",
+    "explain_os_error",
+    "atomic_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "sha256_file",
+    "source_fingerprint",
+]
 
 _REMEDIES = {
     errno.ENOSPC: "no space left on the device: free some space, or point GAPLAB_CACHE at another disk",
@@ -46,8 +56,11 @@ def _atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise StorageError(exc.errno, f"could not write {path}: {explain_os_error(exc)} "
-                                      f"(nothing partial was left; an earlier version, if any, is unchanged)") from exc
+        raise StorageError(
+            exc.errno,
+            f"could not write {path}: {explain_os_error(exc)} "
+            f"(nothing partial was left; an earlier version, if any, is unchanged)",
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -65,7 +78,9 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 
 def atomic_write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(
+        path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+    )
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:
@@ -74,3 +89,30 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(
+            node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        ):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_fingerprint(path) -> bytes:
+    """What a source file contributes to a cache key: for Python, its syntax tree without docstrings, so that
+    reformatting, comments and documentation leave stored runs valid; for any other file, its bytes."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix != ".py":
+        return data
+    tree = _strip_docstrings(ast.parse(data, filename=str(path)))
+    return ast.dump(tree, annotate_fields=True, include_attributes=False).encode()

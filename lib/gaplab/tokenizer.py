@@ -30,7 +30,9 @@ class MADTokenizer:
 
     def word_id(self, word: str) -> int:
         if word not in self.ids:
-            raise ValueError(f"{word!r} is not a MAD caption word; the words are {', '.join(self.words)}")
+            raise ValueError(
+                f"{word!r} is not a MAD caption word; the words are {', '.join(self.words)}"
+            )
         return self.ids[word]
 
     def __call__(self, captions: list[str] | str) -> torch.Tensor:
@@ -57,7 +59,9 @@ class MADTokenizer:
         key = str(torch.device(device))
         if key not in self._factor_ids:
             self._factor_ids[key] = [
-                torch.tensor([self.word_id(CAPTION_WORDS[(f, v)]) for v in values], device=device)
+                torch.tensor(
+                    [self.word_id(CAPTION_WORDS[(f, v)]) for v in values], device=device
+                )
                 for f, values in FACTORS.items()
             ]
         return self._factor_ids[key]
@@ -67,8 +71,14 @@ class MADTokenizer:
         return ["-".join(inv[int(t)] for t in row if int(t) in inv) for row in tokens]
 
 
-def caption_tokens(factors: dict[str, torch.Tensor], k: int, tokenizer: MADTokenizer, generator: torch.Generator,
-                   object_factor: str = "digit", extra: str | None = None) -> torch.Tensor:
+def caption_tokens(
+    factors: dict[str, torch.Tensor],
+    k: int,
+    tokenizer: MADTokenizer,
+    generator: torch.Generator,
+    object_factor: str = "digit",
+    extra: str | None = None,
+) -> torch.Tensor:
     """Tokens of random MAD captions for a batch, drawn on the factors' device without a Python loop per sample.
 
     Each caption holds the ``object_factor``'s word and ``k`` of the other five factors' words, in random order
@@ -78,28 +88,45 @@ def caption_tokens(factors: dict[str, torch.Tensor], k: int, tokenizer: MADToken
     from gaplab.data.mad import FACTORS
 
     if object_factor not in FACTORS:
-        raise ValueError(f"unknown object factor {object_factor!r}; choose one of {', '.join(FACTORS)}")
+        raise ValueError(
+            f"unknown object factor {object_factor!r}; choose one of {', '.join(FACTORS)}"
+        )
     names = list(FACTORS)
     if not isinstance(k, int) or not 0 <= k <= len(names) - 1:
         raise ValueError(f"k must be an integer in 0..{len(names) - 1}; got {k!r}")
     device = factors[object_factor].device
     n = factors[object_factor].shape[0]
     word_ids = torch.stack(
-        [ids[factors[f]] for f, ids in zip(names, tokenizer.factor_word_ids(device))], dim=1
+        [ids[factors[f]] for f, ids in zip(names, tokenizer.factor_word_ids(device))],
+        dim=1,
     )  # (n, 6): the word id of each factor's value
-    fixed = [object_factor] + ([extra] if extra is not None and extra != object_factor else [])
+    fixed = [object_factor] + (
+        [extra] if extra is not None and extra != object_factor else []
+    )
     if extra is not None and extra not in FACTORS:
-        raise ValueError(f"unknown extra factor {extra!r}; choose one of {', '.join(FACTORS)}")
+        raise ValueError(
+            f"unknown extra factor {extra!r}; choose one of {', '.join(FACTORS)}"
+        )
     if k > len(names) - len(fixed):
-        raise ValueError(f"k={k} leaves no room: only {len(names) - len(fixed)} factors remain to draw from")
-    others = torch.tensor([i for i, f in enumerate(names) if f not in fixed], device=device)
-    pick = others[torch.rand(n, len(others), generator=generator, device=device).argsort(dim=1)[:, :k]]
+        raise ValueError(
+            f"k={k} leaves no room: only {len(names) - len(fixed)} factors remain to draw from"
+        )
+    others = torch.tensor(
+        [i for i, f in enumerate(names) if f not in fixed], device=device
+    )
+    pick = others[
+        torch.rand(n, len(others), generator=generator, device=device).argsort(dim=1)[
+            :, :k
+        ]
+    ]
     base = torch.tensor([names.index(f) for f in fixed], device=device).expand(n, -1)
     cols = torch.cat([base, pick], dim=1)
     m = cols.shape[1]
     order = torch.rand(n, m, generator=generator, device=device).argsort(dim=1)
     words = word_ids.gather(1, cols.gather(1, order))
-    out = torch.full((n, tokenizer.context_length), PAD, dtype=torch.long, device=device)
+    out = torch.full(
+        (n, tokenizer.context_length), PAD, dtype=torch.long, device=device
+    )
     out[:, 0] = START
     out[:, 1 : m + 1] = words
     out[:, m + 1] = tokenizer.end

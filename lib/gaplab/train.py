@@ -39,8 +39,19 @@ from gaplab.precision import Precision, choose_precision, make_scaler
 from gaplab.storage import CacheWarning, atomic_save
 from gaplab.tokenizer import MADTokenizer, caption_tokens
 
-__all__ = ["TrainConfig", "TrainResult", "train", "train_step", "make_optimizer", "encode", "class_prompts",
-           "class_prompt_embeddings", "mad_data", "align_text_to_images", "atomic_save"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "train_step",
+    "make_optimizer",
+    "encode",
+    "class_prompts",
+    "class_prompt_embeddings",
+    "mad_data",
+    "align_text_to_images",
+    "atomic_save",
+]
 
 
 @dataclass(frozen=True)
@@ -79,9 +90,13 @@ class TrainConfig:
 
     def __post_init__(self):
         def bad(name, allowed):
-            raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; {allowed}")
+            raise ValueError(
+                f"{name}={getattr(self, name)!r} is not allowed; {allowed}"
+            )
 
-        check_positive_ints(self, ("n_train", "steps", "batch_size", "eval_n", "eval_every"))
+        check_positive_ints(
+            self, ("n_train", "steps", "batch_size", "eval_n", "eval_every")
+        )
         if not isinstance(self.k, int) or not 0 <= self.k <= 5:
             bad("k", "k must be an integer in 0..5")
         if self.object_factor not in FACTORS:
@@ -94,18 +109,34 @@ class TrainConfig:
         if self.batch_size > self.n_train:
             bad("batch_size", f"it cannot exceed n_train={self.n_train}")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
-            raise ValueError("lr must be positive, weight_decay and warmup non-negative")
-        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise ValueError(
+                "lr must be positive, weight_decay and warmup non-negative"
+            )
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from.strip()
+        ):
             bad("init_from", "give 'run:<key>' or a path to a final.pt")
-        if self.embed_dim is not None and (isinstance(self.embed_dim, bool) or not isinstance(self.embed_dim, int)
-                                           or self.embed_dim < 2):
-            bad("embed_dim", "it must be an integer of at least 2, or None for the preset's")
+        if self.embed_dim is not None and (
+            isinstance(self.embed_dim, bool)
+            or not isinstance(self.embed_dim, int)
+            or self.embed_dim < 2
+        ):
+            bad(
+                "embed_dim",
+                "it must be an integer of at least 2, or None for the preset's",
+            )
         if not isinstance(self.align_init, bool):
             bad("align_init", "it must be True or False")
         if self.align_init and self.init_from:
-            bad("align_init", "a fine-tuning run starts from trained weights; aligning them is not this experiment")
-        if not (isinstance(self.temperature_lr_mult, (int, float)) and self.temperature_lr_mult > 0
-                and math.isfinite(self.temperature_lr_mult)):
+            bad(
+                "align_init",
+                "a fine-tuning run starts from trained weights; aligning them is not this experiment",
+            )
+        if not (
+            isinstance(self.temperature_lr_mult, (int, float))
+            and self.temperature_lr_mult > 0
+            and math.isfinite(self.temperature_lr_mult)
+        ):
             bad("temperature_lr_mult", "it must be a positive finite number")
 
     def to_dict(self) -> dict:
@@ -131,7 +162,9 @@ def check_positive_ints(cfg, names) -> None:
     for name in names:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name}={v!r} is not allowed; it must be a positive integer")
+            raise ValueError(
+                f"{name}={v!r} is not allowed; it must be a positive integer"
+            )
 
 
 class Checkpoint:
@@ -158,21 +191,35 @@ class Checkpoint:
         opt.load_state_dict(state["optimizer"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+        gen.set_state(
+            state["generator"].cpu() if device.type == "cpu" else state["generator"]
+        )
         return list(state["history"]), int(state["step"])
 
     def save(self, model, opt, gen, history, step: int, scaler=None) -> None:
         if self.path is None:
             return
         try:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                         "history": history, "step": step,
-                         "scaler": scaler.state_dict() if scaler is not None else {}}, self.path)
+            atomic_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "history": history,
+                    "step": step,
+                    "scaler": scaler.state_dict() if scaler is not None else {},
+                },
+                self.path,
+            )
             self.failed = False
         except OSError as exc:
             if not self.failed:
-                warnings.warn(f"checkpoint at step {step} not written ({exc}); training goes on, and an interruption "
-                              f"now would resume from the last checkpoint that was written", CacheWarning, stacklevel=2)
+                warnings.warn(
+                    f"checkpoint at step {step} not written ({exc}); training goes on, and an interruption "
+                    f"now would resume from the last checkpoint that was written",
+                    CacheWarning,
+                    stacklevel=2,
+                )
             self.failed = True
 
 
@@ -189,14 +236,34 @@ def encode(model, images_uint8: torch.Tensor, tokens: torch.Tensor, batch: int =
     model.eval()
     img, txt = [], []
     for s in range(0, len(images_uint8), batch):
-        img.append(torch.nn.functional.normalize(model.encode_image(mad_image_input(images_uint8[s : s + batch])).float(), dim=-1))
-        txt.append(torch.nn.functional.normalize(model.encode_text(tokens[s : s + batch]).float(), dim=-1))
+        img.append(
+            torch.nn.functional.normalize(
+                model.encode_image(
+                    mad_image_input(images_uint8[s : s + batch])
+                ).float(),
+                dim=-1,
+            )
+        )
+        txt.append(
+            torch.nn.functional.normalize(
+                model.encode_text(tokens[s : s + batch]).float(), dim=-1
+            )
+        )
     return torch.cat(img).cpu().numpy(), torch.cat(txt).cpu().numpy()
 
 
 @torch.no_grad()
-def class_prompt_embeddings(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0,
-                            object_factor: str = "digit", n_prompts: int = 64, seed: int = 0) -> torch.Tensor:
+def class_prompt_embeddings(
+    model,
+    factor: str,
+    tokenizer: MADTokenizer,
+    device,
+    *,
+    k: int = 0,
+    object_factor: str = "digit",
+    n_prompts: int = 64,
+    seed: int = 0,
+) -> torch.Tensor:
     """(values of ``factor``, ``n_prompts``, d): normalised embeddings of the captions behind each class's prompt.
 
     A model trained on captions of ``k`` attributes never read a one-word caption, so each class is described by
@@ -208,37 +275,66 @@ def class_prompt_embeddings(model, factor: str, tokenizer: MADTokenizer, device,
     gen = torch.Generator(device=device).manual_seed(seed)
     out = []
     for value in range(len(FACTORS[factor])):
-        draws = {name: torch.randint(0, len(vals), (n_prompts,), generator=gen, device=device)
-                 for name, vals in FACTORS.items()}
+        draws = {
+            name: torch.randint(
+                0, len(vals), (n_prompts,), generator=gen, device=device
+            )
+            for name, vals in FACTORS.items()
+        }
         draws[factor].fill_(value)
         # the class word must appear: it is the object, or it is forced in as one of the k attributes
         if factor == object_factor:
             toks = caption_tokens(draws, k, tokenizer, gen, object_factor)
         else:
-            toks = caption_tokens(draws, max(k - 1, 0), tokenizer, gen, object_factor, extra=factor)
-        out.append(torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1))
+            toks = caption_tokens(
+                draws, max(k - 1, 0), tokenizer, gen, object_factor, extra=factor
+            )
+        out.append(
+            torch.nn.functional.normalize(model.encode_text(toks).float(), dim=-1)
+        )
     return torch.stack(out)
 
 
-def class_prompts(model, factor: str, tokenizer: MADTokenizer, device, *, k: int = 0, object_factor: str = "digit",
-                  n_prompts: int = 64, seed: int = 0) -> np.ndarray:
+def class_prompts(
+    model,
+    factor: str,
+    tokenizer: MADTokenizer,
+    device,
+    *,
+    k: int = 0,
+    object_factor: str = "digit",
+    n_prompts: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
     """Zero-shot class embeddings: one normalised row per value of ``factor``, the normalised mean of
     :func:`class_prompt_embeddings`."""
-    emb = class_prompt_embeddings(model, factor, tokenizer, device, k=k, object_factor=object_factor,
-                                  n_prompts=n_prompts, seed=seed)
+    emb = class_prompt_embeddings(
+        model,
+        factor,
+        tokenizer,
+        device,
+        k=k,
+        object_factor=object_factor,
+        n_prompts=n_prompts,
+        seed=seed,
+    )
     return torch.nn.functional.normalize(emb.mean(dim=1), dim=-1).cpu().numpy()
 
 
 def _evaluate(model, ev, tokenizer, device) -> dict:
     img, txt = encode(model, ev["images"], ev["tokens"])
     scale = float(model.logit_scale.detach().exp().clamp(max=100))
-    digits = class_prompts(model, "digit", tokenizer, device, k=ev["k"], object_factor=ev["object_factor"])
+    digits = class_prompts(
+        model, "digit", tokenizer, device, k=ev["k"], object_factor=ev["object_factor"]
+    )
     return {
         "l2m": M.l2m(img, txt),
         "rmg": M.rmg(img, txt),
         "logit_scale": scale,
         "entropy": M.logits_entropy(img, txt, scale),
-        "zero_shot_digit_acc": M.zero_shot_accuracy(img, digits, ev["factors"]["digit"].cpu().numpy()),
+        "zero_shot_digit_acc": M.zero_shot_accuracy(
+            img, digits, ev["factors"]["digit"].cpu().numpy()
+        ),
     }
 
 
@@ -259,12 +355,19 @@ def _eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
     data = mad_data(cfg.eval_n, cfg.data_seed + 1_000_003, cfg.glyphs, device)
     gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
     tokens = caption_tokens(data.factors, cfg.k, tokenizer, gen, cfg.object_factor)
-    return {"images": data.images, "factors": data.factors, "tokens": tokens, "k": cfg.k,
-            "object_factor": cfg.object_factor}
+    return {
+        "images": data.images,
+        "factors": data.factors,
+        "tokens": tokens,
+        "k": cfg.k,
+        "object_factor": cfg.object_factor,
+    }
 
 
 @torch.no_grad()
-def align_text_to_images(model, data, cfg: TrainConfig, tokenizer, n: int = 2048) -> None:
+def align_text_to_images(
+    model, data, cfg: TrainConfig, tokenizer, n: int = 2048
+) -> None:
     """Close the gap of a fresh model: rotate its text embeddings onto their paired image embeddings.
 
     Liang et al. (2022, Sec. 4.5) amend a freshly initialised CLIP with an orthogonal map of the text
@@ -281,15 +384,24 @@ def align_text_to_images(model, data, cfg: TrainConfig, tokenizer, n: int = 2048
     gen = torch.Generator(device=images.device).manual_seed(cfg.seed + 2)
     factors = {name: v[: len(images)] for name, v in data.factors.items()}
     tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
-    img = torch.nn.functional.normalize(probe.encode_image(mad_image_input(images)).float(), dim=-1)
+    img = torch.nn.functional.normalize(
+        probe.encode_image(mad_image_input(images)).float(), dim=-1
+    )
     txt = torch.nn.functional.normalize(probe.encode_text(tokens).float(), dim=-1)
     u, _, vh = torch.linalg.svd(txt.T.double() @ img.double())
     rotation = (u @ vh).to(model.text_projection.dtype)
     model.text_projection.copy_(model.text_projection @ rotation)
 
 
-def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tensor, cfg: TrainConfig,
-               precision: Precision | None = None, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+def train_step(
+    model,
+    optimizer,
+    images_uint8: torch.Tensor,
+    tokens: torch.Tensor,
+    cfg: TrainConfig,
+    precision: Precision | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> torch.Tensor:
     """One optimiser step on a batch: CLIP loss plus the configured uniformity/alignment terms. Returns the loss.
 
     The encoders run under ``precision``'s autocast (default: :func:`gaplab.precision.choose_precision` for the
@@ -299,16 +411,29 @@ def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tenso
     device = images_uint8.device
     precision = precision or choose_precision(device)
     if precision.scaler and scaler is None:
-        raise ValueError("float16 training needs a gradient scaler: pass scaler=gaplab.precision.make_scaler(...)")
+        raise ValueError(
+            "float16 training needs a gradient scaler: pass scaler=gaplab.precision.make_scaler(...)"
+        )
     model.train()
-    autocast = torch.autocast(device.type, dtype=precision.dtype) if precision.dtype else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=precision.dtype)
+        if precision.dtype
+        else contextlib.nullcontext()
+    )
     with autocast:
-        img = torch.nn.functional.normalize(model.encode_image(mad_image_input(images_uint8)).float(), dim=-1)
+        img = torch.nn.functional.normalize(
+            model.encode_image(mad_image_input(images_uint8)).float(), dim=-1
+        )
         txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
     scale = model.logit_scale.exp().clamp(max=100)
     loss = losses.clip_loss(img, txt, scale)
     if cfg.uniformity_weight:
-        loss = loss + cfg.uniformity_weight * (losses.uniformity(img) + losses.uniformity(txt)) / 2
+        loss = (
+            loss
+            + cfg.uniformity_weight
+            * (losses.uniformity(img) + losses.uniformity(txt))
+            / 2
+        )
     if cfg.alignment_weight:
         loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
     if cfg.cross_uniformity_weight:
@@ -316,7 +441,9 @@ def train_step(model, optimizer, images_uint8: torch.Tensor, tokens: torch.Tenso
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None and scaler.is_enabled():
         scaler.scale(loss).backward()
-        scaler.step(optimizer)  # skipped when the scaled gradients overflowed; the scale then shrinks
+        scaler.step(
+            optimizer
+        )  # skipped when the scaled gradients overflowed; the scale then shrinks
         scaler.update()
     else:
         loss.backward()
@@ -334,22 +461,36 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for p in rest if p.ndim >= 2]
     no_decay = [p for p in rest if p.ndim < 2]
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
-         {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
-         {"params": scale, "weight_decay": 0.0, "lr_mult": float(cfg.temperature_lr_mult)}],
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
+            {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
+            {
+                "params": scale,
+                "weight_decay": 0.0,
+                "lr_mult": float(cfg.temperature_lr_mult),
+            },
+        ],
         lr=cfg.lr,
     )
 
 
-def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, device=None, progress: bool = True,
-          stop_after: int | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path | None = None,
+    *,
+    device=None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
     """Train (or resume) the run described by ``cfg``; checkpoints go to ``run_dir`` when given.
 
     ``stop_after`` ends the loop after that many steps without a final save, as if the process were killed
     (the tests use it to check resumption).
     """
     with flush_denormal():
-        return _train(cfg, run_dir, device=device, progress=progress, stop_after=stop_after)
+        return _train(
+            cfg, run_dir, device=device, progress=progress, stop_after=stop_after
+        )
 
 
 @contextlib.contextmanager
@@ -367,21 +508,32 @@ def flush_denormal():
         torch.set_flush_denormal(False)
 
 
-def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None) -> TrainResult:
+def _train(
+    cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None
+) -> TrainResult:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     tokenizer = MADTokenizer()
     data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     ev = _eval_set(cfg, tokenizer, device)
 
-    model = create_mad_model(cfg.preset, temperature=cfg.temperature, seed=cfg.seed, device=device,
-                             embed_dim=cfg.embed_dim)
+    model = create_mad_model(
+        cfg.preset,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        device=device,
+        embed_dim=cfg.embed_dim,
+    )
     if cfg.init_from:
         from gaplab.runs.store import resolve_init
 
-        state = torch.load(resolve_init(cfg.init_from), map_location=device, weights_only=True)
+        state = torch.load(
+            resolve_init(cfg.init_from), map_location=device, weights_only=True
+        )
         model.load_state_dict(state["model"])
-        set_temperature(model, cfg.temperature)  # the new run's temperature mode wins over the old run's
+        set_temperature(
+            model, cfg.temperature
+        )  # the new run's temperature mode wins over the old run's
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
     scaler = make_scaler(precision, device)
@@ -395,21 +547,41 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
         history, start = ckpt.restore(model, opt, gen, device, scaler)
     elif cfg.init_from:
         # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
-        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(model, ev, tokenizer, device)})
+        history.append(
+            {
+                "step": 0,
+                "samples": 0,
+                "loss": None,
+                **_evaluate(model, ev, tokenizer, device),
+            }
+        )
     else:
         if cfg.align_init:
             align_text_to_images(model, data, cfg, tokenizer)
         # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
         initial = copy.deepcopy(model)
         calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
-        history.append({"step": 0, "samples": 0, "loss": None, **_evaluate(initial, ev, tokenizer, device)})
+        history.append(
+            {
+                "step": 0,
+                "samples": 0,
+                "loss": None,
+                **_evaluate(initial, ev, tokenizer, device),
+            }
+        )
         del initial
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, desc=f"train k={cfg.k}", unit="step", leave=False)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            desc=f"train k={cfg.k}",
+            unit="step",
+            leave=False,
+        )
     # the loss is summed on the device and read only at evaluations: reading it every step would make the
     # host wait for the GPU (float64, so the mean equals the one summed in Python floats before)
     running, count = torch.zeros((), dtype=torch.float64, device=device), 0
@@ -418,7 +590,9 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
             break
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
-        idx = torch.randint(0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device)
+        idx = torch.randint(
+            0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device
+        )
         factors = {name: v[idx] for name, v in data.factors.items()}
         tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
         loss = train_step(model, opt, data.images[idx], tokens, cfg, precision, scaler)
@@ -429,8 +603,14 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
             bar.update(1)
         if done % cfg.eval_every == 0 or done == cfg.steps:
             mean_loss = float(running) / count
-            history.append({"step": done, "samples": done * cfg.batch_size, "loss": mean_loss,
-                            **_evaluate(model, ev, tokenizer, device)})
+            history.append(
+                {
+                    "step": done,
+                    "samples": done * cfg.batch_size,
+                    "loss": mean_loss,
+                    **_evaluate(model, ev, tokenizer, device),
+                }
+            )
             if bar is not None:
                 bar.set_postfix(loss=f"{mean_loss:.3f}")
             running.zero_()
@@ -439,5 +619,13 @@ def _train(cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int
     if bar is not None:
         bar.close()
     img, txt = encode(model, ev["images"], ev["tokens"])
-    return TrainResult(cfg, model, history, img, txt, {k: v.cpu().numpy() for k, v in ev["factors"].items()},
-                       time.perf_counter() - t0, precision.name)
+    return TrainResult(
+        cfg,
+        model,
+        history,
+        img,
+        txt,
+        {k: v.cpu().numpy() for k, v in ev["factors"].items()},
+        time.perf_counter() - t0,
+        precision.name,
+    )

@@ -21,8 +21,13 @@ def stepper(panels: Sequence[str], *, description: str, start: int = 0) -> widge
     if not 0 <= start < len(panels):
         raise ValueError(f"start must lie in 0..{len(panels) - 1}; got {start}")
     slider = widgets.IntSlider(
-        value=start, min=0, max=len(panels) - 1, step=1, description=description,
-        style={"description_width": "initial"}, layout=widgets.Layout(width="460px"),
+        value=start,
+        min=0,
+        max=len(panels) - 1,
+        step=1,
+        description=description,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="460px"),
         continuous_update=True,
     )
     stack = widgets.Stack([widgets.HTML(p) for p in panels], selected_index=start)

@@ -45,7 +45,9 @@ for _name, (_model, _pairs) in _BASE.items():
 def embedding_info(name: str) -> EmbeddingInfo:
     """Describe the shipped embeddings called ``name``."""
     if name not in EMBEDDING_MODELS:
-        raise ValueError(f"unknown embedding model {name!r}; choose one of {', '.join(EMBEDDING_MODELS)}")
+        raise ValueError(
+            f"unknown embedding model {name!r}; choose one of {', '.join(EMBEDDING_MODELS)}"
+        )
     return EMBEDDING_MODELS[name]
 
 
@@ -58,8 +60,12 @@ def load_embeddings(name: str) -> tuple[np.ndarray, np.ndarray]:
     embedding_info(name)  # raises on an unknown name
     path = data_dir() / _FOLDER / f"features_{name}.npy"
     if not path.is_file():
-        raise FileNotFoundError(f"the shipped embeddings {path} are missing; restore data/{_FOLDER} from the repository")
+        raise FileNotFoundError(
+            f"the shipped embeddings {path} are missing; restore data/{_FOLDER} from the repository"
+        )
     arr = np.load(path, allow_pickle=False)
     if arr.ndim != 3 or arr.shape[0] != 2:
-        raise ValueError(f"{path} holds an array of shape {arr.shape}; expected (2, N, D)")
+        raise ValueError(
+            f"{path} holds an array of shape {arr.shape}; expected (2, N, D)"
+        )
     return np.ascontiguousarray(arr[0]), np.ascontiguousarray(arr[1])

@@ -81,7 +81,8 @@ GLYPH_SOURCES = ("auto", "procedural", "mnist")
 
 # which RGB channels each colour lights, in FACTORS["color"] order
 _COLOR_CHANNELS = torch.tensor(
-    [[1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=torch.float32
+    [[1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]],
+    dtype=torch.float32,
 )
 
 # Fonts shipped in matplotlib/mpl-data/fonts/ttf whose digits are lining figures (cmmi10 has old-style
@@ -117,7 +118,9 @@ _MIN_STROKE = 2.2  # thinnest template stroke (in 28x28 pixels); hairline serifs
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"n must be a positive integer number of samples; got {n!r} ({type(n).__name__})")
+        raise ValueError(
+            f"n must be a positive integer number of samples; got {n!r} ({type(n).__name__})"
+        )
     if n <= 0:
         raise ValueError(f"n must be a positive integer number of samples; got {n}")
     return int(n)
@@ -129,7 +132,9 @@ def _check_factor(name) -> str:
     return name
 
 
-def draw_factors(n: int, generator: torch.Generator, device="cpu") -> dict[str, torch.Tensor]:
+def draw_factors(
+    n: int, generator: torch.Generator, device="cpu"
+) -> dict[str, torch.Tensor]:
     """Each factor's value code for ``n`` samples, drawn independently and uniformly."""
     n = _check_n(n)
     return {
@@ -156,7 +161,9 @@ def _render_font_digit(path: Path, digit: str) -> np.ndarray | None:
     font = FT2Font(str(path))
     if font.get_char_index(ord(digit)) == 0:
         return None
-    font.set_size(96, 72)  # ~75 px tall: ample resolution before the glyph is shrunk into its box
+    font.set_size(
+        96, 72
+    )  # ~75 px tall: ample resolution before the glyph is shrunk into its box
     font.set_text(digit, 0.0, flags=_ft2font_flags())
     font.draw_glyphs_to_bitmap(antialiased=True)
     img = np.asarray(font.get_image(), dtype=np.float32) / 255.0
@@ -171,7 +178,10 @@ def _stroke_width(img: torch.Tensor) -> float:
     ink = (img > 0.5).float()
     area = float(ink.sum())
     # perimeter as the number of ink/background edges between 4-neighbours
-    perimeter = float((ink[..., 1:, :] != ink[..., :-1, :]).sum() + (ink[..., :, 1:] != ink[..., :, :-1]).sum())
+    perimeter = float(
+        (ink[..., 1:, :] != ink[..., :-1, :]).sum()
+        + (ink[..., :, 1:] != ink[..., :, :-1]).sum()
+    )
     return 2.0 * area / max(perimeter, 1.0)
 
 
@@ -181,7 +191,12 @@ def _fit_template(crop: np.ndarray) -> torch.Tensor:
     h, w = crop.shape
     f = box / max(h, w)
     nh, nw = max(1, round(h * f)), max(1, round(w * f))
-    small = F.interpolate(torch.from_numpy(crop)[None, None], size=(nh, nw), mode="bilinear", antialias=True)
+    small = F.interpolate(
+        torch.from_numpy(crop)[None, None],
+        size=(nh, nw),
+        mode="bilinear",
+        antialias=True,
+    )
     small = small.clamp(0, 1)
     frame = torch.zeros(1, 1, size, size)
     top, left = (size - nh) // 2, (size - nw) // 2
@@ -216,7 +231,9 @@ def _font_templates_cpu() -> torch.Tensor:
             continue
         fonts.append(torch.cat([_fit_template(c) for c in crops], dim=1))
     if not fonts:
-        raise RuntimeError(f"no usable digit fonts were found in {ttf}; procedural MAD glyphs need matplotlib's fonts")
+        raise RuntimeError(
+            f"no usable digit fonts were found in {ttf}; procedural MAD glyphs need matplotlib's fonts"
+        )
     return torch.cat(fonts, dim=0)
 
 
@@ -228,7 +245,9 @@ def font_templates(device="cpu") -> torch.Tensor:
     return _font_templates_cpu().to(device)
 
 
-def _affine(n: int, generator: torch.Generator, device, *, rotate_deg, shear, scale, shift) -> torch.Tensor:
+def _affine(
+    n: int, generator: torch.Generator, device, *, rotate_deg, shear, scale, shift
+) -> torch.Tensor:
     """(n, 2, 3) output->input affines for ``affine_grid``: rotation, x-shear, zoom and shift drawn uniformly."""
 
     def uniform(lo, hi):
@@ -241,7 +260,13 @@ def _affine(n: int, generator: torch.Generator, device, *, rotate_deg, shear, sc
     cos, sin = torch.cos(angle), torch.sin(angle)
     # input = (R(angle) @ Shear(sh)) / zoom @ output + t; the distributions are symmetric, so the direction
     # conventions do not matter
-    a = torch.stack([torch.stack([cos, cos * sh - sin], -1), torch.stack([sin, sin * sh + cos], -1)], -2)
+    a = torch.stack(
+        [
+            torch.stack([cos, cos * sh - sin], -1),
+            torch.stack([sin, sin * sh + cos], -1),
+        ],
+        -2,
+    )
     a = a / zoom[:, None, None]
     return torch.cat([a, torch.stack([tx, ty], -1)[..., None]], dim=-1)
 
@@ -253,7 +278,9 @@ def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
     """
     r = (2 * torch.arange(size, dtype=theta.dtype, device=theta.device) + 1) / size - 1
     yy, xx = torch.meshgrid(r, r, indexing="ij")
-    base = torch.stack([xx.flatten(), yy.flatten(), torch.ones_like(xx).flatten()], dim=1)  # (HW, 3)
+    base = torch.stack(
+        [xx.flatten(), yy.flatten(), torch.ones_like(xx).flatten()], dim=1
+    )  # (HW, 3)
     return (base @ theta.transpose(1, 2)).view(-1, size, size, 2)
 
 
@@ -264,10 +291,16 @@ def _elastic_basis(size: int, device) -> torch.Tensor:
     every sample's lattice separately costs several times more.
     """
     eye = torch.eye(16, device=device).view(16, 1, 4, 4)
-    return F.interpolate(eye, size=(size, size), mode="bicubic", align_corners=True).view(16, size * size)
+    return F.interpolate(
+        eye, size=(size, size), mode="bicubic", align_corners=True
+    ).view(16, size * size)
 
 
-def procedural_glyphs(digits: torch.Tensor, generator: torch.Generator, templates: torch.Tensor | None = None):
+def procedural_glyphs(
+    digits: torch.Tensor,
+    generator: torch.Generator,
+    templates: torch.Tensor | None = None,
+):
     """Varied procedural glyphs of the given digit codes: (N, 1, 28, 28) float in [0, 1].
 
     Each sample takes a random font's template of its digit, then a random affine (rotation up to 15 degrees,
@@ -280,7 +313,9 @@ def procedural_glyphs(digits: torch.Tensor, generator: torch.Generator, template
     n, n_fonts = digits.shape[0], templates.shape[0]
     size = _SIZE * _SUPER
     font = torch.randint(n_fonts, (n,), generator=generator, device=device)
-    theta = _affine(n, generator, device, rotate_deg=15.0, shear=0.25, scale=0.1, shift=0.1)
+    theta = _affine(
+        n, generator, device, rotate_deg=15.0, shear=0.25, scale=0.1, shift=0.1
+    )
     # elastic: a 4x4 lattice of random displacements (normalised units), smoothly interpolated over the image
     coarse = 0.05 * torch.randn(n, 2, 16, generator=generator, device=device)
     basis = _elastic_basis(size, device)
@@ -292,7 +327,9 @@ def procedural_glyphs(digits: torch.Tensor, generator: torch.Generator, template
         grid = _affine_grid(theta[sl], size)
         warp = (coarse[sl] @ basis).view(-1, 2, size, size)
         grid = grid + warp.permute(0, 2, 3, 1)
-        big = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        big = F.grid_sample(
+            src, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
         out[sl] = F.avg_pool2d(big, _SUPER)
     return out.clamp_(0, 1)
 
@@ -324,10 +361,14 @@ def _load_mnist(root) -> tuple[torch.Tensor, torch.Tensor]:
                 ds = MNIST(root=key, train=True, download=True)
             _MNIST_CACHE[key] = (ds.data.clone(), ds.targets.clone())
         except Exception as exc:  # torchvision and urllib raise many kinds; the user needs one clear message
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = (
+                str(exc).strip().splitlines()[0]
+                if str(exc).strip()
+                else type(exc).__name__
+            )
             _MNIST_CACHE[key] = FileNotFoundError(
                 f"MNIST could not be loaded from {key} nor downloaded ({type(exc).__name__}: {reason}). "
-                f'Put the MNIST files there (torchvision layout: {key}/MNIST/raw), pass mnist_root=..., '
+                f"Put the MNIST files there (torchvision layout: {key}/MNIST/raw), pass mnist_root=..., "
                 f'or use glyphs="procedural", which renders digits offline from matplotlib\'s fonts.'
             )
     cached = _MNIST_CACHE[key]
@@ -336,7 +377,12 @@ def _load_mnist(root) -> tuple[torch.Tensor, torch.Tensor]:
     return cached
 
 
-def mnist_glyphs(digits: torch.Tensor, generator: torch.Generator, images: torch.Tensor, labels: torch.Tensor):
+def mnist_glyphs(
+    digits: torch.Tensor,
+    generator: torch.Generator,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+):
     """For each digit code, a random MNIST image of that class: (N, 1, 28, 28) float in [0, 1].
 
     ``images`` (M, 28, 28) and ``labels`` (M,) must be on the device of ``digits``.
@@ -367,7 +413,9 @@ def _to_grid(py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     return torch.stack([(2 * px + 1) / _SIZE - 1, (2 * py + 1) / _SIZE - 1], dim=-1)
 
 
-def _stroke_point(x: torch.Tensor, u: torch.Tensor, power: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _stroke_point(
+    x: torch.Tensor, u: torch.Tensor, power: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A stroke pixel per image, (row, col) float (N,), drawn among pixels > 0.5 with weight b**power.
 
     ``b`` is the 3x3 local mean: it peaks on the stroke's middle line, so a high ``power`` favours the
@@ -394,7 +442,9 @@ def _scale_small(x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / 0.75
     theta[:, :, 2] = offset
     grid = _affine_grid(theta, _SIZE)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(
+        x, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
 
 
 def _extreme3(x: torch.Tensor, dim: int, op) -> torch.Tensor:
@@ -451,10 +501,14 @@ def _swell(x: torch.Tensor, cy, cx, radius, strength) -> torch.Tensor:
     dy, dx = yy[None] - cy[:, None], xx[None] - cx[:, None]
     dist = torch.sqrt(dy * dy + dx * dx)
     r = radius[:, None]
-    weight = torch.where(dist < r, (dist / r).pow(strength[:, None] - 1), torch.ones_like(dist))
+    weight = torch.where(
+        dist < r, (dist / r).pow(strength[:, None] - 1), torch.ones_like(dist)
+    )
     sy = (cy[:, None] + weight * dy).view(-1, _SIZE, _SIZE)
     sx = (cx[:, None] + weight * dx).view(-1, _SIZE, _SIZE)
-    warped = F.grid_sample(x, _to_grid(sy, sx), mode="bilinear", padding_mode="zeros", align_corners=False)
+    warped = F.grid_sample(
+        x, _to_grid(sy, sx), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     # outside the disc keep the exact pixels, so the change is strictly local
     inside = (dist < r).view(-1, 1, _SIZE, _SIZE)
     return torch.where(inside, warped, x)
@@ -470,7 +524,12 @@ def _fracture(x: torch.Tensor, cy, cx, jitter, width, sigma=2.5) -> torch.Tensor
     most thickened strokes through, whose blobby corners need the extra length, yet short of the digit's
     other strokes in most cases.
     """
-    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device) / 8
+    sobel = (
+        torch.tensor(
+            [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device
+        )
+        / 8
+    )
     kernels = torch.stack([sobel, sobel.T])[:, None]  # d/dcol, d/drow
     grad = F.conv2d(x, kernels, padding=1).flatten(2)
     gx, gy = grad[:, 0], grad[:, 1]
@@ -480,7 +539,9 @@ def _fracture(x: torch.Tensor, cy, cx, jitter, width, sigma=2.5) -> torch.Tensor
     d2 = dy * dy + dx * dx
     w = torch.exp(-d2 / (2 * sigma**2))
     jxx, jyy, jxy = (w * gx * gx).sum(1), (w * gy * gy).sum(1), (w * gx * gy).sum(1)
-    across = 0.5 * torch.atan2(2 * jxy, jxx - jyy) + jitter  # the gradient's orientation: across the stroke
+    across = (
+        0.5 * torch.atan2(2 * jxy, jxx - jyy) + jitter
+    )  # the gradient's orientation: across the stroke
     ux, uy = torch.cos(across)[:, None], torch.sin(across)[:, None]
     s = dx * ux + dy * uy  # position across the stroke: the band's extent
     t = -dx * uy + dy * ux  # position along the stroke: the band is where |t| is small
@@ -494,20 +555,28 @@ def _fracture(x: torch.Tensor, cy, cx, jitter, width, sigma=2.5) -> torch.Tensor
     return (flat * keep).view_as(x)
 
 
-def _factor(factors: dict[str, torch.Tensor], name: str, n: int, device) -> torch.Tensor:
+def _factor(
+    factors: dict[str, torch.Tensor], name: str, n: int, device
+) -> torch.Tensor:
     codes = factors.get(name)
     if codes is None:  # absent factors take their first value: no perturbation
         return torch.zeros(n, dtype=torch.long, device=device)
     codes = torch.as_tensor(codes, device=device).long()
     if codes.shape != (n,):
-        raise ValueError(f"factor {name!r} must have shape ({n},) like the glyphs; got {tuple(codes.shape)}")
+        raise ValueError(
+            f"factor {name!r} must have shape ({n},) like the glyphs; got {tuple(codes.shape)}"
+        )
     hi = len(FACTORS[name]) - 1
     if n and (int(codes.min()) < 0 or int(codes.max()) > hi):
-        raise ValueError(f"factor {name!r} codes must lie in 0..{hi} ({', '.join(FACTORS[name])})")
+        raise ValueError(
+            f"factor {name!r} codes must lie in 0..{hi} ({', '.join(FACTORS[name])})"
+        )
     return codes
 
 
-def render(glyphs: torch.Tensor, factors: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+def render(
+    glyphs: torch.Tensor, factors: dict[str, torch.Tensor], generator: torch.Generator
+) -> torch.Tensor:
     """Apply the MAD perturbations to grey glyphs: (N, 1, 28, 28) in [0, 1] -> RGB (N, 3, 28, 28) in [0, 1].
 
     ``factors`` maps factor names to (N,) value codes (``digit`` is ignored: the glyphs show it already);
@@ -518,17 +587,31 @@ def render(glyphs: torch.Tensor, factors: dict[str, torch.Tensor], generator: to
     for name in factors:
         _check_factor(name)
     if glyphs.ndim != 4 or tuple(glyphs.shape[1:]) != (1, _SIZE, _SIZE):
-        raise ValueError(f"glyphs must have shape (N, 1, 28, 28); got {tuple(glyphs.shape)}")
+        raise ValueError(
+            f"glyphs must have shape (N, 1, 28, 28); got {tuple(glyphs.shape)}"
+        )
     x = glyphs.float().clone()  # perturbed in place below
     n, device = x.shape[0], x.device
-    codes = {name: _factor(factors, name, n, device) for name in FACTORS if name != "digit"}
+    codes = {
+        name: _factor(factors, name, n, device) for name in FACTORS if name != "digit"
+    }
 
     def uniform(lo, hi, *shape):
-        return lo + (hi - lo) * torch.rand(n, *shape, generator=generator, device=device)
+        return lo + (hi - lo) * torch.rand(
+            n, *shape, generator=generator, device=device
+        )
 
     scale_offset = uniform(-0.05, 0.05, 2)
-    swell_u, swell_radius, swell_strength = uniform(0, 1), uniform(5.0, 7.0), uniform(2.5, 3.5)
-    frac_u, frac_jitter, frac_width = uniform(0, 1), uniform(-0.2, 0.2), uniform(1.5, 2.0)
+    swell_u, swell_radius, swell_strength = (
+        uniform(0, 1),
+        uniform(5.0, 7.0),
+        uniform(2.5, 3.5),
+    )
+    frac_u, frac_jitter, frac_width = (
+        uniform(0, 1),
+        uniform(-0.2, 0.2),
+        uniform(1.5, 2.0),
+    )
 
     def only(mask, fn, *params):
         # perturb just the samples that have it; the others keep their pixels exactly
@@ -556,7 +639,11 @@ def render(glyphs: torch.Tensor, factors: dict[str, torch.Tensor], generator: to
 
 def caption_vocabulary() -> list[str]:
     """Every caption word, in factor order then value order (a tokeniser's vocabulary)."""
-    return [CAPTION_WORDS[name, value] for name, values in FACTORS.items() for value in values]
+    return [
+        CAPTION_WORDS[name, value]
+        for name, values in FACTORS.items()
+        for value in values
+    ]
 
 
 @dataclass
@@ -581,7 +668,9 @@ class MADSet:
         _check_factor(name)
         return [FACTORS[name][c] for c in self.factors[name].tolist()]
 
-    def captions(self, k: int, seed: int = 0, object_factor: str = "digit") -> list[str]:
+    def captions(
+        self, k: int, seed: int = 0, object_factor: str = "digit"
+    ) -> list[str]:
         """One caption per sample: the object factor's word plus ``k`` other factors' words, joined by "-".
 
         The ``k`` attributes are drawn per sample from the five factors other than ``object_factor``, and the
@@ -591,7 +680,11 @@ class MADSet:
         the images' seed. ``k=0`` gives the object word alone; ``object_factor`` may be any factor name
         (the caption-presence experiments make e.g. the colour always present).
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= len(FACTORS) - 1:
+        if (
+            isinstance(k, bool)
+            or not isinstance(k, (int, np.integer))
+            or not 0 <= k <= len(FACTORS) - 1
+        ):
             raise ValueError(
                 f"k must be an integer in 0..{len(FACTORS) - 1} (attributes besides the object); got {k!r}"
             )
@@ -600,13 +693,17 @@ class MADSet:
         others = [name for name in FACTORS if name != object_factor]
         gen = torch.Generator().manual_seed(int(seed))
         # a random subset of k attributes: the k smallest of five random keys
-        chosen = torch.argsort(torch.rand(n, len(others), generator=gen), dim=1)[:, : int(k)]
+        chosen = torch.argsort(torch.rand(n, len(others), generator=gen), dim=1)[
+            :, : int(k)
+        ]
         # a random order of the k + 1 words (column 0 is the object)
         order = torch.argsort(torch.rand(n, int(k) + 1, generator=gen), dim=1)
         names = [object_factor, *others]
         slots = torch.cat([torch.full((n, 1), -1), chosen], dim=1)  # -1: the object
         slots = torch.gather(slots, 1, order) + 1  # index into names
-        words = {name: [CAPTION_WORDS[name, v] for v in FACTORS[name]] for name in FACTORS}
+        words = {
+            name: [CAPTION_WORDS[name, v] for v in FACTORS[name]] for name in FACTORS
+        }
         codes = {name: self.factors[name].cpu().tolist() for name in FACTORS}
         out = []
         for i, row in enumerate(slots.tolist()):
@@ -614,7 +711,9 @@ class MADSet:
         return out
 
 
-def generate_mad(n: int, seed: int = 0, glyphs: str = "auto", device="cpu", mnist_root=None) -> MADSet:
+def generate_mad(
+    n: int, seed: int = 0, glyphs: str = "auto", device="cpu", mnist_root=None
+) -> MADSet:
     """Generate ``n`` MAD samples with factors drawn uniformly at random.
 
     ``glyphs``: ``"mnist"`` uses real MNIST digits (read from ``mnist_root``, default
@@ -627,7 +726,9 @@ def generate_mad(n: int, seed: int = 0, glyphs: str = "auto", device="cpu", mnis
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer; got {seed!r}")
     if glyphs not in GLYPH_SOURCES:
-        raise ValueError(f"unknown glyph source {glyphs!r}; choose one of {', '.join(GLYPH_SOURCES)}")
+        raise ValueError(
+            f"unknown glyph source {glyphs!r}; choose one of {', '.join(GLYPH_SOURCES)}"
+        )
     device = torch.device(device)
 
     mnist = None
@@ -647,7 +748,9 @@ def generate_mad(n: int, seed: int = 0, glyphs: str = "auto", device="cpu", mnis
             )
     source = "mnist" if mnist is not None else "procedural"
     if glyphs == "auto" and source == "mnist":
-        _log.info("MAD: using MNIST digits")  # the paper's data: nothing the reader needs to act on
+        _log.info(
+            "MAD: using MNIST digits"
+        )  # the paper's data: nothing the reader needs to act on
 
     gen = torch.Generator(device=device).manual_seed(int(seed))
     factors = draw_factors(n, gen, device)

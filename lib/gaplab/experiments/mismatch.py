@@ -28,9 +28,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["LIANG_MISMATCH_LOGIT_SCALES", "SWAP_PAIRS", "ring_points", "swapped_targets",
-           "contrastive_loss", "effective_logit_scale", "loss_against_z", "loss_minima",
-           "train_free_points", "free_points_grid"]
+__all__ = [
+    "LIANG_MISMATCH_LOGIT_SCALES",
+    "SWAP_PAIRS",
+    "ring_points",
+    "swapped_targets",
+    "contrastive_loss",
+    "effective_logit_scale",
+    "loss_against_z",
+    "loss_minima",
+    "train_free_points",
+    "free_points_grid",
+]
 
 #: the notebook's temperatures 1, 1/5, ..., 1/1000 as logit scales
 LIANG_MISMATCH_LOGIT_SCALES = (1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
@@ -42,7 +51,9 @@ _N = 9
 def _check_z(z) -> float:
     z = float(z)
     if not -1.0 <= z <= 1.0:
-        raise ValueError(f"z is a height on the unit sphere and must lie in [-1, 1]; got {z!r}")
+        raise ValueError(
+            f"z is a height on the unit sphere and must lie in [-1, 1]; got {z!r}"
+        )
     return z
 
 
@@ -89,12 +100,16 @@ def contrastive_loss(img, txt, logit_scale: float, targets=None) -> float:
     """
     x, y = np.asarray(img, dtype=np.float64), np.asarray(txt, dtype=np.float64)
     if x.ndim != 2 or x.shape != y.shape:
-        raise ValueError(f"img and txt must be matrices of the same shape; got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"img and txt must be matrices of the same shape; got {x.shape} and {y.shape}"
+        )
     s = _check_scale(logit_scale)
     n = len(x)
     t = np.arange(n) if targets is None else np.asarray(targets)
     if t.shape != (n,) or not np.array_equal(np.sort(t), np.arange(n)):
-        raise ValueError(f"targets must be a permutation of 0..{n - 1}; got {targets!r}")
+        raise ValueError(
+            f"targets must be a permutation of 0..{n - 1}; got {targets!r}"
+        )
     inverse = np.argsort(t)
     logits = s * x @ y.T
     return 0.5 * (_cross_entropy(logits, t) + _cross_entropy(logits.T, inverse))
@@ -106,17 +121,30 @@ def effective_logit_scale(logit_scale: float, z: float) -> float:
     return _check_scale(logit_scale) * (1.0 - z * z)
 
 
-def loss_against_z(logit_scales=LIANG_MISMATCH_LOGIT_SCALES, swaps=(0, 1), zs=None) -> pd.DataFrame:
+def loss_against_z(
+    logit_scales=LIANG_MISMATCH_LOGIT_SCALES, swaps=(0, 1), zs=None
+) -> pd.DataFrame:
     """The toy's loss on a grid of heights: one row per (logit scale, swapped pairs, z)."""
-    zs = np.round(np.linspace(0.0, 1.0, 101), 10) if zs is None else np.asarray(zs, dtype=np.float64)
+    zs = (
+        np.round(np.linspace(0.0, 1.0, 101), 10)
+        if zs is None
+        else np.asarray(zs, dtype=np.float64)
+    )
     rings = {float(z): ring_points(z) for z in zs}
     rows = []
     for n_swapped in swaps:
         targets = swapped_targets(int(n_swapped))
         for s in logit_scales:
             for z, (x, y) in rings.items():
-                rows.append({"logit scale": float(s), "swapped pairs": int(n_swapped), "z": z,
-                             "gap": 2.0 * abs(z), "loss": contrastive_loss(x, y, s, targets)})
+                rows.append(
+                    {
+                        "logit scale": float(s),
+                        "swapped pairs": int(n_swapped),
+                        "z": z,
+                        "gap": 2.0 * abs(z),
+                        "loss": contrastive_loss(x, y, s, targets),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -125,15 +153,26 @@ def loss_minima(frame: pd.DataFrame) -> pd.DataFrame:
     smallest ``z`` on ties, so a flat curve reads as a closed gap)."""
     ordered = frame.sort_values(["logit scale", "swapped pairs", "z"])
     idx = ordered.groupby(["logit scale", "swapped pairs"])["loss"].idxmin()
-    return frame.loc[idx].sort_values(["swapped pairs", "logit scale"]).reset_index(drop=True)
+    return (
+        frame.loc[idx]
+        .sort_values(["swapped pairs", "logit scale"])
+        .reset_index(drop=True)
+    )
 
 
 def _unit(t: torch.Tensor) -> torch.Tensor:
     return t / t.norm(dim=1, keepdim=True)
 
 
-def train_free_points(z0: float, logit_scale: float, n_swapped: int, *, steps: int = 1000, lr: float = 0.01,
-                      seed: int = 0) -> dict:
+def train_free_points(
+    z0: float,
+    logit_scale: float,
+    n_swapped: int,
+    *,
+    steps: int = 1000,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> dict:
     """Train the 18 points of :func:`ring_points` ``(z0)`` as free unit vectors with the CLIP loss at a fixed
     logit scale (Adam, full batch). At every step ``n_swapped`` random pairs of captions are exchanged.
 
@@ -163,12 +202,29 @@ def train_free_points(z0: float, logit_scale: float, n_swapped: int, *, steps: i
         opt.step()
     with torch.no_grad():
         gap = float((_unit(x).mean(0) - _unit(y).mean(0)).norm())
-    return {"logit scale": s, "swapped pairs": k, "mismatched captions": 2 * k / _N,
-            "l2m start": float((x0.mean(0) - y0.mean(0)).norm()), "l2m": gap, "loss": float(loss.detach())}
+    return {
+        "logit scale": s,
+        "swapped pairs": k,
+        "mismatched captions": 2 * k / _N,
+        "l2m start": float((x0.mean(0) - y0.mean(0)).norm()),
+        "l2m": gap,
+        "loss": float(loss.detach()),
+    }
 
 
-def free_points_grid(z0: float = 0.5, logit_scales=LIANG_MISMATCH_LOGIT_SCALES, swaps=(0, 1, 2, 4), *,
-                     steps: int = 1000, seed: int = 0) -> pd.DataFrame:
+def free_points_grid(
+    z0: float = 0.5,
+    logit_scales=LIANG_MISMATCH_LOGIT_SCALES,
+    swaps=(0, 1, 2, 4),
+    *,
+    steps: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """:func:`train_free_points` for every (logit scale, swapped pairs), one row each."""
-    return pd.DataFrame([train_free_points(z0, s, k, steps=steps, seed=seed)
-                         for k in swaps for s in logit_scales])
+    return pd.DataFrame(
+        [
+            train_free_points(z0, s, k, steps=steps, seed=seed)
+            for k in swaps
+            for s in logit_scales
+        ]
+    )

@@ -10,7 +10,14 @@ from gaplab.metrics.ablation import (
 )
 from gaplab.metrics.bias import moad, similarity_contrast
 from gaplab.metrics.entropy import logits_entropy
-from gaplab.metrics.gap import l2i, l2m, linear_separability, mean_cosine, neighbour_overlap, rmg
+from gaplab.metrics.gap import (
+    l2i,
+    l2m,
+    linear_separability,
+    mean_cosine,
+    neighbour_overlap,
+    rmg,
+)
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
 from gaplab.metrics.uniformity import alignment, uniformity
 

@@ -8,12 +8,16 @@ __all__ = ["as_embeddings", "as_pair", "as_pairs", "as_labels", "check_matrix_sh
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+    if hasattr(x, "detach") and hasattr(
+        x, "cpu"
+    ):  # a torch tensor, without importing torch
         x = x.detach().cpu().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array of shape (N, d): {exc}") from None
+        raise ValueError(
+            f"{name} must be a numeric array of shape (N, d): {exc}"
+        ) from None
     return arr
 
 
@@ -21,14 +25,18 @@ def check_matrix_shape(shape, name: str, min_rows: int) -> None:
     """Raise ValueError unless ``shape`` is (N, d) with N >= ``min_rows`` and d >= 1."""
     shape = tuple(shape)
     if len(shape) != 2:
-        raise ValueError(f"{name} must have shape (N, d); got an array with shape {shape}")
+        raise ValueError(
+            f"{name} must have shape (N, d); got an array with shape {shape}"
+        )
     if shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} rows; got {shape[0]}")
     if shape[1] < 1:
         raise ValueError(f"{name} has no columns (shape {shape})")
 
 
-def as_embeddings(x, name: str = "embeddings", *, min_rows: int = 2, normalise: bool = True) -> np.ndarray:
+def as_embeddings(
+    x, name: str = "embeddings", *, min_rows: int = 2, normalise: bool = True
+) -> np.ndarray:
     """Return ``x`` as a float64 (N, d) array with unit rows, or raise ValueError saying what is wrong.
 
     Computing in float64 keeps the O(N*d) closed forms equal to the direct pairwise formulas.
@@ -39,17 +47,23 @@ def as_embeddings(x, name: str = "embeddings", *, min_rows: int = 2, normalise: 
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
         kind = "NaN" if np.isnan(arr).any() else "infinite"
-        raise ValueError(f"{name} holds {kind} values (in {rows.size} rows, first row {rows[0]})")
+        raise ValueError(
+            f"{name} holds {kind} values (in {rows.size} rows, first row {rows[0]})"
+        )
     if not normalise:
         return arr
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     zero = np.nonzero(norms[:, 0] == 0)[0]
     if zero.size:
-        raise ValueError(f"{name} has {zero.size} all-zero rows (first row {zero[0]}); they have no direction")
+        raise ValueError(
+            f"{name} has {zero.size} all-zero rows (first row {zero[0]}); they have no direction"
+        )
     return arr / norms
 
 
-def as_pair(img, txt, *, same_rows: bool = False, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def as_pair(
+    img, txt, *, same_rows: bool = False, min_rows: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """Check two embedding matrices that live in one space (same d); optionally the same number of rows."""
     x = as_embeddings(img, "image embeddings", min_rows=min_rows)
     y = as_embeddings(txt, "text embeddings", min_rows=min_rows)
@@ -79,9 +93,13 @@ def as_pairs(pairs, n_img: int, n_txt: int) -> np.ndarray:
         pairs = pairs.detach().cpu().numpy()
     arr = np.asarray(pairs)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"pairs must have shape (P, 2) of (image row, text row); got shape {arr.shape}")
+        raise ValueError(
+            f"pairs must have shape (P, 2) of (image row, text row); got shape {arr.shape}"
+        )
     if arr.shape[0] == 0:
-        raise ValueError("pairs is empty; give at least one matched (image row, text row)")
+        raise ValueError(
+            "pairs is empty; give at least one matched (image row, text row)"
+        )
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError("pairs must hold integer row indices")
@@ -89,7 +107,9 @@ def as_pairs(pairs, n_img: int, n_txt: int) -> np.ndarray:
     for col, n, side in ((0, n_img, "image"), (1, n_txt, "text")):
         lo, hi = arr[:, col].min(), arr[:, col].max()
         if lo < 0 or hi >= n:
-            raise ValueError(f"pairs refers to {side} row {lo if lo < 0 else hi}, outside 0..{n - 1}")
+            raise ValueError(
+                f"pairs refers to {side} row {lo if lo < 0 else hi}, outside 0..{n - 1}"
+            )
     return arr
 
 
@@ -103,5 +123,7 @@ def as_labels(labels, n: int, n_classes: int, name: str = "labels") -> np.ndarra
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.min() < 0 or arr.max() >= n_classes:
-        raise ValueError(f"{name} must lie in 0..{n_classes - 1}; got values {arr.min()}..{arr.max()}")
+        raise ValueError(
+            f"{name} must lie in 0..{n_classes - 1}; got values {arr.min()}..{arr.max()}"
+        )
     return arr.astype(np.int64)

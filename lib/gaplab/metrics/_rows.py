@@ -33,8 +33,14 @@ def _tensor(x, name: str) -> torch.Tensor:
             if arr.dtype.kind not in "fiub":
                 arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be a numeric array of shape (N, d): {exc}") from None
-        if arr.dtype.kind == "f" and arr.dtype.itemsize >= 4 and all(s >= 0 for s in arr.strides):
+            raise ValueError(
+                f"{name} must be a numeric array of shape (N, d): {exc}"
+            ) from None
+        if (
+            arr.dtype.kind == "f"
+            and arr.dtype.itemsize >= 4
+            and all(s >= 0 for s in arr.strides)
+        ):
             t = torch.from_numpy(arr)  # no copy
         else:
             t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
@@ -43,7 +49,9 @@ def _tensor(x, name: str) -> torch.Tensor:
     return t
 
 
-def as_rows(x, name: str = "embeddings", *, min_rows: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def as_rows(
+    x, name: str = "embeddings", *, min_rows: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``x`` as a float32 or float64 (N, d) tensor on its device, and the inverse length of each row; raise
     ValueError naming the problem (shape, too few rows, NaN or infinite values, all-zero rows)."""
     t = _tensor(x, name)
@@ -54,14 +62,18 @@ def as_rows(x, name: str = "embeddings", *, min_rows: int = 2) -> tuple[torch.Te
         if bool(bad.any()):
             rows = torch.nonzero(bad.any(dim=1)).flatten()
             kind = "NaN" if bool(torch.isnan(t).any()) else "infinite"
-            raise ValueError(f"{name} holds {kind} values (in {rows.numel()} rows, first row {int(rows[0])})")
+            raise ValueError(
+                f"{name} holds {kind} values (in {rows.numel()} rows, first row {int(rows[0])})"
+            )
         # finite values whose squares overflow float32: measure the lengths in float64 instead
         t = t.double()
         norms = torch.linalg.vector_norm(t, dim=1)
     zero = torch.nonzero(norms == 0).flatten()
     if zero.numel():
-        raise ValueError(f"{name} has {zero.numel()} all-zero rows (first row {int(zero[0])}); they have no "
-                         f"direction")
+        raise ValueError(
+            f"{name} has {zero.numel()} all-zero rows (first row {int(zero[0])}); they have no "
+            f"direction"
+        )
     return t, norms.reciprocal()
 
 
@@ -78,7 +90,9 @@ def _blocked(weights: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(weights.shape[1], d, dtype=torch.float64, device=t.device)
     if k:
         head = weights[: k * BLOCK].reshape(k, BLOCK, -1).transpose(1, 2)
-        out += torch.bmm(head, t[: k * BLOCK].reshape(k, BLOCK, d)).sum(dim=0, dtype=torch.float64)
+        out += torch.bmm(head, t[: k * BLOCK].reshape(k, BLOCK, d)).sum(
+            dim=0, dtype=torch.float64
+        )
     if n > k * BLOCK:
         out += (weights[k * BLOCK :].T @ t[k * BLOCK :]).double()
     return out
@@ -89,7 +103,9 @@ def unit_sum(t: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
     return _blocked(inv[:, None].to(t.dtype), t.contiguous())[0]
 
 
-def class_sums(t: torch.Tensor, inv: torch.Tensor, codes: list[np.ndarray]) -> list[torch.Tensor]:
+def class_sums(
+    t: torch.Tensor, inv: torch.Tensor, codes: list[np.ndarray]
+) -> list[torch.Tensor]:
     """For each labelling (codes 0..C-1 per row), the (C, d) float64 sums of the normalised rows of each class,
     all from one pass over ``t``."""
     sizes = [int(c.max()) + 1 for c in codes]
@@ -102,8 +118,13 @@ def class_sums(t: torch.Tensor, inv: torch.Tensor, codes: list[np.ndarray]) -> l
     return list(torch.split(sums, sizes))
 
 
-def pair_cosines(x: torch.Tensor, inv_x: torch.Tensor, y: torch.Tensor, inv_y: torch.Tensor,
-                 pairs: np.ndarray | None) -> torch.Tensor:
+def pair_cosines(
+    x: torch.Tensor,
+    inv_x: torch.Tensor,
+    y: torch.Tensor,
+    inv_y: torch.Tensor,
+    pairs: np.ndarray | None,
+) -> torch.Tensor:
     """Cosine of each matched pair (row i with row i, or the (P, 2) ``pairs``), float64."""
     if pairs is not None:
         i = torch.as_tensor(pairs[:, 0], device=x.device)

@@ -14,7 +14,14 @@ from gaplab.metrics._inputs import as_embeddings, as_pair
 from gaplab.metrics.gap import l2m, rmg
 from gaplab.metrics.retrieval import recall_at_k
 
-__all__ = ["mean_differences", "top_gap_dimensions", "gap_share", "ablate", "ablation_curve", "random_ablation_curve"]
+__all__ = [
+    "mean_differences",
+    "top_gap_dimensions",
+    "gap_share",
+    "ablate",
+    "ablation_curve",
+    "random_ablation_curve",
+]
 
 
 def mean_differences(img, txt) -> np.ndarray:
@@ -37,7 +44,9 @@ def gap_share(img, txt, top: int = 2) -> float:
         raise ValueError(f"top must lie in 0..{sq.size}; got {top}")
     total = sq.sum()
     if total == 0:
-        raise ValueError("the two modalities have identical means: there is no gap to share out")
+        raise ValueError(
+            "the two modalities have identical means: there is no gap to share out"
+        )
     return float(sq[:top].sum() / total)
 
 
@@ -54,8 +63,13 @@ def ablate(x, dims) -> np.ndarray:
     return z / norms
 
 
-def _curve(x: np.ndarray, y: np.ndarray, orders: np.ndarray, max_k: int) -> dict[str, np.ndarray]:
-    out = {key: np.zeros((len(orders), max_k + 1)) for key in ("l2m", "rmg", "i2t_r1", "t2i_r1")}
+def _curve(
+    x: np.ndarray, y: np.ndarray, orders: np.ndarray, max_k: int
+) -> dict[str, np.ndarray]:
+    out = {
+        key: np.zeros((len(orders), max_k + 1))
+        for key in ("l2m", "rmg", "i2t_r1", "t2i_r1")
+    }
     for r, order in enumerate(orders):
         for k in range(max_k + 1):
             xa, ya = ablate(x, order[:k]), ablate(y, order[:k])
@@ -82,7 +96,9 @@ def ablation_curve(img, txt, max_k: int = 20) -> dict[str, list]:
     return result
 
 
-def random_ablation_curve(img, txt, max_k: int = 20, repeats: int = 30, seed: int = 0) -> dict[str, dict]:
+def random_ablation_curve(
+    img, txt, max_k: int = 20, repeats: int = 30, seed: int = 0
+) -> dict[str, dict]:
     """The control: ablate k randomly chosen dimensions, ``repeats`` times; mean and std per k of each measure."""
     x, y = as_pair(img, txt, same_rows=True)
     if not 0 <= max_k < x.shape[1]:
@@ -93,6 +109,9 @@ def random_ablation_curve(img, txt, max_k: int = 20, repeats: int = 30, seed: in
     orders = np.stack([rng.permutation(x.shape[1]) for _ in range(repeats)])
     curve = _curve(x, y, orders, max_k)
     return {
-        key: {"mean": [float(v) for v in val.mean(axis=0)], "std": [float(v) for v in val.std(axis=0)]}
+        key: {
+            "mean": [float(v) for v in val.mean(axis=0)],
+            "std": [float(v) for v in val.std(axis=0)],
+        }
         for key, val in curve.items()
     }

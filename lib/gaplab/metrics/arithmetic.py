@@ -31,21 +31,36 @@ QUERIES = ("image+text", "image", "text")
 
 def _labels(factors: Mapping, n: int) -> dict[str, np.ndarray]:
     if not isinstance(factors, Mapping) or not factors:
-        raise TypeError("factors must be a non-empty mapping from factor name to each image's value code")
+        raise TypeError(
+            "factors must be a non-empty mapping from factor name to each image's value code"
+        )
     out = {}
     for name, codes in factors.items():
         arr = np.asarray(codes)
         if arr.shape != (n,):
-            raise ValueError(f"factor {name!r} has {arr.shape} labels; expected one per image ({n})")
+            raise ValueError(
+                f"factor {name!r} has {arr.shape} labels; expected one per image ({n})"
+            )
         if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"factor {name!r} labels must be integer codes; got dtype {arr.dtype}")
+            raise ValueError(
+                f"factor {name!r} labels must be integer codes; got dtype {arr.dtype}"
+            )
         out[name] = arr
     return out
 
 
-def arithmetic_accuracy(img, factors: Mapping, factor: str, value_text, *, keep: Sequence[str] = (),
-                        ks: Sequence[int] = (1, 5), query: str = "image+text", lam: float = 1.0,
-                        per_image: bool = False) -> dict:
+def arithmetic_accuracy(
+    img,
+    factors: Mapping,
+    factor: str,
+    value_text,
+    *,
+    keep: Sequence[str] = (),
+    ks: Sequence[int] = (1, 5),
+    query: str = "image+text",
+    lam: float = 1.0,
+    per_image: bool = False,
+) -> dict:
     """Top-k accuracy of the queries "image with value a, plus text(b) minus text(a)", over every image and
     every value b other than its own.
 
@@ -59,14 +74,20 @@ def arithmetic_accuracy(img, factors: Mapping, factor: str, value_text, *, keep:
     x = as_embeddings(img, "image embeddings", min_rows=2)
     w = as_embeddings(value_text, "value text embeddings", min_rows=2)
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"image and value text embeddings must have the same dimension; got {x.shape[1]} and "
-                         f"{w.shape[1]}")
+        raise ValueError(
+            f"image and value text embeddings must have the same dimension; got {x.shape[1]} and "
+            f"{w.shape[1]}"
+        )
     labels = _labels(factors, len(x))
     if factor not in labels:
-        raise ValueError(f"unknown factor {factor!r}; the labels have {', '.join(labels)}")
+        raise ValueError(
+            f"unknown factor {factor!r}; the labels have {', '.join(labels)}"
+        )
     unknown = [name for name in keep if name not in labels]
     if unknown or factor in keep:
-        raise ValueError(f"keep must name other factors of the labels; got {list(keep)!r}")
+        raise ValueError(
+            f"keep must name other factors of the labels; got {list(keep)!r}"
+        )
     if query not in QUERIES:
         raise ValueError(f"query must be one of {', '.join(QUERIES)}; got {query!r}")
     ks = [int(k) for k in ks]
@@ -104,7 +125,9 @@ def arithmetic_accuracy(img, factors: Mapping, factor: str, value_text, *, keep:
         for k in ks:
             hits[k] += np.bincount(own, weights=ahead < k, minlength=n).astype(np.int64)
     asked = int(asked_by_image.sum())
-    out = {f"top-{k}": (int(hits[k].sum()) / asked if asked else float("nan")) for k in ks}
+    out = {
+        f"top-{k}": (int(hits[k].sum()) / asked if asked else float("nan")) for k in ks
+    }
     out.update(queries=asked, skipped=skipped)
     if per_image:
         out["image queries"] = asked_by_image

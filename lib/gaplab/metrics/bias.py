@@ -19,7 +19,9 @@ def _labels(labels, n: int, name: str) -> np.ndarray:
         labels = labels.detach().cpu().numpy()
     arr = np.asarray(labels)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must be a 1-D array of length {n} (one label per embedding row); got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D array of length {n} (one label per embedding row); got shape {arr.shape}"
+        )
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} holds NaN or infinite labels")
     # any hashable label values (ints, strings) define the classes
@@ -38,9 +40,13 @@ def _contrast(sums: torch.Tensor, codes: np.ndarray, name: str) -> float:
     n_same = float((counts * (counts - 1)).sum())
     n_diff = float(n * (n - 1) - n_same)
     if n_same == 0:
-        raise ValueError(f"{name}: no two samples share a value, so the same-value similarity is undefined")
+        raise ValueError(
+            f"{name}: no two samples share a value, so the same-value similarity is undefined"
+        )
     if n_diff == 0:
-        raise ValueError(f"{name}: every sample has the same value, so the different-value similarity is undefined")
+        raise ValueError(
+            f"{name}: every sample has the same value, so the different-value similarity is undefined"
+        )
     return same / n_same - (total - same) / n_diff
 
 

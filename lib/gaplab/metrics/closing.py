@@ -33,12 +33,16 @@ def ideal_words(compositions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (O, d), u0 (d,)), each a mean of normalised embeddings."""
     t = np.asarray(compositions, dtype=np.float64)
     if t.ndim != 3 or t.shape[0] < 2 or t.shape[1] < 2:
-        raise ValueError(f"compositions must have shape (attributes >= 2, objects >= 2, d); got {t.shape}")
+        raise ValueError(
+            f"compositions must have shape (attributes >= 2, objects >= 2, d); got {t.shape}"
+        )
     t = _unit(t)
     return t.mean(axis=1), t.mean(axis=0), t.mean(axis=(0, 1))
 
 
-def ideal_images(img, attr_labels, obj_labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ideal_images(
+    img, attr_labels, obj_labels
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The image-side counterpart: per attribute and per object the mean normalised image embedding, and u0 the
     mean of all. Every attribute and object must occur at least once."""
     x = as_embeddings(img, "image embeddings", min_rows=2)
@@ -50,7 +54,9 @@ def ideal_images(img, attr_labels, obj_labels) -> tuple[np.ndarray, np.ndarray, 
         count = int(labels.max()) + 1
         missing = sorted(set(range(count)) - set(labels.tolist()))
         if missing:
-            raise ValueError(f"no image has {name} {missing[:5]}: its ideal image is undefined")
+            raise ValueError(
+                f"no image has {name} {missing[:5]}: its ideal image is undefined"
+            )
         return np.stack([x[labels == c].mean(axis=0) for c in range(count)])
 
     return means(a, "attribute"), means(o, "object"), x.mean(axis=0)
@@ -62,14 +68,25 @@ def dot_accuracy(img, class_vectors, labels) -> float:
     x = as_embeddings(img, "image embeddings", min_rows=1)
     v = np.asarray(class_vectors, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] != x.shape[1] or v.shape[0] < 2:
-        raise ValueError(f"class_vectors must have shape (classes >= 2, {x.shape[1]}); got {v.shape}")
+        raise ValueError(
+            f"class_vectors must have shape (classes >= 2, {x.shape[1]}); got {v.shape}"
+        )
     lab = as_labels(labels, len(x), len(v))
     score = x @ v.T
     own = score[np.arange(len(x)), lab]
     return float(((score >= own[:, None]).sum(axis=1) == 1).mean())
 
 
-def closing_table(img, attr_labels, obj_labels, attr_words, obj_words, compositions, *, gap_images=None) -> dict:
+def closing_table(
+    img,
+    attr_labels,
+    obj_labels,
+    attr_words,
+    obj_words,
+    compositions,
+    *,
+    gap_images=None,
+) -> dict:
     """Object and attribute zero-shot accuracy as the class vectors are moved towards the images.
 
     ``attr_words``/``obj_words``: text embeddings of the plain class prompts; ``compositions``: (A, O, d) text
@@ -86,8 +103,12 @@ def closing_table(img, attr_labels, obj_labels, attr_words, obj_words, compositi
     words_a, words_o = _unit(attr_words), _unit(obj_words)
     ia, io, u0 = ideal_words(compositions)
     if ia.shape[0] != len(words_a) or io.shape[0] != len(words_o):
-        raise ValueError("compositions must be (attributes, objects, d) in the order of attr_words and obj_words")
-    gx = x if gap_images is None else as_embeddings(gap_images, "gap images", min_rows=1)
+        raise ValueError(
+            "compositions must be (attributes, objects, d) in the order of attr_words and obj_words"
+        )
+    gx = (
+        x if gap_images is None else as_embeddings(gap_images, "gap images", min_rows=1)
+    )
     gap = gx.mean(axis=0) - np.concatenate([words_a, words_o]).mean(axis=0)
     variants = {
         "class prompts": (words_a, words_o),
@@ -97,8 +118,12 @@ def closing_table(img, attr_labels, obj_labels, attr_words, obj_words, compositi
         "ideal words + gap": (ia + gap, io + gap),
         "ideal words - u0 + gap": (ia - u0 + gap, io - u0 + gap),
     }
-    return {name: {"attribute": dot_accuracy(x, _unit(va), attr_labels),
-                   "object": dot_accuracy(x, _unit(vo), obj_labels),
-                   "attribute_dot": dot_accuracy(x, va, attr_labels),
-                   "object_dot": dot_accuracy(x, vo, obj_labels)}
-            for name, (va, vo) in variants.items()}
+    return {
+        name: {
+            "attribute": dot_accuracy(x, _unit(va), attr_labels),
+            "object": dot_accuracy(x, _unit(vo), obj_labels),
+            "attribute_dot": dot_accuracy(x, va, attr_labels),
+            "object_dot": dot_accuracy(x, vo, obj_labels),
+        }
+        for name, (va, vo) in variants.items()
+    }

@@ -32,7 +32,9 @@ class KendallResult:
 def _vector(v, name: str) -> np.ndarray:
     arr = np.asarray(v, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one value per model (1-D); got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be one value per model (1-D); got shape {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} holds NaN or infinite values")
     return arr
@@ -42,7 +44,11 @@ def _seeded(seed: int) -> dict:
     # scipy 1.15 renamed random_state to rng; Colab's scipy may be older
     import inspect
 
-    name = "rng" if "rng" in inspect.signature(stats.permutation_test).parameters else "random_state"
+    name = (
+        "rng"
+        if "rng" in inspect.signature(stats.permutation_test).parameters
+        else "random_state"
+    )
     return {name: np.random.default_rng(seed)}
 
 
@@ -67,7 +73,9 @@ def kendall(x, y, *, n_resamples: int = 9999, seed: int = 0) -> KendallResult:
     thousand resamples take milliseconds rather than a scipy call each."""
     a, b = _vector(x, "x"), _vector(y, "y")
     if a.shape != b.shape:
-        raise ValueError(f"x and y must have one value per model each; got {a.size} and {b.size}")
+        raise ValueError(
+            f"x and y must have one value per model each; got {a.size} and {b.size}"
+        )
     if a.size < 3:
         raise ValueError(f"a rank correlation needs at least 3 models; got {a.size}")
     if np.ptp(a) == 0 or np.ptp(b) == 0:
@@ -75,9 +83,16 @@ def kendall(x, y, *, n_resamples: int = 9999, seed: int = 0) -> KendallResult:
     tau = float(stats.kendalltau(a, b).statistic)
     sy = np.sign(b[:, None] - b[None, :])
     ties_y = ((sy == 0).sum() - b.size) / 2
-    test = stats.permutation_test((a,), lambda u, axis=-1: _tau_b(np.moveaxis(u, axis, -1), sy, ties_y),
-                                  permutation_type="pairings", vectorized=True, batch=2000,
-                                  n_resamples=n_resamples, alternative="two-sided", **_seeded(seed))
+    test = stats.permutation_test(
+        (a,),
+        lambda u, axis=-1: _tau_b(np.moveaxis(u, axis, -1), sy, ties_y),
+        permutation_type="pairings",
+        vectorized=True,
+        batch=2000,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        **_seeded(seed),
+    )
     return KendallResult(tau, float(test.pvalue), int(a.size))
 
 

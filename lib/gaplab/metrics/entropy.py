@@ -19,7 +19,9 @@ def logits_entropy(img, txt, logit_scale: float) -> float:
     x, y = as_pair(img, txt)
     scale = float(logit_scale)
     if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"logit_scale must be a positive finite number; got {logit_scale!r}")
+        raise ValueError(
+            f"logit_scale must be a positive finite number; got {logit_scale!r}"
+        )
     logp = log_softmax(scale * (x @ y.T), axis=1)
     p = np.exp(logp)
     return float(-(p * logp).sum(axis=1).mean())

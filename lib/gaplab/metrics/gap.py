@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gaplab.metrics._inputs import as_embeddings, as_pair, as_pairs
+from gaplab.metrics._inputs import as_pair, as_pairs
 from gaplab.metrics._rows import as_rows, pair_cosines, same_device, unit_sum
 
 __all__ = [
@@ -71,7 +71,9 @@ def l2i(img, txt, pairs=None) -> float:
     if close.numel():
         i = close if p is None else torch.as_tensor(p[:, 0], device=x.device)[close]
         j = close if p is None else torch.as_tensor(p[:, 1], device=x.device)[close]
-        diff = x[i].double() * ix[i, None].double() - y[j].double() * iy[j, None].double()
+        diff = (
+            x[i].double() * ix[i, None].double() - y[j].double() * iy[j, None].double()
+        )
         dist[close] = torch.linalg.vector_norm(diff, dim=1)
     return float(dist.mean())
 
@@ -118,7 +120,9 @@ def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.3) -> 
 
     x, y = as_pair(img, txt, min_rows=4)
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction}")
+        raise ValueError(
+            f"test_fraction must lie strictly between 0 and 1; got {test_fraction}"
+        )
     rng = np.random.default_rng(seed)
 
     def split(n: int, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

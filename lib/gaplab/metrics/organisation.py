@@ -24,8 +24,14 @@ import numpy as np
 
 from gaplab.metrics._inputs import as_embeddings, as_labels
 
-__all__ = ["class_similarities", "kendall_distance", "script_kendall_distance", "row_distances",
-           "organisation_test", "DEFINITIONS"]
+__all__ = [
+    "class_similarities",
+    "kendall_distance",
+    "script_kendall_distance",
+    "row_distances",
+    "organisation_test",
+    "DEFINITIONS",
+]
 
 #: which Kendall distance: the standard one, or the one the authors' script computes
 DEFINITIONS = ("standard", "script")
@@ -34,7 +40,9 @@ DEFINITIONS = ("standard", "script")
 def _vector(x, name: str) -> np.ndarray:
     v = np.asarray(x, dtype=np.float64)
     if v.ndim != 1 or len(v) < 2:
-        raise ValueError(f"{name} must be a 1-D array of at least 2 scores; got shape {v.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D array of at least 2 scores; got shape {v.shape}"
+        )
     if not np.all(np.isfinite(v)):
         raise ValueError(f"{name} holds NaN or infinite scores")
     return v
@@ -43,7 +51,9 @@ def _vector(x, name: str) -> np.ndarray:
 def _pair_check(u, v) -> tuple[np.ndarray, np.ndarray]:
     a, b = _vector(u, "u"), _vector(v, "v")
     if a.shape != b.shape:
-        raise ValueError(f"the two score vectors must have the same length; got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"the two score vectors must have the same length; got {len(a)} and {len(b)}"
+        )
     return a, b
 
 
@@ -73,7 +83,9 @@ def script_kendall_distance(u, v) -> float:
     vectors, and the distance is taken between their inverses (the class at each rank), compared by class
     index. Equal to :func:`kendall_distance` when one ranking is the identity order; not in general."""
     a, b = _pair_check(u, v)
-    return _discordant_share(np.argsort(_ranks(a)).astype(float), np.argsort(_ranks(b)).astype(float))
+    return _discordant_share(
+        np.argsort(_ranks(a)).astype(float), np.argsort(_ranks(b)).astype(float)
+    )
 
 
 def class_similarities(img, labels, class_text) -> tuple[np.ndarray, np.ndarray]:
@@ -86,32 +98,44 @@ def class_similarities(img, labels, class_text) -> tuple[np.ndarray, np.ndarray]
     x = as_embeddings(img, "image embeddings", min_rows=2)
     t = as_embeddings(class_text, "class text embeddings", min_rows=2)
     if t.shape[1] != x.shape[1]:
-        raise ValueError(f"class text embeddings have dimension {t.shape[1]}, the images {x.shape[1]}")
+        raise ValueError(
+            f"class text embeddings have dimension {t.shape[1]}, the images {x.shape[1]}"
+        )
     lab = as_labels(labels, len(x), len(t))
     counts = np.bincount(lab, minlength=len(t))
     if (counts == 0).any():
         missing = np.nonzero(counts == 0)[0]
-        raise ValueError(f"no image of class {missing[:5].tolist()}: its row of the image side is undefined")
+        raise ValueError(
+            f"no image of class {missing[:5].tolist()}: its row of the image side is undefined"
+        )
     means = np.zeros((len(t), x.shape[1]))
     np.add.at(means, lab, x)
     means /= counts[:, None]
     return means @ means.T, t @ t.T
 
 
-def row_distances(a, b, *, include_self: bool = True, definition: str = "standard") -> np.ndarray:
+def row_distances(
+    a, b, *, include_self: bool = True, definition: str = "standard"
+) -> np.ndarray:
     """Per class (row), the Kendall distance between the rankings that rows of ``a`` and ``b`` give.
 
     ``include_self`` keeps the class itself in its row, as the authors' script does (it is then usually first
     in both rankings, which pulls the distance down a little); False ranks only the other classes.
     """
     if definition not in DEFINITIONS:
-        raise ValueError(f"definition must be one of {', '.join(DEFINITIONS)}; got {definition!r}")
+        raise ValueError(
+            f"definition must be one of {', '.join(DEFINITIONS)}; got {definition!r}"
+        )
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
-        raise ValueError(f"need two square matrices of the same shape; got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"need two square matrices of the same shape; got {a.shape} and {b.shape}"
+        )
     n = len(a)
     if n < (2 if include_self else 3):
-        raise ValueError(f"ranking needs at least {2 if include_self else 3} classes; got {n}")
+        raise ValueError(
+            f"ranking needs at least {2 if include_self else 3} classes; got {n}"
+        )
     dist = kendall_distance if definition == "standard" else script_kendall_distance
     out = np.empty(n)
     for c in range(n):
@@ -122,7 +146,9 @@ def row_distances(a, b, *, include_self: bool = True, definition: str = "standar
     return out
 
 
-def organisation_test(img, labels, class_text, *, include_self: bool = True, definition: str = "standard") -> dict:
+def organisation_test(
+    img, labels, class_text, *, include_self: bool = True, definition: str = "standard"
+) -> dict:
     """Schrodi et al.'s organisation test on one model: per class the Kendall distance between the image-side
     and the text-side ranking of the classes.
 
@@ -130,6 +156,12 @@ def organisation_test(img, labels, class_text, *, include_self: bool = True, def
     distances) and ``classes``.
     """
     img_side, txt_side = class_similarities(img, labels, class_text)
-    per_class = row_distances(img_side, txt_side, include_self=include_self, definition=definition)
-    return {"distance": float(per_class.mean()), "tau": float((1 - 2 * per_class).mean()),
-            "per_class": per_class, "classes": len(per_class)}
+    per_class = row_distances(
+        img_side, txt_side, include_self=include_self, definition=definition
+    )
+    return {
+        "distance": float(per_class.mean()),
+        "tau": float((1 - 2 * per_class).mean()),
+        "per_class": per_class,
+        "classes": len(per_class),
+    }

@@ -16,7 +16,9 @@ __all__ = ["recall_at_k", "zero_shot_accuracy", "TIE_TOLERANCE"]
 _DIRECTIONS = ("i2t", "t2i")
 _CHUNK = 1024
 #: cosine similarities closer than this are treated as equal
-TIE_TOLERANCE = 1e-10  # queries per block keeps memory at O(chunk * N) for large galleries
+TIE_TOLERANCE = (
+    1e-10  # queries per block keeps memory at O(chunk * N) for large galleries
+)
 
 
 def recall_at_k(img, txt, k: int = 1, direction: str = "i2t", pairs=None) -> float:

@@ -30,16 +30,42 @@ from gaplab.models import create_mad_model
 from gaplab.profiles import PROFILES, resolve_profile
 from gaplab.runs import store
 from gaplab.runs.store import CacheLocationError
-from gaplab.storage import CacheWarning, atomic_save, explain_os_error
+from gaplab.storage import (
+    CacheWarning,
+    atomic_save,
+    explain_os_error,
+    source_fingerprint,
+)
 from gaplab.train import TrainConfig, TrainResult, train
 
-__all__ = ["mad_config", "cache_dir", "code_version", "run_key", "cached_run", "get_or_train", "get_or_train_all",
-           "resolve_glyphs", "is_stored", "progress_line", "CacheLocationError", "CacheWarning",
-           "TrainingOutOfMemory"]
+__all__ = [
+    "mad_config",
+    "cache_dir",
+    "code_version",
+    "run_key",
+    "cached_run",
+    "get_or_train",
+    "get_or_train_all",
+    "resolve_glyphs",
+    "is_stored",
+    "progress_line",
+    "CacheLocationError",
+    "CacheWarning",
+    "TrainingOutOfMemory",
+]
 
 _PKG = Path(__file__).resolve().parents[1]
-_CODE = ["train.py", "losses.py", "models.py", "cnn.py", "tokenizer.py", "data/mad.py", "metrics/gap.py",
-         "metrics/entropy.py", "metrics/retrieval.py"]
+_CODE = [
+    "train.py",
+    "losses.py",
+    "models.py",
+    "cnn.py",
+    "tokenizer.py",
+    "data/mad.py",
+    "metrics/gap.py",
+    "metrics/entropy.py",
+    "metrics/retrieval.py",
+]
 
 
 class TrainingOutOfMemory(RuntimeError):
@@ -53,12 +79,21 @@ warnings.simplefilter("always", CacheWarning)
 def mad_config(profile="auto", **overrides) -> TrainConfig:
     """The MAD training configuration of a profile, with any field overridden (e.g. ``k=3``)."""
     prof = resolve_profile(profile)
-    base = dict(n_train=prof.mad_n_train, steps=prof.mad_steps, batch_size=prof.mad_batch, eval_n=prof.mad_eval_n,
-                eval_every=prof.mad_eval_every, warmup=prof.mad_warmup, glyphs=prof.mad_glyphs)
+    base = dict(
+        n_train=prof.mad_n_train,
+        steps=prof.mad_steps,
+        batch_size=prof.mad_batch,
+        eval_n=prof.mad_eval_n,
+        eval_every=prof.mad_eval_every,
+        warmup=prof.mad_warmup,
+        glyphs=prof.mad_glyphs,
+    )
     unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
-        raise ValueError(f"unknown training settings {sorted(unknown)}; TrainConfig has "
-                         f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
+        raise ValueError(
+            f"unknown training settings {sorted(unknown)}; TrainConfig has "
+            f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}"
+        )
     return TrainConfig(**{**base, **overrides})
 
 
@@ -76,7 +111,7 @@ def code_version() -> str:
     files = [_PKG / f for f in _CODE] + sorted((_PKG / "model_configs").glob("*.json"))
     for path in files:
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        h.update(source_fingerprint(path))
     return h.hexdigest()[:16]
 
 
@@ -94,7 +129,9 @@ def resolve_glyphs(config: TrainConfig) -> TrainConfig:
 
 
 def run_key(config: TrainConfig) -> str:
-    payload = json.dumps({"config": config.to_dict(), "code": code_version()}, sort_keys=True)
+    payload = json.dumps(
+        {"config": config.to_dict(), "code": code_version()}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -102,13 +139,23 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     state = torch.load(final, map_location=device, weights_only=True)
     if state.get("config") != config.to_dict():
         raise ValueError("stored config differs from the requested one")
-    model = create_mad_model(config.preset, temperature=config.temperature, seed=config.seed, device=device,
-                             embed_dim=config.embed_dim)
+    model = create_mad_model(
+        config.preset,
+        temperature=config.temperature,
+        seed=config.seed,
+        device=device,
+        embed_dim=config.embed_dim,
+    )
     model.load_state_dict(state["model"])
     model.eval()
     return TrainResult(
-        config, model, list(state["history"]), state["eval_image"].numpy(), state["eval_text"].numpy(),
-        {k: v.numpy() for k, v in state["eval_factors"].items()}, float(state["seconds"]),
+        config,
+        model,
+        list(state["history"]),
+        state["eval_image"].numpy(),
+        state["eval_text"].numpy(),
+        {k: v.numpy() for k, v in state["eval_factors"].items()},
+        float(state["seconds"]),
         str(state.get("precision", "float32")),
     )
 
@@ -159,7 +206,11 @@ def _log_use(key: str) -> None:
 
 def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemory:
     batch = config.get("batch_size")
-    profiles = [p.name for p in PROFILES.values() if p.mad_batch == batch and p.mad_steps == config.get("steps")]
+    profiles = [
+        p.name
+        for p in PROFILES.values()
+        if p.mad_batch == batch and p.mad_steps == config.get("steps")
+    ]
     which = f"profile {profiles[0]!r}, " if profiles else ""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -168,11 +219,22 @@ def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemor
         f"nothing is lost. Free the GPU (close other notebooks, or restart the runtime) and run the cell again; or "
         f"choose a smaller batch: profile='cpu' in the parameters cell (batch {PROFILES['cpu'].mad_batch}), or "
         f"gaplab.runs.mad_config(profile, batch_size=...) for a run of your own. A smaller batch is another recipe "
-        f"(fewer negatives per step), so gaplab does not shrink it behind your back. Cause: {exc}")
+        f"(fewer negatives per step), so gaplab does not shrink it behind your back. Cause: {exc}"
+    )
 
 
-def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: dict | None = None, summarise=None,
-               version: str | None = None, announce=None):
+def cached_run(
+    key: str,
+    *,
+    load,
+    train,
+    to_state,
+    kind: str = "mad",
+    config: dict | None = None,
+    summarise=None,
+    version: str | None = None,
+    announce=None,
+):
     """The finished run ``key``: loaded by ``load(final_path)`` from the first directory of the search path
     that holds a whole copy; otherwise ``train(run_dir)`` (which resumes from ``run_dir/ckpt.pt`` when an
     interrupted attempt left one), stored as ``to_state(result)`` in the first writable directory.
@@ -197,32 +259,54 @@ def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: di
             except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
                 problem = f"{type(exc).__name__}: {exc}"
         if loc.writable:
-            warnings.warn(f"cached run {key} in {loc.path} could not be read ({problem}); retraining", CacheWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"cached run {key} in {loc.path} could not be read ({problem}); retraining",
+                CacheWarning,
+                stacklevel=3,
+            )
             shutil.rmtree(entry, ignore_errors=True)
         else:
-            warnings.warn(f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
-                          CacheWarning, stacklevel=3)
+            warnings.warn(
+                f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
+                CacheWarning,
+                stacklevel=3,
+            )
 
     target = store.write_location(locs)
     run_dir = None
     if target is None:
         why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
-        warnings.warn(f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
-                      f"directory to {store.ENV} to keep it.", CacheWarning, stacklevel=3)
+        warnings.warn(
+            f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
+            f"directory to {store.ENV} to keep it.",
+            CacheWarning,
+            stacklevel=3,
+        )
     else:
         run_dir = target.path / key
-        meta = dict(key=key, kind=kind, config=config or {}, code_version=version or code_version())
+        meta = dict(
+            key=key,
+            kind=kind,
+            config=config or {},
+            code_version=version or code_version(),
+        )
         try:
             run_dir.mkdir(exist_ok=True)
             resuming = (run_dir / store.CKPT).exists()
             if not resuming:
                 store.write_training_meta(run_dir, **meta)
-            _notice(f"run {key} is not in the cache; " + ("resuming its checkpoint" if resuming else "training it")
-                    + f" in {target.path}")
+            _notice(
+                f"run {key} is not in the cache; "
+                + ("resuming its checkpoint" if resuming else "training it")
+                + f" in {target.path}"
+            )
         except OSError as exc:
-            warnings.warn(f"run {key} will be trained but not stored: {target.path} refused a write "
-                          f"({explain_os_error(exc)})", CacheWarning, stacklevel=3)
+            warnings.warn(
+                f"run {key} will be trained but not stored: {target.path} refused a write "
+                f"({explain_os_error(exc)})",
+                CacheWarning,
+                stacklevel=3,
+            )
             run_dir = None
     started = time.perf_counter()
     try:
@@ -238,13 +322,21 @@ def cached_run(key: str, *, load, train, to_state, kind: str = "mad", config: di
         return result
     try:
         atomic_save(to_state(result), run_dir / store.FINAL)
-        store.write_complete_meta(run_dir, **meta, seconds=getattr(result, "seconds", 0.0),
-                                  summary=summarise(result) if summarise else None)
+        store.write_complete_meta(
+            run_dir,
+            **meta,
+            seconds=getattr(result, "seconds", 0.0),
+            summary=summarise(result) if summarise else None,
+        )
     except OSError as exc:
         (run_dir / store.FINAL).unlink(missing_ok=True)
-        warnings.warn(f"run {key} was trained but could not be stored in {target.path}: {explain_os_error(exc)}. "
-                      f"It is used now; next time it resumes from its last checkpoint, if one was written, or is "
-                      f"trained again.", CacheWarning, stacklevel=3)
+        warnings.warn(
+            f"run {key} was trained but could not be stored in {target.path}: {explain_os_error(exc)}. "
+            f"It is used now; next time it resumes from its last checkpoint, if one was written, or is "
+            f"trained again.",
+            CacheWarning,
+            stacklevel=3,
+        )
         return result
     (run_dir / store.CKPT).unlink(missing_ok=True)
     return result
@@ -254,7 +346,9 @@ def _describe(config: TrainConfig, key: str) -> str:
     return f"MAD run {key} (k={config.k}, seed={config.seed}, {config.steps} steps)"
 
 
-def get_or_train(config: TrainConfig, *, device=None, progress: bool = True, announce=None) -> TrainResult:
+def get_or_train(
+    config: TrainConfig, *, device=None, progress: bool = True, announce=None
+) -> TrainResult:
     """The finished run of ``config``: from the cache when present and whole, else trained (resuming a
     checkpoint left by an interrupted attempt) and stored. ``announce(seconds)`` replaces the build-log line
     written after training (see :func:`progress_line`)."""
@@ -262,8 +356,10 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True, ann
     key = run_key(config)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if announce is None:
+
         def announce(seconds):
             progress_line(f"{_describe(config, key)} trained in {_minutes(seconds)}")
+
     return cached_run(
         key,
         kind="mad",
@@ -273,16 +369,22 @@ def get_or_train(config: TrainConfig, *, device=None, progress: bool = True, ann
         summarise=lambda r: {**last_numbers(r.history), "precision": r.precision},
         announce=announce,
         to_state=lambda r: {
-            "config": config.to_dict(), "code_version": code_version(), "model": r.model.state_dict(),
-            "history": r.history, "eval_image": torch.from_numpy(r.eval_image),
+            "config": config.to_dict(),
+            "code_version": code_version(),
+            "model": r.model.state_dict(),
+            "history": r.history,
+            "eval_image": torch.from_numpy(r.eval_image),
             "eval_text": torch.from_numpy(r.eval_text),
-            "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()}, "seconds": r.seconds,
+            "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()},
+            "seconds": r.seconds,
             "precision": r.precision,
         },
     )
 
 
-def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True) -> dict:
+def get_or_train_all(
+    configs: dict, *, desc: str = "runs", progress: bool = True
+) -> dict:
     """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs and,
     for each run trained, a build-log line with the time the runs still to train should take."""
     bar = None
@@ -290,7 +392,11 @@ def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(configs), desc=desc, unit="run")
-    missing = [name for name, config in configs.items() if not is_stored(run_key(resolve_glyphs(config)))]
+    missing = [
+        name
+        for name, config in configs.items()
+        if not is_stored(run_key(resolve_glyphs(config)))
+    ]
     times: list[float] = []
     out = {}
     for name, config in configs.items():
@@ -298,9 +404,15 @@ def get_or_train_all(configs: dict, *, desc: str = "runs", progress: bool = True
         def announce(seconds, name=name, config=config):
             times.append(seconds)
             left = len(missing) - len(times)
-            eta = f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}" if left else ""
-            progress_line(f"{desc}: {name!s} ({config.steps} steps) trained in {_minutes(seconds)}, "
-                          f"{len(times)} of {len(missing)}{eta}")
+            eta = (
+                f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}"
+                if left
+                else ""
+            )
+            progress_line(
+                f"{desc}: {name!s} ({config.steps} steps) trained in {_minutes(seconds)}, "
+                f"{len(times)} of {len(missing)}{eta}"
+            )
 
         out[name] = get_or_train(config, progress=progress, announce=announce)
         if bar is not None:

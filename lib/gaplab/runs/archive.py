@@ -25,7 +25,15 @@ from pathlib import Path
 from gaplab.runs import store
 from gaplab.storage import StorageError, explain_os_error, sha256_file
 
-__all__ = ["ArchiveError", "FORMAT", "current_version", "list_entries", "export", "import_archive", "prune"]
+__all__ = [
+    "ArchiveError",
+    "FORMAT",
+    "current_version",
+    "list_entries",
+    "export",
+    "import_archive",
+    "prune",
+]
 
 FORMAT = "gaplab-run-cache"
 FORMAT_VERSION = 1
@@ -56,13 +64,18 @@ def _catalogue_index() -> dict[str, dict]:
 
     index: dict[str, dict] = {}
     # glyphs="auto" (paper) may stand for either source: list both, and never download MNIST to find out
-    variants = [(name, g) for name, p in PROFILES.items()
-                for g in ((None,) if p.mad_glyphs != "auto" else ("mnist", "procedural"))]
+    variants = [
+        (name, g)
+        for name, p in PROFILES.items()
+        for g in ((None,) if p.mad_glyphs != "auto" else ("mnist", "procedural"))
+    ]
     for name, glyphs in variants:
         for run in book_runs(name, glyphs=glyphs):
             if run.key is None:
                 continue
-            item = index.setdefault(run.key, {"profiles": [], "chapters": [], "name": run.name})
+            item = index.setdefault(
+                run.key, {"profiles": [], "chapters": [], "name": run.name}
+            )
             if name not in item["profiles"]:
                 item["profiles"].append(name)
             if run.chapter not in item["chapters"]:
@@ -80,7 +93,10 @@ def list_entries() -> list[dict]:
             if not (entry.is_dir() and store.is_entry_name(entry.name)):
                 continue
             meta = store.read_meta(entry) or {}
-            kind = meta.get("kind", "same-modality" if entry.name.startswith("same-modality-") else "mad")
+            kind = meta.get(
+                "kind",
+                "same-modality" if entry.name.startswith("same-modality-") else "mad",
+            )
             if meta.get("status") == "training" and not (entry / store.FINAL).exists():
                 state = "training or interrupted"
             else:
@@ -89,17 +105,31 @@ def list_entries() -> list[dict]:
             if meta and meta.get("code_version") != current_version(kind):
                 state = "other code version"
             info = index.get(entry.name, {})
-            rows.append({
-                "location": str(loc.path), "writable": loc.writable, "key": entry.name, "kind": kind,
-                "run": info.get("name", "-"), "chapters": info.get("chapters", []),
-                "profiles": info.get("profiles", []), "bytes": store.entry_size(entry),
-                "date": meta.get("created") or meta.get("started") or "-", "state": state,
-            })
+            rows.append(
+                {
+                    "location": str(loc.path),
+                    "writable": loc.writable,
+                    "key": entry.name,
+                    "kind": kind,
+                    "run": info.get("name", "-"),
+                    "chapters": info.get("chapters", []),
+                    "profiles": info.get("profiles", []),
+                    "bytes": store.entry_size(entry),
+                    "date": meta.get("created") or meta.get("started") or "-",
+                    "state": state,
+                }
+            )
     return rows
 
 
 def _entry_record(entry: Path) -> dict:
-    return {name: {"sha256": sha256_file(entry / name), "bytes": (entry / name).stat().st_size} for name in ENTRY_FILES}
+    return {
+        name: {
+            "sha256": sha256_file(entry / name),
+            "bytes": (entry / name).stat().st_size,
+        }
+        for name in ENTRY_FILES
+    }
 
 
 def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
@@ -118,21 +148,38 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
         if final is None:
             missing.append(f"{run.chapter}: {run.name}")
             continue
-        item = entries.setdefault(run.key, {"name": run.name, "kind": run.kind, "chapters": [], "entry": final.parent})
+        item = entries.setdefault(
+            run.key,
+            {"name": run.name, "kind": run.kind, "chapters": [], "entry": final.parent},
+        )
         if run.chapter not in item["chapters"]:
             item["chapters"].append(run.chapter)
     if missing:
-        raise ArchiveError(f"{len(missing)} of the runs the book needs at profile {prof.name!r} are not in the run cache "
-                           f"({', '.join(map(str, store.cache_paths()))}): {'; '.join(missing)}. Train them first: "
-                           f"python -m gaplab cache prepare --profile {prof.name}")
+        raise ArchiveError(
+            f"{len(missing)} of the runs the book needs at profile {prof.name!r} are not in the run cache "
+            f"({', '.join(map(str, store.cache_paths()))}): {'; '.join(missing)}. Train them first: "
+            f"python -m gaplab cache prepare --profile {prof.name}"
+        )
     from gaplab import __version__
 
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "gaplab_version": __version__, "profile": prof.name,
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "entries": {key: {"name": e["name"], "kind": e["kind"], "chapters": e["chapters"],
-                          "code_version": (store.read_meta(e["entry"]) or {}).get("code_version"),
-                          "files": _entry_record(e["entry"])} for key, e in entries.items()},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "gaplab_version": __version__,
+        "profile": prof.name,
+        "created": _dt.datetime.now(_dt.timezone.utc)
+        .replace(microsecond=0)
+        .isoformat(),
+        "entries": {
+            key: {
+                "name": e["name"],
+                "kind": e["kind"],
+                "chapters": e["chapters"],
+                "code_version": (store.read_meta(e["entry"]) or {}).get("code_version"),
+                "files": _entry_record(e["entry"]),
+            }
+            for key, e in entries.items()
+        },
     }
     out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -141,11 +188,19 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
     try:
         with tarfile.open(tmp, mode, format=tarfile.PAX_FORMAT) as tf:
             info = tarfile.TarInfo(f"{ROOT}/manifest.json")
-            info.size, info.mode, info.mtime = len(data), 0o644, int(_dt.datetime.now().timestamp())
+            info.size, info.mode, info.mtime = (
+                len(data),
+                0o644,
+                int(_dt.datetime.now().timestamp()),
+            )
             tf.addfile(info, io.BytesIO(data))
             for key, e in entries.items():
                 for name in ENTRY_FILES:
-                    tf.add(e["entry"] / name, arcname=f"{ROOT}/{key}/{name}", recursive=False)
+                    tf.add(
+                        e["entry"] / name,
+                        arcname=f"{ROOT}/{key}/{name}",
+                        recursive=False,
+                    )
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -177,35 +232,57 @@ def _read_manifest(tf: tarfile.TarFile, archive: Path) -> dict:
         member = tf.getmember(f"{ROOT}/manifest.json")
         manifest = json.loads(tf.extractfile(member).read())
     except (KeyError, AttributeError, ValueError):
-        raise ArchiveError(f"{archive} is not a gaplab run archive (no readable {ROOT}/manifest.json); "
-                           f"make one with: python -m gaplab cache export") from None
-    if manifest.get("format") != FORMAT or not isinstance(manifest.get("entries"), dict):
-        raise ArchiveError(f"{archive} is not a gaplab run archive (its manifest has format {manifest.get('format')!r})")
+        raise ArchiveError(
+            f"{archive} is not a gaplab run archive (no readable {ROOT}/manifest.json); "
+            f"make one with: python -m gaplab cache export"
+        ) from None
+    if manifest.get("format") != FORMAT or not isinstance(
+        manifest.get("entries"), dict
+    ):
+        raise ArchiveError(
+            f"{archive} is not a gaplab run archive (its manifest has format {manifest.get('format')!r})"
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArchiveError(f"{archive} has archive format {manifest.get('format_version')}; this gaplab reads "
-                           f"format {FORMAT_VERSION}")
+        raise ArchiveError(
+            f"{archive} has archive format {manifest.get('format_version')}; this gaplab reads "
+            f"format {FORMAT_VERSION}"
+        )
     return manifest
 
 
-def _check_members(tf: tarfile.TarFile, manifest: dict, archive: Path) -> dict[str, tarfile.TarInfo]:
+def _check_members(
+    tf: tarfile.TarFile, manifest: dict, archive: Path
+) -> dict[str, tarfile.TarInfo]:
     """The file members by name, after refusing anything the manifest does not describe (links, devices,
     paths outside the archive's folder, unknown entries)."""
-    wanted = {f"{ROOT}/{key}/{name}" for key, e in manifest["entries"].items() for name in e.get("files", {})}
+    wanted = {
+        f"{ROOT}/{key}/{name}"
+        for key, e in manifest["entries"].items()
+        for name in e.get("files", {})
+    }
     for key, e in manifest["entries"].items():
         if not store.is_entry_name(key) or set(e.get("files", {})) != set(ENTRY_FILES):
-            raise ArchiveError(f"{archive}: the manifest's entry {key!r} is not a run cache entry; refusing the archive")
+            raise ArchiveError(
+                f"{archive}: the manifest's entry {key!r} is not a run cache entry; refusing the archive"
+            )
     files = {}
     for m in tf.getmembers():
-        if m.name in (ROOT, f"{ROOT}/manifest.json") or (m.isdir() and m.name.rstrip("/").count("/") <= 1):
+        if m.name in (ROOT, f"{ROOT}/manifest.json") or (
+            m.isdir() and m.name.rstrip("/").count("/") <= 1
+        ):
             continue
         if m.name not in wanted or not m.isfile():
-            raise ArchiveError(f"{archive}: unexpected member {m.name!r} (not in the manifest, or not a plain file); "
-                               f"refusing the archive")
+            raise ArchiveError(
+                f"{archive}: unexpected member {m.name!r} (not in the manifest, or not a plain file); "
+                f"refusing the archive"
+            )
         files[m.name] = m
     absent = sorted(wanted - set(files))
     if absent:
-        raise ArchiveError(f"{archive} lacks files its manifest lists ({', '.join(absent[:3])}{', ...' if len(absent) > 3 else ''}); "
-                           f"the archive is incomplete")
+        raise ArchiveError(
+            f"{archive} lacks files its manifest lists ({', '.join(absent[:3])}{', ...' if len(absent) > 3 else ''}); "
+            f"the archive is incomplete"
+        )
     return files
 
 
@@ -222,8 +299,10 @@ def import_archive(archive, into=None) -> dict:
     if into is None:
         loc = store.write_location()
         if loc is None:
-            raise ArchiveError(f"no writable directory in {store.ENV} ({', '.join(map(str, store.cache_paths()))}) "
-                               f"to import into; pass --into DIR")
+            raise ArchiveError(
+                f"no writable directory in {store.ENV} ({', '.join(map(str, store.cache_paths()))}) "
+                f"to import into; pass --into DIR"
+            )
     else:
         loc = store.check_location(Path(into).expanduser().absolute())
         if not loc.writable:
@@ -242,7 +321,8 @@ def import_archive(archive, into=None) -> dict:
                 raise ArchiveError(
                     f"{archive} was made by another version of gaplab (entry {key}: code version "
                     f"{e.get('code_version')}, this one makes {want}); its runs would never be used here. Export it "
-                    f"again with the same gaplab commit the students use.")
+                    f"again with the same gaplab commit the students use."
+                )
         for stale in _stale_imports(target):
             shutil.rmtree(stale, ignore_errors=True)
         tmp = target / f".import-{os.getpid()}-{secrets.token_hex(4)}"
@@ -261,19 +341,25 @@ def import_archive(archive, into=None) -> dict:
                         size += len(block)
                         out.write(block)
                 if h.hexdigest() != want.get("sha256") or size != want.get("bytes"):
-                    raise ArchiveError(f"{archive}: {key}/{fname} does not match its SHA-256 in the manifest: the "
-                                       f"archive is damaged or was changed; nothing was imported")
+                    raise ArchiveError(
+                        f"{archive}: {key}/{fname} does not match its SHA-256 in the manifest: the "
+                        f"archive is damaged or was changed; nothing was imported"
+                    )
             for key in manifest["entries"]:
                 problem = store.entry_problem(tmp / key)
                 if problem is not None:
-                    raise ArchiveError(f"{archive}: entry {key} is not whole ({problem}); nothing was imported")
+                    raise ArchiveError(
+                        f"{archive}: entry {key} is not whole ({problem}); nothing was imported"
+                    )
             for key in manifest["entries"]:
                 dest = target / key
                 if dest.exists() and store.entry_problem(dest) is None:
                     present.append(key)
                     continue
                 if dest.exists():
-                    shutil.rmtree(dest)  # damaged or unfinished here: the archive's copy replaces it
+                    shutil.rmtree(
+                        dest
+                    )  # damaged or unfinished here: the archive's copy replaces it
                 try:
                     os.rename(tmp / key, dest)
                     added.append(key)
@@ -283,11 +369,18 @@ def import_archive(archive, into=None) -> dict:
                     else:
                         raise
         except OSError as exc:
-            raise ArchiveError(f"import into {target} failed: {explain_os_error(exc)}; whole entries already moved "
-                               f"in are kept ({len(added)}), nothing partial is left") from None
+            raise ArchiveError(
+                f"import into {target} failed: {explain_os_error(exc)}; whole entries already moved "
+                f"in are kept ({len(added)}), nothing partial is left"
+            ) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return {"into": str(target), "added": added, "present": present, "profile": manifest.get("profile")}
+    return {
+        "into": str(target),
+        "added": added,
+        "present": present,
+        "profile": manifest.get("profile"),
+    }
 
 
 def prune(*, dry_run: bool = False) -> list[dict]:
@@ -307,7 +400,9 @@ def prune(*, dry_run: bool = False) -> list[dict]:
                 meta = store.read_meta(p)
                 if meta is None:
                     why = "no metadata (made by an older gaplab)"
-                elif meta.get("code_version") != current_version(meta.get("kind", "mad")):
+                elif meta.get("code_version") != current_version(
+                    meta.get("kind", "mad")
+                ):
                     why = "other code version"
             if why is None:
                 continue
@@ -317,5 +412,7 @@ def prune(*, dry_run: bool = False) -> list[dict]:
                 try:
                     shutil.rmtree(p)
                 except OSError as exc:
-                    raise StorageError(exc.errno, f"could not remove {p}: {explain_os_error(exc)}") from None
+                    raise StorageError(
+                        exc.errno, f"could not remove {p}: {explain_os_error(exc)}"
+                    ) from None
     return removed

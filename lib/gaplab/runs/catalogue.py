@@ -18,8 +18,16 @@ from gaplab.profiles import resolve_profile
 __all__ = ["BookRun", "CHAPTERS", "book_runs", "train_book_run", "prepare"]
 
 #: the chapters that train MAD models, in the book's order
-CHAPTERS = ("mad_training", "object_bias", "imbalance_training", "entropy_link", "closing_gap", "cone_temperature",
-            "contrastive_gap", "models_compared")
+CHAPTERS = (
+    "mad_training",
+    "object_bias",
+    "imbalance_training",
+    "entropy_link",
+    "closing_gap",
+    "cone_temperature",
+    "contrastive_gap",
+    "models_compared",
+)
 
 
 @dataclass(frozen=True)
@@ -58,24 +66,46 @@ def _finetune_runs(prof, chapter, resolve) -> list[BookRun]:
     from gaplab import imbalance
     from gaplab.runs import run_key, store
 
-    source = _mad(chapter, "fine-tuning source k=5", imbalance.finetune_source_config(prof, 5, 0), resolve)
+    source = _mad(
+        chapter,
+        "fine-tuning source k=5",
+        imbalance.finetune_source_config(prof, 5, 0),
+        resolve,
+    )
     final = store.find_final(source.key)
     scale = None
     if final is not None:
-        scale = (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
+        scale = (
+            (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
+        )
     # the learnable arm does not depend on the source's scale; the frozen arm keeps it
-    cfgs = imbalance.finetune_configs(prof, source_scale=scale if scale is not None else 1.0, source_k=5, target_k=1,
-                                      source=source.config)
+    cfgs = imbalance.finetune_configs(
+        prof,
+        source_scale=scale if scale is not None else 1.0,
+        source_k=5,
+        target_k=1,
+        source=source.config,
+    )
     out = [source]
     for arm in ("frozen", "learnable"):
         cfg = resolve(cfgs[arm])
         known = arm == "learnable" or scale is not None
-        out.append(BookRun(chapter, f"fine-tuning {arm} k=5->1", "mad", cfg if known else None,
-                           run_key(cfg) if known else None, after=source.key))
+        out.append(
+            BookRun(
+                chapter,
+                f"fine-tuning {arm} k=5->1",
+                "mad",
+                cfg if known else None,
+                run_key(cfg) if known else None,
+                after=source.key,
+            )
+        )
     return out
 
 
-def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) -> list[BookRun]:
+def book_runs(
+    profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None
+) -> list[BookRun]:
     """Every run the ``chapters`` train at ``profile``, in the order they need them (a run shared by several
     chapters appears once per chapter). ``glyphs`` fixes what a profile's ``glyphs="auto"`` stands for (default:
     what training would use)."""
@@ -85,48 +115,125 @@ def book_runs(profile="cpu", chapters=CHAPTERS, *, glyphs: str | None = None) ->
     prof = resolve_profile(profile)
     unknown = set(chapters) - set(CHAPTERS)
     if unknown:
-        raise ValueError(f"unknown chapters {sorted(unknown)}; the chapters that train runs are {', '.join(CHAPTERS)}")
+        raise ValueError(
+            f"unknown chapters {sorted(unknown)}; the chapters that train runs are {', '.join(CHAPTERS)}"
+        )
     grid = [(k, s) for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
     resolve = _resolver(glyphs)
     out: list[BookRun] = []
     for ch in chapters:
         if ch == "mad_training":
-            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
+            out.append(
+                _mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve)
+            )
         elif ch == "object_bias":
-            out += [_mad(ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0), resolve) for k in imbalance.IMBALANCE_KS]
-            out.append(_mad(ch, "colour as the object, k=2",
-                            imbalance.imbalance_config(prof, 2, 0, object_factor="color"), resolve))
+            out += [
+                _mad(
+                    ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0), resolve
+                )
+                for k in imbalance.IMBALANCE_KS
+            ]
+            out.append(
+                _mad(
+                    ch,
+                    "colour as the object, k=2",
+                    imbalance.imbalance_config(prof, 2, 0, object_factor="color"),
+                    resolve,
+                )
+            )
         elif ch in ("imbalance_training", "entropy_link", "closing_gap"):
-            out += [_mad(ch, f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s), resolve) for k, s in grid]
+            out += [
+                _mad(
+                    ch,
+                    f"k={k} seed {s}",
+                    imbalance.imbalance_config(prof, k, s),
+                    resolve,
+                )
+                for k, s in grid
+            ]
             if ch == "entropy_link":
                 out += _finetune_runs(prof, ch, resolve)
         elif ch == "cone_temperature":
-            out += [_mad(ch, f"logit scale {s:g}", temperature.temperature_config(prof, s), resolve) for s in temperature.LOGIT_SCALES]
-            out.append(_mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve))
-            for label, extra in (("learnable", {}), ("logit scale 100", {"temperature": 100.0})):
-                out.append(_mad(ch, f"k=2 seed 0, gap closed at initialisation, {label}",
-                                imbalance.imbalance_config(prof, 2, 0, align_init=True, **extra), resolve))
+            out += [
+                _mad(
+                    ch,
+                    f"logit scale {s:g}",
+                    temperature.temperature_config(prof, s),
+                    resolve,
+                )
+                for s in temperature.LOGIT_SCALES
+            ]
+            out.append(
+                _mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve)
+            )
+            for label, extra in (
+                ("learnable", {}),
+                ("logit scale 100", {"temperature": 100.0}),
+            ):
+                out.append(
+                    _mad(
+                        ch,
+                        f"k=2 seed 0, gap closed at initialisation, {label}",
+                        imbalance.imbalance_config(
+                            prof, 2, 0, align_init=True, **extra
+                        ),
+                        resolve,
+                    )
+                )
         elif ch == "contrastive_gap":
-            same = {"identical inputs, logit scale 100": {"views": "identical", "temperature": 100.0},
-                    "two towers": {}, "one tower": {"shared": True}}
+            same = {
+                "identical inputs, logit scale 100": {
+                    "views": "identical",
+                    "temperature": 100.0,
+                },
+                "two towers": {},
+                "one tower": {"shared": True},
+            }
             for label, overrides in same.items():
                 cfg = SameModalityConfig.from_profile(prof, **overrides)
-                out.append(BookRun(ch, "same-modality " + label, "same-modality", cfg, _key(cfg)))
-            out.append(_mad(ch, "logit scale 100", temperature.temperature_config(prof, 100.0), resolve))
-            out += [_mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve) for v in contrastive.LOSS_VARIANTS]
-            out += [_mad(ch, f"loss {v}, {d} dimensions", contrastive.variant_config(prof, v, embed_dim=d), resolve)
-                    for d in (64, 32) for v in ("CLIP", "CUA")]
+                out.append(
+                    BookRun(
+                        ch, "same-modality " + label, "same-modality", cfg, _key(cfg)
+                    )
+                )
+            out.append(
+                _mad(
+                    ch,
+                    "logit scale 100",
+                    temperature.temperature_config(prof, 100.0),
+                    resolve,
+                )
+            )
+            out += [
+                _mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve)
+                for v in contrastive.LOSS_VARIANTS
+            ]
+            out += [
+                _mad(
+                    ch,
+                    f"loss {v}, {d} dimensions",
+                    contrastive.variant_config(prof, v, embed_dim=d),
+                    resolve,
+                )
+                for d in (64, 32)
+                for v in ("CLIP", "CUA")
+            ]
         elif ch == "models_compared":
             from gaplab.zoo.mad import mad_zoo_configs
 
-            out += [_mad(ch, name, cfg, resolve) for name, cfg in mad_zoo_configs(prof, resolve=resolve).values()]
+            out += [
+                _mad(ch, name, cfg, resolve)
+                for name, cfg in mad_zoo_configs(prof, resolve=resolve).values()
+            ]
     return out
 
 
 def train_book_run(run: BookRun, *, progress: bool = True):
     """Load or train one catalogue run through the cache, as its chapter would."""
     if run.config is None:
-        raise ValueError(f"{run.chapter}: {run.name} depends on run {run.after}, which is not trained yet")
+        raise ValueError(
+            f"{run.chapter}: {run.name} depends on run {run.after}, which is not trained yet"
+        )
     if run.kind == "same-modality":
         from gaplab.samemodality import get_or_train_same_modality
 
@@ -136,7 +243,9 @@ def train_book_run(run: BookRun, *, progress: bool = True):
     return get_or_train(run.config, progress=progress)
 
 
-def prepare(profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=print) -> list[BookRun]:
+def prepare(
+    profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=print
+) -> list[BookRun]:
     """Train every catalogue run of ``profile`` that is not in the cache yet (those found are only checked);
     returns the runs. Runs that depend on another are trained once it is there."""
     from gaplab.runs import store
@@ -148,13 +257,19 @@ def prepare(profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=pri
         for i, run in enumerate(todo, 1):
             done.add(run.key)
             if store.find_final(run.key) is not None:
-                echo(f"[{i}/{len(todo)}] {run.chapter}: {run.name} ({run.key}) is cached")
+                echo(
+                    f"[{i}/{len(todo)}] {run.chapter}: {run.name} ({run.key}) is cached"
+                )
                 continue
-            echo(f"[{i}/{len(todo)}] {run.chapter}: training {run.name} ({run.key}) ...")
+            echo(
+                f"[{i}/{len(todo)}] {run.chapter}: training {run.name} ({run.key}) ..."
+            )
             t0 = time.perf_counter()
             train_book_run(run, progress=progress)
             echo(f"      done in {time.perf_counter() - t0:.0f} s")
         if all(r.key is not None for r in runs):
             return runs
     missing = [r.name for r in runs if r.key is None]
-    raise RuntimeError(f"could not determine the runs {missing}: their source runs were not stored (is the cache writable?)")
+    raise RuntimeError(
+        f"could not determine the runs {missing}: their source runs were not stored (is the cache writable?)"
+    )

@@ -1,11 +1,11 @@
 """``python -m gaplab cache ...``: the run cache from the command line.
 
-    where      the search path: each directory, and whether new runs can be written there
-    list       every entry: run, chapters, profile, size, date, state
-    prepare    train the runs the book's chapters need at a profile (what is cached is only checked)
-    export     pack those runs into a tar archive with a manifest of SHA-256 sums
-    import     check an archive against its manifest and unpack it into the cache
-    prune      remove entries of other code versions and leftovers of interrupted imports
+where      the search path: each directory, and whether new runs can be written there
+list       every entry: run, chapters, profile, size, date, state
+prepare    train the runs the book's chapters need at a profile (what is cached is only checked)
+export     pack those runs into a tar archive with a manifest of SHA-256 sums
+import     check an archive against its manifest and unpack it into the cache
+prune      remove entries of other code versions and leftovers of interrupted imports
 """
 
 from __future__ import annotations
@@ -28,26 +28,59 @@ def add_parser(sub) -> None:
     from gaplab.profiles import PROFILES
     from gaplab.runs.catalogue import CHAPTERS
 
-    p = sub.add_parser("cache", help="list, prepare, export, import and prune trained runs",
-                       description="The run cache: the trained MAD models the chapters load instead of training. "
-                                   "GAPLAB_CACHE may name several directories (separated by os.pathsep): runs "
-                                   "load from each in order, new ones go to the first writable one.")
+    p = sub.add_parser(
+        "cache",
+        help="list, prepare, export, import and prune trained runs",
+        description="The run cache: the trained MAD models the chapters load instead of training. "
+        "GAPLAB_CACHE may name several directories (separated by os.pathsep): runs "
+        "load from each in order, new ones go to the first writable one.",
+    )
     cmds = p.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
-    cmds.add_parser("where", help="the directories of GAPLAB_CACHE and whether each is writable")
-    ls = cmds.add_parser("list", help="every cached run with its chapters, profile, size, date and state")
+    cmds.add_parser(
+        "where", help="the directories of GAPLAB_CACHE and whether each is writable"
+    )
+    ls = cmds.add_parser(
+        "list", help="every cached run with its chapters, profile, size, date and state"
+    )
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    for name, text in (("prepare", "train every run the chapters need at a profile"),
-                       ("export", "pack the runs the chapters need at a profile into a tar archive")):
+    for name, text in (
+        ("prepare", "train every run the chapters need at a profile"),
+        ("export", "pack the runs the chapters need at a profile into a tar archive"),
+    ):
         c = cmds.add_parser(name, help=text)
-        c.add_argument("--profile", default="cpu", choices=list(PROFILES), help="profile (default: cpu)")
-        c.add_argument("--chapter", action="append", choices=CHAPTERS, help="only this chapter (repeatable)")
+        c.add_argument(
+            "--profile",
+            default="cpu",
+            choices=list(PROFILES),
+            help="profile (default: cpu)",
+        )
+        c.add_argument(
+            "--chapter",
+            action="append",
+            choices=CHAPTERS,
+            help="only this chapter (repeatable)",
+        )
         if name == "export":
-            c.add_argument("--out", required=True, help="archive to write (.tar, or .tar.gz to compress)")
-    imp = cmds.add_parser("import", help="check an archive's SHA-256 sums and unpack it into the cache")
+            c.add_argument(
+                "--out",
+                required=True,
+                help="archive to write (.tar, or .tar.gz to compress)",
+            )
+    imp = cmds.add_parser(
+        "import", help="check an archive's SHA-256 sums and unpack it into the cache"
+    )
     imp.add_argument("archive")
-    imp.add_argument("--into", help="directory to unpack into (default: the first writable one of GAPLAB_CACHE)")
-    pr = cmds.add_parser("prune", help="remove entries of other code versions and leftovers of interrupted imports")
-    pr.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    imp.add_argument(
+        "--into",
+        help="directory to unpack into (default: the first writable one of GAPLAB_CACHE)",
+    )
+    pr = cmds.add_parser(
+        "prune",
+        help="remove entries of other code versions and leftovers of interrupted imports",
+    )
+    pr.add_argument(
+        "--dry-run", action="store_true", help="only say what would be removed"
+    )
 
 
 def run(args) -> int:
@@ -56,7 +89,11 @@ def run(args) -> int:
     cmd = args.cache_command
     if cmd == "where":
         for loc in store.locations():
-            state = "writable (new runs go to the first such)" if loc.writable else f"read-only: {loc.reason}"
+            state = (
+                "writable (new runs go to the first such)"
+                if loc.writable
+                else f"read-only: {loc.reason}"
+            )
             print(f"{loc.path}  [{state}]")
     elif cmd == "list":
         rows = archive.list_entries()
@@ -64,41 +101,57 @@ def run(args) -> int:
             print(json.dumps(rows, indent=2))
             return 0
         if not rows:
-            print("the run cache is empty (" + ", ".join(map(str, store.cache_paths())) + ")")
+            print(
+                "the run cache is empty ("
+                + ", ".join(map(str, store.cache_paths()))
+                + ")"
+            )
             return 0
         last = None
         for r in rows:
             if r["location"] != last:
                 last = r["location"]
                 print(f"\n{last}" + ("" if r["writable"] else "  (read-only)"))
-                print(f"  {'key':<34} {'run':<28} {'profile':<8} {'size':>7}  {'date':<16}  {'state':<8} chapters")
+                print(
+                    f"  {'key':<34} {'run':<28} {'profile':<8} {'size':>7}  {'date':<16}  {'state':<8} chapters"
+                )
             chapters = ", ".join(r["chapters"]) or "-"
             profiles = ",".join(r["profiles"]) or "-"
-            print(f"  {r['key']:<34} {r['run'][:28]:<28} {profiles:<8} {_size(r['bytes']):>7}  "
-                  f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {chapters}")
+            print(
+                f"  {r['key']:<34} {r['run'][:28]:<28} {profiles:<8} {_size(r['bytes']):>7}  "
+                f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {chapters}"
+            )
         total = sum(r["bytes"] for r in rows)
         print(f"\n{len(rows)} entries, {_size(total)}")
     elif cmd == "prepare":
         chapters = tuple(args.chapter) if args.chapter else catalogue.CHAPTERS
         runs = catalogue.prepare(args.profile, chapters, progress=False)
-        print(f"{len({r.key for r in runs})} runs ready for profile {args.profile!r} in "
-              + ", ".join(map(str, store.cache_paths())))
+        print(
+            f"{len({r.key for r in runs})} runs ready for profile {args.profile!r} in "
+            + ", ".join(map(str, store.cache_paths()))
+        )
     elif cmd == "export":
         manifest = archive.export(args.profile, args.out, args.chapter)
         entries = manifest["entries"]
         size = sum(f["bytes"] for e in entries.values() for f in e["files"].values())
-        print(f"wrote {args.out}: {len(entries)} runs for profile {args.profile!r} ({_size(size)}), with a "
-              f"manifest of SHA-256 sums")
+        print(
+            f"wrote {args.out}: {len(entries)} runs for profile {args.profile!r} ({_size(size)}), with a "
+            f"manifest of SHA-256 sums"
+        )
     elif cmd == "import":
         out = archive.import_archive(args.archive, args.into)
-        print(f"imported {len(out['added'])} runs into {out['into']} ({len(out['present'])} were already there); "
-              f"profile {out['profile']!r}")
+        print(
+            f"imported {len(out['added'])} runs into {out['into']} ({len(out['present'])} were already there); "
+            f"profile {out['profile']!r}"
+        )
     elif cmd == "prune":
         removed = archive.prune(dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         for r in removed:
             print(f"{verb} {r['path']} ({_size(r['bytes'])}): {r['why']}")
-        print(f"{verb} {len(removed)} entries, {_size(sum(r['bytes'] for r in removed))}")
+        print(
+            f"{verb} {len(removed)} entries, {_size(sum(r['bytes'] for r in removed))}"
+        )
     return 0
 
 

@@ -26,9 +26,22 @@ from pathlib import Path
 
 from gaplab.storage import atomic_write_json, explain_os_error, sha256_file
 
-__all__ = ["ENV", "CacheLocationError", "Location", "cache_paths", "locations", "write_location", "is_entry_name",
-           "read_meta", "entry_problem", "write_training_meta", "write_complete_meta", "entry_size", "find_final",
-           "resolve_init"]
+__all__ = [
+    "ENV",
+    "CacheLocationError",
+    "Location",
+    "cache_paths",
+    "locations",
+    "write_location",
+    "is_entry_name",
+    "read_meta",
+    "entry_problem",
+    "write_training_meta",
+    "write_complete_meta",
+    "entry_size",
+    "find_final",
+    "resolve_init",
+]
 
 ENV = "GAPLAB_CACHE"
 META = "meta.json"
@@ -66,11 +79,17 @@ def cache_paths() -> list[Path]:
 
 
 def _where() -> str:
-    return f"{ENV}={os.environ[ENV]!r}" if os.environ.get(ENV, "").strip() else f"the default run cache (set {ENV} to change it)"
+    return (
+        f"{ENV}={os.environ[ENV]!r}"
+        if os.environ.get(ENV, "").strip()
+        else f"the default run cache (set {ENV} to change it)"
+    )
 
 
 def _fail(path: Path, problem: str, remedy: str) -> CacheLocationError:
-    return CacheLocationError(f"run cache {path} cannot be used: {problem}. It comes from {_where()}. {remedy}")
+    return CacheLocationError(
+        f"run cache {path} cannot be used: {problem}. It comes from {_where()}. {remedy}"
+    )
 
 
 def _file_above(path: Path) -> Path | None:
@@ -96,17 +115,31 @@ def check_location(path: Path) -> Location:
     """Validate one directory of the search path, creating it when it is missing and can be made."""
     blocker = _file_above(path)
     if blocker is not None:
-        what = "it is a file" if blocker == path else f"{blocker} is a file, not a directory"
-        raise _fail(path, what, f"Point {ENV} at a directory (for example ~/.cache/gaplab/runs).")
+        what = (
+            "it is a file"
+            if blocker == path
+            else f"{blocker} is a file, not a directory"
+        )
+        raise _fail(
+            path,
+            what,
+            f"Point {ENV} at a directory (for example ~/.cache/gaplab/runs).",
+        )
     if not path.exists():
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _fail(path, f"it does not exist and cannot be created ({explain_os_error(exc)})",
-                        f"Create it yourself, or point {ENV} at a directory that exists.") from None
+            raise _fail(
+                path,
+                f"it does not exist and cannot be created ({explain_os_error(exc)})",
+                f"Create it yourself, or point {ENV} at a directory that exists.",
+            ) from None
     if not os.access(path, os.R_OK | os.X_OK):
-        raise _fail(path, "no permission to read it",
-                    f"Ask for read access, or remove it from {ENV}.")
+        raise _fail(
+            path,
+            "no permission to read it",
+            f"Ask for read access, or remove it from {ENV}.",
+        )
     reason = _probe_writable(path)
     return Location(path, reason is None, reason)
 
@@ -162,19 +195,49 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def write_training_meta(entry: Path, *, key: str, kind: str, config: dict, code_version: str) -> None:
-    atomic_write_json(Path(entry) / META, {"key": key, "kind": kind, "config": config, "code_version": code_version,
-                                          "status": "training", "started": _now()})
+def write_training_meta(
+    entry: Path, *, key: str, kind: str, config: dict, code_version: str
+) -> None:
+    atomic_write_json(
+        Path(entry) / META,
+        {
+            "key": key,
+            "kind": kind,
+            "config": config,
+            "code_version": code_version,
+            "status": "training",
+            "started": _now(),
+        },
+    )
 
 
-def write_complete_meta(entry: Path, *, key: str, kind: str, config: dict, code_version: str, seconds: float,
-                        summary: dict | None = None) -> None:
+def write_complete_meta(
+    entry: Path,
+    *,
+    key: str,
+    kind: str,
+    config: dict,
+    code_version: str,
+    seconds: float,
+    summary: dict | None = None,
+) -> None:
     final = Path(entry) / FINAL
-    atomic_write_json(Path(entry) / META, {
-        "key": key, "kind": kind, "config": config, "code_version": code_version, "status": "complete",
-        "created": _now(), "train_seconds": round(float(seconds), 3), "summary": summary or {},
-        "files": {FINAL: {"sha256": sha256_file(final), "bytes": final.stat().st_size}},
-    })
+    atomic_write_json(
+        Path(entry) / META,
+        {
+            "key": key,
+            "kind": kind,
+            "config": config,
+            "code_version": code_version,
+            "status": "complete",
+            "created": _now(),
+            "train_seconds": round(float(seconds), 3),
+            "summary": summary or {},
+            "files": {
+                FINAL: {"sha256": sha256_file(final), "bytes": final.stat().st_size}
+            },
+        },
+    )
 
 
 def entry_size(entry: Path) -> int:
@@ -198,7 +261,9 @@ def resolve_init(init_from: str) -> Path:
         final = find_final(key)
         if final is None:
             raise FileNotFoundError(
-                errno.ENOENT, f"the run {key} to start from is not in the run cache ({', '.join(map(str, cache_paths()))}); "
-                              f"train it first (for the entropy chapter: gaplab.imbalance.finetune_experiment does)")
+                errno.ENOENT,
+                f"the run {key} to start from is not in the run cache ({', '.join(map(str, cache_paths()))}); "
+                f"train it first (for the entropy chapter: gaplab.imbalance.finetune_experiment does)",
+            )
         return final
     return Path(init_from)

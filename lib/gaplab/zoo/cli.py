@@ -9,59 +9,122 @@ import sys
 def _kinds_help() -> str:
     from gaplab.zoo.datasets import KINDS
 
-    return "data kinds (--data KIND:PATH):\n" + "\n".join(f"  {k:<10} {v}" for k, v in KINDS.items())
+    return "data kinds (--data KIND:PATH):\n" + "\n".join(
+        f"  {k:<10} {v}" for k, v in KINDS.items()
+    )
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "report", help="measure an open_clip model (or precomputed embeddings) on real data",
+        "report",
+        help="measure an open_clip model (or precomputed embeddings) on real data",
         description="Encode each data set with an open_clip model and report its modality gap (L2M, L2I, RMG, "
-                    "linear separability, gap dimensions, logits entropy), object bias (MOAD) and performance "
-                    "(retrieval R@1, zero-shot accuracy). Embeddings are cached (GAPLAB_EMBED_CACHE).",
+        "linear separability, gap dimensions, logits entropy), object bias (MOAD) and performance "
+        "(retrieval R@1, zero-shot accuracy). Embeddings are cached (GAPLAB_EMBED_CACHE).",
         epilog=_kinds_help() + "\n\nexamples:\n"
-               "  python -m gaplab report --model ViT-B-32 --pretrained laion2b_s34b_b79k \\\n"
-               "      --data coco:~/data/coco --data mitstates:~/data/mit-states --out reports/vitb32\n"
-               "  python -m gaplab report --embeddings data/liang2022-embeddings/features_clip.npy",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="open_clip architecture, e.g. ViT-B-32 (open_clip.list_models())")
-    p.add_argument("--pretrained", help="open_clip tag (needs network once) or a local checkpoint file")
-    p.add_argument("--data", action="append", default=[], metavar="KIND:PATH", help="a data set; repeatable")
-    p.add_argument("--embeddings", metavar="FILE",
-                   help="report on precomputed embeddings instead: a (2, N, d) .npy, or a .npz with image and text")
-    p.add_argument("--logit-scale", type=float, default=None,
-                   help="logit scale for the entropy of precomputed embeddings (default 100)")
+        "  python -m gaplab report --model ViT-B-32 --pretrained laion2b_s34b_b79k \\\n"
+        "      --data coco:~/data/coco --data mitstates:~/data/mit-states --out reports/vitb32\n"
+        "  python -m gaplab report --embeddings data/liang2022-embeddings/features_clip.npy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        help="open_clip architecture, e.g. ViT-B-32 (open_clip.list_models())",
+    )
+    p.add_argument(
+        "--pretrained",
+        help="open_clip tag (needs network once) or a local checkpoint file",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KIND:PATH",
+        help="a data set; repeatable",
+    )
+    p.add_argument(
+        "--embeddings",
+        metavar="FILE",
+        help="report on precomputed embeddings instead: a (2, N, d) .npy, or a .npz with image and text",
+    )
+    p.add_argument(
+        "--logit-scale",
+        type=float,
+        default=None,
+        help="logit scale for the entropy of precomputed embeddings (default 100)",
+    )
     p.add_argument("--out", metavar="DIR", help="write DIR/report.json")
-    p.add_argument("--limit", type=int, help="use a seeded random subset of this many images per data set")
-    p.add_argument("--templates", default="openai", choices=("openai", "simple", "single"),
-                   help="prompt ensemble for class data (default: OpenAI's 80 ImageNet templates)")
-    p.add_argument("--closing", action="store_true",
-                   help="attribute data: also close the gap with the mean gap vector and ideal words")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="use a seeded random subset of this many images per data set",
+    )
+    p.add_argument(
+        "--templates",
+        default="openai",
+        choices=("openai", "simple", "single"),
+        help="prompt ensemble for class data (default: OpenAI's 80 ImageNet templates)",
+    )
+    p.add_argument(
+        "--closing",
+        action="store_true",
+        help="attribute data: also close the gap with the mean gap vector and ideal words",
+    )
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when there is one)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--download", action="store_true", help="download data sets that can be (CIFAR)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--download", action="store_true", help="download data sets that can be (CIFAR)"
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not read or write the embedding cache",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
-    from gaplab.zoo.report import DEFAULT_LOGIT_SCALE, format_table, report, report_embeddings
+    from gaplab.zoo.report import (
+        DEFAULT_LOGIT_SCALE,
+        format_table,
+        report,
+        report_embeddings,
+    )
 
     if args.embeddings:
         if args.model or args.data:
-            raise ValueError("--embeddings reports on a file of embeddings: give it without --model and --data")
-        scale = args.logit_scale if args.logit_scale is not None else DEFAULT_LOGIT_SCALE
+            raise ValueError(
+                "--embeddings reports on a file of embeddings: give it without --model and --data"
+            )
+        scale = (
+            args.logit_scale if args.logit_scale is not None else DEFAULT_LOGIT_SCALE
+        )
         result = report_embeddings(args.embeddings, logit_scale=scale, out_dir=args.out)
     else:
         if not args.model:
-            raise ValueError("give --model (and --pretrained) with one or more --data KIND:PATH, or --embeddings FILE")
+            raise ValueError(
+                "give --model (and --pretrained) with one or more --data KIND:PATH, or --embeddings FILE"
+            )
         if not args.data:
-            raise ValueError("give at least one --data KIND:PATH (see python -m gaplab report --help for the kinds)")
+            raise ValueError(
+                "give at least one --data KIND:PATH (see python -m gaplab report --help for the kinds)"
+            )
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {args.limit}")
-        result = report(args.model, args.pretrained, args.data, out_dir=args.out, device=args.device,
-                        limit=args.limit, templates=args.templates, batch_size=args.batch_size,
-                        download=args.download, cache=not args.no_cache, closing=args.closing,
-                        progress=not args.quiet and sys.stderr.isatty())
+        result = report(
+            args.model,
+            args.pretrained,
+            args.data,
+            out_dir=args.out,
+            device=args.device,
+            limit=args.limit,
+            templates=args.templates,
+            batch_size=args.batch_size,
+            download=args.download,
+            cache=not args.no_cache,
+            closing=args.closing,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     print(format_table(result))
     if args.out:
         print(f"\nwrote {args.out.rstrip('/')}/report.json")

@@ -71,40 +71,52 @@ class DataError(ValueError):
 
 KINDS: dict[str, str] = {
     "coco": "COCO captions: PATH/annotations/captions_<split>.json and PATH/<split>/ images "
-            "(split val2017 by default; download=True fetches val2017), or PATH = the captions json",
+    "(split val2017 by default; download=True fetches val2017), or PATH = the captions json",
     "csv": "a CSV/TSV file with columns filepath,title (open_clip_train's defaults); "
-           "relative image paths start at the file's folder",
+    "relative image paths start at the file's folder",
     "folder": "class folders, ImageNet style: PATH/<class>/<image files>",
     "cifar10": "torchvision's CIFAR-10: PATH holds cifar-10-batches-py/ (download=True fetches it); split test|train",
     "cifar100": "torchvision's CIFAR-100: PATH holds cifar-100-python/ (download=True fetches it); split test|train",
     "mitstates": "MIT-States: PATH/images/<adj noun>/<files>, optionally PATH/metadata_compositional-split-natural.t7 "
-                 "and PATH/compositional-split-natural/*_pairs.txt",
+    "and PATH/compositional-split-natural/*_pairs.txt",
     "utzappos": "UT-Zappos50K reorganised: PATH/images/<attr>_<obj>/<files>, optionally "
-                "PATH/metadata_compositional-split-natural.t7 and PATH/compositional-split-natural/*_pairs.txt",
+    "PATH/metadata_compositional-split-natural.t7 and PATH/compositional-split-natural/*_pairs.txt",
 }
 
 # where to get what cannot be downloaded here, for the error messages
 _SOURCES = {
     "coco": "get it from https://cocodataset.org/#download (2017 val images and annotations)",
     "mitstates": "get it from http://web.mit.edu/phillipi/Public/states_and_transformations/index.html and put "
-                 "release_dataset/images/ at PATH/images/; the natural split (metadata_compositional-split-natural.t7, "
-                 "compositional-split-natural/) is in http://www.cs.cmu.edu/~spurushw/publication/compositional/"
-                 "compositional_split_natural.tar.gz",
+    "release_dataset/images/ at PATH/images/; the natural split (metadata_compositional-split-natural.t7, "
+    "compositional-split-natural/) is in http://www.cs.cmu.edu/~spurushw/publication/compositional/"
+    "compositional_split_natural.tar.gz",
     "utzappos": "get the images from https://vision.cs.utexas.edu/projects/finegrained/utzap50k/ and the natural split "
-                "from http://www.cs.cmu.edu/~spurushw/publication/compositional/compositional_split_natural.tar.gz, "
-                "then sort the images into PATH/images/<attr>_<obj>/ with reorganize_utzap.py from "
-                "https://github.com/Tushar-N/attributes-as-operators",
+    "from http://www.cs.cmu.edu/~spurushw/publication/compositional/compositional_split_natural.tar.gz, "
+    "then sort the images into PATH/images/<attr>_<obj>/ with reorganize_utzap.py from "
+    "https://github.com/Tushar-N/attributes-as-operators",
 }
 
 # torchvision's ImageFolder list, so a folder it reads is a folder we read
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 
 METADATA_FILE = "metadata_compositional-split-natural.t7"
 _DOWNLOADABLE = ("coco", "cifar10", "cifar100")
 #: COCO's own archives (https://cocodataset.org/#download)
-COCO_URLS = {"annotations": "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
-             "val2017": "http://images.cocodataset.org/zips/val2017.zip",
-             "train2017": "http://images.cocodataset.org/zips/train2017.zip"}
+COCO_URLS = {
+    "annotations": "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+    "val2017": "http://images.cocodataset.org/zips/val2017.zip",
+    "train2017": "http://images.cocodataset.org/zips/train2017.zip",
+}
 PAIRS_FOLDER = "compositional-split-natural"
 _SPLIT_NAMES = ("train", "val", "test")
 
@@ -143,7 +155,12 @@ class _ArrayImages:
 class ImageList:
     """A lazily loaded, indexable list of RGB images, each with a stable id for cache keys."""
 
-    def __init__(self, ids: Sequence[str], sources: Sequence, opener: Callable[..., Image.Image] = _open_rgb):
+    def __init__(
+        self,
+        ids: Sequence[str],
+        sources: Sequence,
+        opener: Callable[..., Image.Image] = _open_rgb,
+    ):
         if len(ids) != len(sources):
             raise ValueError(f"{len(ids)} ids for {len(sources)} images")
         self._ids = list(ids)
@@ -155,7 +172,9 @@ class ImageList:
 
     def __getitem__(self, i) -> Image.Image:
         if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"ImageList indices must be integers; got {type(i).__name__}")
+            raise TypeError(
+                f"ImageList indices must be integers; got {type(i).__name__}"
+            )
         n = len(self._ids)
         if not -n <= i < n:
             raise IndexError(f"image {i} out of range for {n} images")
@@ -166,7 +185,9 @@ class ImageList:
 
     def take(self, rows: Sequence[int]) -> ImageList:
         """The images at ``rows``, in that order."""
-        return ImageList([self._ids[r] for r in rows], [self._sources[r] for r in rows], self._opener)
+        return ImageList(
+            [self._ids[r] for r in rows], [self._sources[r] for r in rows], self._opener
+        )
 
     def __repr__(self) -> str:
         head = ", ".join(self._ids[:2]) + (", ..." if len(self) > 2 else "")
@@ -231,10 +252,14 @@ class AttributeData:
     attrs: list[str]
     objs: list[str]
 
-    def matching_prompts(self, template: str = "an image of a {attr} {obj}") -> list[str]:
+    def matching_prompts(
+        self, template: str = "an image of a {attr} {obj}"
+    ) -> list[str]:
         """Each image's own attribute-object prompt: the text side of Schrodi et al.'s MOAD."""
-        return [template.format(attr=self.attrs[a], obj=self.objs[o])
-                for a, o in zip(self.attr_labels.tolist(), self.obj_labels.tolist())]
+        return [
+            template.format(attr=self.attrs[a], obj=self.objs[o])
+            for a, o in zip(self.attr_labels.tolist(), self.obj_labels.tolist())
+        ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -244,11 +269,15 @@ class AttributeData:
 def parse_spec(spec: str) -> tuple[str, str]:
     """``"coco:/data/coco"`` -> ``("coco", "/data/coco")``; only the first ``:`` splits, so paths may hold more."""
     if not isinstance(spec, str) or ":" not in spec:
-        raise DataError(f"a data spec is KIND:PATH, e.g. coco:/data/coco or cifar10:~/data; got {spec!r}")
+        raise DataError(
+            f"a data spec is KIND:PATH, e.g. coco:/data/coco or cifar10:~/data; got {spec!r}"
+        )
     kind, path = spec.split(":", 1)
     kind = _check_kind(kind.strip().lower())
     if not path.strip():
-        raise DataError(f"no PATH in data spec {spec!r}; expected {kind}:PATH where {KINDS[kind]}")
+        raise DataError(
+            f"no PATH in data spec {spec!r}; expected {kind}:PATH where {KINDS[kind]}"
+        )
     return kind, path
 
 
@@ -259,11 +288,19 @@ def _check_kind(kind) -> str:
     return kind
 
 
-def load_data(spec_or_kind: str, path: str | os.PathLike | None = None, *, split: str | None = None,
-              download: bool = False, limit: int | None = None, seed: int = 0,
-              classnames: list[str] | None = None, csv_img_key: str = "filepath",
-              csv_caption_key: str = "title", csv_separator: str | None = None
-              ) -> CaptionData | ClassData | AttributeData:
+def load_data(
+    spec_or_kind: str,
+    path: str | os.PathLike | None = None,
+    *,
+    split: str | None = None,
+    download: bool = False,
+    limit: int | None = None,
+    seed: int = 0,
+    classnames: list[str] | None = None,
+    csv_img_key: str = "filepath",
+    csv_caption_key: str = "title",
+    csv_separator: str | None = None,
+) -> CaptionData | ClassData | AttributeData:
     """Read a data set named as ``"kind:path"`` or as ``(kind, path)``; see the module docstring for layouts.
 
     ``limit`` keeps a random ``limit`` images drawn with ``seed`` (in their original order; all captions of
@@ -276,10 +313,16 @@ def load_data(spec_or_kind: str, path: str | os.PathLike | None = None, *, split
         kind, path = parse_spec(spec_or_kind)
     else:
         kind = _check_kind(spec_or_kind)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise DataError(f"limit must be a whole number of images, at least 1; got {limit!r}")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1
+    ):
+        raise DataError(
+            f"limit must be a whole number of images, at least 1; got {limit!r}"
+        )
     if classnames is not None and kind not in ("folder", "cifar10", "cifar100"):
-        raise DataError(f"classnames only apply to class data (folder, cifar10, cifar100), not {kind!r}")
+        raise DataError(
+            f"classnames only apply to class data (folder, cifar10, cifar100), not {kind!r}"
+        )
     root = Path(path).expanduser()
     try:
         if kind == "coco":
@@ -298,8 +341,10 @@ def load_data(spec_or_kind: str, path: str | os.PathLike | None = None, *, split
         # download=True is ignored where nothing can be fetched (one CLI flag serves several sets),
         # but if such a set is missing, say that the flag did not help
         if download and kind not in _DOWNLOADABLE:
-            raise DataError(f"{err}\n(download=True only fetches {', '.join(_DOWNLOADABLE)}; put {kind} in place "
-                            "by hand)") from err
+            raise DataError(
+                f"{err}\n(download=True only fetches {', '.join(_DOWNLOADABLE)}; put {kind} in place "
+                "by hand)"
+            ) from err
         raise
     return data if limit is None else _subset(data, int(limit), seed)
 
@@ -315,29 +360,55 @@ def _subset(data, limit: int, seed: int):
     if isinstance(data, ClassData):
         return ClassData(**common, labels=data.labels[rows], classnames=data.classnames)
     if isinstance(data, AttributeData):
-        return AttributeData(**common, attr_labels=data.attr_labels[rows], obj_labels=data.obj_labels[rows],
-                             attrs=data.attrs, objs=data.objs)
+        return AttributeData(
+            **common,
+            attr_labels=data.attr_labels[rows],
+            obj_labels=data.obj_labels[rows],
+            attrs=data.attrs,
+            objs=data.objs,
+        )
     new_image = np.full(n, -1, dtype=np.int64)
     new_image[rows] = np.arange(limit)
     kept = data.pairs[new_image[data.pairs[:, 0]] >= 0]
     caption_rows = np.unique(kept[:, 1])
     new_caption = np.full(len(data.captions), -1, dtype=np.int64)
     new_caption[caption_rows] = np.arange(len(caption_rows))
-    pairs = np.stack([new_image[kept[:, 0]], new_caption[kept[:, 1]]], axis=1).astype(np.int64)
-    return CaptionData(**common, captions=[data.captions[c] for c in caption_rows.tolist()], pairs=pairs)
+    pairs = np.stack([new_image[kept[:, 0]], new_caption[kept[:, 1]]], axis=1).astype(
+        np.int64
+    )
+    return CaptionData(
+        **common,
+        captions=[data.captions[c] for c in caption_rows.tolist()],
+        pairs=pairs,
+    )
 
 
-def _caption_data(kind, root, split, image_paths, image_ids, captions, pairs) -> CaptionData:
+def _caption_data(
+    kind, root, split, image_paths, image_ids, captions, pairs
+) -> CaptionData:
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    return CaptionData(kind=kind, root=str(root), split=split, images=ImageList(image_ids, image_paths),
-                       captions=captions, pairs=pairs)
+    return CaptionData(
+        kind=kind,
+        root=str(root),
+        split=split,
+        images=ImageList(image_ids, image_paths),
+        captions=captions,
+        pairs=pairs,
+    )
 
 
-def _check_files_exist(kind: str, paths: Sequence[Path], where, listed_in, hint: str | None = None) -> None:
+def _check_files_exist(
+    kind: str, paths: Sequence[Path], where, listed_in, hint: str | None = None
+) -> None:
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise _fail(kind, f"{len(missing)} of {len(paths)} images listed in {listed_in} are missing "
-                          f"(e.g. {missing[0]})", where, hint)
+        raise _fail(
+            kind,
+            f"{len(missing)} of {len(paths)} images listed in {listed_in} are missing "
+            f"(e.g. {missing[0]})",
+            where,
+            hint,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -348,13 +419,19 @@ def _load_coco(path: Path, split: str | None) -> CaptionData:
     import json
 
     if path.is_file():
-        path = path.resolve()  # so parent.parent is the COCO root even for a bare file name
+        path = (
+            path.resolve()
+        )  # so parent.parent is the COCO root even for a bare file name
         ann_file = path
         if split is None:
             m = re.fullmatch(r"captions_(.+)\.json", path.name)
             if not m:
-                raise _fail("coco", "cannot tell the split from the captions file name "
-                                    "(expected captions_<split>.json, or pass split=)", path)
+                raise _fail(
+                    "coco",
+                    "cannot tell the split from the captions file name "
+                    "(expected captions_<split>.json, or pass split=)",
+                    path,
+                )
             split = m.group(1)
         root = path.parent.parent
     else:
@@ -372,13 +449,21 @@ def _load_coco(path: Path, split: str | None) -> CaptionData:
         with open(ann_file, encoding="utf-8") as f:
             coco = json.load(f)
         files = {im["id"]: im["file_name"] for im in coco["images"]}
-        notes = sorted((a["image_id"], a["id"], a["caption"]) for a in coco["annotations"])
+        notes = sorted(
+            (a["image_id"], a["id"], a["caption"]) for a in coco["annotations"]
+        )
     except (ValueError, KeyError, TypeError) as err:
-        raise _fail("coco", f"not a COCO captions file ({type(err).__name__}: {err})", ann_file) from err
+        raise _fail(
+            "coco", f"not a COCO captions file ({type(err).__name__}: {err})", ann_file
+        ) from err
     unknown = sorted({i for i, _, _ in notes} - files.keys())
     if unknown:
-        raise _fail("coco", f"{len(unknown)} captioned image ids are not in the file's image list "
-                            f"(e.g. {unknown[0]})", ann_file)
+        raise _fail(
+            "coco",
+            f"{len(unknown)} captioned image ids are not in the file's image list "
+            f"(e.g. {unknown[0]})",
+            ann_file,
+        )
     # an image without a caption has nothing to be retrieved by, so only captioned images count
     image_ids = sorted({i for i, _, _ in notes})
     if not image_ids:
@@ -389,7 +474,9 @@ def _load_coco(path: Path, split: str | None) -> CaptionData:
     captions = [str(c).strip() for _, _, c in notes]
     pairs = [(row_of[i], k) for k, (i, _, _) in enumerate(notes)]
     ids = [_rel(p, root) for p in paths]
-    return _caption_data("coco", root.resolve(), split, [str(p) for p in paths], ids, captions, pairs)
+    return _caption_data(
+        "coco", root.resolve(), split, [str(p) for p in paths], ids, captions, pairs
+    )
 
 
 def _fetch(url: str, dest: Path) -> None:
@@ -401,16 +488,23 @@ def _fetch(url: str, dest: Path) -> None:
 
     part = dest.with_name(dest.name + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
+        with (
+            urllib.request.urlopen(url, timeout=30) as response,
+            open(part, "wb") as out,
+        ):
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr
+            ) as bar:
                 while block := response.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
         part.replace(dest)
     except OSError as err:
         part.unlink(missing_ok=True)
-        raise _fail("coco", f"could not download {url} ({err})", dest.parent, _SOURCES["coco"]) from err
+        raise _fail(
+            "coco", f"could not download {url} ({err})", dest.parent, _SOURCES["coco"]
+        ) from err
 
 
 def download_coco(root: Path, split: str = "val2017") -> None:
@@ -420,9 +514,14 @@ def download_coco(root: Path, split: str = "val2017") -> None:
     import zipfile
 
     if split not in ("val2017", "train2017"):
-        raise _fail("coco", f"only val2017 and train2017 can be downloaded, not {split!r}", root)
+        raise _fail(
+            "coco", f"only val2017 and train2017 can be downloaded, not {split!r}", root
+        )
     root.mkdir(parents=True, exist_ok=True)
-    wanted = {"annotations": root / "annotations" / f"captions_{split}.json", split: root / split}
+    wanted = {
+        "annotations": root / "annotations" / f"captions_{split}.json",
+        split: root / split,
+    }
     for name, target in wanted.items():
         if target.exists():
             continue
@@ -431,11 +530,17 @@ def download_coco(root: Path, split: str = "val2017") -> None:
             _fetch(COCO_URLS[name], archive)
         try:
             with zipfile.ZipFile(archive) as z:
-                members = [m for m in z.namelist() if name != "annotations" or "captions_" in m]
+                members = [
+                    m for m in z.namelist() if name != "annotations" or "captions_" in m
+                ]
                 z.extractall(root, members)
         except zipfile.BadZipFile as err:
             archive.unlink(missing_ok=True)
-            raise _fail("coco", f"{archive.name} was not a whole zip archive (removed; run again)", root) from err
+            raise _fail(
+                "coco",
+                f"{archive.name} was not a whole zip archive (removed; run again)",
+                root,
+            ) from err
         archive.unlink()
 
 
@@ -460,29 +565,53 @@ def _load_csv(path: Path, split, img_key, caption_key, sep) -> CaptionData:
         # strings throughout: an empty caption must stay "" rather than turn into NaN
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as err:
-        raise _fail("csv", f"cannot parse as {'tab' if sep == chr(9) else repr(sep)}-separated ({err})", path) from err
+        raise _fail(
+            "csv",
+            f"cannot parse as {'tab' if sep == chr(9) else repr(sep)}-separated ({err})",
+            path,
+        ) from err
     absent = [k for k in (img_key, caption_key) if k not in df.columns]
     if absent:
-        raise _fail("csv", f"no column {' or '.join(map(repr, absent))}; the file has columns "
-                           f"{list(df.columns)} (choose them with csv_img_key / csv_caption_key)", path)
+        raise _fail(
+            "csv",
+            f"no column {' or '.join(map(repr, absent))}; the file has columns "
+            f"{list(df.columns)} (choose them with csv_img_key / csv_caption_key)",
+            path,
+        )
     if df.empty:
         raise _fail("csv", "no rows in", path)
     for key, what in ((caption_key, "caption"), (img_key, "image path")):
         empty = np.flatnonzero(df[key].str.strip() == "")
         if len(empty):
-            lines = ", ".join(str(i + 2) for i in empty[:5])  # +2: 1-based, after the header line
-            raise _fail("csv", f"{len(empty)} rows have an empty {what} (lines {lines}"
-                               f"{', ...' if len(empty) > 5 else ''})", path)
+            lines = ", ".join(
+                str(i + 2) for i in empty[:5]
+            )  # +2: 1-based, after the header line
+            raise _fail(
+                "csv",
+                f"{len(empty)} rows have an empty {what} (lines {lines}"
+                f"{', ...' if len(empty) > 5 else ''})",
+                path,
+            )
     base = path.parent
     row_of: dict[str, int] = {}
     pairs = []
     for k, name in enumerate(df[img_key].tolist()):
         pairs.append((row_of.setdefault(name, len(row_of)), k))
     names = list(row_of)
-    paths = [base / Path(n).expanduser() for n in names]  # an absolute path ignores base
+    paths = [
+        base / Path(n).expanduser() for n in names
+    ]  # an absolute path ignores base
     _check_files_exist("csv", paths, path, path.name)
     captions = [c.strip() for c in df[caption_key].tolist()]
-    return _caption_data("csv", path.resolve(), split or "all", [str(p) for p in paths], names, captions, pairs)
+    return _caption_data(
+        "csv",
+        path.resolve(),
+        split or "all",
+        [str(p) for p in paths],
+        names,
+        captions,
+        pairs,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -493,23 +622,41 @@ def _load_folder(path: Path, split, classnames) -> ClassData:
     root = path / split if split else path
     if not root.is_dir():
         raise _fail("folder", "no such folder", root)
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = sorted(
+        d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+    )
     if not classes:
         raise _fail("folder", "no class folders in", root)
     if classnames is not None and len(classnames) != len(classes):
-        raise _fail("folder", f"{len(classnames)} class names given for {len(classes)} class folders", root)
+        raise _fail(
+            "folder",
+            f"{len(classnames)} class names given for {len(classes)} class folders",
+            root,
+        )
     paths, labels = [], []
     for label, name in enumerate(classes):
         files = _image_files(root / name)
         if not files:
-            raise _fail("folder", f"class folder {name!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})",
-                        root / name)
+            raise _fail(
+                "folder",
+                f"class folder {name!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})",
+                root / name,
+            )
         paths += files
         labels += [label] * len(files)
-    names = list(classnames) if classnames is not None else [c.replace("_", " ") for c in classes]
-    return ClassData(kind="folder", root=str(root.resolve()), split=split or "all",
-                     images=ImageList([_rel(p, root) for p in paths], [str(p) for p in paths]),
-                     labels=np.asarray(labels, dtype=np.int64), classnames=names)
+    names = (
+        list(classnames)
+        if classnames is not None
+        else [c.replace("_", " ") for c in classes]
+    )
+    return ClassData(
+        kind="folder",
+        root=str(root.resolve()),
+        split=split or "all",
+        images=ImageList([_rel(p, root) for p in paths], [str(p) for p in paths]),
+        labels=np.asarray(labels, dtype=np.int64),
+        classnames=names,
+    )
 
 
 def _load_cifar(kind, path: Path, split, download, classnames) -> ClassData:
@@ -518,9 +665,15 @@ def _load_cifar(kind, path: Path, split, download, classnames) -> ClassData:
     split = split or "test"
     if split not in ("train", "test"):
         raise _fail(kind, f"CIFAR has splits 'train' and 'test', not {split!r}", path)
-    cls = torchvision.datasets.CIFAR10 if kind == "cifar10" else torchvision.datasets.CIFAR100
-    hint = (f"pass download=True (online) to fetch it into PATH, or put torchvision's {cls.base_folder}/ "
-            f"folder in PATH")
+    cls = (
+        torchvision.datasets.CIFAR10
+        if kind == "cifar10"
+        else torchvision.datasets.CIFAR100
+    )
+    hint = (
+        f"pass download=True (online) to fetch it into PATH, or put torchvision's {cls.base_folder}/ "
+        f"folder in PATH"
+    )
     try:
         ds = cls(str(path), train=split == "train", download=download)
     except RuntimeError as err:
@@ -533,12 +686,25 @@ def _load_cifar(kind, path: Path, split, download, classnames) -> ClassData:
         raise _fail(kind, f"download failed ({err})", path, hint) from err
     data = np.asarray(ds.data)
     if classnames is not None and len(classnames) != len(ds.classes):
-        raise _fail(kind, f"{len(classnames)} class names given for {len(ds.classes)} classes", path)
-    names = list(classnames) if classnames is not None else [c.replace("_", " ") for c in ds.classes]
+        raise _fail(
+            kind,
+            f"{len(classnames)} class names given for {len(ds.classes)} classes",
+            path,
+        )
+    names = (
+        list(classnames)
+        if classnames is not None
+        else [c.replace("_", " ") for c in ds.classes]
+    )
     ids = [f"{kind}/{split}/{i}" for i in range(len(data))]
-    return ClassData(kind=kind, root=str(path.resolve()), split=split,
-                     images=ImageList(ids, range(len(data)), _ArrayImages(data)),
-                     labels=np.asarray(ds.targets, dtype=np.int64), classnames=names)
+    return ClassData(
+        kind=kind,
+        root=str(path.resolve()),
+        split=split,
+        images=ImageList(ids, range(len(data)), _ArrayImages(data)),
+        labels=np.asarray(ds.targets, dtype=np.int64),
+        classnames=names,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -576,7 +742,11 @@ def _read_pairs(kind: str, folder: Path) -> set[tuple[str, str]]:
     for name in _SPLIT_NAMES:
         file = folder / f"{name}_pairs.txt"
         if not file.is_file():
-            raise _fail(kind, "the natural split's metadata is here but its pair list is not", file)
+            raise _fail(
+                kind,
+                "the natural split's metadata is here but its pair list is not",
+                file,
+            )
         for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
             words = line.split()
             if not words:
@@ -597,12 +767,20 @@ def _load_attributes(kind: str, path: Path, split) -> AttributeData:
     if meta.is_file():
         split = split or "test"
         if split not in _SPLIT_NAMES:
-            raise _fail(kind, f"the natural split has sets {', '.join(_SPLIT_NAMES)}, not {split!r}", path)
+            raise _fail(
+                kind,
+                f"the natural split has sets {', '.join(_SPLIT_NAMES)}, not {split!r}",
+                path,
+            )
         items, vocab = _items_from_metadata(kind, path, meta, split)
     else:
         if split not in (None, "all"):
-            raise _fail(kind, f"split {split!r} needs {METADATA_FILE} (without it every labelled image is "
-                              "read, as split 'all')", path)
+            raise _fail(
+                kind,
+                f"split {split!r} needs {METADATA_FILE} (without it every labelled image is "
+                "read, as split 'all')",
+                path,
+            )
         split = "all"
         items, vocab = _items_from_folders(kind, image_dir)
     if not items:
@@ -613,19 +791,29 @@ def _load_attributes(kind: str, path: Path, split) -> AttributeData:
     obj_row = {o: i for i, o in enumerate(objs)}
     rels = [rel for rel, _, _ in items]
     return AttributeData(
-        kind=kind, root=str(path.resolve()), split=split,
+        kind=kind,
+        root=str(path.resolve()),
+        split=split,
         images=ImageList(rels, [str(image_dir / r) for r in rels]),
         attr_labels=np.asarray([attr_row[a] for _, a, _ in items], dtype=np.int64),
         obj_labels=np.asarray([obj_row[o] for _, _, o in items], dtype=np.int64),
-        attrs=[attr_display(a) for a in attrs], objs=[obj_display(kind, o) for o in objs])
+        attrs=[attr_display(a) for a in attrs],
+        objs=[obj_display(kind, o) for o in objs],
+    )
 
 
 def _items_from_folders(kind: str, image_dir: Path):
     items = []
-    for folder in sorted(d for d in image_dir.iterdir() if d.is_dir() and not d.name.startswith(".")):
+    for folder in sorted(
+        d for d in image_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+    ):
         pair = _split_pair_folder(folder.name)
         if pair is None:
-            raise _fail(kind, f"folder {folder.name!r} is not named '<attr> <obj>' or '<attr>_<obj>'", folder)
+            raise _fail(
+                kind,
+                f"folder {folder.name!r} is not named '<attr> <obj>' or '<attr>_<obj>'",
+                folder,
+            )
         if pair[0] == "adj":  # MIT-States' placeholder for images nobody labelled
             continue
         items += [(_rel(f, image_dir), *pair) for f in _image_files(folder)]
@@ -639,10 +827,19 @@ def _items_from_metadata(kind: str, path: Path, meta: Path, split: str):
     try:
         # weights_only: the file is plain lists and strings, so refuse anything that would run code
         records = torch.load(meta, weights_only=True)
-        items = [(r["image"], r["attr"], r["obj"]) for r in records
-                 if r["set"] == split and r["attr"] != "NA" and (r["attr"], r["obj"]) in pairs]
+        items = [
+            (r["image"], r["attr"], r["obj"])
+            for r in records
+            if r["set"] == split
+            and r["attr"] != "NA"
+            and (r["attr"], r["obj"]) in pairs
+        ]
     except Exception as err:  # torch raises several types for a bad file; all mean the same to the user
-        raise _fail(kind, f"cannot read the split metadata ({type(err).__name__}: {err})", meta) from err
+        raise _fail(
+            kind, f"cannot read the split metadata ({type(err).__name__}: {err})", meta
+        ) from err
     image_dir = path / "images"
-    _check_files_exist(kind, [image_dir / rel for rel, _, _ in items], image_dir, meta.name)
+    _check_files_exist(
+        kind, [image_dir / rel for rel, _, _ in items], image_dir, meta.name
+    )
     return items, pairs

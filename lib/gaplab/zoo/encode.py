@@ -13,7 +13,6 @@ apart from the run cache: embeddings of a real model are large and belong to one
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import warnings
@@ -26,8 +25,16 @@ import torch
 from gaplab.precision import choose_precision
 from gaplab.storage import CacheWarning, atomic_save, atomic_write_json
 
-__all__ = ["ENV", "CHUNK", "embed_cache_dir", "entry_key", "encode_images", "encode_texts", "class_embeddings",
-           "template_strings"]
+__all__ = [
+    "ENV",
+    "CHUNK",
+    "embed_cache_dir",
+    "entry_key",
+    "encode_images",
+    "encode_texts",
+    "class_embeddings",
+    "template_strings",
+]
 
 ENV = "GAPLAB_EMBED_CACHE"
 #: rows per cached chunk: small enough that an interruption loses little, large enough to keep files few
@@ -65,13 +72,25 @@ def _load_chunk(path: Path, rows: int, digest: str):
             raise ValueError("contents do not match the entry")
         return emb.float().numpy()
     except Exception as exc:  # noqa: BLE001 - any unreadable chunk is recomputed
-        warnings.warn(f"embedding cache chunk {path} is unreadable ({type(exc).__name__}: {exc}); computing it again",
-                      CacheWarning, stacklevel=3)
+        warnings.warn(
+            f"embedding cache chunk {path} is unreadable ({type(exc).__name__}: {exc}); computing it again",
+            CacheWarning,
+            stacklevel=3,
+        )
         return None
 
 
-def _encode_cached(loaded, what: str, items: list, describe: dict, encode_batch, *, batch_size: int,
-                   cache: bool, progress: bool) -> np.ndarray:
+def _encode_cached(
+    loaded,
+    what: str,
+    items: list,
+    describe: dict,
+    encode_batch,
+    *,
+    batch_size: int,
+    cache: bool,
+    progress: bool,
+) -> np.ndarray:
     n = len(items)
     if n == 0:
         raise ValueError(f"nothing to encode: the list of {what} is empty")
@@ -81,13 +100,24 @@ def _encode_cached(loaded, what: str, items: list, describe: dict, encode_batch,
     if cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            meta = {"model": loaded.name, "pretrained": loaded.pretrained, "weights": loaded.weights, "what": what,
-                    "rows": n, "chunk": CHUNK, "version": _VERSION, **describe}
+            meta = {
+                "model": loaded.name,
+                "pretrained": loaded.pretrained,
+                "weights": loaded.weights,
+                "what": what,
+                "rows": n,
+                "chunk": CHUNK,
+                "version": _VERSION,
+                **describe,
+            }
             if not (folder / "meta.json").is_file():
                 atomic_write_json(folder / "meta.json", meta)
         except OSError as exc:
-            warnings.warn(f"embedding cache {folder} cannot be written ({exc}); encoding without it", CacheWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"embedding cache {folder} cannot be written ({exc}); encoding without it",
+                CacheWarning,
+                stacklevel=3,
+            )
             usable = False
     bounds = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     parts: list[np.ndarray] = []
@@ -95,21 +125,38 @@ def _encode_cached(loaded, what: str, items: list, describe: dict, encode_batch,
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, desc=f"encoding {what} ({loaded.name})", unit=what.rstrip("s") or "row", file=sys.stderr,
-                   leave=False)
+        bar = tqdm(
+            total=n,
+            desc=f"encoding {what} ({loaded.name})",
+            unit=what.rstrip("s") or "row",
+            file=sys.stderr,
+            leave=False,
+        )
     try:
         for c, (lo, hi) in enumerate(bounds):
             path = folder / f"chunk-{c:06d}.pt"
             digest = _digest(items[lo:hi])
-            got = _load_chunk(path, hi - lo, digest) if usable and path.is_file() else None
+            got = (
+                _load_chunk(path, hi - lo, digest)
+                if usable and path.is_file()
+                else None
+            )
             if got is None:
-                got = np.concatenate([encode_batch(items[s:min(s + batch_size, hi)])
-                                      for s in range(lo, hi, batch_size)])
+                got = np.concatenate(
+                    [
+                        encode_batch(items[s : min(s + batch_size, hi)])
+                        for s in range(lo, hi, batch_size)
+                    ]
+                )
                 if usable:
                     try:
-                        atomic_save({"emb": torch.from_numpy(got), "items": digest}, path)
+                        atomic_save(
+                            {"emb": torch.from_numpy(got), "items": digest}, path
+                        )
                     except OSError as exc:
-                        warnings.warn(f"could not store {path}: {exc}", CacheWarning, stacklevel=3)
+                        warnings.warn(
+                            f"could not store {path}: {exc}", CacheWarning, stacklevel=3
+                        )
             parts.append(got)
             if bar is not None:
                 bar.update(hi - lo)
@@ -124,8 +171,16 @@ def _autocast(device: torch.device):
     return torch.autocast(device.type, dtype=prec.dtype, enabled=prec.dtype is not None)
 
 
-def encode_images(loaded, images, *, describe: dict | None = None, batch_size: int = 64, workers: int = 4,
-                  cache: bool = True, progress: bool = True) -> np.ndarray:
+def encode_images(
+    loaded,
+    images,
+    *,
+    describe: dict | None = None,
+    batch_size: int = 64,
+    workers: int = 4,
+    cache: bool = True,
+    progress: bool = True,
+) -> np.ndarray:
     """(N, d) float32 image embeddings (not normalised) of an :class:`~gaplab.zoo.datasets.ImageList`."""
     ids = list(images.ids())
     index = {item: i for i, item in enumerate(ids)}
@@ -134,20 +189,37 @@ def encode_images(loaded, images, *, describe: dict | None = None, batch_size: i
     @torch.no_grad()
     def batch(chunk_ids):
         # decoding and resizing in threads keeps the accelerator fed; PIL releases the GIL while it works
-        pixels = list(pool.map(lambda item: loaded.preprocess(images[index[item]]), chunk_ids))
+        pixels = list(
+            pool.map(lambda item: loaded.preprocess(images[index[item]]), chunk_ids)
+        )
         with _autocast(loaded.device):
             out = loaded.model.encode_image(torch.stack(pixels).to(loaded.device))
         return out.float().cpu().numpy()
 
     try:
-        return _encode_cached(loaded, "images", ids, describe or {}, batch, batch_size=batch_size, cache=cache,
-                              progress=progress)
+        return _encode_cached(
+            loaded,
+            "images",
+            ids,
+            describe or {},
+            batch,
+            batch_size=batch_size,
+            cache=cache,
+            progress=progress,
+        )
     finally:
         pool.shutdown()
 
 
-def encode_texts(loaded, texts, *, describe: dict | None = None, batch_size: int = 256, cache: bool = True,
-                 progress: bool = True) -> np.ndarray:
+def encode_texts(
+    loaded,
+    texts,
+    *,
+    describe: dict | None = None,
+    batch_size: int = 256,
+    cache: bool = True,
+    progress: bool = True,
+) -> np.ndarray:
     """(N, d) float32 text embeddings (not normalised) of a list of strings."""
     texts = [str(t) for t in texts]
 
@@ -157,8 +229,16 @@ def encode_texts(loaded, texts, *, describe: dict | None = None, batch_size: int
             out = loaded.model.encode_text(loaded.tokenizer(chunk).to(loaded.device))
         return out.float().cpu().numpy()
 
-    return _encode_cached(loaded, "texts", texts, describe or {}, batch, batch_size=batch_size, cache=cache,
-                          progress=progress)
+    return _encode_cached(
+        loaded,
+        "texts",
+        texts,
+        describe or {},
+        batch,
+        batch_size=batch_size,
+        cache=cache,
+        progress=progress,
+    )
 
 
 def template_strings(templates) -> list[str]:
@@ -174,17 +254,26 @@ def template_strings(templates) -> list[str]:
     return out
 
 
-def class_embeddings(loaded, classnames, templates, *, cache: bool = True, progress: bool = True) -> np.ndarray:
+def class_embeddings(
+    loaded, classnames, templates, *, cache: bool = True, progress: bool = True
+) -> np.ndarray:
     """(C, d) zero-shot class embeddings: per class, the mean of its normalised prompt embeddings over the
     template ensemble, normalised (as ``open_clip.build_zero_shot_classifier`` builds them). The prompts go
     through the embedding cache, so a large ensemble is encoded once."""
     temps = template_strings(templates)
     names = [str(c) for c in classnames]
     if len(names) < 2:
-        raise ValueError(f"zero-shot classification needs at least two classes; got {names}")
+        raise ValueError(
+            f"zero-shot classification needs at least two classes; got {names}"
+        )
     prompts = [t.format(c) for c in names for t in temps]
-    emb = encode_texts(loaded, prompts, describe={"templates": temps[:3], "classes": len(names)}, cache=cache,
-                       progress=progress)
+    emb = encode_texts(
+        loaded,
+        prompts,
+        describe={"templates": temps[:3], "classes": len(names)},
+        cache=cache,
+        progress=progress,
+    )
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     mean = emb.reshape(len(names), len(temps), -1).mean(axis=1)
     return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)

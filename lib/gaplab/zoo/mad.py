@@ -31,15 +31,26 @@ def mad_zoo_configs(profile="cpu", *, resolve=None) -> dict[str, tuple[str, obje
     from gaplab.runs import resolve_glyphs, run_key
 
     prof = resolve_profile(profile)
-    named = [(f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s))
-             for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
-    named += [(f"k=2 logit scale {t:g}", temperature.temperature_config(prof, t)) for t in temperature.LOGIT_SCALES]
-    named += [(f"k=2 loss {v}", contrastive.variant_config(prof, v)) for v in contrastive.LOSS_VARIANTS]
+    named = [
+        (f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s))
+        for s in range(prof.imbalance_seeds)
+        for k in imbalance.IMBALANCE_KS
+    ]
+    named += [
+        (f"k=2 logit scale {t:g}", temperature.temperature_config(prof, t))
+        for t in temperature.LOGIT_SCALES
+    ]
+    named += [
+        (f"k=2 loss {v}", contrastive.variant_config(prof, v))
+        for v in contrastive.LOSS_VARIANTS
+    ]
     resolve = resolve or resolve_glyphs
     out: dict[str, tuple[str, object]] = {}
     for name, cfg in named:
         cfg = resolve(cfg)
-        out.setdefault(run_key(cfg), (name, cfg))  # the CLIP variant is the k=2 seed 0 run itself
+        out.setdefault(
+            run_key(cfg), (name, cfg)
+        )  # the CLIP variant is the k=2 seed 0 run itself
     return out
 
 
@@ -61,18 +72,33 @@ def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
     for key, (name, cfg) in mad_zoo_configs(profile).items():
         run = get_or_train(cfg, progress=progress)
         s = run_summary(run)
-        rows.append({
-            "model": name, "key": key, "k": cfg.k, "family": _family(cfg),
-            "temperature": cfg.temperature if cfg.temperature != "learnable" else "learnable",
-            "rmg": s["rmg"], "l2m": s["l2m"], "moad_img": s["moad_img"], "moad_txt": s["moad_txt"],
-            "object_acc": s["object_acc"], "attribute_acc": s["attribute_acc"],
-            "i2t_r1": M.recall_at_k(run.eval_image, run.eval_text, 1, "i2t"),
-            "logit_scale": s["logit_scale"],
-        })
+        rows.append(
+            {
+                "model": name,
+                "key": key,
+                "k": cfg.k,
+                "family": _family(cfg),
+                "temperature": cfg.temperature
+                if cfg.temperature != "learnable"
+                else "learnable",
+                "rmg": s["rmg"],
+                "l2m": s["l2m"],
+                "moad_img": s["moad_img"],
+                "moad_txt": s["moad_txt"],
+                "object_acc": s["object_acc"],
+                "attribute_acc": s["attribute_acc"],
+                "i2t_r1": M.recall_at_k(run.eval_image, run.eval_text, 1, "i2t"),
+                "logit_scale": s["logit_scale"],
+            }
+        )
     table = pd.DataFrame(rows)
     order = table["temperature"].map(lambda t: -1.0 if t == "learnable" else float(t))
-    return (table.assign(_order=order).sort_values(["k", "family", "_order", "model"], kind="stable")
-            .drop(columns="_order").reset_index(drop=True))
+    return (
+        table.assign(_order=order)
+        .sort_values(["k", "family", "_order", "model"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def chance_level(column: str) -> float:

@@ -18,7 +18,15 @@ import torch
 
 from gaplab.storage import sha256_file
 
-__all__ = ["ModelUnavailable", "CheckpointMismatch", "LoadedModel", "load_model", "weights_id", "default_device", "hub_reachable"]
+__all__ = [
+    "ModelUnavailable",
+    "CheckpointMismatch",
+    "LoadedModel",
+    "load_model",
+    "weights_id",
+    "default_device",
+    "hub_reachable",
+]
 
 _PROBE_TIMEOUT_S = 3.0
 
@@ -61,7 +69,10 @@ def weights_id(pretrained: str | None) -> str:
 
 
 def _hub_host() -> str:
-    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    return (
+        urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+        or "huggingface.co"
+    )
 
 
 def _online(host: str) -> bool:
@@ -86,14 +97,20 @@ def _cached_weights(cfg: dict) -> str | None:
         from huggingface_hub import try_to_load_from_cache
 
         repo, filename = os.path.split(hub)
-        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        names = (
+            [filename]
+            if filename
+            else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        )
         for name in names:
             hit = try_to_load_from_cache(repo, name)
             if isinstance(hit, str) and Path(hit).is_file():
                 return hit
     url = cfg.get("url", "")
     if url:
-        local = Path("~/.cache/clip").expanduser() / os.path.basename(urlparse(url).path)
+        local = Path("~/.cache/clip").expanduser() / os.path.basename(
+            urlparse(url).path
+        )
         if local.is_file():
             return str(local)
     return None
@@ -116,8 +133,16 @@ def _check_architecture(name: str) -> None:
 
     _register()
     if name not in open_clip.list_models():
-        close = [m for m in open_clip.list_models() if name.lower().replace("/", "-") in m.lower()][:8]
-        hint = f" Close names: {', '.join(close)}." if close else " See open_clip.list_models()."
+        close = [
+            m
+            for m in open_clip.list_models()
+            if name.lower().replace("/", "-") in m.lower()
+        ][:8]
+        hint = (
+            f" Close names: {', '.join(close)}."
+            if close
+            else " See open_clip.list_models()."
+        )
         raise ValueError(f"unknown open_clip model {name!r}.{hint}")
 
 
@@ -137,32 +162,51 @@ def load_model(name: str, pretrained: str | None = None, *, device=None) -> Load
         path = Path(pretrained).expanduser()
         if path.is_file():
             source = str(path)
-        elif path.exists() or os.sep in pretrained or path.suffix in (".pt", ".bin", ".pth", ".safetensors"):
+        elif (
+            path.exists()
+            or os.sep in pretrained
+            or path.suffix in (".pt", ".bin", ".pth", ".safetensors")
+        ):
             raise FileNotFoundError(f"checkpoint {pretrained} is not a file")
         else:
             tags = open_clip.list_pretrained_tags_by_model(name)
             if pretrained not in tags:
-                listed = ", ".join(tags) if tags else "none: pass a local checkpoint file"
-                raise ValueError(f"{pretrained!r} is not an open_clip tag of {name} (its tags: {listed})")
+                listed = (
+                    ", ".join(tags) if tags else "none: pass a local checkpoint file"
+                )
+                raise ValueError(
+                    f"{pretrained!r} is not an open_clip tag of {name} (its tags: {listed})"
+                )
             cfg = open_clip.get_pretrained_cfg(name, pretrained)
             cached = _cached_weights(cfg)
             if cached is not None:
                 # a local file skips the hub; the tag's own preprocessing must then be passed along
                 source = cached
-                kwargs = {key: cfg[src] for key, src in (("image_mean", "mean"), ("image_std", "std"),
-                          ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in cfg}
+                kwargs = {
+                    key: cfg[src]
+                    for key, src in (
+                        ("image_mean", "mean"),
+                        ("image_std", "std"),
+                        ("image_interpolation", "interpolation"),
+                        ("image_resize_mode", "resize_mode"),
+                    )
+                    if src in cfg
+                }
             elif not _online(_hub_host()):
                 raise ModelUnavailable(_offline_message(name, pretrained))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=source, device=device,
-                                                                         **kwargs)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=source, device=device, **kwargs
+            )
         except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
             # open_clip reports a foreign state dict in several ways: a load_state_dict error, or an
             # assertion in its resizing of position embeddings
             if source is not None and Path(source).is_file():
-                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:4] or [type(exc).__name__]
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][
+                    :4
+                ] or [type(exc).__name__]
                 cause = " ".join(lines).rstrip(".!")
                 raise CheckpointMismatch(
                     f"checkpoint {source} does not fit the architecture {name}: {cause}. Check that --model "
@@ -170,5 +214,12 @@ def load_model(name: str, pretrained: str | None = None, *, device=None) -> Load
                 ) from None
             raise
     model.eval()
-    return LoadedModel(model, preprocess, open_clip.get_tokenizer(name), name, pretrained,
-                       weights_id(pretrained), device)
+    return LoadedModel(
+        model,
+        preprocess,
+        open_clip.get_tokenizer(name),
+        name,
+        pretrained,
+        weights_id(pretrained),
+        device,
+    )

@@ -26,8 +26,17 @@ from gaplab import metrics as M
 from gaplab.metrics.entropy import logits_entropy
 from gaplab.storage import atomic_write_json
 
-__all__ = ["TEMPLATES", "gap_measures", "measure_captions", "measure_classes", "measure_attributes", "report",
-           "report_embeddings", "format_table", "DEFAULT_LOGIT_SCALE"]
+__all__ = [
+    "TEMPLATES",
+    "gap_measures",
+    "measure_captions",
+    "measure_classes",
+    "measure_attributes",
+    "report",
+    "report_embeddings",
+    "format_table",
+    "DEFAULT_LOGIT_SCALE",
+]
 
 #: the logit scale of CLIP after training (its cap), used for precomputed embeddings
 DEFAULT_LOGIT_SCALE = 100.0
@@ -39,8 +48,11 @@ _ENTROPY_BLOCK = 512
 def _templates(name: str) -> list:
     from open_clip import zero_shot_metadata as z
 
-    return {"openai": list(z.OPENAI_IMAGENET_TEMPLATES), "simple": list(z.SIMPLE_IMAGENET_TEMPLATES),
-            "single": ["a photo of a {}."]}[name]
+    return {
+        "openai": list(z.OPENAI_IMAGENET_TEMPLATES),
+        "simple": list(z.SIMPLE_IMAGENET_TEMPLATES),
+        "single": ["a photo of a {}."],
+    }[name]
 
 
 #: prompt-template ensembles for class data: OpenAI's 80 ImageNet templates, open_clip's 2 simple ones, or one
@@ -50,12 +62,19 @@ TEMPLATES = ("openai", "simple", "single")
 def _entropy(img, txt, scale: float) -> float:
     """Mean entropy over image rows, a block of rows at a time (COCO has 25,000 captions per row)."""
     x = np.asarray(img)
-    weights = [min(_ENTROPY_BLOCK, len(x) - s) for s in range(0, len(x), _ENTROPY_BLOCK)]
-    parts = [logits_entropy(x[s:s + _ENTROPY_BLOCK], txt, scale) for s in range(0, len(x), _ENTROPY_BLOCK)]
+    weights = [
+        min(_ENTROPY_BLOCK, len(x) - s) for s in range(0, len(x), _ENTROPY_BLOCK)
+    ]
+    parts = [
+        logits_entropy(x[s : s + _ENTROPY_BLOCK], txt, scale)
+        for s in range(0, len(x), _ENTROPY_BLOCK)
+    ]
     return float(np.average(parts, weights=weights))
 
 
-def gap_measures(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE, seed: int = 0) -> dict:
+def gap_measures(
+    img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE, seed: int = 0
+) -> dict:
     """The gap measures every data kind shares (``pairs``: (P, 2) matched rows; default row i with row i)."""
     return {
         "n": int(len(img)),
@@ -64,7 +83,9 @@ def gap_measures(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCA
         "l2i": M.l2i(img, txt, pairs),
         "rmg": M.rmg(img, txt, pairs),
         # a held-out split needs a few rows on each side; tiny sets report None rather than fail
-        "linear_separability": M.linear_separability(img, txt, seed=seed) if min(len(img), len(txt)) >= 4 else None,
+        "linear_separability": M.linear_separability(img, txt, seed=seed)
+        if min(len(img), len(txt)) >= 4
+        else None,
         "top_dims": [int(d) for d in M.top_gap_dimensions(img, txt, TOP_DIMS)],
         "gap_share_top2": M.gap_share(img, txt, 2),
         "logits_entropy": _entropy(img, txt, logit_scale),
@@ -72,26 +93,45 @@ def gap_measures(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCA
     }
 
 
-def measure_captions(img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
+def measure_captions(
+    img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE
+) -> dict:
     out = {"kind": "captions", **gap_measures(img, txt, pairs, logit_scale=logit_scale)}
     out["i2t_r1"] = M.recall_at_k(img, txt, 1, "i2t", pairs)
     out["t2i_r1"] = M.recall_at_k(img, txt, 1, "t2i", pairs)
     return out
 
 
-def measure_classes(img, class_txt, labels, *, logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
+def measure_classes(
+    img, class_txt, labels, *, logit_scale: float = DEFAULT_LOGIT_SCALE
+) -> dict:
     labels = np.asarray(labels)
     pairs = np.stack([np.arange(len(labels)), labels], axis=1)
-    out = {"kind": "classes", "classes": int(len(class_txt)),
-           **gap_measures(img, class_txt, pairs, logit_scale=logit_scale)}
+    out = {
+        "kind": "classes",
+        "classes": int(len(class_txt)),
+        **gap_measures(img, class_txt, pairs, logit_scale=logit_scale),
+    }
     out["zero_shot_acc"] = M.zero_shot_accuracy(img, class_txt, labels)
     return out
 
 
-def measure_attributes(img, matching_txt, attr_txt, obj_txt, attr_labels, obj_labels, *,
-                       logit_scale: float = DEFAULT_LOGIT_SCALE) -> dict:
-    out = {"kind": "attributes", "attributes": int(len(attr_txt)), "objects": int(len(obj_txt)),
-           **gap_measures(img, matching_txt, logit_scale=logit_scale)}
+def measure_attributes(
+    img,
+    matching_txt,
+    attr_txt,
+    obj_txt,
+    attr_labels,
+    obj_labels,
+    *,
+    logit_scale: float = DEFAULT_LOGIT_SCALE,
+) -> dict:
+    out = {
+        "kind": "attributes",
+        "attributes": int(len(attr_txt)),
+        "objects": int(len(obj_txt)),
+        **gap_measures(img, matching_txt, logit_scale=logit_scale),
+    }
     out["moad_image"] = M.moad(img, obj_labels, attr_labels)
     out["moad_text"] = M.moad(matching_txt, obj_labels, attr_labels)
     out["object_acc"] = M.zero_shot_accuracy(img, obj_txt, obj_labels)
@@ -103,8 +143,17 @@ def _describe(data) -> dict:
     return {"data": data.kind, "root": str(data.root), "split": data.split}
 
 
-def measure_data(loaded, data, *, templates: str = "openai", batch_size: int = 64, cache: bool = True,
-                 closing: bool = False, progress: bool = True, with_embeddings: bool = False) -> dict:
+def measure_data(
+    loaded,
+    data,
+    *,
+    templates: str = "openai",
+    batch_size: int = 64,
+    cache: bool = True,
+    closing: bool = False,
+    progress: bool = True,
+    with_embeddings: bool = False,
+) -> dict:
     """Encode ``data`` (a gaplab.zoo.datasets reader's result) under ``loaded`` and measure it. ``closing``:
     for attribute data also closing the gap with the mean gap vector and ideal words
     (:func:`gaplab.metrics.closing.closing_table`), which encodes every attribute-object prompt."""
@@ -112,7 +161,9 @@ def measure_data(loaded, data, *, templates: str = "openai", batch_size: int = 6
     from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
 
     kw = {"cache": cache, "progress": progress}
-    img = encode_images(loaded, data.images, describe=_describe(data), batch_size=batch_size, **kw)
+    img = encode_images(
+        loaded, data.images, describe=_describe(data), batch_size=batch_size, **kw
+    )
     scale = loaded.logit_scale
     emb: dict = {"image": img}
     if isinstance(data, D.CaptionData):
@@ -121,17 +172,30 @@ def measure_data(loaded, data, *, templates: str = "openai", batch_size: int = 6
         emb["text"] = txt
     elif isinstance(data, D.ClassData):
         if templates not in TEMPLATES:
-            raise ValueError(f"unknown template set {templates!r}; choose one of {', '.join(TEMPLATES)}")
+            raise ValueError(
+                f"unknown template set {templates!r}; choose one of {', '.join(TEMPLATES)}"
+            )
         cls = class_embeddings(loaded, data.classnames, _templates(templates), **kw)
         out = measure_classes(img, cls, data.labels, logit_scale=scale)
         out["templates"] = templates
         emb["classes"] = cls
     elif isinstance(data, D.AttributeData):
-        match = encode_texts(loaded, data.matching_prompts(), describe=_describe(data), **kw)
-        attr_txt = encode_texts(loaded, [f"an image of a {a} object" for a in data.attrs], **kw)
+        match = encode_texts(
+            loaded, data.matching_prompts(), describe=_describe(data), **kw
+        )
+        attr_txt = encode_texts(
+            loaded, [f"an image of a {a} object" for a in data.attrs], **kw
+        )
         obj_txt = encode_texts(loaded, [f"image of a {o}" for o in data.objs], **kw)
-        out = measure_attributes(img, match, attr_txt, obj_txt, data.attr_labels, data.obj_labels,
-                                 logit_scale=scale)
+        out = measure_attributes(
+            img,
+            match,
+            attr_txt,
+            obj_txt,
+            data.attr_labels,
+            data.obj_labels,
+            logit_scale=scale,
+        )
         emb.update(text=match, attributes=attr_txt, objects=obj_txt)
         if closing:
             from gaplab.metrics.closing import closing_table
@@ -139,16 +203,30 @@ def measure_data(loaded, data, *, templates: str = "openai", batch_size: int = 6
             prompts = [f"an image of a {a} {o}." for a in data.attrs for o in data.objs]
             comp = encode_texts(loaded, prompts, describe=_describe(data), **kw)
             comp = comp.reshape(len(data.attrs), len(data.objs), -1)
-            out["closing"] = closing_table(img, data.attr_labels, data.obj_labels, attr_txt, obj_txt, comp)
+            out["closing"] = closing_table(
+                img, data.attr_labels, data.obj_labels, attr_txt, obj_txt, comp
+            )
     else:
         raise TypeError(f"cannot measure a {type(data).__name__}")
     out = {"data": data.kind, "root": str(data.root), "split": data.split, **out}
     return (out, emb) if with_embeddings else out
 
 
-def report(model: str, pretrained: str | None, data_specs, *, out_dir=None, device=None, limit: int | None = None,
-           templates: str = "openai", batch_size: int = 64, download: bool = False, cache: bool = True,
-           closing: bool = False, progress: bool = True) -> dict:
+def report(
+    model: str,
+    pretrained: str | None,
+    data_specs,
+    *,
+    out_dir=None,
+    device=None,
+    limit: int | None = None,
+    templates: str = "openai",
+    batch_size: int = 64,
+    download: bool = False,
+    cache: bool = True,
+    closing: bool = False,
+    progress: bool = True,
+) -> dict:
     """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"); write
     ``out_dir/report.json`` when ``out_dir`` is given. Every data set is checked before the model loads."""
     from gaplab.zoo.datasets import load_data
@@ -160,12 +238,25 @@ def report(model: str, pretrained: str | None, data_specs, *, out_dir=None, devi
     sets = [load_data(s, download=download, limit=limit) for s in specs]
     start = time.perf_counter()
     loaded = load_model(model, pretrained, device=device)
-    result = {"model": model, "pretrained": pretrained, "weights": loaded.weights, "logit_scale": loaded.logit_scale,
-              "device": str(loaded.device), "data": {}}
+    result = {
+        "model": model,
+        "pretrained": pretrained,
+        "weights": loaded.weights,
+        "logit_scale": loaded.logit_scale,
+        "device": str(loaded.device),
+        "data": {},
+    }
     for spec, data in zip(specs, sets):
         name = _unique(result["data"], data.kind)
-        result["data"][name] = measure_data(loaded, data, templates=templates, batch_size=batch_size, cache=cache,
-                                            closing=closing, progress=progress)
+        result["data"][name] = measure_data(
+            loaded,
+            data,
+            templates=templates,
+            batch_size=batch_size,
+            cache=cache,
+            closing=closing,
+            progress=progress,
+        )
         result["data"][name]["spec"] = spec
     # measured, so that a survey can say how long a model takes on the device it ran on
     result["seconds"] = round(time.perf_counter() - start, 1)
@@ -185,25 +276,37 @@ def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:
-        raise ValueError(f"{p} is not a plain .npy or .npz array file ({exc})") from None
+        raise ValueError(
+            f"{p} is not a plain .npy or .npz array file ({exc})"
+        ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if not {"image", "text"} <= set(loaded.files):
-                raise ValueError(f"{p} holds arrays {loaded.files}; expected 'image' and 'text'")
+                raise ValueError(
+                    f"{p} holds arrays {loaded.files}; expected 'image' and 'text'"
+                )
             img, txt = loaded["image"], loaded["text"]
         if img.ndim != 2 or txt.ndim != 2:
-            raise ValueError(f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}")
+            raise ValueError(
+                f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}"
+            )
         if len(img) != len(txt):
-            raise ValueError(f"{p}: {len(img)} image rows but {len(txt)} text rows; row i of each must be a "
-                             "matched pair, so the counts must be equal")
+            raise ValueError(
+                f"{p}: {len(img)} image rows but {len(txt)} text rows; row i of each must be a "
+                "matched pair, so the counts must be equal"
+            )
         return img, txt
     if loaded.ndim != 3 or loaded.shape[0] != 2:
-        raise ValueError(f"{p} holds an array of shape {loaded.shape}; expected (2, N, d): image rows, then the "
-                         "matched text rows")
+        raise ValueError(
+            f"{p} holds an array of shape {loaded.shape}; expected (2, N, d): image rows, then the "
+            "matched text rows"
+        )
     return loaded[0], loaded[1]
 
 
-def report_embeddings(path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None) -> dict:
+def report_embeddings(
+    path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None
+) -> dict:
     """The report of precomputed embeddings whose rows i are a matched (image, text) pair: a .npy array of
     shape (2, N, d) like the book's shipped ``data/liang2022-embeddings/features_*.npy``, or a .npz file with
     (N, d) arrays ``image`` and ``text``."""
@@ -211,9 +314,20 @@ def report_embeddings(path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file {p} does not exist")
     img, txt = _read_embeddings(p)
-    result = {"model": None, "pretrained": None, "embeddings": str(p), "logit_scale": float(logit_scale),
-              "data": {"embeddings": {"data": "embeddings", "root": str(p), "split": None,
-                                      **measure_captions(img, txt, logit_scale=logit_scale)}}}
+    result = {
+        "model": None,
+        "pretrained": None,
+        "embeddings": str(p),
+        "logit_scale": float(logit_scale),
+        "data": {
+            "embeddings": {
+                "data": "embeddings",
+                "root": str(p),
+                "split": None,
+                **measure_captions(img, txt, logit_scale=logit_scale),
+            }
+        },
+    }
     if out_dir is not None:
         write_report(result, out_dir)
     return result
@@ -227,13 +341,24 @@ def write_report(result: dict, out_dir) -> Path:
     return path
 
 
-_ROWS = [("n", "images", "{:d}"), ("n_texts", "texts", "{:d}"), ("l2m", "L2M", "{:.3f}"), ("l2i", "L2I", "{:.3f}"),
-         ("rmg", "RMG", "{:.3f}"), ("linear_separability", "linear separability", "{:.3f}"),
-         ("gap_share_top2", "gap share, top 2 dims", "{:.3f}"), ("top_dims", "top gap dims", "{}"),
-         ("logits_entropy", "logits entropy (nats)", "{:.3f}"), ("i2t_r1", "image->text R@1", "{:.3f}"),
-         ("t2i_r1", "text->image R@1", "{:.3f}"), ("zero_shot_acc", "zero-shot accuracy", "{:.3f}"),
-         ("moad_image", "MOAD image", "{:.3f}"), ("moad_text", "MOAD text", "{:.3f}"),
-         ("object_acc", "object accuracy", "{:.3f}"), ("attribute_acc", "attribute accuracy", "{:.3f}")]
+_ROWS = [
+    ("n", "images", "{:d}"),
+    ("n_texts", "texts", "{:d}"),
+    ("l2m", "L2M", "{:.3f}"),
+    ("l2i", "L2I", "{:.3f}"),
+    ("rmg", "RMG", "{:.3f}"),
+    ("linear_separability", "linear separability", "{:.3f}"),
+    ("gap_share_top2", "gap share, top 2 dims", "{:.3f}"),
+    ("top_dims", "top gap dims", "{}"),
+    ("logits_entropy", "logits entropy (nats)", "{:.3f}"),
+    ("i2t_r1", "image->text R@1", "{:.3f}"),
+    ("t2i_r1", "text->image R@1", "{:.3f}"),
+    ("zero_shot_acc", "zero-shot accuracy", "{:.3f}"),
+    ("moad_image", "MOAD image", "{:.3f}"),
+    ("moad_text", "MOAD text", "{:.3f}"),
+    ("object_acc", "object accuracy", "{:.3f}"),
+    ("attribute_acc", "attribute accuracy", "{:.3f}"),
+]
 
 
 def format_table(result: dict) -> str:
@@ -258,8 +383,12 @@ def format_table(result: dict) -> str:
                     cells.append(fmt.format(v))
             rows.append([label, *cells])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
+        )
+        for r in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return head + "\n" + "\n".join(lines)
-

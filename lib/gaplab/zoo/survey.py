@@ -22,16 +22,37 @@ import pandas as pd
 from gaplab.metrics.correlation import kendall, kendall_by_group
 from gaplab.storage import atomic_write_json
 
-__all__ = ["DEFAULT_MODELS", "MEDIUM_MAX_PAIRS", "training_pairs", "data_group", "default_selection", "survey",
-           "survey_table", "correlations", "keep_like_the_authors", "parameter_counts", "MIN_COCO_R1"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "MEDIUM_MAX_PAIRS",
+    "training_pairs",
+    "data_group",
+    "default_selection",
+    "survey",
+    "survey_table",
+    "correlations",
+    "keep_like_the_authors",
+    "parameter_counts",
+    "MIN_COCO_R1",
+]
 
 #: a survey of at least ten models across architectures and training sets, small enough for a free Colab GPU
 DEFAULT_MODELS: tuple[tuple[str, str], ...] = (
-    ("RN50", "openai"), ("RN50", "yfcc15m"), ("RN50", "cc12m"), ("RN101", "openai"), ("RN101", "yfcc15m"),
-    ("ViT-B-32", "openai"), ("ViT-B-32", "laion400m_e32"), ("ViT-B-32", "laion2b_s34b_b79k"),
-    ("ViT-B-32", "datacomp_xl_s13b_b90k"), ("ViT-B-32", "datacomp_m_s128m_b4k"),
-    ("ViT-B-32", "commonpool_m_clip_s128m_b4k"), ("ViT-B-16", "openai"), ("ViT-B-16", "laion400m_e32"),
-    ("ViT-B-16", "laion2b_s34b_b88k"), ("ViT-B-16", "datacomp_xl_s13b_b90k"),
+    ("RN50", "openai"),
+    ("RN50", "yfcc15m"),
+    ("RN50", "cc12m"),
+    ("RN101", "openai"),
+    ("RN101", "yfcc15m"),
+    ("ViT-B-32", "openai"),
+    ("ViT-B-32", "laion400m_e32"),
+    ("ViT-B-32", "laion2b_s34b_b79k"),
+    ("ViT-B-32", "datacomp_xl_s13b_b90k"),
+    ("ViT-B-32", "datacomp_m_s128m_b4k"),
+    ("ViT-B-32", "commonpool_m_clip_s128m_b4k"),
+    ("ViT-B-16", "openai"),
+    ("ViT-B-16", "laion400m_e32"),
+    ("ViT-B-16", "laion2b_s34b_b88k"),
+    ("ViT-B-16", "datacomp_xl_s13b_b90k"),
     ("convnext_base", "laion400m_s13b_b51k"),
 )
 
@@ -42,16 +63,44 @@ MEDIUM_MAX_PAIRS = 140e6
 
 # training-set sizes as the authors list them (analysis/utils.py, with their sources); longest prefix wins
 _PAIRS = {
-    "openai": 400e6, "laion400m": 413e6, "metaclip_400m": 400e6, "laion2b": 2.3e9, "laion5b": 5.85e9,
-    "yfcc15m": 14829396, "cc12m": 12423374, "laion_aesthetic": 900e6, "metaclip_fullcc": 2.5e9,
-    "merged2b": 2e9, "datacomp_s_": 1.4e6, "datacomp_m_": 14e6, "datacomp_l_": 140e6, "datacomp_s34b": 1.4e9,
-    "datacomp1b": 1.4e9, "datacomp_xl": 1.4e9, "commonpool_s_basic": 3e6, "commonpool_s_text": 3.2e6,
-    "commonpool_s_image": 3e6, "commonpool_s_laion": 1.3e6, "commonpool_s_clip": 3.8e6, "commonpool_s_s": 12.8e6,
-    "commonpool_m_s": 128e6, "commonpool_m_basic": 30e6, "commonpool_m_text": 31e6, "commonpool_m_image": 29e6,
-    "commonpool_m_laion": 13e6, "commonpool_m_clip": 38e6, "commonpool_l_s": 1.28e9, "commonpool_l_basic": 298e6,
-    "commonpool_l_text": 317e6, "commonpool_l_image": 293e6, "commonpool_l_laion": 130e6,
-    "commonpool_l_clip": 384e6, "commonpool_xl_s": 12.8e9, "commonpool_xl_laion": 1.3e9,
-    "commonpool_xl_clip": 3.8e9, "webli": 400e6,
+    "openai": 400e6,
+    "laion400m": 413e6,
+    "metaclip_400m": 400e6,
+    "laion2b": 2.3e9,
+    "laion5b": 5.85e9,
+    "yfcc15m": 14829396,
+    "cc12m": 12423374,
+    "laion_aesthetic": 900e6,
+    "metaclip_fullcc": 2.5e9,
+    "merged2b": 2e9,
+    "datacomp_s_": 1.4e6,
+    "datacomp_m_": 14e6,
+    "datacomp_l_": 140e6,
+    "datacomp_s34b": 1.4e9,
+    "datacomp1b": 1.4e9,
+    "datacomp_xl": 1.4e9,
+    "commonpool_s_basic": 3e6,
+    "commonpool_s_text": 3.2e6,
+    "commonpool_s_image": 3e6,
+    "commonpool_s_laion": 1.3e6,
+    "commonpool_s_clip": 3.8e6,
+    "commonpool_s_s": 12.8e6,
+    "commonpool_m_s": 128e6,
+    "commonpool_m_basic": 30e6,
+    "commonpool_m_text": 31e6,
+    "commonpool_m_image": 29e6,
+    "commonpool_m_laion": 13e6,
+    "commonpool_m_clip": 38e6,
+    "commonpool_l_s": 1.28e9,
+    "commonpool_l_basic": 298e6,
+    "commonpool_l_text": 317e6,
+    "commonpool_l_image": 293e6,
+    "commonpool_l_laion": 130e6,
+    "commonpool_l_clip": 384e6,
+    "commonpool_xl_s": 12.8e9,
+    "commonpool_xl_laion": 1.3e9,
+    "commonpool_xl_clip": 3.8e9,
+    "webli": 400e6,
 }
 
 
@@ -62,7 +111,7 @@ def training_pairs(tag: str) -> float | None:
 
 
 def data_group(tag: str) -> str:
-    """"medium" (at most 140M pairs), "large", or "unknown"."""
+    """ "medium" (at most 140M pairs), "large", or "unknown"."""
     n = training_pairs(tag)
     return "unknown" if n is None else ("medium" if n <= MEDIUM_MAX_PAIRS else "large")
 
@@ -96,8 +145,19 @@ def _slug(name: str, tag: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}__{tag}")
 
 
-def survey(pairs, data_specs, out_dir, *, device=None, limit: int | None = None, templates: str = "openai",
-           download: bool = False, closing: bool = True, progress: bool = True, echo=print) -> list[dict]:
+def survey(
+    pairs,
+    data_specs,
+    out_dir,
+    *,
+    device=None,
+    limit: int | None = None,
+    templates: str = "openai",
+    download: bool = False,
+    closing: bool = True,
+    progress: bool = True,
+    echo=print,
+) -> list[dict]:
     """The report of each (model, weights) pair on ``data_specs``, one JSON per model under ``out_dir``.
 
     A model whose report exists is not measured again; one that cannot be loaded (no network, a missing file)
@@ -117,11 +177,26 @@ def survey(pairs, data_specs, out_dir, *, device=None, limit: int | None = None,
         else:
             echo(f"[{i}/{len(pairs)}] {name} {tag}: measuring ...")
             try:
-                rec = report(name, tag, data_specs, device=device, limit=limit, templates=templates,
-                             download=download, closing=closing, progress=progress)
+                rec = report(
+                    name,
+                    tag,
+                    data_specs,
+                    device=device,
+                    limit=limit,
+                    templates=templates,
+                    download=download,
+                    closing=closing,
+                    progress=progress,
+                )
             except (RuntimeError, OSError, ValueError) as exc:
                 print(f"      skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
-                results.append({"model": name, "pretrained": tag, "error": f"{type(exc).__name__}: {exc}"})
+                results.append(
+                    {
+                        "model": name,
+                        "pretrained": tag,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
                 continue
             atomic_write_json(path, rec)
         results.append(rec)
@@ -134,8 +209,12 @@ def survey_table(results) -> pd.DataFrame:
     for rec in results:
         if "error" in rec:
             continue
-        row = {"model": rec["model"], "pretrained": rec["pretrained"],
-               "group": data_group(rec["pretrained"] or ""), "training_pairs": training_pairs(rec["pretrained"] or "")}
+        row = {
+            "model": rec["model"],
+            "pretrained": rec["pretrained"],
+            "group": data_group(rec["pretrained"] or ""),
+            "training_pairs": training_pairs(rec["pretrained"] or ""),
+        }
         for name, measures in rec["data"].items():
             for key, value in measures.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -144,20 +223,30 @@ def survey_table(results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def correlations(table: pd.DataFrame, pairs, *, group: str | None = "group", n_resamples: int = 9999) -> pd.DataFrame:
+def correlations(
+    table: pd.DataFrame, pairs, *, group: str | None = "group", n_resamples: int = 9999
+) -> pd.DataFrame:
     """Kendall's tau with its permutation p-value for each (x column, y column) in ``pairs``, over all models and
     within each ``group`` of at least three models."""
     rows = []
     for x, y in pairs:
         if x not in table or y not in table:
-            raise KeyError(f"the survey table has no column {x if x not in table else y!r}")
+            raise KeyError(
+                f"the survey table has no column {x if x not in table else y!r}"
+            )
         both = table[[x, y] + ([group] if group else [])].dropna()
         if len(both) >= 3:
             r = kendall(both[x], both[y], n_resamples=n_resamples)
-            rows.append({"x": x, "y": y, "models": "all", "n": r.n, "tau": r.tau, "p": r.p})
+            rows.append(
+                {"x": x, "y": y, "models": "all", "n": r.n, "tau": r.tau, "p": r.p}
+            )
         if group:
-            for g, r in kendall_by_group(both[x], both[y], both[group], n_resamples=n_resamples).items():
-                rows.append({"x": x, "y": y, "models": str(g), "n": r.n, "tau": r.tau, "p": r.p})
+            for g, r in kendall_by_group(
+                both[x], both[y], both[group], n_resamples=n_resamples
+            ).items():
+                rows.append(
+                    {"x": x, "y": y, "models": str(g), "n": r.n, "tau": r.tau, "p": r.p}
+                )
     out = pd.DataFrame(rows, columns=["x", "y", "models", "n", "tau", "p"])
     out["significant"] = out["p"] < 0.05
     return out
@@ -169,4 +258,3 @@ def keep_like_the_authors(table: pd.DataFrame, coco: str = "coco") -> pd.DataFra
     if col not in table:
         return table
     return table[table[col] * 100 >= MIN_COCO_R1].reset_index(drop=True)
-
