@@ -18,7 +18,7 @@ BOOK_SOURCES := _config.yml _toc.yml references.bib scripts/build_book.py $(wild
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test test-site bench assets sync clean clean-cache course-cache
+.PHONY: help venv book test test-site bench assets sync student lint clean clean-cache course-cache
 
 help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
@@ -26,6 +26,8 @@ help:
 	@echo "make test-site  tests of the built site only (requires make book first)"
 	@echo "make bench      speed of the gap measures, MAD generation and training -> benchmarks/results/*.json"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
+	@echo "make student    write notebooks/student/*.ipynb: the chapters without solutions, with self-checks"
+	@echo "make lint       the pre-commit checks on every file (ruff, jupytext sync, student notebooks, nbstripout)"
 	@echo "make course-cache  train the chapters' runs at cpu (what is missing) and pack them into _build/course-runs.tar"
 	@echo "make clean      remove the build (keeps .venv)"
 
@@ -75,6 +77,12 @@ course-cache: $(STAMP)
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks_py/*.py
+
+student: $(STAMP)
+	$(PY) -m gaplab.teach.student
+
+lint: $(STAMP)
+	$(PY) -m pre_commit run --all-files --show-diff-on-failure
 
 clean:
 	rm -rf _build _static/vega-bundle.js _assets

@@ -56,7 +56,8 @@ if "google.colab" in sys.modules:
 # matched pair.
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto": paper on a GPU
+profile = "auto"
 model = "clip"  # the shipped embeddings to look at closely
 
 # %%
@@ -74,7 +75,8 @@ prof = gaplab.resolve_profile(profile)
 charts.setup()
 img, txt = load_embeddings(model)
 print(
-    f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings"
+    f"profile: {prof.name}; model: {embedding_info(model).model}; "
+    f"{img.shape[0]} pairs of {img.shape[1]}-d embeddings"
 )
 
 # %% [markdown]
@@ -90,7 +92,8 @@ glue("pc12_share", float(explained[:2].sum()))
 charts.pair_projection(
     img_2d,
     txt_2d,
-    title=f"{embedding_info(model).model}: images and captions, first two principal components",
+    title=f"{embedding_info(model).model}: images and captions, "
+    "first two principal components",
 )
 
 # %% [markdown]
@@ -235,7 +238,8 @@ check_claim(
 check_claim(
     "Random-init encoders map their inputs into a narrow cone (Liang et al. 2022)",
     cone_min_random > 0.25,
-    f"smallest within-modality mean cosine among random-init models = {cone_min_random:.3f}",
+    "smallest within-modality mean cosine among random-init models = "
+    f"{cone_min_random:.3f}",
     prof,
 )
 check_claim(

@@ -40,9 +40,11 @@ def slow_mean_cos(x):
 def slow_rmg(x, y, pairs):
     dist = lambda u, v: (1 - cos(u, v)) / 2  # noqa: E731
     m = max(sum(dist(x[a], y[b]) for a, b in pairs) / len(pairs), 1e-3)
-    within = lambda z: np.mean(
-        [dist(z[i], z[j]) for i, j in itertools.permutations(range(len(z)), 2)]
-    )  # noqa: E731
+
+    def within(z):
+        pairs_z = itertools.permutations(range(len(z)), 2)
+        return np.mean([dist(z[i], z[j]) for i, j in pairs_z])
+
     return m / (m + (within(x) + within(y)) / 2)
 
 

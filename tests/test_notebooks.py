@@ -90,6 +90,8 @@ def executed(tmp_path_factory):
         return cache[stem][2:]
 
     run.details = details
+    # every private run cache so far: a rehearsal reads the chapters' runs instead of training them again
+    run.caches = lambda: [str(c[3]) for c in cache.values()]
     return run
 
 
@@ -383,3 +385,25 @@ def test_closing_gap(executed, monkeypatch):
     org = organisation.organisation_over_runs(runs)
     digit = org[org["factor"] == "digit"]
     assert g["organisation_kendall_tau"][2] == pytest.approx(digit["tau"].mean())
+
+
+@pytest.mark.parametrize(
+    "stem", [p.stem for p in sorted((ROOT / "notebooks_py").glob("*.py"))]
+)
+def test_student_notebook_checks_blank_and_worked_answers(executed, stem, monkeypatch):
+    # a teacher's dry run: the student notebook at smoke, each exercise checked blank and then with its
+    # worked answer; the checks must say "not answered yet", then "correct", and nothing may fail
+    from gaplab.teach import student
+
+    executed(stem)
+    monkeypatch.setenv("GAPLAB_CACHE", os.pathsep.join(executed.caches()))
+    said = student.rehearse(stem, profile="smoke")
+    labels = re.findall(
+        r"^# :label: (\S+-ex\d+)$",
+        (ROOT / "notebooks_py" / f"{stem}.py").read_text(),
+        re.M,
+    )
+    assert sorted(said) == sorted(labels)
+    for label, (blank, worked) in said.items():
+        assert "not answered yet" in blank, (label, blank)
+        assert worked.endswith(": correct."), (label, worked)

@@ -55,10 +55,13 @@ def test_notebook_is_paired_in_sync_and_without_outputs(path):
     twin = ROOT / "notebooks_py" / f"{path.stem}.py"
     assert twin.exists(), f"{twin} is missing: run `make sync`"
     a, b = jupytext.read(path), jupytext.read(twin)
-    cells = lambda n: [
-        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])))
-        for c in n.cells
-    ]  # noqa: E731
+
+    def cells(n):
+        return [
+            (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])))
+            for c in n.cells
+        ]
+
     assert cells(a) == cells(b), f"{path.name} and {twin.name} differ: run `make sync`"
 
 

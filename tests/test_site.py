@@ -181,6 +181,18 @@ def test_chapter_draws_its_charts_offline(browser, server, chapter):
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{chapter}.png"), full_page=True)
+    # no code cell is wider than its column: none scrolls sideways at the book's default width
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('.cell_input pre')]
+            .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1)
+            .map(p => p.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a)))"""
+    )
+    assert wide == [], f"code cells scroll sideways; their longest lines: {wide}"
+    # exercises are sphinx-exercise directives, each with a collapsed solution
+    assert page.locator(".exercise").count() >= 1
+    assert (
+        page.locator(".solution.dropdown").count() == page.locator(".exercise").count()
+    )
     assert outside == [], (
         f"the page requested resources from outside the site: {outside}"
     )
@@ -212,5 +224,28 @@ def test_ablation_widget_works_without_a_kernel(browser, server):
     page.locator(".widget-html-content:visible", has_text="k = 3").first.wait_for(
         timeout=10_000
     )
+    assert outside == [] and errors == []
+    page.close()
+
+
+def test_course_guide_links_every_student_notebook(browser, server):
+    page, outside, errors = _open(browser, f"{server}/book/course_guide.html")
+    links = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+    for chapter in CHAPTERS:
+        want = (
+            "https://colab.research.google.com/github/gaplab-book/gaplab/blob/main/"
+            f"notebooks/student/{chapter}.ipynb"
+        )
+        assert want in links, (
+            f"the course guide does not link {chapter}'s student notebook"
+        )
+        assert (ROOT / "notebooks" / "student" / f"{chapter}.ipynb").is_file()
+    # the exercise references resolve to numbered exercises on the chapter pages
+    refs = page.eval_on_selector_all(
+        "a.reference.internal[href*='-ex']", "as => as.map(a => a.textContent)"
+    )
+    assert refs and all("Exercise" in r for r in refs), refs
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "course_guide.png"), full_page=True)
     assert outside == [] and errors == []
     page.close()
