@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -53,9 +55,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import display
@@ -74,7 +77,7 @@ print(f"profile: {prof.name}; seeds per k: {len(seeds)}")
 # The runs are the imbalance chapter's grid (six values of $k$, {glue:text}`closing_seeds` seeds each); they come
 # from the run cache when that chapter has been built, and are trained otherwise.
 
-# %%
+# %% tags=["hide-input"]
 runs = imbalance.imbalance_runs(prof, seeds=seeds, progress=False)
 glue("closing_seeds", len(seeds))
 
@@ -101,7 +104,11 @@ glue("closing_seeds", len(seeds))
 # training (the class word and, besides it, the object or $k - 1$ more attributes), 64 per class, measured on
 # each run's 2,000 held-out images. Under the dot rule, adding $\Delta$ to every class vector adds the same number
 # to every class's score, so their "ideal words + gap" rows equal "ideal words"; the book's "gap subtracted" uses the
-# cosine rule, where the shift can change predictions.
+# cosine rule, where the shift can change predictions. The same argument covers $u_0$: it is one vector for all
+# the classes of a factor, so under the dot rule "ideal words $-\,u_0$" predicts as "ideal words" does (up
+# to rounding in exact ties; the two columns of `close` agree run by run). What separates them from the class
+# prompts in accuracy is the ideal words themselves, unnormalised means compared by dot product; removing $u_0$
+# shows only in how the ideal images and ideal words line up (the cosines further down).
 
 # %%
 close = closing.closing_over_runs(runs)
@@ -204,16 +211,17 @@ glue(
 # UT-Zappos, whose attribute words are rare in web captions. Their Table 5 numbers were not available to the
 # book (`PAPER-NUMBERS.md`), so only the reading can be compared, not the values.
 
-# %%
+# %% tags=["hide-input"]
 evidence = (
     f"mean gain over k = 1..5: attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
     f"one-sided t over {test['runs']} runs: attributes > 0 p = {p_attr:.3f}, "
     f"attributes > digit p = {p_more:.3f}"
 )
-# measured at cpu (2026-11-23): the attribute gain is +0.001, within noise; the page says so
+# measured at cpu (2026-11-23): the attribute gain is +0.001, within noise;
+# the page says so
 check_claim(
-    "Closing the gap (ideal words minus their shared component) improves attribute recognition, more than "
-    "object recognition (Schrodi et al. 2025, Table 5)",
+    "Closing the gap (ideal words minus their shared component) improves attribute "
+    "recognition, more than object recognition (Schrodi et al. 2025, Table 5)",
     holds,
     evidence,
     prof,
@@ -321,17 +329,19 @@ print(digits.round(3).to_string())
 # section 1.4); a number near 0.5 from a script whose distance depends on how the classes are numbered says less
 # than it seems.
 
-# %%
+# %% tags=["hide-input"]
 img_txt = float(digits["distance"].mean())
 stable = max(
     float(digits["image vs image"].mean()), float(digits["text vs text"].mean())
 )
 check_claim(
-    "Images and captions arrange the classes differently (Schrodi et al. 2025, Table 2): the image-text "
-    "ranking distance of the digit classes exceeds what two seeds of either side differ by",
+    "Images and captions arrange the classes differently (Schrodi et al. 2025, "
+    "Table 2): the image-text ranking distance of the digit classes exceeds what two "
+    "seeds of either side differ by",
     img_txt > stable,
     f"mean over k: image vs text {img_txt:.3f}; two seeds, images "
-    f"{float(digits['image vs image'].mean()):.3f}, captions {float(digits['text vs text'].mean()):.3f}; "
+    f"{float(digits['image vs image'].mean()):.3f}, "
+    f"captions {float(digits['text vs text'].mean()):.3f}; "
     f"shuffled labels {float(digits['shuffled labels'].mean()):.3f}",
     prof,
 )
@@ -344,8 +354,9 @@ check_claim(
 # :label: closing_gap-ex1
 #
 # The authors also print "ideal words + gap". Show that under their dot-product rule, adding one vector to every
-# class vector cannot change a prediction, then check it on the $k = 2$, seed 0 run with
-# `gaplab.metrics.closing.dot_accuracy`. Why does the same shift change predictions under the cosine rule?
+# class vector cannot change a prediction, then check it on the colour values of the $k = 2$, seed 0 run with
+# `gaplab.metrics.closing.dot_accuracy`, with the class vectors ideal words minus $u_0$ plus the mean gap vector.
+# Why does the same shift change predictions under the cosine rule?
 # ```
 #
 # ```{solution} closing_gap-ex1
@@ -365,8 +376,8 @@ check_claim(
 # ```{exercise}
 # :label: closing_gap-ex2
 #
-# Run the organisation test on the colour values with `include_self=False` (rank only the *other* classes).
-# Does leaving the class itself out move the distance up or down?
+# Run the organisation test on the colour values of the $k = 2$, seed 0 run with `include_self=False` (rank only
+# the *other* classes). What is the distance, and does leaving the class itself out move it up or down?
 # ```
 #
 # ```{solution} closing_gap-ex2

@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -54,9 +56,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import display
@@ -80,7 +83,7 @@ print(f"profile: {prof.name}")
 # and, with ReLU or sigmoid, keeps only non-negative or positive outputs: the outputs share a common component that
 # grows layer after layer, and the cloud of embeddings closes into a cone.
 
-# %%
+# %% tags=["hide-input"]
 depth = 10
 cone_rows = []
 for act in cone.ACTIVATIONS:
@@ -163,9 +166,10 @@ display(init.round(3))
 # model starts with its two modalities apart: the smallest L2M at initialisation is
 # {glue:text}`cone_min_l2m_init:.3f`.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "Freshly initialised encoders map their inputs into narrow cones (Liang et al. 2022)",
+    "Freshly initialised encoders map their inputs into narrow cones "
+    "(Liang et al. 2022)",
     float(mad_init[["image_mean_cos", "text_mean_cos"]].to_numpy().min()) > 0.3,
     "MAD presets' within-modality mean cosine: "
     + ", ".join(
@@ -227,9 +231,10 @@ charts.lines(
 # price of a high temperature is visible too: zero-shot accuracy is {glue:text}`temperature_acc_low:.3f` at scale 1
 # against {glue:text}`temperature_acc_high:.3f` at 100, since a soft softmax barely pushes non-matching pairs apart.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "A lower temperature (higher logit scale) leaves a larger gap after training (Liang et al. 2022; Spearman >= 0.8)",
+    "A lower temperature (higher logit scale) leaves a larger gap after training "
+    "(Liang et al. 2022; Spearman >= 0.8)",
     rho_t >= 0.8,
     f"Spearman {rho_t:.2f}; L2M by scale = "
     + ", ".join(
@@ -302,14 +307,16 @@ charts.landscape(
 # it closed; a higher temperature would. With the image-to-text loss alone, as in their notebook, the minima
 # fall at the shifts printed in the last column.
 
-# %%
+# %% tags=["hide-input"]
 at_100 = float(lows.loc[lows["logit scale"] == 100, "shift"].iloc[0])
 at_1 = float(lows.loc[lows["logit scale"] == 1, "shift"].iloc[0])
 check_claim(
-    "At CLIP's temperature (logit scale 100) the loss is lowest at the gap as trained; at a high temperature "
-    "(logit scale 1) closing the gap lowers it (Liang et al. 2022, Fig. 3)",
+    "At CLIP's temperature (logit scale 100) the loss is lowest at the gap as "
+    "trained; at a high temperature (logit scale 1) closing the gap lowers it "
+    "(Liang et al. 2022, Fig. 3)",
     abs(at_100) <= 0.25 and at_1 > 0.25,
-    f"shift at the minimum: logit scale 100: {at_100:.2f}, logit scale 1: {at_1:.2f} (grid step 0.25)",
+    f"shift at the minimum: logit scale 100: {at_100:.2f}, "
+    f"logit scale 1: {at_1:.2f} (grid step 0.25)",
     prof,
 )
 
@@ -368,17 +375,19 @@ charts.mismatch_explorer(toy, toy_low, title="The toy's loss as the rings move a
 # {glue:text}`mismatch_eff_low:.0f` to {glue:text}`mismatch_eff_high:.0f` at each minimum (on the grid of 0.01).
 # At a fixed low temperature the gap is what lets the loss have the temperature it would choose.
 
-# %%
+# %% tags=["hide-input"]
 z_m, z_s = by_swap[0], by_swap[1]
 check_claim(
-    "With matched pairs the toy's loss is lowest with no gap at every temperature; one swapped pair "
-    "moves the minimum away from zero gap at low temperatures (Liang et al. 2022, Fig. 3e-f)",
+    "With matched pairs the toy's loss is lowest with no gap at every temperature; "
+    "one swapped pair moves the minimum away from zero gap at low temperatures "
+    "(Liang et al. 2022, Fig. 3e-f)",
     bool(
         (z_m == 0).all()
         and z_s.loc[1.0] == 0
         and (z_s.loc[[100.0, 1000.0]] > 0.5).all()
     ),
-    f"z at the minimum, matched: max {z_m.max():.2f}; one swap: {z_s.loc[1.0]:.2f} at logit scale 1, "
+    f"z at the minimum, matched: max {z_m.max():.2f}; "
+    f"one swap: {z_s.loc[1.0]:.2f} at logit scale 1, "
     f"{z_s.loc[100.0]:.2f} at 100, {z_s.loc[1000.0]:.2f} at 1000",
     prof,
 )
@@ -420,10 +429,10 @@ charts.lines(
 # softmax, so they exaggerate; a real encoder in 512 dimensions keeps a gap, not an antipode, but the direction of
 # the effect is Liang et al.'s.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "Trained at a low temperature, points with mismatched pairs keep a wider gap than matched ones "
-    "(Liang et al. 2022, Sec. 4.3)",
+    "Trained at a low temperature, points with mismatched pairs keep a wider gap "
+    "than matched ones (Liang et al. 2022, Sec. 4.3)",
     bool(
         (
             free_gap.loc[[50.0, 100.0, 1000.0], 1]
@@ -565,7 +574,8 @@ peak = max(learn_hist, key=lambda h: h["l2m"])
 glue("init_learnable_peak", float(peak["l2m"]))
 glue("init_learnable_peak_step", int(peak["step"]))
 glue("init_learnable_scale", float(learn_hist[-1]["logit_scale"]))
-# a rotation keeps the length of the text mean: the gap cannot fall below the difference of the two lengths
+# a rotation keeps the length of the text mean: the gap cannot fall below the
+# difference of the two lengths
 cnn = mad_init[mad_init.model == "mad-cnn"].iloc[0]
 glue("init_bound", abs(cnn.image_mean_cos**0.5 - cnn.text_mean_cos**0.5))
 charts.compare_histories(
@@ -594,15 +604,15 @@ charts.compare_histories(
 # scale 100. The cone at initialisation is one reason for the gap, not the only one: with a low temperature the
 # loss keeps a gap of its own whatever the start.
 
-# %%
+# %% tags=["hide-input"]
 a0, a1 = aligned.history[0]["l2m"], aligned.history[-1]["l2m"]
 p1 = plain.history[-1]["l2m"]
 check_claim(
-    "At a low temperature, a gap closed at initialisation opens again in training, though less than without "
-    "the amendment (Liang et al. 2022, Sec. 4.5)",
+    "At a low temperature, a gap closed at initialisation opens again in training, "
+    "though less than without the amendment (Liang et al. 2022, Sec. 4.5)",
     a1 > 2 * a0 and a1 < p1,
-    f"logit scale 100, aligned: L2M {a0:.3f} at step 0, {a1:.3f} after training; unaligned: {p1:.3f} after "
-    f"training",
+    f"logit scale 100, aligned: L2M {a0:.3f} at step 0, {a1:.3f} after training; "
+    f"unaligned: {p1:.3f} after training",
     prof,
 )
 
@@ -670,7 +680,8 @@ check_claim(
 #
 # The gap of the aligned model at step 0 is small but not zero. Show that no rotation of the text side can bring
 # L2M below $\lvert\, \lVert\bar x\rVert - \lVert\bar y\rVert \,\rvert$ (the lengths of the two means), and
-# estimate that bound from the mean cosines of the MAD preset in the cone table.
+# estimate that bound from the mean cosines of the `mad-cnn` preset (the model the aligned runs train) in the
+# cone table.
 # ```
 #
 # ```{solution} cone_temperature-ex4

@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -54,9 +56,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -83,7 +86,7 @@ print(f"profile: {prof.name}")
 # Beside them, the image-caption model of the temperature experiment at the same fixed logit scale of 100 ($k = 2$)
 # says how large a gap two *different* modalities keep under the same temperature.
 
-# %%
+# %% tags=["hide-input"]
 from gaplab import runs as run_cache
 from gaplab import temperature
 
@@ -145,21 +148,24 @@ display(same_table[["l2m", "rmg", "linear_separability"]].round(3))
 # MS-COCO and CLIP's towers, and training from scratch for the MAD recipe's steps; the paper's own same-modality numbers
 # were not available (`PAPER-NUMBERS.md`, section 3.1).
 
-# %%
-# a held-out accuracy on ~30% of 2 x eval_n embeddings has standard error <= sqrt(0.25 / n_test) under chance
+# %% tags=["hide-input"]
+# a held-out accuracy on ~30% of 2 x eval_n embeddings has standard error
+# <= sqrt(0.25 / n_test) under chance
 n_test = 0.3 * 2 * len(same["augmented views, learnable"].eval_a)
 se = (0.25 / n_test) ** 0.5
 check_claim(
-    "A gap appears between two encoders of the same modality trained with the CLIP loss (Fahim et al. 2024): "
-    "under their protocol the embeddings are separable above chance, and further apart than one shared "
-    "encoder's",
+    "A gap appears between two encoders of the same modality trained with the CLIP "
+    "loss (Fahim et al. 2024): under their protocol the embeddings are separable "
+    "above chance, and further apart than one shared encoder's",
     fahim["linear_separability"] > 0.5 + 5 * se and fahim["l2m"] > 2 * one["l2m"],
     f"identical inputs, logit scale 100: L2M {fahim['l2m']:.3f}, separability "
-    f"{fahim['linear_separability']:.3f} (chance 0.5, 5 s.e. = {5 * se:.3f}); shared tower: L2M "
+    f"{fahim['linear_separability']:.3f} (chance 0.5, 5 s.e. = {5 * se:.3f}); "
+    "shared tower: L2M "
     f"{one['l2m']:.3f}, separability {one['linear_separability']:.3f}",
     prof,
 )
 
+# %% [markdown]
 # ## Uniformity and alignment
 #
 # For unit embeddings $x_1, \dots, x_N$ and their matched partners $y_1, \dots, y_N$,
@@ -235,15 +241,17 @@ charts.grouped_bars(
 # gap here (L2M {glue:text}`cuax_l2m:.3f`) and pulls pairs apart (alignment {glue:text}`cuax_alignment:.3f`):
 # spreading image and caption embeddings away from each other also pushes against matched pairs.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "Uniformity and alignment terms close most of the gap (CUA L2M below half of CLIP's) and lower linear "
-    "separability (Fahim et al. 2024)",
+    "Uniformity and alignment terms close most of the gap (CUA L2M below half of "
+    "CLIP's) and lower linear separability (Fahim et al. 2024)",
     v_table.loc["CUA", "l2m"] < 0.5 * v_table.loc["CLIP", "l2m"]
     and v_table.loc["CUA", "linear_separability"]
     < v_table.loc["CLIP", "linear_separability"],
-    f"L2M CLIP {v_table.loc['CLIP', 'l2m']:.3f}, CUA {v_table.loc['CUA', 'l2m']:.3f}; separability CLIP "
-    f"{v_table.loc['CLIP', 'linear_separability']:.3f}, CUA {v_table.loc['CUA', 'linear_separability']:.3f}",
+    f"L2M CLIP {v_table.loc['CLIP', 'l2m']:.3f}, "
+    f"CUA {v_table.loc['CUA', 'l2m']:.3f}; "
+    f"separability CLIP {v_table.loc['CLIP', 'linear_separability']:.3f}, "
+    f"CUA {v_table.loc['CUA', 'linear_separability']:.3f}",
     prof,
 )
 
@@ -320,12 +328,12 @@ charts.lines(
 # here is one seed, so a trend over sizes says less here than theirs does; the check below tests the part of
 # their finding that does not depend on the trend.
 
-# %%
+# %% tags=["hide-input"]
 clip_l2m = by_dim[by_dim["loss"] == "CLIP"].set_index("dimensions")["l2m"]
 cua_l2m = by_dim[by_dim["loss"] == "CUA"].set_index("dimensions")["l2m"]
 check_claim(
-    "At every embedding size, uniformity and alignment leave a smaller gap than CLIP's loss alone "
-    "(Fahim et al. 2024)",
+    "At every embedding size, uniformity and alignment leave a smaller gap than "
+    "CLIP's loss alone (Fahim et al. 2024)",
     bool((cua_l2m < clip_l2m).all()),
     "L2M CLIP / CUA: "
     + ", ".join(f"{d}: {clip_l2m[d]:.3f} / {cua_l2m[d]:.3f}" for d in dims),
@@ -436,10 +444,10 @@ charts.grouped_bars(
 # difference of two images does, which a constant shift cannot change. A loss can change it, because it changes
 # what training learns, not only where the means sit.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "Image plus text difference retrieves the transformed digit far better than the image or the text alone "
-    "(the premise of Fahim et al.'s Sec. 6)",
+    "Image plus text difference retrieves the transformed digit far better than the "
+    "image or the text alone (the premise of Fahim et al.'s Sec. 6)",
     bool((shown["image+text"] > 2 * shown[["image", "text"]].max(axis=1)).all()),
     "top-1 image+text / image / text: "
     + "; ".join(
@@ -452,7 +460,8 @@ d = diffs["cua"]
 check_claim(
     "CUA does multimodal arithmetic better than CLIP (Fahim et al. 2024, Sec. 6)",
     d["low"] > 0,
-    f"top-1 CUA - CLIP {d['difference']:+.3f}, 95% bootstrap interval {d['low']:+.3f} to {d['high']:+.3f}",
+    f"top-1 CUA - CLIP {d['difference']:+.3f}, "
+    f"95% bootstrap interval {d['low']:+.3f} to {d['high']:+.3f}",
     prof,
     # measured at cpu (2026-11-23): +0.004, interval -0.006 to +0.013; the page says so
     not_at_this_scale="the book's CUA model at cpu is not distinguishable from CLIP"
@@ -468,7 +477,7 @@ check_claim(
 # :label: contrastive_gap-ex1
 #
 # Train CLIP with only the alignment term added (`gaplab.runs.mad_config(prof, alignment_weight=1.0)`). Does
-# alignment alone close the gap? What happens to uniformity?
+# alignment alone close the gap? What happens to uniformity? (Compare with the CLIP row of `v_table`.)
 # ```
 #
 # ```{solution} contrastive_gap-ex1

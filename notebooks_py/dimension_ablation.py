@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -48,10 +50,11 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 model = "clip"  # the shipped embeddings to analyse
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -66,7 +69,8 @@ prof = gaplab.resolve_profile(profile)
 charts.setup()
 img, txt = load_embeddings(model)
 print(
-    f"profile: {prof.name}; model: {embedding_info(model).model}; {img.shape[0]} pairs of {img.shape[1]}-d embeddings"
+    f"profile: {prof.name}; model: {embedding_info(model).model}; "
+    f"{img.shape[0]} pairs of {img.shape[1]}-d embeddings"
 )
 
 # %% [markdown]
@@ -80,7 +84,7 @@ print(
 # So dimension $j$ carries the share $\Delta_j^2 / \lVert\Delta\rVert^2$ of the squared gap. If the gap were an
 # even shift of all 512 dimensions, each would carry about 0.2%.
 
-# %%
+# %% tags=["hide-input"]
 diff = metrics.mean_differences(img, txt)
 top_dims = [int(d) for d in metrics.top_gap_dimensions(img, txt, 10)]
 share_top2 = metrics.gap_share(img, txt, top=2)
@@ -127,7 +131,8 @@ charts.ablation_curves(
     control,
     measures=measures,
     max_k=prof.ablation_max_k,
-    title="Ablating the top gap dimensions (orange) against random dimensions (grey, mean +/- sd)",
+    title="Ablating the top gap dimensions (orange) against random dimensions "
+    "(grey, mean +/- sd)",
 )
 
 # %% [markdown]
@@ -177,7 +182,7 @@ display(
 #
 # ## What this chapter reproduces
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
     "A few embedding dimensions carry most of the modality gap (Schrodi et al. 2025)",
     share_top2 > 0.5,
@@ -187,11 +192,13 @@ check_claim(
 check_claim(
     "Ablating the top gap dimensions shrinks the gap; ablating random ones does not",
     effect["l2m_drop_top"] > 0.2 and abs(effect["l2m_drop_random"]) < 0.02,
-    f"L2M drop: top 2 dims {effect['l2m_drop_top']:.1%}, 2 random dims {effect['l2m_drop_random']:.2%}",
+    f"L2M drop: top 2 dims {effect['l2m_drop_top']:.1%}, "
+    f"2 random dims {effect['l2m_drop_random']:.2%}",
     prof,
 )
 check_claim(
-    "Retrieval barely changes when the top gap dimensions are ablated (Schrodi et al. 2025)",
+    "Retrieval barely changes when the top gap dimensions are ablated "
+    "(Schrodi et al. 2025)",
     effect["r1_change_top"] <= 0.1,
     f"largest change of R@1 after ablating 2 dims = {effect['r1_change_top']:.3f}",
     prof,

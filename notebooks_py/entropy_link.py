@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -51,9 +53,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import display
@@ -78,7 +81,7 @@ print(f"profile: {prof.name}")
 #
 # ## Gap and entropy across the imbalance runs
 
-# %%
+# %% tags=["hide-input"]
 runs = imbalance.imbalance_runs(prof)
 table = imbalance.imbalance_table(runs)
 corr = float(np.corrcoef(table["entropy"], table["rmg"])[0, 1])
@@ -180,12 +183,15 @@ charts.compare_histories(
 # agree on the direction but not on the size of the difference (compare their rows in the table). The check below
 # is the paper's prediction in its plainest testable form: the gap grows more when the temperature is frozen.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "With the temperature frozen, added imbalance widens the gap more than with a learnable temperature",
+    "With the temperature frozen, added imbalance widens the gap more than with a "
+    "learnable temperature",
     ft["frozen_rmg_change"] > ft["learnable_rmg_change"],
-    f"RMG change frozen {ft['frozen_rmg_change']:+.3f}, learnable {ft['learnable_rmg_change']:+.3f}; entropy change "
-    f"frozen {ft['frozen_entropy_change']:+.3f}, learnable {ft['learnable_entropy_change']:+.3f}",
+    f"RMG change frozen {ft['frozen_rmg_change']:+.3f}, "
+    f"learnable {ft['learnable_rmg_change']:+.3f}; entropy change "
+    f"frozen {ft['frozen_entropy_change']:+.3f}, "
+    f"learnable {ft['learnable_entropy_change']:+.3f}",
     prof,
 )
 

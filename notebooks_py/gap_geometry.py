@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -60,7 +62,7 @@ if "google.colab" in sys.modules:
 profile = "auto"
 model = "clip"  # the shipped embeddings to look at closely
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -85,7 +87,7 @@ print(
 # A picture first. We project all 1000 normalised embeddings (500 images, 500 captions) onto the two directions of
 # largest joint variance (principal component analysis) and join some matched pairs with a grey line.
 
-# %%
+# %% tags=["hide-input"]
 img_2d, txt_2d, explained = joint_pca(img, txt)
 glue("pc1_share", float(explained[0]))
 glue("pc12_share", float(explained[:2].sum()))
@@ -228,7 +230,7 @@ glue("overlap_chance", row["overlap by chance"])
 #
 # ## What this chapter reproduces
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
     "A pretrained CLIP shows a modality gap (Liang et al. 2022)",
     row["L2M"] > 0.5 and row["linear separability"] >= 0.95,

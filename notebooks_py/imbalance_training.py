@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -49,9 +51,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import display
 
 import gaplab
@@ -63,7 +66,8 @@ charts.setup()
 seeds = tuple(range(prof.imbalance_seeds))
 print(
     f"profile: {prof.name}; k = {list(imbalance.IMBALANCE_KS)}; seeds = {list(seeds)}; "
-    f"{prof.mad_steps} steps x {prof.mad_batch} = {prof.mad_steps * prof.mad_batch:,} samples per run"
+    f"{prof.mad_steps} steps x {prof.mad_batch} = "
+    f"{prof.mad_steps * prof.mad_batch:,} samples per run"
 )
 
 # %% [markdown]
@@ -73,7 +77,7 @@ print(
 # initialisation and the order of batches and captions; the images are the same). At the `cpu` profile this is
 # twelve runs of about a minute each on two cores; runs are cached, so the next chapters reuse them.
 
-# %%
+# %% tags=["hide-input"]
 runs = imbalance.imbalance_runs(prof, seeds=seeds)
 table = imbalance.imbalance_table(runs)
 summary = imbalance.by_k(table)
@@ -147,7 +151,8 @@ for name, values in (
     glue(f"imbalance_{name}_k5", float(values.iloc[-1]))
 glue("imbalance_rmg_k0_rank", int(1 + (mean["rmg"] > mean["rmg"].iloc[0]).sum()))
 print(
-    f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), L2M {rho_l2m:.2f}, MOAD images {rho_moad_img:.2f}, "
+    f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), "
+    f"L2M {rho_l2m:.2f}, MOAD images {rho_moad_img:.2f}, "
     f"MOAD captions {rho_moad_txt:.2f}, entropy {rho_entropy:.2f}"
 )
 
@@ -180,16 +185,18 @@ print(
 # The checks below are the book's reading of the paper's claim: a rank correlation of at most $-0.8$ between $k$
 # and the seed means. They run at the `cpu` and `paper` profiles and fail the build when the trend is not there.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "More attributes per caption, smaller modality gap (Spearman of k with mean RMG <= -0.8)",
+    "More attributes per caption, smaller modality gap "
+    "(Spearman of k with mean RMG <= -0.8)",
     rho_rmg <= -0.8,
     f"Spearman {rho_rmg:.2f}; mean RMG by k = "
     + ", ".join(f"{v:.3f}" for v in mean["rmg"]),
     prof,
 )
 check_claim(
-    "More attributes per caption, less object bias in the images (Spearman of k with mean MOAD <= -0.8)",
+    "More attributes per caption, less object bias in the images "
+    "(Spearman of k with mean MOAD <= -0.8)",
     rho_moad_img <= -0.8,
     f"Spearman {rho_moad_img:.2f}; mean MOAD (images) by k = "
     + ", ".join(f"{v:.3f}" for v in mean["moad_img"]),
@@ -231,8 +238,9 @@ charts.metrics_by_k(
 # ```{exercise}
 # :label: imbalance_training-ex1
 #
-# Which single $k$ would you drop to make the RMG trend perfectly monotone, and is dropping it honest? Compute
-# `imbalance.spearman` on the remaining points.
+# Which single $k$ would you drop to make the falling RMG trend perfectly monotone (or as close to it as the
+# points allow), and is dropping it honest? Compute `imbalance.spearman` of $k$ with the mean RMG on the
+# remaining points.
 # ```
 #
 # ```{solution} imbalance_training-ex1
@@ -248,7 +256,7 @@ charts.metrics_by_k(
 # ```{exercise}
 # :label: imbalance_training-ex2
 #
-# The spread across seeds is part of the result. For which metric is the difference between $k = 4$ and $k = 5$
+# The spread across seeds is part of the result. For which metrics is the difference between $k = 4$ and $k = 5$
 # smaller than two seed standard deviations?
 # ```
 #

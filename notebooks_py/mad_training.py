@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -50,10 +52,11 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 k = 2  # attributes named per caption besides the digit (0..5)
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import display
 
 import gaplab
@@ -80,7 +83,7 @@ print(
 # shear and elastic distortion; with network, `glyphs="auto"` uses real MNIST digits as the paper does. The tabs show
 # samples of each value.
 
-# %%
+# %% tags=["hide-input"]
 factor_gallery(samples)
 
 # %% [markdown]
@@ -127,11 +130,12 @@ charts.training_curves(result.history, title=f"Training a MAD CLIP at k = {confi
 # {glue:text}`mad_final_l2m:.3f` and RMG {glue:text}`mad_final_rmg:.3f`: it does not close. The next chapters ask
 # how it depends on $k$.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
     "A CLIP trained on MAD recognises digits zero-shot (this book's training recipe)",
     final["zero_shot_digit_acc"] >= 0.9,
-    f"zero-shot digit accuracy {final['zero_shot_digit_acc']:.3f} after {final['samples']} samples",
+    f"zero-shot digit accuracy {final['zero_shot_digit_acc']:.3f} "
+    f"after {final['samples']} samples",
     prof,
 )
 

@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -65,7 +67,7 @@ attribute_data = "mitstates:~/gaplab-data/mit-states"  # or utzappos:
 survey_dir = "~/gaplab-survey"  # one report per model: resumes
 fairface_root = "~/gaplab-data/fairface"  # val/ and fairface_label_val.csv
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import display
 
 import gaplab
@@ -101,7 +103,7 @@ print(f"profile: {prof.name}; models: {models}")
 # encode again. Without network the book can still report on the embeddings it ships; these are the numbers of
 # the chapter on gap geometry:
 
-# %%
+# %% tags=["hide-input"]
 from gaplab.paths import data_dir
 from gaplab.zoo.report import format_table, report_embeddings
 
@@ -304,7 +306,7 @@ if fair is not None:
         display((100 * fairness.share_table(fair, category)).round(1))
     display(fairness.disparity(fair, "crime").round(3))
 
-# %%
+# %% tags=["hide-input"]
 if fair is not None:
     overall = fairness.share_table(fair, "crime", by="all").loc["all"]
     evidence = f"{overall[0.0]:.3f} at lambda 0, {overall[-0.2]:.3f} at -0.2"

@@ -24,7 +24,9 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 https://github.com/gaplab-book/gaplab /content/gaplab;"
+        "test -d /content/gaplab || git clone -q --depth 1 "
+        "https://github.com/gaplab-book/gaplab"
+        " /content/gaplab;"
         f" {sys.executable} -m pip install -q /content/gaplab",
         shell=True,
         check=True,
@@ -51,9 +53,10 @@ if "google.colab" in sys.modules:
 # ```
 
 # %% tags=["parameters"]
-profile = "auto"  # "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+# "smoke" (seconds), "cpu" (the book build), "paper" (GPU); "auto" picks paper on a GPU
+profile = "auto"
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 from IPython.display import display
@@ -89,7 +92,7 @@ print(f"profile: {prof.name}")
 # On synthetic embeddings built as $w_o\,u_{\text{object}} + w_a\,v_{\text{attribute}} + \text{noise}$, MOAD moves
 # from negative to positive as the object's weight takes over:
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for share in np.linspace(0, 1, 11):
     emb, obj, attr = toy.factor_embeddings(
@@ -225,12 +228,14 @@ charts.grouped_bars(
 # in the captions does. (Swelling and fracture stay hard for every model here, probe and zero-shot alike: at
 # 28 × 28 pixels they change few pixels, and this small image tower, trained for a minute, barely resolves them.)
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "Object bias does not erase attribute information: a linear probe reads attributes from the most biased "
-    "model's image embeddings well above its zero-shot accuracy",
+    "Object bias does not erase attribute information: a linear probe reads "
+    "attributes from the most biased model's image embeddings well above its "
+    "zero-shot accuracy",
     probe_mean.loc[0, "linear probe"] > probe_mean.loc[0, "zero-shot"] + 0.1,
-    f"k = 0: probe {probe_mean.loc[0, 'linear probe']:.3f}, zero-shot {probe_mean.loc[0, 'zero-shot']:.3f}, "
+    f"k = 0: probe {probe_mean.loc[0, 'linear probe']:.3f}, "
+    f"zero-shot {probe_mean.loc[0, 'zero-shot']:.3f}, "
     f"chance {probe_mean.loc[0, 'chance']:.3f}; MOAD {moad_k[0]:.3f}",
     prof,
 )
@@ -282,10 +287,10 @@ charts.grouped_bars(
 # {glue:text}`presence_moad_digit_in_colour_model:.3f` against {glue:text}`presence_moad_digit_in_digit_model:.3f`.
 # The bias follows the factor that is always in the caption.
 
-# %%
+# %% tags=["hide-input"]
 check_claim(
-    "The always-present caption factor becomes the object of the bias (colour-anchored model: higher MOAD "
-    "towards colour, lower towards the digit)",
+    "The always-present caption factor becomes the object of the bias "
+    "(colour-anchored model: higher MOAD towards colour, lower towards the digit)",
     presence_moad[("colour", "color")] > presence_moad[("digit", "color")]
     and presence_moad[("colour", "digit")] < presence_moad[("digit", "digit")],
     ", ".join(f"{a} model, object {o}: {v:.3f}" for (a, o), v in presence_moad.items()),

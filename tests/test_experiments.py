@@ -74,6 +74,8 @@ def test_closing_by_factor_computes_each_variant(smoke_runs):
         closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16)
     )
     assert row["ideal words - u0"] == dot_accuracy(run.eval_image, words - u0, labels)
+    # u0 is one vector for every class: under the dot rule it cannot change a prediction
+    assert row["ideal words - u0"] == row["ideal words"]
     unit = words / np.linalg.norm(words, axis=1, keepdims=True)
     assert row["class prompts"] == M.zero_shot_accuracy(run.eval_image, unit, labels)
     gap = run.eval_image.mean(axis=0) - run.eval_text.mean(axis=0)

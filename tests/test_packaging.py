@@ -77,6 +77,35 @@ def test_every_notebook_opens_with_the_same_colab_cell_and_a_parameters_cell():
             r'^profile = "auto"', params[0].source, re.M
         )
     assert len(firsts) == 1, "the Colab cell differs between notebooks"
+    # it clones the repository the launch buttons point at
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert f'"{config["repository"]["url"]}"' in firsts.pop()
+
+
+def _only_records(source: str) -> bool:
+    """True when every statement of a cell is a call of glue or check_claim."""
+    import ast
+
+    body = ast.parse(source).body
+    return bool(body) and all(
+        isinstance(s, ast.Expr)
+        and isinstance(s.value, ast.Call)
+        and isinstance(s.value.func, ast.Name)
+        and s.value.func.id in ("glue", "check_claim")
+        for s in body
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_and_record_only_cells_are_collapsed(path):
+    nb = jupytext.read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tags = [c.metadata.get("tags", []) for c in code]
+    params = next(i for i, t in enumerate(tags) if "parameters" in t)
+    assert "hide-input" in tags[params + 1], "the setup cell should be hide-input"
+    for cell, t in zip(code, tags):
+        if _only_records(cell.source):
+            assert "hide-input" in t, f"record-only cell not collapsed:\n{cell.source}"
 
 
 def test_every_notebook_is_in_the_toc():
