@@ -77,7 +77,7 @@ print(f"profile: {prof.name}; seeds per k: {len(seeds)}")
 # The runs are the imbalance chapter's grid (six values of $k$, {glue:text}`closing_seeds` seeds each); they come
 # from the run cache when that chapter has been built, and are trained otherwise.
 
-# %% tags=["hide-input"]
+# %%
 runs = imbalance.imbalance_runs(prof, seeds=seeds, progress=False)
 glue("closing_seeds", len(seeds))
 

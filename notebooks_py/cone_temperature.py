@@ -83,7 +83,7 @@ print(f"profile: {prof.name}")
 # and, with ReLU or sigmoid, keeps only non-negative or positive outputs: the outputs share a common component that
 # grows layer after layer, and the cloud of embeddings closes into a cone.
 
-# %% tags=["hide-input"]
+# %%
 depth = 10
 cone_rows = []
 for act in cone.ACTIVATIONS:

@@ -86,7 +86,7 @@ print(f"profile: {prof.name}")
 # Beside them, the image-caption model of the temperature experiment at the same fixed logit scale of 100 ($k = 2$)
 # says how large a gap two *different* modalities keep under the same temperature.
 
-# %% tags=["hide-input"]
+# %%
 from gaplab import runs as run_cache
 from gaplab import temperature
 

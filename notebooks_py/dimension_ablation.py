@@ -84,7 +84,7 @@ print(
 # So dimension $j$ carries the share $\Delta_j^2 / \lVert\Delta\rVert^2$ of the squared gap. If the gap were an
 # even shift of all 512 dimensions, each would carry about 0.2%.
 
-# %% tags=["hide-input"]
+# %%
 diff = metrics.mean_differences(img, txt)
 top_dims = [int(d) for d in metrics.top_gap_dimensions(img, txt, 10)]
 share_top2 = metrics.gap_share(img, txt, top=2)

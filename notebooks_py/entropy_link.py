@@ -81,7 +81,7 @@ print(f"profile: {prof.name}")
 #
 # ## Gap and entropy across the imbalance runs
 
-# %% tags=["hide-input"]
+# %%
 runs = imbalance.imbalance_runs(prof)
 table = imbalance.imbalance_table(runs)
 corr = float(np.corrcoef(table["entropy"], table["rmg"])[0, 1])

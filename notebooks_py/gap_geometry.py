@@ -87,7 +87,7 @@ print(
 # A picture first. We project all 1000 normalised embeddings (500 images, 500 captions) onto the two directions of
 # largest joint variance (principal component analysis) and join some matched pairs with a grey line.
 
-# %% tags=["hide-input"]
+# %%
 img_2d, txt_2d, explained = joint_pca(img, txt)
 glue("pc1_share", float(explained[0]))
 glue("pc12_share", float(explained[:2].sum()))

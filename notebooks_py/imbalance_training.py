@@ -77,7 +77,7 @@ print(
 # initialisation and the order of batches and captions; the images are the same). At the `cpu` profile this is
 # twelve runs of about a minute each on two cores; runs are cached, so the next chapters reuse them.
 
-# %% tags=["hide-input"]
+# %%
 runs = imbalance.imbalance_runs(prof, seeds=seeds)
 table = imbalance.imbalance_table(runs)
 summary = imbalance.by_k(table)

@@ -83,7 +83,7 @@ print(
 # shear and elastic distortion; with network, `glyphs="auto"` uses real MNIST digits as the paper does. The tabs show
 # samples of each value.
 
-# %% tags=["hide-input"]
+# %%
 factor_gallery(samples)
 
 # %% [markdown]

@@ -103,7 +103,7 @@ print(f"profile: {prof.name}; models: {models}")
 # encode again. Without network the book can still report on the embeddings it ships; these are the numbers of
 # the chapter on gap geometry:
 
-# %% tags=["hide-input"]
+# %%
 from gaplab.paths import data_dir
 from gaplab.zoo.report import format_table, report_embeddings
 

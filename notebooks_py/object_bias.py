@@ -92,7 +92,7 @@ print(f"profile: {prof.name}")
 # On synthetic embeddings built as $w_o\,u_{\text{object}} + w_a\,v_{\text{attribute}} + \text{noise}$, MOAD moves
 # from negative to positive as the object's weight takes over:
 
-# %% tags=["hide-input"]
+# %%
 rows = []
 for share in np.linspace(0, 1, 11):
     emb, obj, attr = toy.factor_embeddings(

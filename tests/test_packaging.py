@@ -106,6 +106,9 @@ def test_setup_and_record_only_cells_are_collapsed(path):
     for cell, t in zip(code, tags):
         if _only_records(cell.source):
             assert "hide-input" in t, f"record-only cell not collapsed:\n{cell.source}"
+        # what the reader came for stays in view: the cells that draw a chart
+        if re.search(r"\bcharts\.(?!setup\b)\w+\(", cell.source):
+            assert "hide-input" not in t, f"a chart's cell is collapsed:\n{cell.source}"
 
 
 def test_every_notebook_is_in_the_toc():

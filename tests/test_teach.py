@@ -208,18 +208,20 @@ def test_student_notebooks_hold_no_solution(source):
 def test_each_exercise_is_followed_by_an_answer_cell_and_a_check(source):
     nb = nbformat.read(ROOT / "notebooks" / "student" / f"{source.stem}.ipynb", 4)
     labels = _labels(source)
+    numbers = student.book_numbers()
     for label in labels:
-        ex = exercise(label)
+        ex, n = exercise(label), numbers[label]
         heading = [
             i
             for i, c in enumerate(nb.cells)
-            if c.cell_type == "markdown" and f"### Exercise {ex.number}\n" in c.source
+            if c.cell_type == "markdown" and f"### Exercise {n}\n" in c.source
         ]
         assert len(heading) == 1, label
         answer, check = nb.cells[heading[0] + 1], nb.cells[heading[0] + 2]
         assert answer.cell_type == check.cell_type == "code"
         assert answer.source.endswith(f"\n{ex.variable} = None")
-        assert f'check("{label}", globals())' in check.source
+        assert answer.source.startswith(f"# Exercise {n}: ")
+        assert f'check("{label}", globals(), number={n})' in check.source
     # the chapter itself is all there: every code cell of the source appears in order
     import jupytext
 
@@ -244,6 +246,33 @@ def test_a_later_chapter_is_picked_up_and_an_unchecked_exercise_is_refused(tmp_p
     assert [p.name for p in student.write_student_notebooks(src, tmp_path / "out")] == [
         "gap_geometry.ipynb"
     ]
+
+
+def test_book_numbers_run_through_the_book_in_the_order_of_the_toc(tmp_path):
+    numbers = student.book_numbers()
+    assert sorted(numbers.values()) == list(range(1, len(numbers) + 1))
+    assert set(numbers) == {label for src in CHAPTERS for label in _labels(src)}
+    # within a chapter, in the chapter's order; chapters in the order of _toc.yml
+    toc = (ROOT / "_toc.yml").read_text()
+    first = {s.stem: numbers[_labels(s)[0]] for s in CHAPTERS if _labels(s)}
+    assert sorted(first, key=first.get) == sorted(first, key=toc.index)
+    # a chapter outside the table of contents comes last
+    src = tmp_path / "notebooks_py"
+    src.mkdir()
+    for name in ("gap_geometry", "mad_training"):
+        (src / f"{name}.py").write_text(
+            (ROOT / "notebooks_py" / f"{name}.py").read_text()
+        )
+    (tmp_path / "_toc.yml").write_text("- file: notebooks/mad_training\n")
+    local = student.book_numbers(src)
+    assert local["mad_training-ex1"] == 1 and local["gap_geometry-ex1"] == 3
+
+
+def test_check_prints_the_number_it_is_given(capsys):
+    from gaplab.teach import check
+
+    check("gap_geometry-ex1", {}, number=17)
+    assert capsys.readouterr().out.startswith("Exercise 17: not answered yet")
 
 
 def test_rehearsal_checks_every_exercise_blank_then_worked():

@@ -121,9 +121,10 @@ def _is_number_like(value) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
-def verdict(ex: Exercise, namespace: dict) -> Verdict:
-    """Judge the answer stored in ``namespace[ex.variable]`` (None or missing: not answered yet)."""
-    head = f"Exercise {ex.number}"
+def verdict(ex: Exercise, namespace: dict, number: int | None = None) -> Verdict:
+    """Judge the answer stored in ``namespace[ex.variable]`` (None or missing: not answered yet).
+    ``number`` is the exercise's number in the book (default: its place in its chapter)."""
+    head = f"Exercise {ex.number if number is None else number}"
     try:
         return _verdict(ex, namespace, head)
     except NotReady as why:
@@ -167,9 +168,10 @@ def _verdict(ex: Exercise, namespace: dict, head: str) -> Verdict:
     return Verdict("wrong", f"{head}: not yet.{hint}")
 
 
-def check(label: str, namespace: dict) -> None:
+def check(label: str, namespace: dict, number: int | None = None) -> None:
     """Print the verdict on the answer to the exercise ``label`` stored in ``namespace`` (a notebook
-    passes ``globals()``). :func:`verdict` returns it instead."""
+    passes ``globals()``; the student notebooks pass the book's ``number`` of the exercise too).
+    :func:`verdict` returns it instead."""
     from gaplab.teach.exercises import exercise
 
-    print(verdict(exercise(label), namespace).message)
+    print(verdict(exercise(label), namespace, number).message)

@@ -20,6 +20,7 @@ from gaplab.teach.exercises import exercise
 
 __all__ = [
     "ROOT",
+    "book_numbers",
     "student_notebook",
     "write_student_notebooks",
     "rehearsal_notebook",
@@ -44,7 +45,33 @@ BANNER = (
 )
 
 
-def _exercise_markdown(body: str) -> tuple[str, str]:
+def book_numbers(sources=SOURCES, toc=None) -> dict[str, int]:
+    """label -> the number the built book gives the exercise.
+
+    sphinx-exercise numbers the exercises through the whole book, in the order of the table of contents
+    (``_toc.yml`` beside ``sources``); chapters it does not list follow, in name order. The student
+    notebooks use the same numbers, so "Exercise 20" is one exercise on the site and in the notebook.
+    """
+    sources = Path(sources)
+    toc = Path(toc) if toc is not None else sources.parent / "_toc.yml"
+    order = (
+        re.findall(r"file:\s*notebooks/(\w+)", toc.read_text()) if toc.is_file() else []
+    )
+    stems = [p.stem for p in sorted(sources.glob("*.py"))]
+    ranked = [s for s in order if s in stems] + [s for s in stems if s not in order]
+    numbers: dict[str, int] = {}
+    for stem in ranked:
+        text = (sources / f"{stem}.py").read_text()
+        for body in _EXERCISE.findall(
+            text.replace("\n# ", "\n").replace("\n#\n", "\n\n")
+        ):
+            found = _LABEL.search(body)
+            if found:
+                numbers[found.group(1)] = len(numbers) + 1
+    return numbers
+
+
+def _exercise_markdown(body: str, numbers: dict) -> tuple[str, str]:
     """(label, Markdown) of one exercise directive's body."""
     found = _LABEL.search(body)
     if not found:
@@ -53,13 +80,13 @@ def _exercise_markdown(body: str) -> tuple[str, str]:
     text = _OPTION.sub("", body).strip()
     # a glued value has no renderer outside the book: name the variable that holds it instead
     text = _GLUE.sub(lambda m: f"(the chapter's `{m.group(1)}`)", text)
-    ex = exercise(label)
-    return label, f"### Exercise {ex.number}\n\n{text}"
+    exercise(label)  # an exercise without a self-check fails here, by name
+    return label, f"### Exercise {numbers[label]}\n\n{text}"
 
 
-def _answer_source(label: str) -> str:
+def _answer_source(label: str, number: int) -> str:
     ex = exercise(label)
-    lines = [f"# Exercise {ex.number}: {ex.task}"]
+    lines = [f"# Exercise {number}: {ex.task}"]
     if ex.choices:
         letters = ", ".join(f'"{c}"' for c in ex.letters)
         lines[0] += f" Store {letters} in `{ex.variable}`."
@@ -68,14 +95,19 @@ def _answer_source(label: str) -> str:
     return "\n".join(lines)
 
 
-def _check_source(label: str) -> str:
-    return f'from gaplab.teach import check\n\ncheck("{label}", globals())'
+def _check_source(label: str, number: int) -> str:
+    return f'from gaplab.teach import check\n\ncheck("{label}", globals(), number={number})'
 
 
-def student_notebook(source: Path) -> nbformat.NotebookNode:
-    """The student version of one chapter (a ``notebooks_py`` percent script)."""
+def student_notebook(
+    source: Path, numbers: dict | None = None
+) -> nbformat.NotebookNode:
+    """The student version of one chapter (a ``notebooks_py`` percent script); ``numbers`` are the
+    book's exercise numbers (default: :func:`book_numbers` of the chapter's folder)."""
     import jupytext
 
+    source = Path(source)
+    numbers = book_numbers(source.parent) if numbers is None else numbers
     chapter = jupytext.read(source)
     out = nbformat.v4.new_notebook(metadata=dict(chapter.metadata))
     out.metadata.pop("jupytext", None)
@@ -89,12 +121,13 @@ def student_notebook(source: Path) -> nbformat.NotebookNode:
             continue
         text = _SOLUTION.sub("\n\n", cell.source).strip()
         labels = []
-        text = _EXERCISE.sub(lambda m: _replace(m, labels), text)
+        text = _EXERCISE.sub(lambda m: _replace(m, labels, numbers), text)
         if text:
             out.cells.append(nbformat.v4.new_markdown_cell(text))
         for label in labels:
-            out.cells.append(nbformat.v4.new_code_cell(_answer_source(label)))
-            out.cells.append(nbformat.v4.new_code_cell(_check_source(label)))
+            n = numbers[label]
+            out.cells.append(nbformat.v4.new_code_cell(_answer_source(label, n)))
+            out.cells.append(nbformat.v4.new_code_cell(_check_source(label, n)))
     # stable ids, so that regenerating an unchanged chapter rewrites nothing
     for i, cell in enumerate(out.cells):
         cell.id = f"{source.stem[:40]}-{i:03d}"
@@ -102,8 +135,8 @@ def student_notebook(source: Path) -> nbformat.NotebookNode:
     return out
 
 
-def _replace(match, labels: list) -> str:
-    label, text = _exercise_markdown(match.group("body"))
+def _replace(match, labels: list, numbers: dict) -> str:
+    label, text = _exercise_markdown(match.group("body"), numbers)
     labels.append(label)
     return text
 
@@ -123,8 +156,9 @@ def write_student_notebooks(sources=SOURCES, target=TARGET) -> list[Path]:
         raise FileNotFoundError(f"no chapter sources (*.py) in {sources}")
     target.mkdir(parents=True, exist_ok=True)
     written = []
+    numbers = book_numbers(sources)
     for src in chapters:
-        nb = student_notebook(src)
+        nb = student_notebook(src, numbers)
         path = target / f"{src.stem}.ipynb"
         text = nbformat.writes(nb) + "\n"
         if not path.exists() or path.read_text() != text:
@@ -146,7 +180,7 @@ def rehearsal_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in out.cells:
         cells.append(cell)
         found = re.fullmatch(
-            r'from gaplab.teach import check\n\ncheck\("([^"]+)", globals\(\)\)',
+            r'from gaplab.teach import check\n\ncheck\("([^"]+)", globals\(\), number=\d+\)',
             cell.source,
         )
         if cell.cell_type == "code" and found:
