@@ -8,6 +8,7 @@ fails the build when it does not; at ``smoke`` it only reports.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +92,22 @@ def check_claim(
         scope = f" (reported, not enforced: {not_at_this_scale})"
     else:
         scope = ""
-    print(f"[{mark}] {statement} - {evidence}{scope}")
+    # wrapped to the width of the code, so the verdict reads on the page without a sideways scroll
+    lines = [f"[{mark}] {statement}", f"evidence: {evidence}"]
+    if scope:
+        lines.append(scope.strip())
+    print(
+        "\n".join(
+            textwrap.fill(
+                line,
+                88,
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            for line in lines
+        )
+    )
     if enforced and not holds:
         raise ClaimNotReproduced(
             f"{statement}: not reproduced at profile {prof.name!r} ({evidence})"
