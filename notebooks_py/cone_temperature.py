@@ -630,7 +630,7 @@ check_claim(
 # :label: cone_temperature-sol1
 # :class: dropdown
 #
-# Build the layers with `torch.nn.Linear(..., bias=False)` (copy `cone.mlp_cone`'s loop). ReLU and sigmoid still
+# `cone.mlp_cone(act, bias=False)` builds the same layers without biases. ReLU and sigmoid still
 # narrow the cone, because their outputs are all non-negative (positive) so every pair of outputs has a positive
 # cosine; tanh and a linear network keep the mean cosine near 0, since without a bias nothing is shared by all
 # inputs and both maps are odd functions.

@@ -42,6 +42,19 @@ def test_mlp_cone_shape_range_and_determinism(activation):
     )
 
 
+def test_mlp_cone_without_bias_keeps_odd_maps_out_of_a_cone():
+    # with no bias nothing is shared by all inputs: odd maps (linear, tanh) keep the
+    # mean cosine near 0, while non-negative outputs (ReLU, sigmoid) still form a cone
+    final = {
+        a: cone.mlp_cone(a, depth=6, width=128, bias=False)[-1]
+        for a in cone.ACTIVATIONS
+    }
+    assert abs(final["linear"]) < 0.05 and abs(final["tanh"]) < 0.05
+    assert final["relu"] > 0.3 and final["sigmoid"] > 0.9
+    # the biases are what close the linear network's cone
+    assert cone.mlp_cone("linear", depth=6, width=128)[-1] > 0.5
+
+
 def test_mlp_cone_index_zero_is_the_inputs():
     # the inputs do not depend on the network: every activation and depth starts from the same value
     firsts = {

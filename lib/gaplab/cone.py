@@ -53,10 +53,11 @@ def mlp_cone(
     n: int = 256,
     in_dim: int = 512,
     seed: int = 0,
+    bias: bool = True,
 ) -> list[float]:
     """Mean pairwise cosine similarity of ``n`` Gaussian inputs after each layer of a random MLP.
 
-    The MLP has ``depth`` layers, each a ``torch.nn.Linear`` (PyTorch's default initialisation, with bias) of
+    The MLP has ``depth`` layers, each a ``torch.nn.Linear`` (PyTorch's default initialisation; ``bias``) of
     output width ``width`` followed by ``activation`` (one of :data:`ACTIVATIONS`). Returns ``depth + 1``
     values: index 0 for the inputs themselves, index k after layer k. The cosine is averaged over pairs of
     distinct samples (:func:`gaplab.metrics.mean_cosine`); a value growing towards 1 is the cone narrowing.
@@ -76,7 +77,8 @@ def mlp_cone(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         layers = [
-            torch.nn.Linear(in_dim if i == 0 else width, width) for i in range(depth)
+            torch.nn.Linear(in_dim if i == 0 else width, width, bias=bias)
+            for i in range(depth)
         ]
     values = [_layer_cosine(h, 0)]
     for k, layer in enumerate(layers, start=1):

@@ -174,23 +174,29 @@ def finetune_experiment(
     target_k: int = 1,
     seed: int = 0,
     progress: bool = True,
+    load=None,
 ) -> dict:
     """Run (or load) the intervention. Returns the runs and, per arm, the gap and entropy before and after.
+
+    ``load(config)`` gets each run (default: :func:`gaplab.runs.get_or_train`); a caller that must not train,
+    such as an exercise's self-check, passes a loader that only reads the cache.
 
     "Before" is the source model measured on the fine-tuning captions (step 0 of the fine-tuning run), so a
     change is what fine-tuning did, not what the new captions did to the measurement.
     """
-    source = get_or_train(
-        resolve_glyphs(finetune_source_config(profile, source_k, seed)),
-        progress=progress,
-    )
+    if load is None:
+
+        def load(config):
+            return get_or_train(config, progress=progress)
+
+    source = load(resolve_glyphs(finetune_source_config(profile, source_k, seed)))
     scale = float(source.history[-1]["logit_scale"])
     cfgs = finetune_configs(
         profile, source_scale=scale, source_k=source_k, target_k=target_k, seed=seed
     )
     out = {"source": source, "source_logit_scale": scale}
     for arm in ("frozen", "learnable"):
-        run = get_or_train(cfgs[arm], progress=progress)
+        run = load(cfgs[arm])
         before, after = run.history[0], run.history[-1]
         out[arm] = run
         for name in ("rmg", "l2m", "entropy", "logit_scale"):

@@ -81,10 +81,6 @@ class Exercise:
         return self.label.rsplit("-ex", 1)[0]
 
     @property
-    def number(self) -> int:
-        return int(self.label.rsplit("-ex", 1)[1])
-
-    @property
     def letters(self) -> str:
         return "abcdefgh"[: len(self.choices)]
 
@@ -123,8 +119,9 @@ def _is_number_like(value) -> bool:
 
 def verdict(ex: Exercise, namespace: dict, number: int | None = None) -> Verdict:
     """Judge the answer stored in ``namespace[ex.variable]`` (None or missing: not answered yet).
-    ``number`` is the exercise's number in the book (default: its place in its chapter)."""
-    head = f"Exercise {ex.number if number is None else number}"
+    ``number`` is the exercise's number in the book; without it the verdict names the exercise by its
+    label, since only the book's table of contents fixes the number."""
+    head = f"Exercise {ex.label if number is None else number}"
     try:
         return _verdict(ex, namespace, head)
     except NotReady as why:

@@ -59,16 +59,18 @@ def book_numbers(sources=SOURCES, toc=None) -> dict[str, int]:
     )
     stems = [p.stem for p in sorted(sources.glob("*.py"))]
     ranked = [s for s in order if s in stems] + [s for s in stems if s not in order]
-    numbers: dict[str, int] = {}
-    for stem in ranked:
-        text = (sources / f"{stem}.py").read_text()
-        for body in _EXERCISE.findall(
-            text.replace("\n# ", "\n").replace("\n#\n", "\n\n")
-        ):
-            found = _LABEL.search(body)
-            if found:
-                numbers[found.group(1)] = len(numbers) + 1
-    return numbers
+    labels = [label for stem in ranked for label in _labels(sources / f"{stem}.py")]
+    return {label: i for i, label in enumerate(labels, start=1)}
+
+
+def _labels(source: Path) -> list[str]:
+    """The labels of a chapter's exercises, in the chapter's order."""
+    import jupytext
+
+    cells = jupytext.read(source).cells
+    text = "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
+    found = (_LABEL.search(body) for body in _EXERCISE.findall(text))
+    return [m.group(1) for m in found if m]
 
 
 def _exercise_markdown(body: str, numbers: dict) -> tuple[str, str]:

@@ -4,21 +4,16 @@ import dataclasses
 
 import numpy as np
 
-from gaplab import metrics as M
-from gaplab import runs
+from gaplab import contrastive, runs
 from gaplab.samemodality import SameModalityConfig
 from gaplab.teach.selfcheck import Exercise, stored_run
 
 
 def _alignment_only_change(ns):
     run = stored_run(runs.mad_config(ns["prof"], alignment_weight=1.0))
-    img, txt = run.eval_image, run.eval_text
+    report = contrastive.embedding_report(run.eval_image, run.eval_text)
     clip = ns["v_table"].loc["CLIP"]
-    uniformity = (M.uniformity(img) + M.uniformity(txt)) / 2
-    return [
-        float(M.l2m(img, txt) - clip["l2m"]),
-        float(uniformity - clip["uniformity"]),
-    ]
+    return [float(report[m] - clip[m]) for m in ("l2m", "uniformity")]
 
 
 def _separating_configs(answer, ns) -> bool:

@@ -29,20 +29,8 @@ def _cross_range(answer, ns) -> bool:
 
 
 def _finetune_k0_difference(ns):
-    prof = ns["prof"]
-    source = stored_run(imbalance.finetune_source_config(prof, 5, 0))
-    cfgs = imbalance.finetune_configs(
-        prof,
-        source_scale=float(source.history[-1]["logit_scale"]),
-        source_k=5,
-        target_k=0,
-        seed=0,
-    )
-    change = {}
-    for arm in ("frozen", "learnable"):
-        history = stored_run(cfgs[arm]).history
-        change[arm] = float(history[-1]["rmg"] - history[0]["rmg"])
-    return change["frozen"] - change["learnable"]
+    ft = imbalance.finetune_experiment(ns["prof"], target_k=0, load=stored_run)
+    return ft["frozen_rmg_change"] - ft["learnable_rmg_change"]
 
 
 def _quarter_captions(answer, ns) -> bool:
