@@ -7,6 +7,7 @@ of the `smoke` and `cpu` profiles against their budgets (smoke under 20 s; cpu u
 reaching zero-shot digit accuracy >= 0.9); `--no-budgets` skips them. The two training pipelines feed
 the same model (same preset, batch size, optimiser) on the same device in one run:
 - resident: uint8 images held on the device, batches indexed and captions sampled with tensor ops (gaplab.train);
+- grid: `--grid` runs stepped together under vmap (gaplab.grid), every run's samples counted;
 - per-sample: a Dataset returning one PIL image and one caption string per item, torchvision's ToTensor and
   Normalize, the tokenizer per caption, batched by a DataLoader (the usual image-text pipeline).
 """
@@ -99,6 +100,37 @@ def bench_resident(mad, cfg, steps, device) -> float:
         train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
 
     return _samples_per_second(one, steps, cfg.batch_size, device)
+
+
+def bench_grid(mad, cfg, steps, device, size: int) -> float:
+    """Training samples per second of ``size`` runs stepped together (gaplab.grid), all runs counted."""
+    from gaplab.grid import StackedRuns, grid_step, stacked_losses
+
+    models = [create_mad_model(cfg.preset, seed=i, device=device) for i in range(size)]
+    stack = StackedRuns(models, [make_optimizer(m, cfg) for m in models], cfg)
+    losses_of = stacked_losses(stack, cfg)
+    precision = choose_precision(device)
+    scaler = make_scaler(precision, device)
+    tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
+
+    def one():
+        idx = torch.randint(
+            0, len(mad), (size * cfg.batch_size,), generator=gen, device=device
+        )
+        tokens = caption_tokens(
+            {k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen
+        )
+        shape = (size, cfg.batch_size)
+        grid_step(
+            stack,
+            losses_of,
+            mad.images[idx].view(*shape, *mad.images.shape[1:]),
+            tokens.view(*shape, -1),
+            precision,
+            scaler,
+        )
+
+    return _samples_per_second(one, steps, size * cfg.batch_size, device)
 
 
 def bench_per_sample(mad, cfg, steps, device, workers) -> float:
@@ -204,6 +236,9 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument(
+        "--grid", type=int, default=8, help="runs stepped together in the grid timing"
+    )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument(
         "--no-budgets",
@@ -218,6 +253,8 @@ def main():
     mad = generate_mad(args.n, seed=0, glyphs="procedural", device=device)
     print("training, device-resident pipeline ...", flush=True)
     resident = bench_resident(mad, cfg, args.steps, device)
+    print(f"training, a grid of {args.grid} runs stepped together ...", flush=True)
+    grid = bench_grid(mad, cfg, args.steps, device, args.grid)
     print(
         f"training, per-sample PIL + DataLoader pipeline ({args.workers} workers) ...",
         flush=True,
@@ -247,12 +284,15 @@ def main():
             "steps": args.steps,
             "n_images": args.n,
             "dataloader_workers": args.workers,
+            "grid_runs": args.grid,
         },
         "mad_images_per_second": gen_rate,
         "train_samples_per_second": {
             "resident": resident,
             "per_sample_dataloader": per_sample,
+            f"grid_of_{args.grid}": grid,
         },
+        "grid_over_single_run": grid / resident,
         "resident_over_per_sample": resident / per_sample,
         "flops_per_sample": flops / cfg.batch_size,
         "achieved_flops_per_second": flops / cfg.batch_size * resident,

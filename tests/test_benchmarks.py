@@ -24,3 +24,11 @@ def test_step_flops_grow_with_the_batch_and_the_matmul_rate_is_positive():
     # the towers' work is per sample; the 16 x 16 logits add a little more than twice 8 x 8
     assert large == pytest.approx(2 * small, rel=0.05)
     assert bench.matmul_rate(device, size=128) > 1e6
+
+
+def test_the_grid_timing_steps_every_run():
+    bench = _bench_mad()
+    device = torch.device("cpu")
+    mad = generate_mad(64, seed=0, glyphs="procedural", device=device)
+    cfg = TrainConfig(n_train=64, batch_size=8, k=2)
+    assert bench.bench_grid(mad, cfg, 2, device, size=3) > 0

@@ -50,6 +50,9 @@ class MADConvNet(nn.Module):
         self.pretrained_cfg = self.default_cfg
         self.global_pool = global_pool
         self.head = nn.Linear(c, num_classes) if num_classes else nn.Identity()
+        #: ask for channels-last input; off when many runs train at once under torch.func.vmap, which cannot
+        #: ask a batched tensor for its memory layout (see gaplab.grid)
+        self.channels_last = True
         # oneDNN's convolutions and BatchNorm run about a third faster on the CPU in channels-last layout
         # (measured on two cores, batch 256); cuDNN prefers it under autocast too
         self.features.to(memory_format=torch.channels_last)
@@ -64,7 +67,9 @@ class MADConvNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x.contiguous(memory_format=torch.channels_last))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.features(x)
         if self.global_pool == "avg":
             x = x.mean(dim=(2, 3))
         elif self.global_pool:

@@ -456,22 +456,42 @@ def train_step(
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW; no weight decay on gains, biases and the logit scale (parameters with fewer than 2 dimensions).
     The logit scale has its own group, whose rate is ``temperature_lr_mult`` times the others'."""
-    scale = [model.logit_scale]
-    rest = [p for p in model.parameters() if p is not model.logit_scale]
-    decay = [p for p in rest if p.ndim >= 2]
-    no_decay = [p for p in rest if p.ndim < 2]
-    return torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
-            {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
-            {
-                "params": scale,
-                "weight_decay": 0.0,
-                "lr_mult": float(cfg.temperature_lr_mult),
-            },
-        ],
-        lr=cfg.lr,
-    )
+    return torch.optim.AdamW(param_groups(model.named_parameters(), cfg), lr=cfg.lr)
+
+
+def param_groups(named, cfg: TrainConfig, *, stacked: bool = False) -> list[dict]:
+    """:func:`make_optimizer`'s parameter groups from ``(name, parameter)`` pairs, in the model's order.
+
+    ``stacked``: each parameter holds several runs' copies along a first dimension (see :mod:`gaplab.grid`),
+    so a parameter's own number of dimensions is one less.
+    """
+    named = list(named)
+    extra = 1 if stacked else 0
+    scale = [p for n, p in named if n.endswith("logit_scale")]
+    rest = [p for n, p in named if not n.endswith("logit_scale")]
+    return [
+        {
+            "params": [p for p in rest if p.ndim - extra >= 2],
+            "weight_decay": cfg.weight_decay,
+            "lr_mult": 1.0,
+        },
+        {
+            "params": [p for p in rest if p.ndim - extra < 2],
+            "weight_decay": 0.0,
+            "lr_mult": 1.0,
+        },
+        {
+            "params": scale,
+            "weight_decay": 0.0,
+            "lr_mult": float(cfg.temperature_lr_mult),
+        },
+    ]
+
+
+def set_learning_rate(opt, step: int, cfg: TrainConfig) -> None:
+    """Warmup and cosine decay: every group's rate for ``step``, times its ``lr_mult``."""
+    for group in opt.param_groups:
+        group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
 
 
 def train(
@@ -508,11 +528,28 @@ def flush_denormal():
         torch.set_flush_denormal(False)
 
 
-def _train(
-    cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None
-) -> TrainResult:
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    t0 = time.perf_counter()
+@dataclass
+class RunState:
+    """One run between its set-up and its result: what the loop changes, and what it reads."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    history: list[dict]
+    start: int
+    data: MADSet
+    ev: dict
+    ckpt: Checkpoint
+    precision: Precision
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    tokenizer: MADTokenizer
+
+
+def prepare_run(cfg: TrainConfig, run_dir, device) -> RunState:
+    """Build the model, optimiser and batch stream of ``cfg``, resume its checkpoint in ``run_dir`` if there
+    is one, and otherwise measure it at step 0."""
     tokenizer = MADTokenizer()
     data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     ev = _eval_set(cfg, tokenizer, device)
@@ -537,8 +574,6 @@ def _train(
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
     scaler = make_scaler(precision, device)
-    if device.type == "cuda":
-        print(f"gaplab: training in {precision.reason}", file=sys.stderr, flush=True)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
     start = 0
@@ -570,14 +605,82 @@ def _train(
             }
         )
         del initial
+    return RunState(
+        cfg,
+        model,
+        opt,
+        gen,
+        history,
+        start,
+        data,
+        ev,
+        ckpt,
+        precision,
+        scaler,
+        device,
+        tokenizer,
+    )
 
+
+def draw_batch(run: RunState) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next training batch of ``run``: uint8 images and freshly drawn caption tokens."""
+    cfg = run.cfg
+    idx = torch.randint(
+        0, cfg.n_train, (cfg.batch_size,), generator=run.gen, device=run.device
+    )
+    factors = {name: v[idx] for name, v in run.data.factors.items()}
+    tokens = caption_tokens(factors, cfg.k, run.tokenizer, run.gen, cfg.object_factor)
+    return run.data.images[idx], tokens
+
+
+def is_evaluation(done: int, cfg: TrainConfig) -> bool:
+    return done % cfg.eval_every == 0 or done == cfg.steps
+
+
+def record_evaluation(run: RunState, done: int, mean_loss: float) -> None:
+    """Measure ``run`` after ``done`` steps, add the row to its history and write its checkpoint."""
+    run.history.append(
+        {
+            "step": done,
+            "samples": done * run.cfg.batch_size,
+            "loss": mean_loss,
+            **_evaluate(run.model, run.ev, run.tokenizer, run.device),
+        }
+    )
+    run.ckpt.save(run.model, run.opt, run.gen, run.history, done, run.scaler)
+
+
+def finish_run(run: RunState, seconds: float) -> TrainResult:
+    img, txt = encode(run.model, run.ev["images"], run.ev["tokens"])
+    return TrainResult(
+        run.cfg,
+        run.model,
+        run.history,
+        img,
+        txt,
+        {k: v.cpu().numpy() for k, v in run.ev["factors"].items()},
+        seconds,
+        run.precision.name,
+    )
+
+
+def _train(
+    cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None
+) -> TrainResult:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    t0 = time.perf_counter()
+    run = prepare_run(cfg, run_dir, device)
+    if device.type == "cuda":
+        print(
+            f"gaplab: training in {run.precision.reason}", file=sys.stderr, flush=True
+        )
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(
             total=cfg.steps,
-            initial=start,
+            initial=run.start,
             desc=f"train k={cfg.k}",
             unit="step",
             leave=False,
@@ -585,47 +688,26 @@ def _train(
     # the loss is summed on the device and read only at evaluations: reading it every step would make the
     # host wait for the GPU (float64, so the mean equals the one summed in Python floats before)
     running, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    for step in range(start, cfg.steps):
+    for step in range(run.start, cfg.steps):
         if stop_after is not None and step >= stop_after:
             break
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
-        idx = torch.randint(
-            0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device
+        set_learning_rate(run.opt, step, cfg)
+        images, tokens = draw_batch(run)
+        loss = train_step(
+            run.model, run.opt, images, tokens, cfg, run.precision, run.scaler
         )
-        factors = {name: v[idx] for name, v in data.factors.items()}
-        tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
-        loss = train_step(model, opt, data.images[idx], tokens, cfg, precision, scaler)
         running += loss.detach().double()
         count += 1
         done = step + 1
         if bar is not None:
             bar.update(1)
-        if done % cfg.eval_every == 0 or done == cfg.steps:
+        if is_evaluation(done, cfg):
             mean_loss = float(running) / count
-            history.append(
-                {
-                    "step": done,
-                    "samples": done * cfg.batch_size,
-                    "loss": mean_loss,
-                    **_evaluate(model, ev, tokenizer, device),
-                }
-            )
+            record_evaluation(run, done, mean_loss)
             if bar is not None:
                 bar.set_postfix(loss=f"{mean_loss:.3f}")
             running.zero_()
             count = 0
-            ckpt.save(model, opt, gen, history, done, scaler)
     if bar is not None:
         bar.close()
-    img, txt = encode(model, ev["images"], ev["tokens"])
-    return TrainResult(
-        cfg,
-        model,
-        history,
-        img,
-        txt,
-        {k: v.cpu().numpy() for k, v in ev["factors"].items()},
-        time.perf_counter() - t0,
-        precision.name,
-    )
+    return finish_run(run, time.perf_counter() - t0)

@@ -52,6 +52,8 @@ __all__ = [
     "CacheLocationError",
     "CacheWarning",
     "TrainingOutOfMemory",
+    "use_grids",
+    "GRID_ENV",
 ]
 
 _PKG = Path(__file__).resolve().parents[1]
@@ -223,6 +225,112 @@ def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemor
     )
 
 
+@dataclasses.dataclass
+class _Slot:
+    """Where a run that is not cached will be trained and stored: ``run_dir`` is None when it cannot be
+    stored."""
+
+    key: str
+    run_dir: Path | None
+    target: object
+    meta: dict
+
+
+def _find_or_reserve(
+    key: str, *, load, kind: str, config: dict | None, version: str | None
+):
+    """``(loaded result, None)`` when the cache holds a whole copy of ``key``; else ``(None, slot)``."""
+    locs = store.locations()
+    _log_use(key)
+    for loc in locs:
+        entry = loc.path / key
+        if not (entry / store.FINAL).exists():
+            continue
+        problem = store.entry_problem(entry)
+        if problem is None:
+            try:
+                return load(entry / store.FINAL), None
+            except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
+                problem = f"{type(exc).__name__}: {exc}"
+        if loc.writable:
+            warnings.warn(
+                f"cached run {key} in {loc.path} could not be read ({problem}); retraining",
+                CacheWarning,
+                stacklevel=4,
+            )
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            warnings.warn(
+                f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
+                CacheWarning,
+                stacklevel=4,
+            )
+
+    target = store.write_location(locs)
+    run_dir = None
+    meta = dict(
+        key=key,
+        kind=kind,
+        config=config or {},
+        code_version=version or code_version(),
+    )
+    if target is None:
+        why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
+        warnings.warn(
+            f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
+            f"directory to {store.ENV} to keep it.",
+            CacheWarning,
+            stacklevel=4,
+        )
+    else:
+        run_dir = target.path / key
+        try:
+            run_dir.mkdir(exist_ok=True)
+            resuming = (run_dir / store.CKPT).exists()
+            if not resuming:
+                store.write_training_meta(run_dir, **meta)
+            _notice(
+                f"run {key} is not in the cache; "
+                + ("resuming its checkpoint" if resuming else "training it")
+                + f" in {target.path}"
+            )
+        except OSError as exc:
+            warnings.warn(
+                f"run {key} will be trained but not stored: {target.path} refused a write "
+                f"({explain_os_error(exc)})",
+                CacheWarning,
+                stacklevel=4,
+            )
+            run_dir = None
+    return None, _Slot(key, run_dir, target, meta)
+
+
+def _keep(slot: _Slot, result, *, to_state, summarise) -> None:
+    """Store a trained ``result`` in its slot (when it has one) and drop the checkpoint."""
+    run_dir = slot.run_dir
+    if run_dir is None:
+        return
+    try:
+        atomic_save(to_state(result), run_dir / store.FINAL)
+        store.write_complete_meta(
+            run_dir,
+            **slot.meta,
+            seconds=getattr(result, "seconds", 0.0),
+            summary=summarise(result) if summarise else None,
+        )
+    except OSError as exc:
+        (run_dir / store.FINAL).unlink(missing_ok=True)
+        warnings.warn(
+            f"run {slot.key} was trained but could not be stored in {slot.target.path}: "
+            f"{explain_os_error(exc)}. It is used now; next time it resumes from its last checkpoint, "
+            f"if one was written, or is trained again.",
+            CacheWarning,
+            stacklevel=4,
+        )
+        return
+    (run_dir / store.CKPT).unlink(missing_ok=True)
+
+
 def cached_run(
     key: str,
     *,
@@ -246,71 +354,14 @@ def cached_run(
     :func:`code_version`), which ``python -m gaplab cache prune`` compares. ``announce(seconds)`` is called
     after a run was trained (default: a :func:`progress_line` with the key and the time).
     """
-    locs = store.locations()
-    _log_use(key)
-    for loc in locs:
-        entry = loc.path / key
-        if not (entry / store.FINAL).exists():
-            continue
-        problem = store.entry_problem(entry)
-        if problem is None:
-            try:
-                return load(entry / store.FINAL)
-            except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
-                problem = f"{type(exc).__name__}: {exc}"
-        if loc.writable:
-            warnings.warn(
-                f"cached run {key} in {loc.path} could not be read ({problem}); retraining",
-                CacheWarning,
-                stacklevel=3,
-            )
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            warnings.warn(
-                f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
-                CacheWarning,
-                stacklevel=3,
-            )
-
-    target = store.write_location(locs)
-    run_dir = None
-    if target is None:
-        why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
-        warnings.warn(
-            f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
-            f"directory to {store.ENV} to keep it.",
-            CacheWarning,
-            stacklevel=3,
-        )
-    else:
-        run_dir = target.path / key
-        meta = dict(
-            key=key,
-            kind=kind,
-            config=config or {},
-            code_version=version or code_version(),
-        )
-        try:
-            run_dir.mkdir(exist_ok=True)
-            resuming = (run_dir / store.CKPT).exists()
-            if not resuming:
-                store.write_training_meta(run_dir, **meta)
-            _notice(
-                f"run {key} is not in the cache; "
-                + ("resuming its checkpoint" if resuming else "training it")
-                + f" in {target.path}"
-            )
-        except OSError as exc:
-            warnings.warn(
-                f"run {key} will be trained but not stored: {target.path} refused a write "
-                f"({explain_os_error(exc)})",
-                CacheWarning,
-                stacklevel=3,
-            )
-            run_dir = None
+    found, slot = _find_or_reserve(
+        key, load=load, kind=kind, config=config, version=version
+    )
+    if slot is None:
+        return found
     started = time.perf_counter()
     try:
-        result = train(run_dir)
+        result = train(slot.run_dir)
     except torch.cuda.OutOfMemoryError as exc:
         raise _out_of_memory(exc, key, config or {}) from None
     took = time.perf_counter() - started
@@ -318,32 +369,35 @@ def cached_run(
         progress_line(f"{kind} run {key} trained in {_minutes(took)}")
     else:
         announce(took)
-    if run_dir is None:
-        return result
-    try:
-        atomic_save(to_state(result), run_dir / store.FINAL)
-        store.write_complete_meta(
-            run_dir,
-            **meta,
-            seconds=getattr(result, "seconds", 0.0),
-            summary=summarise(result) if summarise else None,
-        )
-    except OSError as exc:
-        (run_dir / store.FINAL).unlink(missing_ok=True)
-        warnings.warn(
-            f"run {key} was trained but could not be stored in {target.path}: {explain_os_error(exc)}. "
-            f"It is used now; next time it resumes from its last checkpoint, if one was written, or is "
-            f"trained again.",
-            CacheWarning,
-            stacklevel=3,
-        )
-        return result
-    (run_dir / store.CKPT).unlink(missing_ok=True)
+    _keep(slot, result, to_state=to_state, summarise=summarise)
     return result
 
 
 def _describe(config: TrainConfig, key: str) -> str:
     return f"MAD run {key} (k={config.k}, seed={config.seed}, {config.steps} steps)"
+
+
+def _mad_state(config: TrainConfig, r: TrainResult, trainer: str) -> dict:
+    return {
+        "config": config.to_dict(),
+        "code_version": code_version(),
+        "model": r.model.state_dict(),
+        "history": r.history,
+        "eval_image": torch.from_numpy(r.eval_image),
+        "eval_text": torch.from_numpy(r.eval_text),
+        "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()},
+        "seconds": r.seconds,
+        "precision": r.precision,
+        "trainer": trainer,
+    }
+
+
+def _mad_summary(r: TrainResult, trainer: str) -> dict:
+    return {**last_numbers(r.history), "precision": r.precision, "trainer": trainer}
+
+
+def _device(device=None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def get_or_train(
@@ -354,7 +408,7 @@ def get_or_train(
     written after training (see :func:`progress_line`)."""
     config = resolve_glyphs(config)
     key = run_key(config)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     if announce is None:
 
         def announce(seconds):
@@ -366,27 +420,127 @@ def get_or_train(
         config=config.to_dict(),
         load=lambda final: _load(final, config, device),
         train=lambda d: train(config, d, device=device, progress=progress),
-        summarise=lambda r: {**last_numbers(r.history), "precision": r.precision},
+        summarise=lambda r: _mad_summary(r, "single run"),
         announce=announce,
-        to_state=lambda r: {
-            "config": config.to_dict(),
-            "code_version": code_version(),
-            "model": r.model.state_dict(),
-            "history": r.history,
-            "eval_image": torch.from_numpy(r.eval_image),
-            "eval_text": torch.from_numpy(r.eval_text),
-            "eval_factors": {k: torch.from_numpy(v) for k, v in r.eval_factors.items()},
-            "seconds": r.seconds,
-            "precision": r.precision,
-        },
+        to_state=lambda r: _mad_state(config, r, "single run"),
     )
 
 
+#: environment variable: "auto" (default) trains a chapter's missing runs in grids on a GPU and one by one on
+#: the CPU; "on" and "off" force either way
+GRID_ENV = "GAPLAB_GRID"
+#: environment variable: the most runs one grid may hold (default 16)
+GRID_MAX_ENV = "GAPLAB_GRID_MAX"
+
+
+def use_grids(together: bool | None, device) -> bool:
+    """Whether missing runs are trained in grids: ``together`` when given, else as :data:`GRID_ENV` says."""
+    if together is not None:
+        return bool(together)
+    mode = os.environ.get(GRID_ENV, "auto").strip().lower() or "auto"
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"{GRID_ENV}={mode!r}: use 'auto', 'on' or 'off'")
+    return mode == "on" or (mode == "auto" and _device(device).type == "cuda")
+
+
+def _grid_max() -> int:
+    raw = os.environ.get(GRID_MAX_ENV, "16")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{GRID_MAX_ENV}={raw!r}: give a positive whole number")
+    return value
+
+
+def _checkpoint_step(run_dir: Path | None) -> int:
+    ckpt = None if run_dir is None else run_dir / store.CKPT
+    if ckpt is None or not ckpt.exists():
+        return 0
+    try:
+        return int(torch.load(ckpt, map_location="cpu", weights_only=True)["step"])
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the single run's to report
+        return -1
+
+
+def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
+    """Train the runs of ``configs`` that are not cached, in grids of compatible runs; store each run in its
+    own cache entry. Returns ``{name: result}`` for the runs trained here."""
+    from gaplab.grid import describe_grid, group_grids, train_grid
+
+    slots, by_start = {}, {}
+    for name, config in configs.items():
+        config = resolve_glyphs(config)
+        if is_stored(run_key(config)):
+            continue
+        found, slot = _find_or_reserve(
+            run_key(config),
+            load=lambda final, config=config: _load(final, config, device),
+            kind="mad",
+            config=config.to_dict(),
+            version=None,
+        )
+        if slot is None:
+            continue
+        slots[name] = (config, slot)
+        by_start.setdefault(_checkpoint_step(slot.run_dir), {})[name] = config
+    grids = [g for group in by_start.values() for g in group_grids(group, _grid_max())]
+    trained, times = {}, []
+    for i, names in enumerate(grids, 1):
+        cfgs = [slots[n][0] for n in names]
+        dirs = [slots[n][1].run_dir for n in names]
+        started = time.perf_counter()
+        try:
+            results = train_grid(cfgs, dirs, device=device, progress=progress)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise _out_of_memory(
+                exc, slots[names[0]][1].key, cfgs[0].to_dict()
+            ) from None
+        took = time.perf_counter() - started
+        times.append(took)
+        trainer = f"grid of {len(names)}"
+        for name, result in zip(names, results):
+            _keep(
+                slots[name][1],
+                result,
+                to_state=lambda r, c=slots[name][0]: _mad_state(c, r, trainer),
+                summarise=lambda r: _mad_summary(r, trainer),
+            )
+            trained[name] = result
+        left = len(grids) - i
+        eta = (
+            f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}"
+            if left
+            else ""
+        )
+        progress_line(
+            f"{desc}: {describe_grid(cfgs)} ({cfgs[0].steps} steps) trained in "
+            f"{_minutes(took)}, grid {i} of {len(grids)}{eta}"
+        )
+    return trained
+
+
 def get_or_train_all(
-    configs: dict, *, desc: str = "runs", progress: bool = True
+    configs: dict,
+    *,
+    desc: str = "runs",
+    progress: bool = True,
+    together: bool | None = None,
+    device=None,
 ) -> dict:
     """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs and,
-    for each run trained, a build-log line with the time the runs still to train should take."""
+    for each run trained, a build-log line with the time the runs still to train should take.
+
+    ``together``: train the runs that are not cached in grids of compatible runs (:mod:`gaplab.grid`), each
+    still stored as its own run. Default (None): as :data:`GRID_ENV` says, which by default means on a GPU,
+    where one small model cannot keep the device busy, and not on the CPU, where grids are no faster and the
+    book's numbers come from single runs.
+    """
+    device = _device(device)
+    trained = {}
+    if use_grids(together, device):
+        trained = _train_in_grids(configs, desc, progress, device)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -395,7 +549,7 @@ def get_or_train_all(
     missing = [
         name
         for name, config in configs.items()
-        if not is_stored(run_key(resolve_glyphs(config)))
+        if name not in trained and not is_stored(run_key(resolve_glyphs(config)))
     ]
     times: list[float] = []
     out = {}
@@ -414,7 +568,12 @@ def get_or_train_all(
                 f"{len(times)} of {len(missing)}{eta}"
             )
 
-        out[name] = get_or_train(config, progress=progress, announce=announce)
+        if name in trained:
+            out[name] = trained[name]
+        else:
+            out[name] = get_or_train(
+                config, device=device, progress=progress, announce=announce
+            )
         if bar is not None:
             bar.update(1)
     if bar is not None:

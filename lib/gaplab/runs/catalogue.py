@@ -151,6 +151,18 @@ def book_runs(
                 )
                 for k, s in grid
             ]
+            if ch == "imbalance_training" and prof.imbalance_frozen_recipe:
+                out += [
+                    _mad(
+                        ch,
+                        f"k={k} seed {s}, temperature frozen",
+                        imbalance.imbalance_config(
+                            prof, k, s, temperature=imbalance.FROZEN_LOGIT_SCALE
+                        ),
+                        resolve,
+                    )
+                    for k, s in grid
+                ]
             if ch == "entropy_link":
                 out += _finetune_runs(prof, ch, resolve)
         elif ch == "cone_temperature":
@@ -243,6 +255,26 @@ def train_book_run(run: BookRun, *, progress: bool = True):
     return get_or_train(run.config, progress=progress)
 
 
+def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
+    """Where grids are in use (a GPU, or GAPLAB_GRID=on), train the missing MAD runs in grids first; the
+    loop that follows then finds them cached."""
+    from gaplab.runs import get_or_train_all, store, use_grids
+
+    if not use_grids(None, None):
+        return
+    # keyed by cache key: a run two chapters share is trained once
+    missing = {
+        r.key: r.config
+        for r in todo
+        if r.kind == "mad" and store.find_final(r.key) is None
+    }
+    if len(missing) > 1:
+        echo(f"training {len(missing)} MAD runs in grids ...")
+        t0 = time.perf_counter()
+        get_or_train_all(missing, desc="book runs", progress=progress, together=True)
+        echo(f"      done in {time.perf_counter() - t0:.0f} s")
+
+
 def prepare(
     profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=print
 ) -> list[BookRun]:
@@ -254,6 +286,7 @@ def prepare(
     for _ in range(2):  # the second pass trains what depended on a run of the first
         runs = book_runs(profile, chapters)
         todo = [r for r in runs if r.key is not None and r.key not in done]
+        _train_in_grids_first(todo, progress, echo)
         for i, run in enumerate(todo, 1):
             done.add(run.key)
             if store.find_final(run.key) is not None:

@@ -1,0 +1,349 @@
+"""Training several MAD runs at once: a grid's models stacked and stepped together under ``torch.func.vmap``.
+
+A MAD model has about 330k parameters; one of them at batch 512 leaves a GPU mostly waiting for kernel
+launches. Stacking the K models of a grid (for example the imbalance chapter's caption levels and seeds) turns
+K small launches into one of K times the work. Each run keeps everything that makes it that run: its own
+initial weights, its own data and batch stream (its own generator, drawn exactly as a single run draws it),
+its own evaluations and its own checkpoint, written in the single-run format, so an interrupted grid can be
+resumed by a grid or by single runs, and the other way round.
+
+What changes is only the arithmetic's order: a stacked convolution or matrix product may round differently
+from K separate ones, so a grid's numbers equal single runs' to a tolerance, not to the bit (the tests state
+it). On the CPU the book trains runs one at a time (:func:`gaplab.runs.get_or_train_all`), so its numbers do
+not depend on this module; on a GPU grids are the default. Under float16 a grid shares one gradient scaler, so
+a step whose gradients overflow in any run is skipped for all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import sys
+import time
+import warnings
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from gaplab import losses
+from gaplab.cnn import MADConvNet
+from gaplab.models import mad_image_input
+from gaplab.train import (
+    RunState,
+    TrainConfig,
+    TrainResult,
+    draw_batch,
+    finish_run,
+    flush_denormal,
+    is_evaluation,
+    param_groups,
+    prepare_run,
+    record_evaluation,
+    set_learning_rate,
+)
+
+__all__ = [
+    "GridError",
+    "StackedRuns",
+    "grid_signature",
+    "grid_step",
+    "group_grids",
+    "stacked_losses",
+    "train_grid",
+]
+
+#: settings that may differ between the runs of one grid: they change a run's data or its starting point,
+#: not the shapes, the schedule or the loss every run of the grid is stepped with
+PER_RUN = frozenset(
+    {
+        "k",
+        "object_factor",
+        "data_seed",
+        "glyphs",
+        "seed",
+        "n_train",
+        "eval_n",
+        "init_from",
+        "align_init",
+        "temperature",
+    }
+)
+
+
+class GridError(ValueError):
+    """The runs asked for cannot be trained as one grid."""
+
+
+def grid_signature(cfg: TrainConfig) -> tuple:
+    """What runs must share to be trained in one grid: every setting but :data:`PER_RUN`, and whether the
+    temperature is learned (frozen runs may be frozen at different values)."""
+    shared = {k: v for k, v in cfg.to_dict().items() if k not in PER_RUN}
+    return (tuple(sorted(shared.items())), cfg.temperature == "learnable")
+
+
+def group_grids(configs: dict, max_size: int = 16) -> list[list]:
+    """The names of ``configs`` split into grids of at most ``max_size`` runs with the same
+    :func:`grid_signature`, in the order the names come. A group larger than ``max_size`` is split into
+    grids of nearly equal size (18 runs at most 16: two of 9, not 16 and 2)."""
+    if max_size < 1:
+        raise ValueError(f"max_size must be at least 1; got {max_size}")
+    groups: dict[tuple, list] = {}
+    for name, cfg in configs.items():
+        groups.setdefault(grid_signature(cfg), []).append(name)
+    out = []
+    for names in groups.values():
+        parts = -(-len(names) // max_size)
+        size, extra = divmod(len(names), parts)
+        start = 0
+        for i in range(parts):
+            end = start + size + (1 if i < extra else 0)
+            out.append(names[start:end])
+            start = end
+    return out
+
+
+def _check(configs: list[TrainConfig]) -> None:
+    if not configs:
+        raise GridError("a grid needs at least one run")
+    first = grid_signature(configs[0])
+    for cfg in configs[1:]:
+        if grid_signature(cfg) != first:
+            a, b = configs[0].to_dict(), cfg.to_dict()
+            diff = sorted(k for k in a if k not in PER_RUN and a[k] != b[k])
+            what = ", ".join(f"{k} ({a[k]!r} vs {b[k]!r})" for k in diff) or (
+                "one learns its temperature and the other freezes it"
+            )
+            raise GridError(
+                f"these runs cannot share a grid: they differ in {what}. Runs of one grid may differ "
+                f"only in {', '.join(sorted(PER_RUN))}; train the others in a grid of their own"
+            )
+
+
+class _Encoders(torch.nn.Module):
+    """The two towers as one module, so that ``functional_call`` can run them with a run's weights."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images_uint8, tokens):
+        model = self.model
+        return model.encode_image(mad_image_input(images_uint8)), model.encode_text(
+            tokens
+        )
+
+
+class StackedRuns:
+    """K runs' weights, buffers and optimiser state stacked along a first dimension of size K.
+
+    ``models`` and ``opts`` are the runs' own (built by :func:`gaplab.train.make_optimizer`); ``cfg`` gives
+    the settings they share.
+    """
+
+    def __init__(self, models, opts, cfg: TrainConfig):
+        self.params, self.buffers = stack_module_state(models)
+        # the towers' structure without storage: the weights come from the stack at every call
+        base = copy.deepcopy(models[0]).to("meta")
+        for m in base.modules():
+            if isinstance(m, MADConvNet):
+                m.channels_last = False
+        self.encoders = _Encoders(base)
+        self.opt = torch.optim.AdamW(
+            param_groups(self.params.items(), cfg, stacked=True), lr=cfg.lr
+        )
+        self._load_optimiser(list(opts))
+
+    def _load_optimiser(self, opts) -> None:
+        states = [o.state_dict() for o in opts]
+        first = states[0]
+        stacked = {}
+        for idx in first["state"]:
+            entry = {}
+            for key, value in first["state"][idx].items():
+                values = [s["state"][idx][key] for s in states]
+                if key == "step":
+                    if any(float(v) != float(value) for v in values):
+                        raise GridError("the runs' optimisers are at different steps")
+                    entry[key] = value
+                else:
+                    entry[key] = torch.stack(values)
+            stacked[idx] = entry
+        if any(set(s["state"]) != set(first["state"]) for s in states):
+            raise GridError("some runs have optimiser state and others not")
+        self.opt.load_state_dict(
+            {"state": stacked, "param_groups": first["param_groups"]}
+        )
+
+    @torch.no_grad()
+    def unstack_into(self, runs: list[RunState]) -> None:
+        """Copy each run's slice of the stack back into its own model and optimiser."""
+        state = self.opt.state_dict()
+        for i, run in enumerate(runs):
+            for name, p in run.model.named_parameters():
+                p.copy_(self.params[name][i])
+            for name, b in run.model.named_buffers():
+                b.copy_(self.buffers[name][i])
+            run.opt.load_state_dict(
+                {
+                    "state": {
+                        idx: {
+                            k: (v if k == "step" else v[i].clone())
+                            for k, v in entry.items()
+                        }
+                        for idx, entry in state["state"].items()
+                    },
+                    "param_groups": state["param_groups"],
+                }
+            )
+
+
+def stacked_losses(stack: StackedRuns, cfg: TrainConfig):
+    """A function of (params, buffers, images, tokens) for one run, giving that run's training loss."""
+
+    def one(params, buffers, images, tokens):
+        state = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
+        img, txt = functional_call(stack.encoders, state, (images, tokens))
+        img = torch.nn.functional.normalize(img.float(), dim=-1)
+        txt = torch.nn.functional.normalize(txt.float(), dim=-1)
+        loss = losses.clip_loss(img, txt, params["logit_scale"].exp().clamp(max=100))
+        if cfg.uniformity_weight:
+            uni = (losses.uniformity(img) + losses.uniformity(txt)) / 2
+            loss = loss + cfg.uniformity_weight * uni
+        if cfg.alignment_weight:
+            loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
+        if cfg.cross_uniformity_weight:
+            cross = losses.cross_uniformity(img, txt)
+            loss = loss + cfg.cross_uniformity_weight * cross
+        return loss
+
+    return vmap(one)
+
+
+def grid_step(
+    stack: StackedRuns, losses_of, images, tokens, precision, scaler
+) -> torch.Tensor:
+    """One optimiser step of every run in the stack; returns the K losses (on the device)."""
+    device = images.device
+    stack.encoders.train()
+    autocast = (
+        torch.autocast(device.type, dtype=precision.dtype)
+        if precision.dtype
+        else contextlib.nullcontext()
+    )
+    with autocast, warnings.catch_warnings():
+        # the CPU's fused attention has no vmap rule yet: torch runs it once per run instead, and says so
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        per_run = losses_of(stack.params, stack.buffers, images, tokens)
+    stack.opt.zero_grad(set_to_none=True)
+    # each run's weights reach only its own loss, so the gradient of the sum is each run's own gradient
+    total = per_run.sum()
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(total).backward()
+        scaler.step(stack.opt)
+        scaler.update()
+    else:
+        total.backward()
+        stack.opt.step()
+    with torch.no_grad():
+        stack.params["logit_scale"].clamp_(max=math.log(100.0))
+    return per_run.detach()
+
+
+def train_grid(
+    configs: list[TrainConfig],
+    run_dirs: list | None = None,
+    *,
+    device=None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> list[TrainResult]:
+    """Train the runs of ``configs`` together; one :class:`~gaplab.train.TrainResult` per config, in order.
+
+    ``run_dirs`` (one per config, or None) hold each run's checkpoint in the single-run format: a run
+    interrupted in a grid resumes there, alone or in a grid. Runs whose checkpoints stand at different steps
+    cannot share a grid (:class:`GridError`); :func:`gaplab.runs.get_or_train_all` groups them apart.
+    ``stop_after`` ends the loop after that many steps, as a killed process would.
+    """
+    configs = list(configs)
+    _check(configs)
+    run_dirs = list(run_dirs) if run_dirs is not None else [None] * len(configs)
+    if len(run_dirs) != len(configs):
+        raise GridError(f"{len(configs)} configs but {len(run_dirs)} run directories")
+    with flush_denormal():
+        return _train_grid(configs, run_dirs, device, progress, stop_after)
+
+
+def _train_grid(configs, run_dirs, device, progress, stop_after):
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    t0 = time.perf_counter()
+    runs = [prepare_run(c, d, device) for c, d in zip(configs, run_dirs)]
+    starts = sorted({r.start for r in runs})
+    if len(starts) > 1:
+        raise GridError(
+            f"the runs' checkpoints stand at different steps ({starts}); resume them in separate grids"
+        )
+    cfg, start, precision = configs[0], runs[0].start, runs[0].precision
+    scaler = runs[0].scaler
+    if device.type == "cuda":
+        print(
+            f"gaplab: training a grid of {len(runs)} runs in {precision.reason}",
+            file=sys.stderr,
+            flush=True,
+        )
+    stack = StackedRuns([r.model for r in runs], [r.opt for r in runs], cfg)
+    losses_of = stacked_losses(stack, cfg)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            desc=f"grid of {len(runs)}",
+            unit="step",
+            leave=False,
+        )
+    running = torch.zeros(len(runs), dtype=torch.float64, device=device)
+    count = 0
+    for step in range(start, cfg.steps):
+        if stop_after is not None and step >= stop_after:
+            break
+        set_learning_rate(stack.opt, step, cfg)
+        batches = [draw_batch(r) for r in runs]
+        images = torch.stack([b[0] for b in batches])
+        tokens = torch.stack([b[1] for b in batches])
+        running += grid_step(
+            stack, losses_of, images, tokens, precision, scaler
+        ).double()
+        count += 1
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+        if is_evaluation(done, cfg):
+            stack.unstack_into(runs)
+            means = (running / count).tolist()
+            for run, mean_loss in zip(runs, means):
+                if scaler is not None:
+                    run.scaler.load_state_dict(scaler.state_dict())
+                record_evaluation(run, done, mean_loss)
+            if bar is not None:
+                bar.set_postfix(loss=f"{sum(means) / len(means):.3f}")
+            running.zero_()
+            count = 0
+    if bar is not None:
+        bar.close()
+    stack.unstack_into(runs)
+    seconds = time.perf_counter() - t0
+    # the grid's wall time is shared: each run's record carries its share
+    return [finish_run(r, seconds / len(runs)) for r in runs]
+
+
+def describe_grid(configs: list[TrainConfig]) -> str:
+    """A short description of what varies across a grid's runs, for progress lines."""
+    dicts = [dataclasses.asdict(c) for c in configs]
+    varying = [k for k in sorted(PER_RUN) if len({repr(d[k]) for d in dicts}) > 1]
+    return f"grid of {len(configs)} runs" + (
+        f" over {', '.join(varying)}" if varying else ""
+    )
