@@ -18,13 +18,14 @@ BOOK_SOURCES := _config.yml _toc.yml references.bib scripts/build_book.py $(wild
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test test-site bench assets sync student lint clean clean-cache course-cache
+.PHONY: help venv book test test-site bench record assets sync student lint clean clean-cache course-cache
 
 help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
 	@echo "make test       unit, property and notebook tests (site tests run when _build/html exists)"
 	@echo "make test-site  tests of the built site only (requires make book first)"
 	@echo "make bench      speed of the gap measures, MAD generation and training -> benchmarks/results/*.json"
+	@echo "make record     on a GPU: execute the chapters at paper -> data/recorded/paper/*.json (resumes)"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
 	@echo "make student    write notebooks/student/*.ipynb: the chapters without solutions, with self-checks"
 	@echo "make lint       the pre-commit checks on every file (ruff, jupytext sync, student notebooks, nbstripout)"
@@ -68,6 +69,11 @@ test-site: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_mad.py
+	$(PY) benchmarks/compare_grid.py
+
+# The papers' scale, for a GPU: each chapter's values and claim verdicts with device, date and commit.
+record: $(STAMP)
+	$(PY) -m gaplab record --profile paper
 
 # A teacher's archive of every run the chapters need at `cpu`, for students to import or share read-only.
 course-cache: $(STAMP)

@@ -347,6 +347,28 @@ check_claim(
 )
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "closing_gap",
+    [
+        "closing_object_gain_mean",
+        "closing_attribute_gain_mean",
+        "closing_p_attr",
+        "closing_verdict",
+        "organisation_distance_mean",
+        "organisation_kendall_tau",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

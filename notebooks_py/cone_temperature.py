@@ -617,6 +617,31 @@ check_claim(
 )
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "cone_temperature",
+    [
+        "temperature_rho",
+        "temperature_l2m_low",
+        "temperature_l2m_high",
+        "temperature_acc_low",
+        "temperature_acc_high",
+        "init_plain_l2m_end",
+        "init_aligned_l2m_end",
+        "init_learnable_aligned_l2m_end",
+        "shift_mad_l2m",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

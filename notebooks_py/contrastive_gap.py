@@ -470,6 +470,33 @@ check_claim(
 )
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "contrastive_gap",
+    [
+        "samemodality_l2m",
+        "samemodality_ratio_to_pairs",
+        "clip_l2m_mad",
+        "cua_l2m",
+        "cuax_l2m",
+        "clip_zero_shot_mad",
+        "cua_zero_shot",
+        "dims_clip_l2m",
+        "dims_cua_l2m",
+        "arithmetic_top1_clip",
+        "arithmetic_top1_cua",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

@@ -228,6 +228,30 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # `metrics.rmg`, `metrics.l2m` and `metrics.logits_entropy` across the caption lengths.
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "entropy_link",
+    [
+        "entropy_gap_corr",
+        "entropy_gap_spearman",
+        "finetune_steps",
+        "finetune_gap_change_frozen",
+        "finetune_gap_change_learnable",
+        "finetune_entropy_change_frozen",
+        "finetune_entropy_change_learnable",
+        "finetune_scale_after_learnable",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

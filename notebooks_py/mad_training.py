@@ -140,6 +140,28 @@ check_claim(
 )
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "mad_training",
+    [
+        "mad_train_samples",
+        "mad_zero_shot_acc",
+        "mad_init_l2m",
+        "mad_final_l2m",
+        "mad_final_rmg",
+        "mad_train_seconds",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

@@ -358,6 +358,27 @@ if fair is not None:
 #   this page shows the protocol and the book's numbers, not a side-by-side comparison.
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "models_compared",
+    [
+        "models_n",
+        "models_kendall_rmg",
+        "models_kendall_rmg_p",
+        "models_kendall_moad",
+        "models_kendall_moad_p",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

@@ -298,6 +298,30 @@ check_claim(
 )
 
 # %% [markdown]
+# ## At the papers' scale (recorded)
+#
+# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
+# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
+# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+
+# %%
+from gaplab import record
+
+record.show(
+    "object_bias",
+    [
+        "bias_moad_img",
+        "bias_moad_txt",
+        "bias_object_acc",
+        "bias_attribute_acc",
+        "probe_attr_k0",
+        "probe_attr_k5",
+        "zs_attr_k0",
+        "zs_attr_k5",
+    ],
+)
+
+# %% [markdown]
 # ## Exercises
 
 # %% [markdown]

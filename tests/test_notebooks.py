@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 import re
@@ -14,21 +13,10 @@ import pytest
 
 from gaplab import metrics
 from gaplab.data.embeddings import load_embeddings
+from gaplab.record import read_glued
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.notebooks
-
-
-def read_glued(nb) -> dict:
-    """name -> value of every myst_nb.glue call in an executed notebook (plain Python literals)."""
-    values = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            record = out.get("metadata", {}).get("scrapbook", {})
-            if record.get("name"):
-                text = out["data"][record.get("mime_prefix", "") + "text/plain"]
-                values[record["name"]] = ast.literal_eval(text)
-    return values
 
 
 def glue_references(nb) -> set[str]:

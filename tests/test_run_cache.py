@@ -676,10 +676,11 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
         }
 
     # 3 seeds x 6 k, the colour run, fine-tuning source and learnable arm, 6 temperatures, 2 loss variants,
-    # two runs with the gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions
-    assert len(mad_keys("procedural")) == 35 and not mad_keys("procedural") & mad_keys(
-        "mnist"
-    )
+    # two runs with the gap closed at initialisation, CLIP and CUA at 64 and 32 dimensions (35), and the
+    # imbalance grid again with the temperature frozen (18)
+    assert len(mad_keys("procedural")) == 35 + 18 and not mad_keys(
+        "procedural"
+    ) & mad_keys("mnist")
 
 
 def test_trained_runs_write_build_log_lines_with_an_eta(tmp_path, monkeypatch):

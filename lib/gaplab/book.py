@@ -7,7 +7,9 @@ fails the build when it does not; at ``smoke`` it only reports.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import textwrap
 from dataclasses import dataclass
 
@@ -15,7 +17,10 @@ import numpy as np
 
 from gaplab.profiles import Profile, resolve_profile
 
-__all__ = ["glue", "plain", "ClaimNotReproduced", "check_claim", "CLAIMS"]
+__all__ = ["glue", "plain", "ClaimNotReproduced", "check_claim", "CLAIMS", "GLUED"]
+
+#: every value glued in this kernel, by name: :func:`gaplab.record.show` sets recorded numbers beside them
+GLUED: dict = {}
 
 
 def plain(value):
@@ -41,6 +46,7 @@ def glue(name: str, value, display: bool = False) -> None:
     Returns nothing, so that a glue call ending a cell does not print the value a second time.
     """
     value = plain(value)
+    GLUED[name] = value
     try:
         from myst_nb import glue as _glue
     except (
@@ -48,6 +54,24 @@ def glue(name: str, value, display: bool = False) -> None:
     ):  # e.g. on Colab without the book tools: nothing to record the value for
         return
     _glue(name, value, display=display)
+
+
+def _log_claim(statement, holds, evidence, enforced, profile, not_at_this_scale):
+    """Append the verdict as one JSON line to the file GAPLAB_CLAIM_LOG names, if set (the recorder reads it:
+    :mod:`gaplab.record`)."""
+    log = os.environ.get("GAPLAB_CLAIM_LOG")
+    if not log:
+        return
+    line = {
+        "statement": statement,
+        "holds": holds,
+        "evidence": evidence,
+        "enforced": enforced,
+        "profile": profile,
+        "not_at_this_scale": not_at_this_scale,
+    }
+    with open(log, "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 class ClaimNotReproduced(AssertionError):
@@ -85,6 +109,7 @@ def check_claim(
     holds = bool(holds) and not (isinstance(holds, float) and math.isnan(holds))
     enforced = prof.check_claims and not_at_this_scale is None
     CLAIMS.append(Claim(statement, holds, evidence, enforced))
+    _log_claim(statement, holds, evidence, enforced, prof.name, not_at_this_scale)
     mark = "reproduced" if holds else "NOT reproduced"
     if not prof.check_claims:
         scope = f" (not enforced at profile {prof.name!r})"

@@ -38,6 +38,10 @@ __all__ = [
     "finetune_source_config",
     "finetune_configs",
     "finetune_experiment",
+    "frozen_runs",
+    "trends",
+    "trend_table",
+    "FROZEN_LOGIT_SCALE",
 ]
 
 IMBALANCE_KS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -107,6 +111,34 @@ def spearman(a, b) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         raise ValueError("spearman is undefined when one sequence is constant")
     return float(stats.spearmanr(a, b).statistic)
+
+
+#: the frozen recipe's logit scale: CLIP's initial 1/0.07, where the learnable recipe starts
+FROZEN_LOGIT_SCALE = 1 / 0.07
+#: the measures whose trend with k (Spearman of k with the seed means) the chapters report
+TREND_METRICS = ("rmg", "l2m", "moad_img", "moad_txt", "entropy")
+
+
+def frozen_runs(
+    profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: bool = True
+) -> dict[tuple[int, int], TrainResult]:
+    """The imbalance grid with the temperature frozen at :data:`FROZEN_LOGIT_SCALE` (the learnable recipe's
+    starting value), everything else as :func:`imbalance_runs`."""
+    return imbalance_runs(
+        profile, ks, seeds, progress=progress, temperature=FROZEN_LOGIT_SCALE
+    )
+
+
+def trends(summary: pd.DataFrame) -> dict[str, float]:
+    """Spearman correlation of k with the seed mean of each of :data:`TREND_METRICS` (a :func:`by_k` table)."""
+    ks = list(summary.index)
+    mean = summary.xs("mean", axis=1, level=1)
+    return {m: spearman(ks, mean[m]) for m in TREND_METRICS}
+
+
+def trend_table(recipes: dict[str, dict]) -> pd.DataFrame:
+    """``{recipe: trends(...)}`` as a table: one row per measure, one column per recipe."""
+    return pd.DataFrame(recipes).rename_axis("Spearman of k with")
 
 
 def finetune_source_config(profile="auto", k: int = 5, seed: int = 0):

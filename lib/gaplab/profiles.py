@@ -35,6 +35,9 @@ class Profile:
     mad_glyphs: str = "procedural"
     #: seeds per k in the imbalance experiments
     imbalance_seeds: int = 2
+    #: also train the imbalance grid with the temperature frozen at its initial value (a second recipe, for
+    #: the GPU: it doubles the chapter's training); smoke runs it so that its code is tested
+    imbalance_frozen_recipe: bool = False
     #: steps of each fine-tuning run in the entropy intervention, and how much faster its learnable
     #: temperature moves than the other weights
     finetune_steps: int = 200
@@ -58,6 +61,7 @@ PROFILES: dict[str, Profile] = {
         mad_warmup=5,
         finetune_steps=8,
         toy_steps=100,
+        imbalance_frozen_recipe=True,
     ),
     "cpu": Profile(
         "cpu",
@@ -80,6 +84,7 @@ PROFILES: dict[str, Profile] = {
         mad_warmup=250,
         mad_glyphs="auto",
         imbalance_seeds=3,
+        imbalance_frozen_recipe=True,
         finetune_steps=2_500,
     ),
 }

@@ -1,0 +1,328 @@
+"""Recorded results: a chapter executed at a profile, kept as JSON beside the numbers the build computes.
+
+The book is built on two CPU cores at ``profile="cpu"``; the papers' scale (``paper``) needs a GPU. A record
+is one chapter executed through papermill at a profile, with every value it glued, every claim verdict it
+printed, and where it ran: device, precision, torch, date, commit, wall time and the command that reproduces
+it. Records live in ``data/recorded/<profile>/<chapter>.json``, written atomically, one chapter at a time, so
+a session that ends half-way keeps the chapters it finished and the next one goes on from there.
+
+Each chapter ends with :func:`show`, which puts the recorded numbers beside the ones its build just computed,
+labelled as recorded; with no record it says so and gives the command.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = [
+    "RecordError",
+    "record_dir",
+    "record_chapter",
+    "load_record",
+    "read_glued",
+    "show",
+    "chapters",
+    "SCHEMA",
+]
+
+SCHEMA = 1
+_REPO = Path(__file__).resolve().parents[3]
+#: the keys every record has
+_FIELDS = (
+    "schema",
+    "chapter",
+    "profile",
+    "completed",
+    "error",
+    "date",
+    "commit",
+    "changed_files",
+    "machine",
+    "wall_seconds",
+    "command",
+    "values",
+    "claims",
+)
+
+
+class RecordError(ValueError):
+    """A record file that cannot be read as one, or a chapter that cannot be recorded."""
+
+
+def record_dir() -> Path:
+    """``data/recorded`` of the book's shipped data (see :func:`gaplab.paths.data_dir`)."""
+    from gaplab.paths import data_dir
+
+    return data_dir() / "recorded"
+
+
+def chapters(notebooks: Path | None = None) -> list[str]:
+    """The chapters in the order of the book's table of contents (a chapter that compares others' runs
+    comes after them)."""
+    notebooks = notebooks or _REPO / "notebooks"
+    toc = _REPO / "_toc.yml"
+    stems = {p.stem for p in notebooks.glob("*.ipynb")}
+    ordered = []
+    if toc.exists():
+        for line in toc.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("- file: notebooks/"):
+                stem = Path(line.split(":", 1)[1].strip()).stem
+                if stem in stems:
+                    ordered.append(stem)
+    return ordered + sorted(stems - set(ordered))
+
+
+def read_glued(nb) -> dict:
+    """name -> value of every ``glue`` call in an executed notebook (plain Python literals)."""
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get("scrapbook", {})
+            if record.get("name"):
+                text = out["data"][record.get("mime_prefix", "") + "text/plain"]
+                values[record["name"]] = ast.literal_eval(text)
+    return values
+
+
+def _git(*args) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=_REPO, capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine() -> dict:
+    """Where a record is made: device, GPU name and compute capability, training precision, torch."""
+    import torch
+
+    from gaplab.precision import choose_precision
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    return {
+        "device": device.type,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "capability": list(torch.cuda.get_device_capability(0)) if cuda else None,
+        "precision": choose_precision(device).name,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+    }
+
+
+def _path(stem: str, profile: str, out_dir: Path | None) -> Path:
+    return Path(out_dir or record_dir()) / profile / f"{stem}.json"
+
+
+def record_chapter(
+    stem: str,
+    profile: str = "paper",
+    *,
+    out_dir: Path | None = None,
+    notebooks: Path | None = None,
+    command: str | None = None,
+) -> dict:
+    """Execute chapter ``stem`` at ``profile`` and write its record; returns the record.
+
+    A chapter that stops with an error (a claim not reproduced, a cell that fails) is recorded too, with
+    ``completed`` false, the error, and what it glued and checked before it stopped.
+    """
+    import nbformat
+    import papermill
+
+    notebooks = Path(notebooks or _REPO / "notebooks")
+    source = notebooks / f"{stem}.ipynb"
+    if not source.exists():
+        known = ", ".join(chapters(notebooks))
+        raise RecordError(f"no chapter {stem!r} in {notebooks}; chapters: {known}")
+    path = _path(stem, profile, out_dir)
+    command = command or (
+        f"python -m gaplab record --profile {profile} --chapters {stem}"
+    )
+    with tempfile.TemporaryDirectory(prefix="gaplab-record-") as tmp:
+        executed = Path(tmp) / f"{stem}.ipynb"
+        claim_log = Path(tmp) / "claims.jsonl"
+        saved = os.environ.get("GAPLAB_CLAIM_LOG")
+        os.environ["GAPLAB_CLAIM_LOG"] = str(claim_log)
+        error = None
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters={"profile": profile},
+                kernel_name="python3",
+                cwd=str(notebooks),
+                progress_bar=False,
+            )
+        except papermill.PapermillExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+        finally:
+            if saved is None:
+                os.environ.pop("GAPLAB_CLAIM_LOG", None)
+            else:
+                os.environ["GAPLAB_CLAIM_LOG"] = saved
+        wall = time.perf_counter() - started
+        values = read_glued(nbformat.read(executed, as_version=4))
+        claims = (
+            [json.loads(line) for line in claim_log.read_text().splitlines()]
+            if claim_log.exists()
+            else []
+        )
+    changed = _git("status", "--porcelain", "--untracked-files=no")
+    record = {
+        "schema": SCHEMA,
+        "chapter": stem,
+        "profile": profile,
+        "completed": error is None,
+        "error": error,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": _git("rev-parse", "HEAD"),
+        "changed_files": changed.splitlines() if changed else [],
+        "machine": machine(),
+        "wall_seconds": round(wall, 1),
+        "command": command,
+        "values": values,
+        "claims": claims,
+    }
+    _write_atomic(path, record)
+    return record
+
+
+def _write_atomic(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_record(
+    stem: str, profile: str = "paper", *, out_dir: Path | None = None
+) -> dict | None:
+    """The record of chapter ``stem`` at ``profile``, or None when there is none; a file that is not a whole
+    record raises :class:`RecordError` naming it."""
+    path = _path(stem, profile, out_dir)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path} is not a readable record: {exc}") from None
+    missing = (
+        [k for k in _FIELDS if k not in record] if isinstance(record, dict) else _FIELDS
+    )
+    if missing:
+        raise RecordError(
+            f"{path} is not a whole record: it lacks {', '.join(missing)}"
+        )
+    if record["schema"] != SCHEMA:
+        raise RecordError(
+            f"{path} has schema {record['schema']}; this gaplab reads {SCHEMA}"
+        )
+    if record["chapter"] != stem or record["profile"] != profile:
+        raise RecordError(
+            f"{path} holds {record['chapter']!r} at {record['profile']!r}, not {stem!r} at {profile!r}"
+        )
+    return record
+
+
+def _where(record: dict) -> str:
+    m = record["machine"]
+    device = (
+        f"{m['gpu']} ({m['precision']})" if m.get("gpu") else f"CPU ({m['precision']})"
+    )
+    commit = (record["commit"] or "unknown commit")[:10]
+    if record["changed_files"]:
+        commit += " with uncommitted changes"
+    return (
+        f"recorded at profile {record['profile']!r} on {device}, {record['date'][:10]}, "
+        f"commit {commit}, {record['wall_seconds'] / 60:.1f} min"
+    )
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
+    return str(value)
+
+
+def show(
+    stem: str,
+    names=(),
+    *,
+    profile: str = "paper",
+    out_dir: Path | None = None,
+):
+    """The recorded results of chapter ``stem`` beside this build's: a note on where they were recorded, the
+    claim verdicts both ways and the glued values ``names`` both ways (as pandas tables, displayed).
+
+    With no record, says so and gives the command that makes one. Returns the record (or None).
+    """
+    import pandas as pd
+    from IPython.display import display
+
+    from gaplab.book import CLAIMS, GLUED
+
+    record = load_record(stem, profile, out_dir=out_dir)
+    if record is None:
+        print(
+            f"No record of this chapter at profile {profile!r} yet: no GPU has run it for the book.\n"
+            f"To make one on a GPU (it writes data/recorded/{profile}/{stem}.json):\n"
+            f"  python -m gaplab record --profile {profile} --chapters {stem}"
+        )
+        return None
+    print(_where(record) + ".")
+    print(f"Reproduce: {record['command']}")
+    if not record["completed"]:
+        print(f"The recorded run stopped early: {record['error']}")
+    built = {c.statement: c for c in CLAIMS}
+    claims = pd.DataFrame(
+        [
+            {
+                "claim": c["statement"],
+                "this build": (
+                    ("reproduced" if built[c["statement"]].holds else "NOT reproduced")
+                    if c["statement"] in built
+                    else "not checked here"
+                ),
+                f"recorded ({profile})": (
+                    "reproduced" if c["holds"] else "NOT reproduced"
+                ),
+                "recorded evidence": c["evidence"],
+            }
+            for c in record["claims"]
+        ]
+    )
+    if len(claims):
+        display(claims)
+    rows = [
+        {
+            "value": name,
+            "this build": _fmt(GLUED.get(name, "not computed here")),
+            f"recorded ({profile})": _fmt(record["values"].get(name, "not recorded")),
+        }
+        for name in names
+    ]
+    if rows:
+        display(pd.DataFrame(rows))
+    return record

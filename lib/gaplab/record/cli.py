@@ -1,0 +1,93 @@
+"""``python -m gaplab record``: execute chapters at a profile and keep their results as records."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "record",
+        help="execute chapters at a profile (the papers' scale on a GPU) and record their results",
+        description="Execute each chapter at --profile and write data/recorded/<profile>/<chapter>.json: "
+        "every glued value, every claim verdict, the device, precision, date, commit and wall time. "
+        "A chapter already recorded at this commit is skipped (unless --force), so a session that "
+        "ends half-way goes on where it stopped. Keep GAPLAB_CACHE on lasting storage: the trained "
+        "models are reused.",
+        epilog="example (on a GPU):\n"
+        "  python -m gaplab record --profile paper\n"
+        "  python -m gaplab record --profile paper --chapters imbalance_training --force",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--profile", default="paper", help="profile to run (default paper)")
+    p.add_argument(
+        "--chapters",
+        nargs="+",
+        metavar="CHAPTER",
+        help="chapters to record (default: all, in the book's order)",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="records folder (default data/recorded)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="record again what is already recorded"
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="start no new chapter after M minutes (to end cleanly inside a time limit)",
+    )
+
+
+def run(args) -> int:
+    from gaplab import record
+
+    stems = args.chapters or record.chapters()
+    known = set(record.chapters())
+    unknown = [s for s in stems if s not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown chapters {unknown}; chapters: {', '.join(record.chapters())}"
+        )
+    commit = record._git("rev-parse", "HEAD")
+    started = time.perf_counter()
+    failed = []
+    for i, stem in enumerate(stems, 1):
+        old = record.load_record(stem, args.profile, out_dir=args.out)
+        if (
+            not args.force
+            and old is not None
+            and old["completed"]
+            and old["commit"] == commit
+            and not old["changed_files"]
+        ):
+            print(f"[{i}/{len(stems)}] {stem}: recorded at this commit; skipped")
+            continue
+        elapsed = (time.perf_counter() - started) / 60
+        if args.max_minutes is not None and elapsed >= args.max_minutes:
+            print(
+                f"stopping after {elapsed:.1f} min (--max-minutes {args.max_minutes}); "
+                f"run the same command again to go on from {stem}"
+            )
+            break
+        print(
+            f"[{i}/{len(stems)}] {stem}: executing at profile {args.profile!r} ...",
+            flush=True,
+        )
+        rec = record.record_chapter(stem, args.profile, out_dir=args.out)
+        verdicts = [c for c in rec["claims"] if c["enforced"]]
+        held = sum(c["holds"] for c in verdicts)
+        state = "done" if rec["completed"] else f"STOPPED: {rec['error']}"
+        print(
+            f"      {state} in {rec['wall_seconds'] / 60:.1f} min; {len(rec['values'])} values, "
+            f"{held} of {len(verdicts)} enforced claims held"
+        )
+        if not rec["completed"]:
+            failed.append(stem)
+    if failed:
+        print(f"chapters that stopped early (recorded as such): {', '.join(failed)}")
+        return 1
+    return 0
