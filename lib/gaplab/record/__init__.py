@@ -139,7 +139,6 @@ def record_chapter(
     A chapter that stops with an error (a claim not reproduced, a cell that fails) is recorded too, with
     ``completed`` false, the error, and what it glued and checked before it stopped.
     """
-    import nbformat
     import papermill
 
     notebooks = Path(notebooks or _REPO / "notebooks")
@@ -153,9 +152,12 @@ def record_chapter(
     )
     with tempfile.TemporaryDirectory(prefix="gaplab-record-") as tmp:
         executed = Path(tmp) / f"{stem}.ipynb"
-        claim_log = Path(tmp) / "claims.jsonl"
-        saved = os.environ.get("GAPLAB_CLAIM_LOG")
-        os.environ["GAPLAB_CLAIM_LOG"] = str(claim_log)
+        logs = {
+            "GAPLAB_CLAIM_LOG": Path(tmp) / "claims.jsonl",
+            "GAPLAB_GLUE_LOG": Path(tmp) / "glued.jsonl",
+        }
+        saved = {name: os.environ.get(name) for name in logs}
+        os.environ.update({name: str(path) for name, path in logs.items()})
         error = None
         started = time.perf_counter()
         try:
@@ -170,17 +172,17 @@ def record_chapter(
         except papermill.PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue}"
         finally:
-            if saved is None:
-                os.environ.pop("GAPLAB_CLAIM_LOG", None)
-            else:
-                os.environ["GAPLAB_CLAIM_LOG"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         wall = time.perf_counter() - started
-        values = read_glued(nbformat.read(executed, as_version=4))
-        claims = (
-            [json.loads(line) for line in claim_log.read_text().splitlines()]
-            if claim_log.exists()
-            else []
-        )
+        # a name glued twice keeps its last value, as on the page
+        values = {
+            line["name"]: line["value"] for line in _lines(logs["GAPLAB_GLUE_LOG"])
+        }
+        claims = _lines(logs["GAPLAB_CLAIM_LOG"])
     changed = _git("status", "--porcelain", "--untracked-files=no")
     record = {
         "schema": SCHEMA,
@@ -199,6 +201,14 @@ def record_chapter(
     }
     _write_atomic(path, record)
     return record
+
+
+def _lines(path: Path) -> list[dict]:
+    return (
+        [json.loads(line) for line in path.read_text().splitlines()]
+        if path.exists()
+        else []
+    )
 
 
 def _write_atomic(path: Path, record: dict) -> None:
