@@ -245,6 +245,9 @@ def main():
         action="store_true",
         help="skip the whole-run timings of the smoke and cpu profiles",
     )
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help="folder for the JSON (default results/)"
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     cfg = TrainConfig(n_train=args.n, batch_size=args.batch, k=2)
@@ -303,8 +306,8 @@ def main():
         result["profile_runs"] = {
             name: bench_profile_run(name, device) for name in ("smoke", "cpu")
         }
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"mad-{device.type}-{dt.date.today().isoformat()}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"mad-{device.type}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"wrote {path}")

@@ -72,6 +72,9 @@ def main():
     ap.add_argument("--ks", type=int, nargs="+", default=[0, 2, 4, 5])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help="folder for the JSON (default results/)"
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     result = {
@@ -87,8 +90,8 @@ def main():
         },
         **compare(args.profile, args.ks, args.seed, device),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"grid-{device.type}-{dt.date.today().isoformat()}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"grid-{device.type}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     print(f"wrote {path}")
