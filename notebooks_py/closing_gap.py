@@ -353,7 +353,7 @@ check_claim(
 # the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
-# %%
+# %% tags=["hide-input"]
 from gaplab import record
 
 record.show(

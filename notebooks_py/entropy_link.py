@@ -234,7 +234,7 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
-# %%
+# %% tags=["hide-input"]
 from gaplab import record
 
 record.show(

@@ -106,6 +106,9 @@ def test_setup_and_record_only_cells_are_collapsed(path):
     for cell, t in zip(code, tags):
         if _only_records(cell.source):
             assert "hide-input" in t, f"record-only cell not collapsed:\n{cell.source}"
+        # a record's cell is plumbing (a list of names); its tables are what the reader reads
+        if "record.show(" in cell.source:
+            assert "hide-input" in t, f"record cell not collapsed:\n{cell.source}"
         # what the reader came for stays in view: the cells that draw a chart
         if re.search(r"\bcharts\.(?!setup\b)\w+\(", cell.source):
             assert "hide-input" not in t, f"a chart's cell is collapsed:\n{cell.source}"
@@ -130,3 +133,13 @@ def test_citation_file_is_valid_and_matches_the_package():
         "Mind the Gap",
         "It's Not a Modality Gap",
     }
+
+
+def test_every_training_chapter_shows_its_record():
+    from gaplab.runs.catalogue import CHAPTERS
+
+    for stem in CHAPTERS:
+        source = (ROOT / "notebooks_py" / f"{stem}.py").read_text()
+        shown = re.findall(r'record\.show\(\s*"(\w+)"', source)
+        assert shown == [stem], f"{stem} should end with record.show({stem!r}, ...)"
+        assert "## At the papers' scale (recorded)" in source, stem
