@@ -56,6 +56,10 @@ class StackedRuns:
         for m in base.modules():
             if isinstance(m, MADConvNet):
                 m.channels_last = False
+            # an in-place activation on a batched tensor is recorded as a copy into a slice of the whole
+            # stack, and its backward copies the stack again; out of place it is one elementwise op
+            if isinstance(m, torch.nn.ReLU):
+                m.inplace = False
         self.encoders = _Encoders(base)
         self.opt = torch.optim.AdamW(
             param_groups(self.params.items(), cfg, stacked=True), lr=cfg.lr
