@@ -83,7 +83,8 @@ def bench_generation(n: int, device) -> float:
     return n / (time.perf_counter() - t)
 
 
-def bench_resident(mad, cfg, steps, device) -> float:
+def resident_step(mad, cfg, device):
+    """One run's training step on the device-resident pipeline, as a function returning the loss."""
     model = create_mad_model(cfg.preset, device=device)
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
@@ -97,19 +98,19 @@ def bench_resident(mad, cfg, steps, device) -> float:
         tokens = caption_tokens(
             {k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen
         )
-        train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
+        return train_step(model, opt, mad.images[idx], tokens, cfg, precision, scaler)
 
-    return _samples_per_second(one, steps, cfg.batch_size, device)
+    return one
 
 
-def bench_grid(mad, cfg, steps, device, size: int) -> float:
-    """Training samples per second of ``size`` runs stepped together (gaplab.grid), all runs counted."""
+def grid_steps(mad, cfg, device, size: int):
+    """A step of ``size`` runs stacked together (gaplab.grid), as a function returning their losses."""
     from gaplab.grid import StackedRuns, grid_step, stacked_losses
 
     models = [create_mad_model(cfg.preset, seed=i, device=device) for i in range(size)]
     stack = StackedRuns(models, [make_optimizer(m, cfg) for m in models], cfg)
-    losses_of = stacked_losses(stack, cfg)
     precision = choose_precision(device)
+    losses_of = stacked_losses(stack, cfg, precision)
     scaler = make_scaler(precision, device)
     tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
 
@@ -121,15 +122,25 @@ def bench_grid(mad, cfg, steps, device, size: int) -> float:
             {k: v[idx] for k, v in mad.factors.items()}, cfg.k, tok, gen
         )
         shape = (size, cfg.batch_size)
-        grid_step(
+        return grid_step(
             stack,
             losses_of,
             mad.images[idx].view(*shape, *mad.images.shape[1:]),
             tokens.view(*shape, -1),
-            precision,
             scaler,
         )
 
+    return one
+
+
+def bench_resident(mad, cfg, steps, device) -> float:
+    one = resident_step(mad, cfg, device)
+    return _samples_per_second(one, steps, cfg.batch_size, device)
+
+
+def bench_grid(mad, cfg, steps, device, size: int) -> float:
+    """Training samples per second of ``size`` runs stepped together, all runs counted."""
+    one = grid_steps(mad, cfg, device, size)
     return _samples_per_second(one, steps, size * cfg.batch_size, device)
 
 

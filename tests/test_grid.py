@@ -191,7 +191,7 @@ def test_a_float16_grid_step_with_a_scaler_runs_on_the_cpu():
     visual = stack.encoders.model.visual
     hook = visual.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     losses = grid_step(
-        stack, stacked_losses(stack, cfgs[0]), images, tokens, fp16, scaler
+        stack, stacked_losses(stack, cfgs[0], fp16), images, tokens, scaler
     )
     hook.remove()
     assert seen == [torch.float16]  # the stacked image tower really ran in float16
@@ -199,7 +199,7 @@ def test_a_float16_grid_step_with_a_scaler_runs_on_the_cpu():
     assert any(not torch.equal(before[k], stack.params[k]) for k in before)
     overflow = torch.amp.GradScaler("cpu", init_scale=2.0**100)
     before = {k: v.detach().clone() for k, v in stack.params.items()}
-    grid_step(stack, stacked_losses(stack, cfgs[0]), images, tokens, fp16, overflow)
+    grid_step(stack, stacked_losses(stack, cfgs[0], fp16), images, tokens, overflow)
     assert all(torch.equal(before[k], stack.params[k]) for k in before)  # skipped
     assert overflow.get_scale() < 2.0**100
 

@@ -10,17 +10,38 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from gaplab.profiles import Profile, resolve_profile
 
-__all__ = ["glue", "plain", "ClaimNotReproduced", "check_claim", "CLAIMS", "GLUED"]
+__all__ = [
+    "glue",
+    "plain",
+    "ClaimNotReproduced",
+    "check_claim",
+    "CLAIMS",
+    "GLUED",
+    "toc_order",
+]
 
 #: every value glued in this kernel, by name: :func:`gaplab.record.show` sets recorded numbers beside them
 GLUED: dict = {}
+
+
+def toc_order(stems, toc) -> list[str]:
+    """``stems`` (chapter names) in the order of the table of contents ``toc`` (a ``_toc.yml`` path); those
+    it does not list follow, in name order."""
+    toc = Path(toc)
+    listed = (
+        re.findall(r"file:\s*notebooks/(\w+)", toc.read_text()) if toc.is_file() else []
+    )
+    stems = set(stems)
+    return [s for s in listed if s in stems] + sorted(stems - set(listed))
 
 
 def plain(value):

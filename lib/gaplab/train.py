@@ -393,6 +393,58 @@ def align_text_to_images(
     model.text_projection.copy_(model.text_projection @ rotation)
 
 
+def precision_autocast(device, precision: Precision):
+    """``precision``'s autocast on ``device``'s type, or no autocast at all (float32)."""
+    if not precision.dtype:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=precision.dtype)
+
+
+def batch_embeddings(model, images_uint8: torch.Tensor, tokens: torch.Tensor):
+    """A training batch's normalised image and text embeddings, in float32 whatever the autocast."""
+    img = model.encode_image(mad_image_input(images_uint8)).float()
+    txt = model.encode_text(tokens).float()
+    return (
+        torch.nn.functional.normalize(img, dim=-1),
+        torch.nn.functional.normalize(txt, dim=-1),
+    )
+
+
+def training_loss(img, txt, logit_scale: torch.Tensor, cfg: TrainConfig):
+    """CLIP's loss at ``logit_scale`` (capped at 100, as in CLIP) plus the configured uniformity, alignment
+    and cross-uniformity terms, from normalised embeddings."""
+    loss = losses.clip_loss(img, txt, logit_scale.exp().clamp(max=100))
+    if cfg.uniformity_weight:
+        loss = (
+            loss
+            + cfg.uniformity_weight
+            * (losses.uniformity(img) + losses.uniformity(txt))
+            / 2
+        )
+    if cfg.alignment_weight:
+        loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
+    if cfg.cross_uniformity_weight:
+        loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
+    return loss
+
+
+def apply_gradients(loss, optimizer, scaler, logit_scale: torch.Tensor) -> None:
+    """Backpropagate ``loss`` and step ``optimizer`` (through ``scaler`` when it is enabled), then cap the
+    logit scale at 100."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.step(
+            optimizer
+        )  # skipped when the scaled gradients overflowed; the scale then shrinks
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        logit_scale.clamp_(max=math.log(100.0))
+
+
 def train_step(
     model,
     optimizer,
@@ -415,41 +467,10 @@ def train_step(
             "float16 training needs a gradient scaler: pass scaler=gaplab.precision.make_scaler(...)"
         )
     model.train()
-    autocast = (
-        torch.autocast(device.type, dtype=precision.dtype)
-        if precision.dtype
-        else contextlib.nullcontext()
-    )
-    with autocast:
-        img = torch.nn.functional.normalize(
-            model.encode_image(mad_image_input(images_uint8)).float(), dim=-1
-        )
-        txt = torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1)
-    scale = model.logit_scale.exp().clamp(max=100)
-    loss = losses.clip_loss(img, txt, scale)
-    if cfg.uniformity_weight:
-        loss = (
-            loss
-            + cfg.uniformity_weight
-            * (losses.uniformity(img) + losses.uniformity(txt))
-            / 2
-        )
-    if cfg.alignment_weight:
-        loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
-    if cfg.cross_uniformity_weight:
-        loss = loss + cfg.cross_uniformity_weight * losses.cross_uniformity(img, txt)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None and scaler.is_enabled():
-        scaler.scale(loss).backward()
-        scaler.step(
-            optimizer
-        )  # skipped when the scaled gradients overflowed; the scale then shrinks
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        model.logit_scale.clamp_(max=math.log(100.0))
+    with precision_autocast(device, precision):
+        img, txt = batch_embeddings(model, images_uint8, tokens)
+    loss = training_loss(img, txt, model.logit_scale, cfg)
+    apply_gradients(loss, optimizer, scaler, model.logit_scale)
     return loss.detach()
 
 
@@ -664,6 +685,50 @@ def finish_run(run: RunState, seconds: float) -> TrainResult:
     )
 
 
+def run_steps(
+    cfg: TrainConfig,
+    start: int,
+    step,
+    evaluate,
+    *,
+    size: int = 1,
+    device,
+    desc: str,
+    progress: bool,
+    stop_after: int | None,
+) -> None:
+    """The loop a single run and a grid share, from step ``start`` to ``cfg.steps``.
+
+    ``step(i)`` takes optimiser step ``i`` and returns the loss of each of the ``size`` runs on the device; at
+    every evaluation ``evaluate(done, mean_losses)`` gets the mean loss of each run since the one before. The
+    losses are summed on the device and read only at evaluations: reading them every step would make the host
+    wait for the GPU (float64, so the mean equals one summed in Python floats).
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", leave=False)
+    running, count = torch.zeros(size, dtype=torch.float64, device=device), 0
+    for i in range(start, cfg.steps):
+        if stop_after is not None and i >= stop_after:
+            break
+        running += step(i).detach().double()
+        count += 1
+        done = i + 1
+        if bar is not None:
+            bar.update(1)
+        if is_evaluation(done, cfg):
+            means = (running / count).tolist()
+            evaluate(done, means)
+            if bar is not None:
+                bar.set_postfix(loss=f"{sum(means) / len(means):.3f}")
+            running.zero_()
+            count = 0
+    if bar is not None:
+        bar.close()
+
+
 def _train(
     cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None
 ) -> TrainResult:
@@ -674,40 +739,22 @@ def _train(
         print(
             f"gaplab: training in {run.precision.reason}", file=sys.stderr, flush=True
         )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=cfg.steps,
-            initial=run.start,
-            desc=f"train k={cfg.k}",
-            unit="step",
-            leave=False,
-        )
-    # the loss is summed on the device and read only at evaluations: reading it every step would make the
-    # host wait for the GPU (float64, so the mean equals the one summed in Python floats before)
-    running, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    for step in range(run.start, cfg.steps):
-        if stop_after is not None and step >= stop_after:
-            break
-        set_learning_rate(run.opt, step, cfg)
+    def step(i):
+        set_learning_rate(run.opt, i, cfg)
         images, tokens = draw_batch(run)
-        loss = train_step(
+        return train_step(
             run.model, run.opt, images, tokens, cfg, run.precision, run.scaler
         )
-        running += loss.detach().double()
-        count += 1
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-        if is_evaluation(done, cfg):
-            mean_loss = float(running) / count
-            record_evaluation(run, done, mean_loss)
-            if bar is not None:
-                bar.set_postfix(loss=f"{mean_loss:.3f}")
-            running.zero_()
-            count = 0
-    if bar is not None:
-        bar.close()
+
+    run_steps(
+        cfg,
+        run.start,
+        step,
+        lambda done, means: record_evaluation(run, done, means[0]),
+        device=device,
+        desc=f"train k={cfg.k}",
+        progress=progress,
+        stop_after=stop_after,
+    )
     return finish_run(run, time.perf_counter() - t0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import sys
 import time
@@ -22,11 +23,18 @@ import torch
 
 from gaplab import metrics
 from gaplab.data.mad import generate_mad
-from gaplab.grid import StackedRuns, grid_step, stacked_losses, train_grid
-from gaplab.models import create_mad_model
-from gaplab.precision import choose_precision, make_scaler
-from gaplab.tokenizer import MADTokenizer, caption_tokens
-from gaplab.train import TrainConfig, make_optimizer, train, train_step
+from gaplab.grid import train_grid
+from gaplab.precision import choose_precision
+from gaplab.train import TrainConfig, train
+
+
+def _bench_mad():
+    """benchmarks/bench_mad.py, a script, loaded as a module."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_mad.py"
+    spec = importlib.util.spec_from_file_location("bench_mad", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _sync(device):
@@ -44,47 +52,15 @@ def _timed(step, steps, device) -> tuple[float, list[float]]:
 
 
 def steps_probe(device, steps: int, batch: int, grid: int) -> dict:
+    # the same steps the training benchmark times, here also checked for finite losses
+    bench = _bench_mad()
     cfg = TrainConfig(n_train=4 * batch, batch_size=batch, k=2)
     mad = generate_mad(cfg.n_train, seed=0, glyphs="procedural", device=device)
-    precision = choose_precision(device)
-    tok, gen = MADTokenizer(), torch.Generator(device=device).manual_seed(0)
-
-    def draw(n):
-        idx = torch.randint(0, len(mad), (n,), generator=gen, device=device)
-        factors = {k: v[idx] for k, v in mad.factors.items()}
-        return mad.images[idx], caption_tokens(factors, cfg.k, tok, gen)
-
-    model = create_mad_model(device=device)
-    opt, scaler = make_optimizer(model, cfg), make_scaler(precision, device)
-    for group in opt.param_groups:
-        group["lr"] = cfg.lr
-
-    def one():
-        images, tokens = draw(batch)
-        return train_step(model, opt, images, tokens, cfg, precision, scaler)
-
-    single_s, single_losses = _timed(one, steps, device)
-
-    models = [create_mad_model(seed=i, device=device) for i in range(grid)]
-    stack = StackedRuns(models, [make_optimizer(m, cfg) for m in models], cfg)
-    for group in stack.opt.param_groups:
-        group["lr"] = cfg.lr
-    losses_of = stacked_losses(stack, cfg)
-    grid_scaler = make_scaler(precision, device)
-
-    def together():
-        images, tokens = draw(grid * batch)
-        shape = (grid, batch)
-        return grid_step(
-            stack,
-            losses_of,
-            images.view(*shape, *images.shape[1:]),
-            tokens.view(*shape, -1),
-            precision,
-            grid_scaler,
-        ).mean()
-
-    grid_s, grid_losses = _timed(together, steps, device)
+    single_s, single_losses = _timed(
+        bench.resident_step(mad, cfg, device), steps, device
+    )
+    grid_step = bench.grid_steps(mad, cfg, device, grid)
+    grid_s, grid_losses = _timed(lambda: grid_step().mean(), steps, device)
     return {
         "batch": batch,
         "steps": steps,
@@ -101,7 +77,6 @@ def steps_probe(device, steps: int, batch: int, grid: int) -> dict:
             "last_mean_loss": grid_losses[-1],
             "all_finite": all(map(_finite, grid_losses)),
         },
-        "scaler_scale": grid_scaler.get_scale() if grid_scaler.is_enabled() else None,
     }
 
 

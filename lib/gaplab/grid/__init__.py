@@ -16,7 +16,6 @@ a step whose gradients overflow in any run is skipped for all of them.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 
@@ -29,9 +28,9 @@ from gaplab.train import (
     draw_batch,
     finish_run,
     flush_denormal,
-    is_evaluation,
     prepare_run,
     record_evaluation,
+    run_steps,
     set_learning_rate,
 )
 
@@ -150,47 +149,32 @@ def _train_grid(configs, run_dirs, device, progress, stop_after):
             flush=True,
         )
     stack = StackedRuns([r.model for r in runs], [r.opt for r in runs], cfg)
-    losses_of = stacked_losses(stack, cfg)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    losses_of = stacked_losses(stack, cfg, precision)
 
-        bar = tqdm(
-            total=cfg.steps,
-            initial=start,
-            desc=f"grid of {len(runs)}",
-            unit="step",
-            leave=False,
-        )
-    running = torch.zeros(len(runs), dtype=torch.float64, device=device)
-    count = 0
-    for step in range(start, cfg.steps):
-        if stop_after is not None and step >= stop_after:
-            break
-        set_learning_rate(stack.opt, step, cfg)
+    def step(i):
+        set_learning_rate(stack.opt, i, cfg)
         batches = [draw_batch(r) for r in runs]
         images = torch.stack([b[0] for b in batches])
         tokens = torch.stack([b[1] for b in batches])
-        running += grid_step(
-            stack, losses_of, images, tokens, precision, scaler
-        ).double()
-        count += 1
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-        if is_evaluation(done, cfg):
-            stack.unstack_into(runs)
-            means = (running / count).tolist()
-            for run, mean_loss in zip(runs, means):
-                if scaler is not None:
-                    run.scaler.load_state_dict(scaler.state_dict())
-                record_evaluation(run, done, mean_loss)
-            if bar is not None:
-                bar.set_postfix(loss=f"{sum(means) / len(means):.3f}")
-            running.zero_()
-            count = 0
-    if bar is not None:
-        bar.close()
+        return grid_step(stack, losses_of, images, tokens, scaler)
+
+    def evaluate(done, means):
+        stack.unstack_into(runs)
+        for run, mean_loss in zip(runs, means):
+            run.scaler.load_state_dict(scaler.state_dict())
+            record_evaluation(run, done, mean_loss)
+
+    run_steps(
+        cfg,
+        start,
+        step,
+        evaluate,
+        size=len(runs),
+        device=device,
+        desc=f"grid of {len(runs)}",
+        progress=progress,
+        stop_after=stop_after,
+    )
     stack.unstack_into(runs)
     seconds = time.perf_counter() - t0
     # the grid's wall time is shared: each run's record carries its share
@@ -199,7 +183,7 @@ def _train_grid(configs, run_dirs, device, progress, stop_after):
 
 def describe_grid(configs: list[TrainConfig]) -> str:
     """A short description of what varies across a grid's runs, for progress lines."""
-    dicts = [dataclasses.asdict(c) for c in configs]
+    dicts = [c.to_dict() for c in configs]
     varying = [k for k in sorted(PER_RUN) if len({repr(d[k]) for d in dicts}) > 1]
     return f"grid of {len(configs)} runs" + (
         f" over {', '.join(varying)}" if varying else ""

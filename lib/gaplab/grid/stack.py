@@ -8,18 +8,23 @@ one optimiser step for all of them.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 import warnings
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from gaplab import losses
 from gaplab.cnn import MADConvNet
-from gaplab.models import mad_image_input
-from gaplab.train import RunState, TrainConfig, param_groups
+from gaplab.precision import Precision
+from gaplab.train import (
+    RunState,
+    TrainConfig,
+    apply_gradients,
+    batch_embeddings,
+    param_groups,
+    precision_autocast,
+    training_loss,
+)
 
 __all__ = ["GridError", "StackedRuns", "stacked_losses", "grid_step"]
 
@@ -36,10 +41,7 @@ class _Encoders(torch.nn.Module):
         self.model = model
 
     def forward(self, images_uint8, tokens):
-        model = self.model
-        return model.encode_image(mad_image_input(images_uint8)), model.encode_text(
-            tokens
-        )
+        return batch_embeddings(self.model, images_uint8, tokens)
 
 
 class StackedRuns:
@@ -110,53 +112,27 @@ class StackedRuns:
             )
 
 
-def stacked_losses(stack: StackedRuns, cfg: TrainConfig):
-    """A function of (params, buffers, images, tokens) for one run, giving that run's training loss."""
+def stacked_losses(stack: StackedRuns, cfg: TrainConfig, precision: Precision):
+    """The K runs' training losses from the stacked (params, buffers) and (K, B, ...) images and tokens: the
+    single run's encoding and loss (:func:`gaplab.train.batch_embeddings`, :func:`gaplab.train.training_loss`)
+    mapped over the stack, with only the towers under ``precision``'s autocast, as in a single run."""
 
     def one(params, buffers, images, tokens):
         state = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
-        img, txt = functional_call(stack.encoders, state, (images, tokens))
-        img = torch.nn.functional.normalize(img.float(), dim=-1)
-        txt = torch.nn.functional.normalize(txt.float(), dim=-1)
-        loss = losses.clip_loss(img, txt, params["logit_scale"].exp().clamp(max=100))
-        if cfg.uniformity_weight:
-            uni = (losses.uniformity(img) + losses.uniformity(txt)) / 2
-            loss = loss + cfg.uniformity_weight * uni
-        if cfg.alignment_weight:
-            loss = loss + cfg.alignment_weight * losses.alignment(img, txt)
-        if cfg.cross_uniformity_weight:
-            cross = losses.cross_uniformity(img, txt)
-            loss = loss + cfg.cross_uniformity_weight * cross
-        return loss
+        with precision_autocast(images.device, precision):
+            img, txt = functional_call(stack.encoders, state, (images, tokens))
+        return training_loss(img, txt, params["logit_scale"], cfg)
 
     return vmap(one)
 
 
-def grid_step(
-    stack: StackedRuns, losses_of, images, tokens, precision, scaler
-) -> torch.Tensor:
+def grid_step(stack: StackedRuns, losses_of, images, tokens, scaler) -> torch.Tensor:
     """One optimiser step of every run in the stack; returns the K losses (on the device)."""
-    device = images.device
     stack.encoders.train()
-    autocast = (
-        torch.autocast(device.type, dtype=precision.dtype)
-        if precision.dtype
-        else contextlib.nullcontext()
-    )
-    with autocast, warnings.catch_warnings():
+    with warnings.catch_warnings():
         # the CPU's fused attention has no vmap rule yet: torch runs it once per run instead, and says so
         warnings.filterwarnings("ignore", message="There is a performance drop")
         per_run = losses_of(stack.params, stack.buffers, images, tokens)
-    stack.opt.zero_grad(set_to_none=True)
     # each run's weights reach only its own loss, so the gradient of the sum is each run's own gradient
-    total = per_run.sum()
-    if scaler is not None and scaler.is_enabled():
-        scaler.scale(total).backward()
-        scaler.step(stack.opt)
-        scaler.update()
-    else:
-        total.backward()
-        stack.opt.step()
-    with torch.no_grad():
-        stack.params["logit_scale"].clamp_(max=math.log(100.0))
+    apply_gradients(per_run.sum(), stack.opt, scaler, stack.params["logit_scale"])
     return per_run.detach()

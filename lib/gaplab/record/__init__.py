@@ -67,18 +67,10 @@ def record_dir() -> Path:
 def chapters(notebooks: Path | None = None) -> list[str]:
     """The chapters in the order of the book's table of contents (a chapter that compares others' runs
     comes after them)."""
+    from gaplab.book import toc_order
+
     notebooks = notebooks or _REPO / "notebooks"
-    toc = _REPO / "_toc.yml"
-    stems = {p.stem for p in notebooks.glob("*.ipynb")}
-    ordered = []
-    if toc.exists():
-        for line in toc.read_text().splitlines():
-            line = line.strip()
-            if line.startswith("- file: notebooks/"):
-                stem = Path(line.split(":", 1)[1].strip()).stem
-                if stem in stems:
-                    ordered.append(stem)
-    return ordered + sorted(stems - set(ordered))
+    return toc_order((p.stem for p in notebooks.glob("*.ipynb")), _REPO / "_toc.yml")
 
 
 def read_glued(nb) -> dict:

@@ -45,13 +45,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from gaplab import record
 
-    stems = args.chapters or record.chapters()
-    known = set(record.chapters())
+    known = record.chapters()
+    stems = args.chapters or known
     unknown = [s for s in stems if s not in known]
     if unknown:
-        raise ValueError(
-            f"unknown chapters {unknown}; chapters: {', '.join(record.chapters())}"
-        )
+        raise ValueError(f"unknown chapters {unknown}; chapters: {', '.join(known)}")
     commit = record._git("rev-parse", "HEAD")
     started = time.perf_counter()
     failed = []

@@ -198,6 +198,14 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
+def _still_to_train(times: list[float], total: int) -> str:
+    """ "; N more to train, about T" from the times of the ``len(times)`` of ``total`` done so far."""
+    left = total - len(times)
+    if not left:
+        return ""
+    return f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}"
+
+
 def _log_use(key: str) -> None:
     """Append ``key`` to the file named by GAPLAB_RUN_LOG (the tests check the catalogue against it)."""
     log = os.environ.get("GAPLAB_RUN_LOG")
@@ -508,15 +516,9 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
                 summarise=lambda r: _mad_summary(r, trainer),
             )
             trained[name] = result
-        left = len(grids) - i
-        eta = (
-            f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}"
-            if left
-            else ""
-        )
         progress_line(
             f"{desc}: {describe_grid(cfgs)} ({cfgs[0].steps} steps) trained in "
-            f"{_minutes(took)}, grid {i} of {len(grids)}{eta}"
+            f"{_minutes(took)}, grid {i} of {len(grids)}{_still_to_train(times, len(grids))}"
         )
     return trained
 
@@ -557,15 +559,9 @@ def get_or_train_all(
 
         def announce(seconds, name=name, config=config):
             times.append(seconds)
-            left = len(missing) - len(times)
-            eta = (
-                f"; {left} more to train, about {_minutes(left * sum(times) / len(times))}"
-                if left
-                else ""
-            )
             progress_line(
                 f"{desc}: {name!s} ({config.steps} steps) trained in {_minutes(seconds)}, "
-                f"{len(times)} of {len(missing)}{eta}"
+                f"{len(times)} of {len(missing)}{_still_to_train(times, len(missing))}"
             )
 
         if name in trained:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from gaplab.book import toc_order
 from gaplab.teach.exercises import exercise
 
 __all__ = [
@@ -54,11 +55,7 @@ def book_numbers(sources=SOURCES, toc=None) -> dict[str, int]:
     """
     sources = Path(sources)
     toc = Path(toc) if toc is not None else sources.parent / "_toc.yml"
-    order = (
-        re.findall(r"file:\s*notebooks/(\w+)", toc.read_text()) if toc.is_file() else []
-    )
-    stems = [p.stem for p in sorted(sources.glob("*.py"))]
-    ranked = [s for s in order if s in stems] + [s for s in stems if s not in order]
+    ranked = toc_order((p.stem for p in sources.glob("*.py")), toc)
     labels = [label for stem in ranked for label in _labels(sources / f"{stem}.py")]
     return {label: i for i, label in enumerate(labels, start=1)}
 
