@@ -18,7 +18,7 @@ BOOK_SOURCES := _config.yml _toc.yml references.bib scripts/build_book.py $(wild
 	$(shell find lib/gaplab -name '*.py') $(shell find data -type f)
 ASSETS := _static/vega-bundle.js _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test test-site bench record assets sync student lint clean clean-cache course-cache
+.PHONY: help venv book test test-site test-wheel bench record assets sync student address lint clean clean-cache course-cache
 
 help:
 	@echo "make book       build the site into _build/html (executes every chapter at profile=auto)"
@@ -28,6 +28,8 @@ help:
 	@echo "make record     on a GPU: execute the chapters at paper -> data/recorded/paper/*.json (resumes)"
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
 	@echo "make student    write notebooks/student/*.ipynb: the chapters without solutions, with self-checks"
+	@echo "make address    write the repository address of _config.yml into the Colab cells, guide, citation"
+	@echo "make test-wheel install gaplab as Colab does (not editable) in a fresh venv; run and record a chapter"
 	@echo "make lint       the pre-commit checks on every file (ruff, jupytext sync, student notebooks, nbstripout)"
 	@echo "make course-cache  train the chapters' runs at cpu (what is missing) and pack them into _build/course-runs.tar"
 	@echo "make clean      remove the build (keeps .venv)"
@@ -86,6 +88,10 @@ sync: $(STAMP)
 
 student: $(STAMP)
 	$(PY) -m gaplab.teach.student
+
+# A fork edits repository.url in _config.yml, then: make address sync student
+address: $(STAMP)
+	$(PY) scripts/repo_address.py
 
 lint: $(STAMP)
 	$(PY) -m pre_commit run --all-files --show-diff-on-failure

@@ -57,10 +57,15 @@ def smoke_grid(tmp_path_factory, ks, seeds=(0, 1)):
 
 def load_benchmark(name: str):
     """The module benchmarks/``name``.py (the benchmarks are scripts, not a package)."""
+    return load_script("benchmarks", name)
+
+
+def load_script(folder: str, name: str):
+    """The module ``folder``/``name``.py of the repository (scripts are not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -20,6 +20,7 @@ import pytest
 
 from gaplab import metrics
 from gaplab.data.embeddings import load_embeddings
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
@@ -231,11 +232,13 @@ def test_ablation_widget_works_without_a_kernel(browser, server):
 def test_course_guide_links_every_student_notebook(browser, server):
     page, outside, errors = _open(browser, f"{server}/book/course_guide.html")
     links = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+    url, branch = load_script("scripts", "repo_address").address(ROOT)
+    colab = url.replace(
+        "https://github.com/", "https://colab.research.google.com/github/"
+    )
+    colab += f"/blob/{branch}/"
     for chapter in CHAPTERS:
-        want = (
-            "https://colab.research.google.com/github/gaplab-book/gaplab/blob/main/"
-            f"notebooks/student/{chapter}.ipynb"
-        )
+        want = f"{colab}notebooks/student/{chapter}.ipynb"
         assert want in links, (
             f"the course guide does not link {chapter}'s student notebook"
         )
