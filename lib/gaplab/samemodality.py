@@ -37,6 +37,7 @@ from gaplab.models import (
     mad_image_input,
     set_temperature,
 )
+from gaplab.progress import progress_bars
 from gaplab.runs import cached_run, code_version, last_numbers
 from gaplab.storage import source_fingerprint
 from gaplab.train import (
@@ -240,7 +241,7 @@ def _train(
     if ckpt.exists():
         history, start = ckpt.restore(model, opt, gen, device)
     bar = None
-    if progress:
+    if progress_bars(progress):
         from tqdm.auto import tqdm
 
         bar = tqdm(

@@ -28,6 +28,7 @@ import torch
 
 from gaplab.models import create_mad_model
 from gaplab.profiles import PROFILES, resolve_profile
+from gaplab.progress import progress_bars
 from gaplab.runs import store
 from gaplab.runs.store import CacheLocationError
 from gaplab.storage import (
@@ -417,6 +418,7 @@ def get_or_train(
     config = resolve_glyphs(config)
     key = run_key(config)
     device = _device(device)
+    progress = progress_bars(progress)
     if announce is None:
 
         def announce(seconds):
@@ -540,6 +542,7 @@ def get_or_train_all(
     book's numbers come from single runs.
     """
     device = _device(device)
+    progress = progress_bars(progress)
     trained = {}
     if use_grids(together, device):
         trained = _train_in_grids(configs, desc, progress, device)

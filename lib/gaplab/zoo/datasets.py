@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gaplab.progress import progress_bars
+
 __all__ = [
     "DataError",
     "KINDS",
@@ -494,7 +496,12 @@ def _fetch(url: str, dest: Path) -> None:
         ):
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(
-                total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=dest.name,
+                file=sys.stderr,
+                disable=not progress_bars(),
             ) as bar:
                 while block := response.read(1 << 20):
                     out.write(block)

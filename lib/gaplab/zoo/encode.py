@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gaplab.precision import choose_precision
+from gaplab.progress import progress_bars
 from gaplab.storage import CacheWarning, atomic_save, atomic_write_json
 
 __all__ = [
@@ -122,7 +123,7 @@ def _encode_cached(
     bounds = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     parts: list[np.ndarray] = []
     bar = None
-    if progress:
+    if progress_bars(progress):
         from tqdm.auto import tqdm
 
         bar = tqdm(
