@@ -66,7 +66,13 @@ def _theme() -> dict:
 
 
 def _site_renderer(spec: dict, **_: object) -> dict:
-    """HTML that draws ``spec`` with the page's vegaEmbed, waiting for the bundle if it loads after the output."""
+    """HTML that draws ``spec`` with the page's vegaEmbed, waiting for the bundle if it loads after the output.
+
+    A chart wider than its column (a phone) is laid out again to fit: small multiples
+    wrap into fewer columns, a single view gets a narrower plot, so text keeps its size
+    and the tooltips their places; the stylesheet scales down whatever still overflows.
+    It is laid out again when the column's width changes (a phone turned).
+    """
     payload = json.dumps(spec, sort_keys=True)
     uid = f"gaplab-chart-{hashlib.sha1(payload.encode()).hexdigest()[:10]}-{next(_counter)}"
     html = f"""<div id="{uid}" class="gaplab-chart"></div>
@@ -74,11 +80,58 @@ def _site_renderer(spec: dict, **_: object) -> dict:
 (function () {{
   var el = document.getElementById("{uid}");
   var spec = {payload};
-  var tries = 0;
+  var tries = 0, shown = null, drawnFor = -1, busy = false;
+  function naturalWidth() {{
+    var m = el.querySelector(":scope > canvas, :scope > svg");
+    if (!m) return 0;
+    return parseFloat(m.style.width) || parseFloat(m.getAttribute("width")) || 0;
+  }}
+  function narrower(s, over, room) {{
+    var t = Object.assign({{}}, s);
+    if (s.facet && s.columns > 1) {{
+      var per = (room + over) / s.columns;
+      t.columns = Math.max(1, Math.floor(room / per));
+    }} else if (typeof s.width === "number" && !s.facet) {{
+      t.width = Math.max(80, Math.floor(s.width - over));
+    }} else if (s.facet && s.spec && typeof s.spec.width === "number") {{
+      var w = Math.max(80, Math.floor(s.spec.width - over));
+      t.spec = Object.assign({{}}, s.spec, {{"width": w}});
+    }} else {{
+      return null;
+    }}
+    return t;
+  }}
+  function embed(s) {{
+    if (shown) shown.finalize();
+    return window.vegaEmbed(el, s, {{"actions": false, "mode": "vega-lite"}}).then(
+      function (result) {{ shown = result; }});
+  }}
+  function fit() {{
+    var room = el.clientWidth;
+    if (busy || room === drawnFor || room === 0) return;
+    busy = true;
+    drawnFor = room;
+    var s = spec, steps = 0;
+    function check() {{
+      var over = naturalWidth() - room;
+      var t = over > 1 && steps++ < 3 ? narrower(s, over, room) : null;
+      if (!t) {{
+        busy = false;
+        if (el.clientWidth !== drawnFor) fit();
+        return;
+      }}
+      s = t;
+      return embed(s).then(check);
+    }}
+    embed(s).then(check).catch(function (err) {{
+      busy = false;
+      el.textContent = "This chart could not be drawn: " + err;
+    }});
+  }}
   function draw() {{
     if (window.vegaEmbed) {{
-      window.vegaEmbed(el, spec, {{"actions": false, "mode": "vega-lite"}})
-        .catch(function (err) {{ el.textContent = "This chart could not be drawn: " + err; }});
+      fit();
+      if (window.ResizeObserver) new ResizeObserver(function () {{ fit(); }}).observe(el);
     }} else if (tries++ < 400) {{
       setTimeout(draw, 25);
     }} else {{
