@@ -45,6 +45,7 @@ __all__ = [
     "code_version",
     "run_key",
     "cached_run",
+    "describe",
     "get_or_train",
     "get_or_train_all",
     "resolve_glyphs",
@@ -246,9 +247,16 @@ class _Slot:
 
 
 def _find_or_reserve(
-    key: str, *, load, kind: str, config: dict | None, version: str | None
+    key: str,
+    *,
+    load,
+    kind: str,
+    config: dict | None,
+    version: str | None,
+    label: str | None = None,
 ):
-    """``(loaded result, None)`` when the cache holds a whole copy of ``key``; else ``(None, slot)``."""
+    """``(loaded result, None)`` when the cache holds a whole copy of ``key``; else
+    ``(None, slot)``. ``label`` names the run in the line that says it is trained."""
     locs = store.locations()
     _log_use(key)
     for loc in locs:
@@ -299,7 +307,7 @@ def _find_or_reserve(
             if not resuming:
                 store.write_training_meta(run_dir, **meta)
             _notice(
-                f"run {key} is not in the cache; "
+                f"{_named(label, kind, key)} is not in the cache; "
                 + ("resuming its checkpoint" if resuming else "training it")
                 + f" in {target.path}"
             )
@@ -312,6 +320,11 @@ def _find_or_reserve(
             )
             run_dir = None
     return None, _Slot(key, run_dir, target, meta)
+
+
+def _named(label: str | None, kind: str, key: str) -> str:
+    """How a notice names a run: what it is, then its key (as ``cache list`` does)."""
+    return f"{label} (run {key})" if label else f"{kind} run {key}"
 
 
 def _keep(slot: _Slot, result, *, to_state, summarise) -> None:
@@ -351,6 +364,7 @@ def cached_run(
     summarise=None,
     version: str | None = None,
     announce=None,
+    label: str | None = None,
 ):
     """The finished run ``key``: loaded by ``load(final_path)`` from the first directory of the search path
     that holds a whole copy; otherwise ``train(run_dir)`` (which resumes from ``run_dir/ckpt.pt`` when an
@@ -362,9 +376,11 @@ def cached_run(
     gives a few numbers kept in ``meta.json``; ``version`` is the code version stamped there (default
     :func:`code_version`), which ``python -m gaplab cache prune`` compares. ``announce(seconds)`` is called
     after a run was trained (default: a :func:`progress_line` with the key and the time).
+    ``label`` says what the run is ("k=2 seed 0", a chapter's name for it) in the lines
+    that announce its training.
     """
     found, slot = _find_or_reserve(
-        key, load=load, kind=kind, config=config, version=version
+        key, load=load, kind=kind, config=config, version=version, label=label
     )
     if slot is None:
         return found
@@ -375,15 +391,35 @@ def cached_run(
         raise _out_of_memory(exc, key, config or {}) from None
     took = time.perf_counter() - started
     if announce is None:
-        progress_line(f"{kind} run {key} trained in {_minutes(took)}")
+        progress_line(f"{_named(label, kind, key)} trained in {_minutes(took)}")
     else:
         announce(took)
     _keep(slot, result, to_state=to_state, summarise=summarise)
     return result
 
 
-def _describe(config: TrainConfig, key: str) -> str:
-    return f"MAD run {key} (k={config.k}, seed={config.seed}, {config.steps} steps)"
+def describe(config: TrainConfig) -> str:
+    """A MAD run in a few words: k, seed, steps, and whatever else sets it apart from
+    the profile's recipe (a frozen logit scale, loss terms, the embedding size, ...), so two
+    runs of one chapter read apart."""
+    parts = [f"MAD k={config.k} seed {config.seed}", f"{config.steps} steps"]
+    if config.temperature != "learnable":
+        parts.append(f"logit scale {float(config.temperature):g} frozen")
+    if config.object_factor != "digit":
+        parts.append(f"{config.object_factor} as the object")
+    for name in ("uniformity", "alignment", "cross_uniformity"):
+        weight = getattr(config, f"{name}_weight")
+        if weight:
+            parts.append(f"{name.replace('_', ' ')} weight {weight:g}")
+    if config.embed_dim is not None:
+        parts.append(f"{config.embed_dim} dimensions")
+    if config.align_init:
+        parts.append("gap closed at initialisation")
+    if config.init_from is not None:
+        parts.append(f"fine-tuned from {config.init_from}")
+    if config.preset != "mad-cnn":
+        parts.append(config.preset)
+    return ", ".join(parts)
 
 
 def _mad_state(config: TrainConfig, r: TrainResult, trainer: str) -> dict:
@@ -410,19 +446,26 @@ def _device(device=None) -> torch.device:
 
 
 def get_or_train(
-    config: TrainConfig, *, device=None, progress: bool = True, announce=None
+    config: TrainConfig,
+    *,
+    device=None,
+    progress: bool = True,
+    announce=None,
+    label: str | None = None,
 ) -> TrainResult:
     """The finished run of ``config``: from the cache when present and whole, else trained (resuming a
     checkpoint left by an interrupted attempt) and stored. ``announce(seconds)`` replaces the build-log line
-    written after training (see :func:`progress_line`)."""
+    written after training (see :func:`progress_line`); ``label`` names the run in the
+    lines that announce its training (default: :func:`describe` of the config)."""
     config = resolve_glyphs(config)
     key = run_key(config)
     device = _device(device)
     progress = progress_bars(progress)
+    label = label or describe(config)
     if announce is None:
 
         def announce(seconds):
-            progress_line(f"{_describe(config, key)} trained in {_minutes(seconds)}")
+            progress_line(f"{label} (run {key}) trained in {_minutes(seconds)}")
 
     return cached_run(
         key,
@@ -432,6 +475,7 @@ def get_or_train(
         train=lambda d: train(config, d, device=device, progress=progress),
         summarise=lambda r: _mad_summary(r, "single run"),
         announce=announce,
+        label=label,
         to_state=lambda r: _mad_state(config, r, "single run"),
     )
 
@@ -490,6 +534,7 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
             kind="mad",
             config=config.to_dict(),
             version=None,
+            label=_in_set(desc, name, config),
         )
         if slot is None:
             continue
@@ -523,6 +568,12 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
             f"{_minutes(took)}, grid {i} of {len(grids)}{_still_to_train(times, len(grids))}"
         )
     return trained
+
+
+def _in_set(desc: str, name, config: TrainConfig) -> str:
+    """A run of a set, described and named as the set names it: a key such as (2, 0)
+    alone would not say what it is."""
+    return f"{describe(config)} [{desc} {name!s}]"
 
 
 def get_or_train_all(
@@ -571,7 +622,11 @@ def get_or_train_all(
             out[name] = trained[name]
         else:
             out[name] = get_or_train(
-                config, device=device, progress=progress, announce=announce
+                config,
+                device=device,
+                progress=progress,
+                announce=announce,
+                label=_in_set(desc, name, config),
             )
         if bar is not None:
             bar.update(1)

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import tarfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from gaplab.storage import StorageError, explain_os_error, sha256_file
 __all__ = [
     "ArchiveError",
     "FORMAT",
+    "cache_command",
     "current_version",
     "list_entries",
     "export",
@@ -58,7 +60,8 @@ def current_version(kind: str) -> str:
 
 
 def _catalogue_index() -> dict[str, dict]:
-    """key -> {"profiles", "chapters", "name"} over every profile's book runs."""
+    """key -> {"profiles", "chapters", "name", "names"} over every profile's book runs;
+    ``names`` holds (chapter, what the chapter calls the run) pairs."""
     from gaplab.profiles import PROFILES
     from gaplab.runs.catalogue import book_runs
 
@@ -74,13 +77,41 @@ def _catalogue_index() -> dict[str, dict]:
             if run.key is None:
                 continue
             item = index.setdefault(
-                run.key, {"profiles": [], "chapters": [], "name": run.name}
+                run.key,
+                {"profiles": [], "chapters": [], "name": run.name, "names": []},
             )
             if name not in item["profiles"]:
                 item["profiles"].append(name)
             if run.chapter not in item["chapters"]:
                 item["chapters"].append(run.chapter)
+                item["names"].append((run.chapter, run.name))
     return index
+
+
+def _by_name(names: list[tuple[str, str]]) -> str:
+    """The chapters that call a run alike share one name, since most runs serve several:
+    "mad_training, object_bias: k=2 seed 0; contrastive_gap: loss CLIP"."""
+    chapters: dict[str, list[str]] = {}
+    for chapter, name in names:
+        chapters.setdefault(name, []).append(chapter)
+    return "; ".join(f"{', '.join(chs)}: {name}" for name, chs in chapters.items())
+
+
+def _described(meta: dict, kind: str) -> str:
+    """What an entry no chapter lists is, from the configuration its ``meta.json`` keeps
+    (a reader's own run, or one of another profile's settings)."""
+    config = meta.get("config") or {}
+    if kind == "mad" and config:
+        from gaplab.runs import describe
+        from gaplab.train import TrainConfig
+
+        try:
+            return describe(TrainConfig(**config))
+        except (TypeError, ValueError):  # written by another version: say what is known
+            pass
+    if kind == "same-modality":
+        return "same-modality run"
+    return "a run no chapter lists"
 
 
 def list_entries() -> list[dict]:
@@ -105,6 +136,7 @@ def list_entries() -> list[dict]:
             if meta and meta.get("code_version") != current_version(kind):
                 state = "other code version"
             info = index.get(entry.name, {})
+            label = _by_name(info.get("names", [])) or _described(meta, kind)
             rows.append(
                 {
                     "location": str(loc.path),
@@ -112,6 +144,7 @@ def list_entries() -> list[dict]:
                     "key": entry.name,
                     "kind": kind,
                     "run": info.get("name", "-"),
+                    "label": label,
                     "chapters": info.get("chapters", []),
                     "profiles": info.get("profiles", []),
                     "bytes": store.entry_size(entry),
@@ -120,6 +153,19 @@ def list_entries() -> list[dict]:
                 }
             )
     return rows
+
+
+def cache_command(command: str, profile: str, chapters=None, *extra: str) -> str:
+    """A ``python -m gaplab cache`` command line with every flag it needs, to be copied
+    as it is printed."""
+    from gaplab.runs.catalogue import CHAPTERS
+
+    words = ["python -m gaplab cache", command, "--profile", shlex.quote(profile)]
+    # all chapters is the default: eight --chapter flags would only hide the one that
+    # matters
+    if chapters and set(chapters) != set(CHAPTERS):
+        words += [f"--chapter {c}" for c in CHAPTERS if c in set(chapters)]
+    return " ".join([*words, *extra])
 
 
 def _entry_record(entry: Path) -> dict:
@@ -158,7 +204,7 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
         raise ArchiveError(
             f"{len(missing)} of the runs the book needs at profile {prof.name!r} are not in the run cache "
             f"({', '.join(map(str, store.cache_paths()))}): {'; '.join(missing)}. Train them first: "
-            f"python -m gaplab cache prepare --profile {prof.name}"
+            f"{cache_command('prepare', prof.name, chapters)}"
         )
     from gaplab import __version__
 
@@ -234,7 +280,8 @@ def _read_manifest(tf: tarfile.TarFile, archive: Path) -> dict:
     except (KeyError, AttributeError, ValueError):
         raise ArchiveError(
             f"{archive} is not a gaplab run archive (no readable {ROOT}/manifest.json); "
-            f"make one with: python -m gaplab cache export"
+            "make one with: "
+            + cache_command("export", "cpu", None, "--out course-runs.tar")
         ) from None
     if manifest.get("format") != FORMAT or not isinstance(
         manifest.get("entries"), dict
@@ -289,13 +336,42 @@ def _check_members(
 def import_archive(archive, into=None) -> dict:
     """Unpack a run archive into ``into`` (default: the first writable directory of the search path).
 
-    Returns ``{"into": path, "added": [keys], "present": [keys]}``. Every file is checked against the manifest's
-    SHA-256 before any entry is moved into the cache; a damaged, tampered, foreign or other-version archive
-    raises :class:`ArchiveError` and leaves the cache as it was.
+    Returns ``{"into", "added", "present", "profile", "labels"}``: the folder, the keys
+    added and those already there, the archive's profile, and for every key the names
+    its chapters give it ("mad_training, object_bias: k=2 seed 0"). Every file is
+    checked against the manifest's SHA-256 before any entry is moved into the cache; a
+    damaged, tampered, foreign or other-version archive raises :class:`ArchiveError` and
+    leaves the cache as it was, without a folder that ``into`` made for it.
     """
     archive = Path(archive)
     if not archive.is_file():
         raise ArchiveError(f"{archive} does not exist (or is not a file)")
+    made = [] if into is None else _missing_folders(Path(into).expanduser().absolute())
+    try:
+        return _import(archive, into)
+    except BaseException:
+        # a refused import leaves no trace: the folders --into made are removed again,
+        # innermost first and only while empty, so nothing that was there before (or
+        # that another import put there) goes
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders of ``path`` that do not exist yet, innermost first."""
+    out = []
+    for folder in [path, *path.parents]:
+        if folder.exists() or folder.is_symlink():
+            break
+        out.append(folder)
+    return out
+
+
+def _import(archive: Path, into) -> dict:
     if into is None:
         loc = store.write_location()
         if loc is None:
@@ -306,7 +382,9 @@ def import_archive(archive, into=None) -> dict:
     else:
         loc = store.check_location(Path(into).expanduser().absolute())
         if not loc.writable:
-            raise ArchiveError(f"cannot import into {loc.path}: {loc.reason}")
+            raise ArchiveError(
+                f"cannot import into {loc.path}: {loc.reason}; choose another --into"
+            )
     target = loc.path
     try:
         tf = tarfile.open(archive, "r:*")
@@ -318,10 +396,20 @@ def import_archive(archive, into=None) -> dict:
         for key, e in manifest["entries"].items():
             want = current_version(e.get("kind", "mad"))
             if e.get("code_version") != want:
+                again = cache_command(
+                    "export",
+                    str(manifest.get("profile") or "cpu"),
+                    {
+                        c
+                        for e in manifest["entries"].values()
+                        for c in e.get("chapters", [])
+                    },
+                    f"--out {shlex.quote(str(archive))}",
+                )
                 raise ArchiveError(
                     f"{archive} was made by another version of gaplab (entry {key}: code version "
                     f"{e.get('code_version')}, this one makes {want}); its runs would never be used here. Export it "
-                    f"again with the same gaplab commit the students use."
+                    f"again with the same gaplab commit the students use: {again}"
                 )
         for stale in _stale_imports(target):
             shutil.rmtree(stale, ignore_errors=True)
@@ -380,6 +468,10 @@ def import_archive(archive, into=None) -> dict:
         "added": added,
         "present": present,
         "profile": manifest.get("profile"),
+        "labels": {
+            key: f"{', '.join(e.get('chapters', [])) or '-'}: {e.get('name', '-')}"
+            for key, e in manifest["entries"].items()
+        },
     }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from gaplab.profiles import resolve_profile
 
-__all__ = ["BookRun", "CHAPTERS", "book_runs", "train_book_run", "prepare"]
+__all__ = ["BookRun", "CHAPTERS", "book_runs", "run_label", "train_book_run", "prepare"]
 
 #: the chapters that train MAD models, in the book's order
 CHAPTERS = (
@@ -252,7 +252,13 @@ def train_book_run(run: BookRun, *, progress: bool = True):
         return get_or_train_same_modality(run.config, progress=progress)
     from gaplab.runs import get_or_train
 
-    return get_or_train(run.config, progress=progress)
+    return get_or_train(run.config, progress=progress, label=run_label(run))
+
+
+def run_label(run: BookRun) -> str:
+    """How the command line names a run: its chapter and what it is there
+    ("object_bias: k=3 seed 0")."""
+    return f"{run.chapter}: {run.name}"
 
 
 def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
@@ -262,12 +268,13 @@ def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
 
     if not use_grids(None, None):
         return
-    # keyed by cache key: a run two chapters share is trained once
-    missing = {
-        r.key: r.config
-        for r in todo
-        if r.kind == "mad" and store.find_final(r.key) is None
-    }
+    # one per cache key: a run two chapters share is trained once, under its first
+    # chapter's name
+    first: dict[str, BookRun] = {}
+    for r in todo:
+        if r.kind == "mad" and store.find_final(r.key) is None:
+            first.setdefault(r.key, r)
+    missing = {run_label(r): r.config for r in first.values()}
     if len(missing) > 1:
         echo(f"training {len(missing)} MAD runs in grids ...")
         t0 = time.perf_counter()
@@ -290,13 +297,9 @@ def prepare(
         for i, run in enumerate(todo, 1):
             done.add(run.key)
             if store.find_final(run.key) is not None:
-                echo(
-                    f"[{i}/{len(todo)}] {run.chapter}: {run.name} ({run.key}) is cached"
-                )
+                echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}) is cached")
                 continue
-            echo(
-                f"[{i}/{len(todo)}] {run.chapter}: training {run.name} ({run.key}) ..."
-            )
+            echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}): training ...")
             t0 = time.perf_counter()
             train_book_run(run, progress=progress)
             echo(f"      done in {time.perf_counter() - t0:.0f} s")

@@ -1,7 +1,7 @@
 """``python -m gaplab cache ...``: the run cache from the command line.
 
-where      the search path: each directory, and whether new runs can be written there
-list       every entry: run, chapters, profile, size, date, state
+where      the search path: each directory, whether it can be written, where new runs go
+list       every entry: its key, the chapters' names for it, profile, size, date, state
 prepare    train the runs the book's chapters need at a profile (what is cached is only checked)
 export     pack those runs into a tar archive with a manifest of SHA-256 sums
 import     check an archive against its manifest and unpack it into the cache
@@ -11,6 +11,7 @@ prune      remove entries of other code versions and leftovers of interrupted im
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 __all__ = ["add_parser", "run"]
@@ -37,7 +38,9 @@ def add_parser(sub) -> None:
     )
     cmds = p.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
     cmds.add_parser(
-        "where", help="the directories of GAPLAB_CACHE and whether each is writable"
+        "where",
+        help="the directories of GAPLAB_CACHE, whether each is writable, and the one "
+        "new runs are written to",
     )
     ls = cmds.add_parser(
         "list", help="every cached run with its chapters, profile, size, date and state"
@@ -88,13 +91,7 @@ def run(args) -> int:
 
     cmd = args.cache_command
     if cmd == "where":
-        for loc in store.locations():
-            state = (
-                "writable (new runs go to the first such)"
-                if loc.writable
-                else f"read-only: {loc.reason}"
-            )
-            print(f"{loc.path}  [{state}]")
+        _where(store)
     elif cmd == "list":
         rows = archive.list_entries()
         if args.json:
@@ -113,13 +110,15 @@ def run(args) -> int:
                 last = r["location"]
                 print(f"\n{last}" + ("" if r["writable"] else "  (read-only)"))
                 print(
-                    f"  {'key':<34} {'run':<28} {'profile':<8} {'size':>7}  {'date':<16}  {'state':<8} chapters"
+                    f"  {'key':<34} {'profile':<8} {'size':>7}  {'date':<16}  "
+                    f"{'state':<8} run (chapter: name)"
                 )
-            chapters = ", ".join(r["chapters"]) or "-"
             profiles = ",".join(r["profiles"]) or "-"
+            # the name goes last and whole: "k=2 seed 0, gap closed at initialisation,
+            # learnable" cut to a column would not say which run it is
             print(
-                f"  {r['key']:<34} {r['run'][:28]:<28} {profiles:<8} {_size(r['bytes']):>7}  "
-                f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {chapters}"
+                f"  {r['key']:<34} {profiles:<8} {_size(r['bytes']):>7}  "
+                f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {r['label']}"
             )
         total = sum(r["bytes"] for r in rows)
         print(f"\n{len(rows)} entries, {_size(total)}")
@@ -134,15 +133,19 @@ def run(args) -> int:
         manifest = archive.export(args.profile, args.out, args.chapter)
         entries = manifest["entries"]
         size = sum(f["bytes"] for e in entries.values() for f in e["files"].values())
+        for key, e in entries.items():
+            print(f"  {key}  {', '.join(e['chapters'])}: {e['name']}")
         print(
-            f"wrote {args.out}: {len(entries)} runs for profile {args.profile!r} ({_size(size)}), with a "
-            f"manifest of SHA-256 sums"
+            f"wrote {args.out}: {len(entries)} runs for profile {args.profile!r} "
+            f"({_size(size)}), with a manifest of SHA-256 sums"
         )
     elif cmd == "import":
         out = archive.import_archive(args.archive, args.into)
+        for key in out["added"]:
+            print(f"  {key}  {out['labels'][key]}")
         print(
-            f"imported {len(out['added'])} runs into {out['into']} ({len(out['present'])} were already there); "
-            f"profile {out['profile']!r}"
+            f"imported {len(out['added'])} runs into {out['into']} "
+            f"({len(out['present'])} were already there); profile {out['profile']!r}"
         )
     elif cmd == "prune":
         removed = archive.prune(dry_run=args.dry_run)
@@ -153,6 +156,23 @@ def run(args) -> int:
             f"{verb} {len(removed)} entries, {_size(sum(r['bytes'] for r in removed))}"
         )
     return 0
+
+
+def _where(store) -> None:
+    locs = store.locations()
+    for loc in locs:
+        state = "writable" if loc.writable else f"read-only: {loc.reason}"
+        print(f"{loc.path}  [{state}]")
+    target = store.write_location(locs)
+    if target is not None:
+        print(f"new runs are written to {target.path}")
+        return
+    # only here is there something to do: with no writable directory nothing is kept
+    print(
+        f"no directory can be written: new runs are trained and used but not stored. "
+        f"Add a writable directory to {store.ENV} (directories separated by "
+        f"{os.pathsep!r}), for example ~/.cache/gaplab/runs"
+    )
 
 
 def main(argv=None) -> int:  # pragma: no cover - python -m gaplab is the entry point

@@ -99,13 +99,24 @@ def _file_above(path: Path) -> Path | None:
     return None
 
 
+#: why a directory cannot be written, without a remedy: a read-only course folder
+#: beside a writable one is how a class is meant to work; remedies are the caller's
+_NOT_WRITABLE = {
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write in it",
+    errno.EPERM: "writing is not permitted",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exhausted",
+}
+
+
 def _probe_writable(path: Path) -> str | None:
     """None if a file can be created in ``path``; otherwise the reason. (Permission bits do not stop root, and
     a read-only mount is only found by trying.)"""
     try:
         fd, name = tempfile.mkstemp(prefix=".write-probe-", dir=path)
     except OSError as exc:
-        return explain_os_error(exc)
+        return _NOT_WRITABLE.get(exc.errno, exc.strerror or str(exc))
     os.close(fd)
     os.unlink(name)
     return None

@@ -203,8 +203,10 @@ def _printed(cell) -> str:
 def rehearse(
     chapter: str, *, profile: str = "smoke", workdir=None
 ) -> dict[str, tuple[str, str]]:
-    """Execute the rehearsal of one chapter's student notebook at ``profile``; label -> (what the check
-    said with the answer blank, what it said with the worked answer)."""
+    """Execute the rehearsal of one chapter's student notebook at ``profile``; label ->
+    (what the check said with the answer blank, what it said with the worked answer).
+    The notebooks are written to ``workdir`` when one is given (and kept there), else to
+    a temporary folder that is removed afterwards, also when the rehearsal fails."""
     try:
         import papermill
     except ImportError as err:
@@ -216,7 +218,15 @@ def rehearse(
     src = SOURCES / f"{chapter}.py"
     if not src.is_file():
         raise FileNotFoundError(f"no chapter {chapter!r}: {src} does not exist")
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="gaplab-rehearsal-"))
+    if workdir is not None:
+        return _rehearse(src, chapter, profile, Path(workdir), papermill)
+    # a folder of its own, gone again however the rehearsal ends (a CI run rehearses
+    # every chapter, and each left one behind in /tmp)
+    with tempfile.TemporaryDirectory(prefix="gaplab-rehearsal-") as tmp:
+        return _rehearse(src, chapter, profile, Path(tmp), papermill)
+
+
+def _rehearse(src: Path, chapter: str, profile: str, workdir: Path, papermill) -> dict:
     path = workdir / f"{chapter}.ipynb"
     nbformat.write(rehearsal_notebook(student_notebook(src)), path)
     done = workdir / f"{chapter}.executed.ipynb"
@@ -241,13 +251,31 @@ def rehearse(
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sources", default=SOURCES, type=Path)
-    parser.add_argument("--out", default=TARGET, type=Path)
+    parser = argparse.ArgumentParser(
+        # what people type: argparse would otherwise name the file, "student.py"
+        prog="python -m gaplab.teach.student",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--sources",
+        default=SOURCES,
+        type=Path,
+        metavar="DIR",
+        help="the chapters' percent scripts to read (default: notebooks_py/)",
+    )
+    parser.add_argument(
+        "--out",
+        default=TARGET,
+        type=Path,
+        metavar="DIR",
+        help="where to write the student notebooks; notebooks there of chapters that "
+        "no longer exist are removed (default: notebooks/student/)",
+    )
     parser.add_argument(
         "--rehearse",
         metavar="CHAPTER",
-        help="instead: run CHAPTER's student notebook at smoke, blank and with worked answers",
+        help="instead: run CHAPTER's student notebook at smoke, each exercise checked "
+        "blank and then with its worked answer; exit 1 if a check says otherwise",
     )
     args = parser.parse_args(argv)
     if args.rehearse:
