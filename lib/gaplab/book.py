@@ -7,6 +7,7 @@ fails the build when it does not; at ``smoke`` it only reports.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -24,6 +25,7 @@ __all__ = [
     "plain",
     "ClaimNotReproduced",
     "check_claim",
+    "note",
     "CLAIMS",
     "GLUED",
     "toc_order",
@@ -80,6 +82,41 @@ def glue(name: str, value, display: bool = False) -> None:
     ):  # e.g. on Colab without the book tools: nothing to record the value for
         return
     _glue(name, value, display=display)
+
+
+def note(message: str, title: str = "Note") -> None:
+    """Show ``message`` to the reader as a note box rather than printed output.
+
+    A printed line keeps its length: on the site it runs past the column or scrolls.
+    As HTML it wraps, and the theme draws it as an admonition; links become clickable.
+    Outside a notebook it is printed.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(message)
+        return
+    paragraphs = "".join(
+        f"<p>{_linked(html.escape(line))}</p>"
+        for line in message.splitlines()
+        if line.strip()
+    )
+    box = (
+        f'<div class="admonition note"><p class="admonition-title">'
+        f"{html.escape(title)}</p>{paragraphs}</div>"
+    )
+    display({"text/html": box, "text/plain": message}, raw=True)
+
+
+def _linked(escaped: str) -> str:
+    return re.sub(
+        r"https?://[^\s<>\"']+[^\s<>\"'.,;:)]",
+        lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>',
+        escaped,
+    )
 
 
 def _log_claim(statement, holds, evidence, enforced, profile, not_at_this_scale):
