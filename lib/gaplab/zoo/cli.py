@@ -33,7 +33,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--pretrained",
-        help="open_clip tag (needs network once) or a local checkpoint file",
+        help="open_clip tag (needs network once) or a local checkpoint file (a state "
+        "dict, read with weights_only=True). Without it the model has random weights, "
+        "and the report says so",
     )
     p.add_argument(
         "--data",
@@ -71,9 +73,18 @@ def add_parser(sub) -> None:
         help="attribute data: also close the gap with the mean gap vector and ideal words",
     )
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when there is one)")
-    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument(
-        "--download", action="store_true", help="download data sets that can be (CIFAR)"
+        "--batch-size",
+        type=int,
+        default=64,
+        metavar="N",
+        help="images encoded per forward pass (default 64); lower it when the device "
+        "runs out of memory",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download the data sets that can be (COCO val2017, CIFAR-10, CIFAR-100)",
     )
     p.add_argument(
         "--no-cache",
@@ -111,6 +122,15 @@ def run(args) -> int:
             )
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {args.limit}")
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}")
+        if args.pretrained is None:
+            # said before the encoding starts, not only in the table at its end
+            print(
+                f"note: no --pretrained given: measuring {args.model} with "
+                "random weights (an untrained model)",
+                file=sys.stderr,
+            )
         result = report(
             args.model,
             args.pretrained,

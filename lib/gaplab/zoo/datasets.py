@@ -73,12 +73,15 @@ class DataError(ValueError):
 
 KINDS: dict[str, str] = {
     "coco": "COCO captions: PATH/annotations/captions_<split>.json and PATH/<split>/ images "
-    "(split val2017 by default; download=True fetches val2017), or PATH = the captions json",
+    "(split val2017 by default; --download fetches val2017), "
+    "or PATH = the captions json",
     "csv": "a CSV/TSV file with columns filepath,title (open_clip_train's defaults); "
     "relative image paths start at the file's folder",
     "folder": "class folders, ImageNet style: PATH/<class>/<image files>",
-    "cifar10": "torchvision's CIFAR-10: PATH holds cifar-10-batches-py/ (download=True fetches it); split test|train",
-    "cifar100": "torchvision's CIFAR-100: PATH holds cifar-100-python/ (download=True fetches it); split test|train",
+    "cifar10": "torchvision's CIFAR-10: PATH holds cifar-10-batches-py/ "
+    "(--download fetches it); split test|train",
+    "cifar100": "torchvision's CIFAR-100: PATH holds cifar-100-python/ "
+    "(--download fetches it); split test|train",
     "mitstates": "MIT-States: PATH/images/<adj noun>/<files>, optionally PATH/metadata_compositional-split-natural.t7 "
     "and PATH/compositional-split-natural/*_pairs.txt",
     "utzappos": "UT-Zappos50K reorganised: PATH/images/<attr>_<obj>/<files>, optionally "

@@ -35,11 +35,20 @@ __all__ = [
     "report",
     "report_embeddings",
     "format_table",
+    "format_closing",
+    "weights_source",
+    "RANDOM_WEIGHTS",
     "DEFAULT_LOGIT_SCALE",
 ]
 
 #: the logit scale of CLIP after training (its cap), used for precomputed embeddings
 DEFAULT_LOGIT_SCALE = 100.0
+#: what the report says of a model measured without --pretrained
+RANDOM_WEIGHTS = "random initialisation (no --pretrained given)"
+#: hex digits of a checkpoint's SHA-256 the printed table shows (report.json has all)
+SHORT_SHA = 12
+#: a held-out split of each side needs a few rows (gap_measures)
+MIN_SEPARABILITY_ROWS = 4
 #: how many of the largest mean-difference dimensions the report lists
 TOP_DIMS = 5
 _ENTROPY_BLOCK = 512
@@ -84,7 +93,7 @@ def gap_measures(
         "rmg": M.rmg(img, txt, pairs),
         # a held-out split needs a few rows on each side; tiny sets report None rather than fail
         "linear_separability": M.linear_separability(img, txt, seed=seed)
-        if min(len(img), len(txt)) >= 4
+        if min(len(img), len(txt)) >= MIN_SEPARABILITY_ROWS
         else None,
         "top_dims": [int(d) for d in M.top_gap_dimensions(img, txt, TOP_DIMS)],
         "gap_share_top2": M.gap_share(img, txt, 2),
@@ -242,8 +251,10 @@ def report(
         "model": model,
         "pretrained": pretrained,
         "weights": loaded.weights,
+        "weights_source": weights_source(pretrained, loaded.weights),
         "logit_scale": loaded.logit_scale,
         "device": str(loaded.device),
+        "closing": closing,
         "data": {},
     }
     for spec, data in zip(specs, sets):
@@ -263,6 +274,42 @@ def report(
     if out_dir is not None:
         write_report(result, out_dir)
     return result
+
+
+def weights_source(pretrained: str | None, weights: str) -> dict:
+    """What weights were measured, for report.json: ``kind`` (tag, file or random), the
+    tag or the file with its full SHA-256, and ``description``, the line the table
+    shows.
+
+    ``weights``: :attr:`gaplab.zoo.models.LoadedModel.weights` (``sha256:<hex>`` for a
+    file), so the checkpoint is not hashed twice."""
+    if pretrained is None:
+        return {"kind": "random", "description": RANDOM_WEIGHTS}
+    if weights.startswith("sha256:"):
+        digest = weights.split(":", 1)[1]
+        path = str(Path(pretrained).expanduser().resolve())
+        return {
+            "kind": "file",
+            "path": path,
+            "sha256": digest,
+            "description": f"local file {path} (sha256 {digest})",
+        }
+    return {
+        "kind": "tag",
+        "tag": pretrained,
+        "description": f"open_clip pretrained tag {pretrained}",
+    }
+
+
+def _weights_line(result: dict) -> str:
+    src = result.get("weights_source")
+    if src is None:  # a report.json written before weights_source existed
+        return result.get("pretrained") or RANDOM_WEIGHTS
+    if src["kind"] == "file":
+        return f"local file {src['path']} (sha256 {src['sha256'][:SHORT_SHA]})"
+    if src["kind"] == "random":
+        return f"{RANDOM_WEIGHTS}: an untrained model, not a pretrained CLIP"
+    return src["description"]
 
 
 def _unique(existing: dict, name: str) -> str:
@@ -360,35 +407,145 @@ _ROWS = [
     ("attribute_acc", "attribute accuracy", "{:.3f}"),
 ]
 
+#: the data each kind of data set is, as the footnotes name it, and its --data kinds
+_KIND_OF = {
+    "captions": ("caption data", "coco, csv"),
+    "classes": ("class data", "folder, cifar10, cifar100"),
+    "attributes": ("attribute data", "mitstates, utzappos"),
+}
+#: the measures taken on one kind of data only, and what a footnote calls them
+_ONLY_ON = {
+    "i2t_r1": ("retrieval R@1", "captions"),
+    "t2i_r1": ("retrieval R@1", "captions"),
+    "zero_shot_acc": ("zero-shot accuracy", "classes"),
+    "moad_image": ("MOAD, object and attribute accuracy", "attributes"),
+    "moad_text": ("MOAD, object and attribute accuracy", "attributes"),
+    "object_acc": ("MOAD, object and attribute accuracy", "attributes"),
+    "attribute_acc": ("MOAD, object and attribute accuracy", "attributes"),
+}
+
+
+def _why_missing(key: str, label: str, name: str, measures: dict) -> str:
+    """Why the cell of measure ``key`` for data set ``name`` is empty."""
+    if key not in measures and key in _ONLY_ON:
+        what, kind = _ONLY_ON[key]
+        data, kinds = _KIND_OF[kind]
+        has = _KIND_OF.get(measures.get("kind"), (f"{measures.get('kind')} data",))[0]
+        return f"{what}: measured on {data} ({kinds}) only; {name} is {has}"
+    if key == "linear_separability":
+        return (
+            f"linear separability: needs at least {MIN_SEPARABILITY_ROWS} images and "
+            f"{MIN_SEPARABILITY_ROWS} texts to hold some of each out; {name} has "
+            f"{measures.get('n')} images and {measures.get('n_texts')} texts"
+        )
+    if key not in measures:
+        return f"{label}: not measured on {name} (a report.json of another version)"
+    return f"{label}: undefined on {name} (not a number)"
+
+
+def _header(result: dict) -> list[list[str]]:
+    if result.get("embeddings"):
+        return [
+            ["embeddings", f"{result['embeddings']} (precomputed: no model loaded)"],
+            [
+                "logit scale",
+                f"{result['logit_scale']:.1f} (--logit-scale; default 100)",
+            ],
+        ]
+    return [
+        ["model", str(result.get("model"))],
+        ["weights", _weights_line(result)],
+        ["logit scale", f"{result['logit_scale']:.1f} (the model's own)"],
+    ]
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text: the first column to the left, the rest right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in rows
+    ]
+
 
 def format_table(result: dict) -> str:
-    """The report as a plain-text table: one row per measure, one column per data set."""
+    """The report as plain text: what was measured (model, weights, logit scale), one
+    row per measure and one column per data set, a footnote for every "-" saying why
+    that value is missing, and the closing-the-gap tables when there are any."""
     sets = result["data"]
     names = list(sets)
-    head = f"model {result.get('model') or '(precomputed embeddings)'}"
-    if result.get("pretrained"):
-        head += f", weights {result['pretrained']}"
-    head += f", logit scale {result['logit_scale']:.1f}"
     rows = [["measure", *names]]
+    notes: list[str] = []
     for key, label, fmt in _ROWS:
         if any(key in sets[n] for n in names):
             cells = []
             for n in names:
                 v = sets[n].get(key)
                 if v is None or (isinstance(v, float) and math.isnan(v)):
-                    cells.append("-")
+                    why = _why_missing(key, label, n, sets[n])
+                    if why not in notes:
+                        notes.append(why)
+                    cells.append(f"-[{notes.index(why) + 1}]")
                 elif key == "top_dims":
                     cells.append(",".join(str(d) for d in v))
                 else:
                     cells.append(fmt.format(v))
             rows.append([label, *cells])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths))
+    lines = _columns(rows)
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    head = [f"{a:<12} {b}" for a, b in _header(result)]
+    out = [*head, "", *lines]
+    out += [f"[{i}] {why}" for i, why in enumerate(notes, 1)]
+    closing = format_closing(result)
+    if closing:
+        out += ["", closing]
+    return "\n".join(out)
+
+
+#: closing_table's variants as the closing table calls its columns
+_CLOSING_COLUMNS = [
+    ("attribute", "attribute"),
+    ("object", "object"),
+    ("attribute_dot", "attribute, dot"),
+    ("object_dot", "object, dot"),
+]
+
+
+def format_closing(result: dict) -> str:
+    """The ``--closing`` results as plain text: per attribute data set, zero-shot
+    accuracy of attribute and object for each way of placing the class vectors; ""
+    when there are none."""
+    blocks = []
+    for name, measures in result["data"].items():
+        table = measures.get("closing")
+        if not table:
+            continue
+        rows = [["class vectors", *(label for _, label in _CLOSING_COLUMNS)]]
+        rows += [
+            [variant, *(f"{acc[k]:.3f}" for k, _ in _CLOSING_COLUMNS)]
+            for variant, acc in table.items()
+        ]
+        lines = _columns(rows)
+        lines.insert(1, "-" * max(len(line) for line in lines))
+        blocks.append(
+            "\n".join(
+                [
+                    f"closing the gap on {name}: zero-shot accuracy as the class "
+                    "vectors move towards the images",
+                    *lines,
+                    "attribute, object: by cosine (the usual zero-shot rule); "
+                    "', dot': by the raw dot product, as the authors score",
+                ]
+            )
         )
-        for r in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return head + "\n" + "\n".join(lines)
+    if result.get("closing") and not blocks:
+        blocks.append(
+            "closing the gap (--closing): nothing to close; it is measured on "
+            "attribute data ({}) only, and none was given".format(
+                _KIND_OF["attributes"][1]
+            )
+        )
+    return "\n\n".join(blocks)
