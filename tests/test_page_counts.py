@@ -1,0 +1,132 @@
+"""The counts the prose pages type by hand (models a chapter trains or loads, exercises, chapters) agree with
+the code: each is computed here from the run catalogue or the chapters, so a change there fails this test until
+the page is updated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gaplab import temperature
+from gaplab.runs.catalogue import CHAPTERS, book_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "book" / "course_guide.md"
+HOW_TO_RUN = ROOT / "book" / "how_to_run.md"
+README = ROOT / "README.md"
+STEMS = sorted(p.stem for p in (ROOT / "notebooks_py").glob("*.py"))
+WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten".split()
+    )
+}
+
+
+def _runs(profile="cpu", chapters=CHAPTERS, kind=None, name=None) -> int:
+    """How many distinct models ``chapters`` train at ``profile`` from an empty cache (a run two chapters
+    share counts once; a run whose key waits on another's result counts as one)."""
+    runs = [
+        r
+        for r in book_runs(profile, chapters, glyphs="procedural")
+        if (kind is None or r.kind == kind) and (name is None or name in r.name)
+    ]
+    return len({r.key for r in runs if r.key}) + sum(r.key is None for r in runs)
+
+
+#: (page, pattern whose groups hold the counts, the counts the code gives)
+COUNTS = {
+    "models_compared's zoo (how to run)": (
+        HOW_TO_RUN,
+        r"it compares (\d+) models of the chapters above",
+        lambda: [_runs(chapters=("models_compared",))],
+    ),
+    "models_compared's zoo (course guide)": (
+        GUIDE,
+        r"the third loads (\d+) models of the other chapters",
+        lambda: [_runs(chapters=("models_compared",))],
+    ),
+    "session 2: mad_training and imbalance_training": (
+        GUIDE,
+        r"with the runs cached; (\d+) models \(",
+        lambda: [_runs(chapters=("mad_training", "imbalance_training"))],
+    ),
+    "session 4: cone_temperature and contrastive_gap": (
+        GUIDE,
+        r"the first two chapters\s+train (\d+) models",
+        lambda: [_runs(chapters=("cone_temperature", "contrastive_gap"))],
+    ),
+    "the whole book (course guide)": (
+        GUIDE,
+        r"The whole book trains (\d+) models at `cpu`[^.]*\.[^.]*the same (\d+) models",
+        lambda: [_runs()] * 2,
+    ),
+    "the whole book at cpu and paper (how to run)": (
+        HOW_TO_RUN,
+        r"The whole book at `cpu`, from an empty cache, trains (\d+) models; at `paper` it trains (\d+)"
+        r" \((\d+) MAD models, (\d+)\s+of them the frozen-temperature grid, and the (\w+) two-tower",
+        lambda: [
+            _runs(),
+            _runs("paper"),
+            _runs("paper", kind="mad"),
+            _runs("paper", name="temperature frozen"),
+            _runs("paper", kind="same-modality"),
+        ],
+    ),
+    "object bias row (how to run)": (
+        HOW_TO_RUN,
+        r"\| Object bias \| (\d+):",
+        lambda: [_runs(chapters=("object_bias",))],
+    ),
+    "imbalance training row (how to run)": (
+        HOW_TO_RUN,
+        r"\| Imbalance training \| (\d+):",
+        lambda: [_runs(chapters=("imbalance_training",))],
+    ),
+    "cone row (how to run)": (
+        HOW_TO_RUN,
+        r"\| Cone effect and temperature \| (\d+) at frozen temperatures",
+        lambda: [len(temperature.LOGIT_SCALES)],
+    ),
+}
+
+
+def _as_int(text: str) -> int:
+    return int(text) if text.isdigit() else WORDS[text]
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_a_count_on_a_page_is_the_catalogue_s(case):
+    page, pattern, expected = COUNTS[case]
+    found = re.search(pattern, page.read_text(encoding="utf-8"))
+    assert found, (
+        f"{page.relative_to(ROOT)} no longer says /{pattern}/: update the page and this test together"
+    )
+    written = [_as_int(g) for g in found.groups()]
+    assert written == expected(), (
+        f"{page.relative_to(ROOT)} ({case}) writes {written}, the run catalogue gives "
+        f"{expected()}: update the page"
+    )
+
+
+def test_the_course_guide_lists_every_chapter_with_its_number_of_exercises():
+    rows = dict(
+        re.findall(
+            r"^\| \{doc\}`\.\./notebooks/(\w+)` \|[^\n]*\| (\d+) \|$",
+            GUIDE.read_text(encoding="utf-8"),
+            re.M,
+        )
+    )
+    assert sorted(rows) == STEMS
+    for stem, written in rows.items():
+        source = (ROOT / "notebooks_py" / f"{stem}.py").read_text(encoding="utf-8")
+        assert int(written) == source.count("```{exercise}"), stem
+
+
+def test_the_readme_lists_every_chapter():
+    listed = re.findall(
+        r"^\| `notebooks/(\w+)\.ipynb` \|", README.read_text(encoding="utf-8"), re.M
+    )
+    assert sorted(listed) == STEMS
