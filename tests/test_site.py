@@ -262,3 +262,86 @@ def test_course_guide_links_every_student_notebook(browser, server):
     page.screenshot(path=str(SHOTS / "course_guide.png"), full_page=True)
     assert outside == [] and errors == []
     page.close()
+
+
+# what tqdm leaves in an output: "100%|", "6/6 [05:44<00:00, 57.40s/run]", "3.2step/s"
+# (in a page's widget state the "<" is escaped)
+PROGRESS_BAR = re.compile(
+    r"\d+%\||\[\d+:\d\d(?:<|&lt;|\\u003c)\d+:\d\d"
+    r"|\d(?:it|s|run|step|B)/(?:s|it|run|step)\b"
+)
+PAGES = [f"notebooks/{c}.html" for c in CHAPTERS] + [
+    f"book/{p.name}" for p in sorted((SITE / "book").glob("*.html"))
+]
+# a phone (the width of an iPhone 12 to 15) and the laptop the book is laid out for
+WIDTHS = {"phone": 390, "desktop": 1280}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_progress_bar_in_a_chapter(site, chapter):
+    # the widget state holds a notebook progress bar's text, the outputs a terminal one's
+    html = (site / "notebooks" / f"{chapter}.html").read_text(encoding="utf-8")
+    found = sorted({m.group(0) for m in PROGRESS_BAR.finditer(html)})
+    assert found == [], f"{chapter}: progress-bar text in the page: {found}"
+
+
+def _fits(browser, server, path, width):
+    """Open ``path`` at ``width``; the page once charts and widgets are drawn, the requests
+    that did not resolve, and the JavaScript errors."""
+    page = browser.new_page(
+        viewport={"width": width, "height": 900},
+        is_mobile=width < 600,
+        has_touch=width < 600,
+        device_scale_factor=2 if width < 600 else 1,
+    )
+    failed, errors = [], []
+    page.on(
+        "response",
+        lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    page.on("requestfailed", lambda r: failed.append(f"{r.failure} {r.url}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/{path}", wait_until="networkidle")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.gaplab-chart')]"
+        ".every(d => d.querySelector('svg, canvas'))",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(1000)  # a chart too wide for the column is laid out again
+    return page, failed, errors
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+@pytest.mark.parametrize("path", PAGES)
+def test_page_fits_its_screen_and_loads_everything(browser, server, path, width):
+    page, failed, errors = _fits(browser, server, path, width)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = path.replace("/", "-").removesuffix(".html")
+    page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    # what sticks out of the page, named so that a failure says where to look
+    wide = page.evaluate(
+        """() => {
+            const doc = document.documentElement;
+            if (doc.scrollWidth <= doc.clientWidth + 1) return [];
+            return [...document.querySelectorAll('main *')]
+                .filter(e => e.getBoundingClientRect().right > doc.clientWidth + 1)
+                .filter(e => !e.parentElement.closest('pre, table, svg'))
+                .slice(0, 5)
+                .map(e => `${e.tagName.toLowerCase()}.${e.className.baseVal ?? e.className}`
+                          + ` (${Math.round(e.getBoundingClientRect().right)}px)`);
+        }"""
+    )
+    width_seen = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert width_seen[0] <= width_seen[1] + 1, (
+        f"{path} at {width}px scrolls sideways ({width_seen[0]}px wide): {wide}"
+    )
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('.cell_output')].map(o => o.innerText)"
+    )
+    bars = sorted({m.group(0) for t in shown for m in PROGRESS_BAR.finditer(t)})
+    assert bars == [], f"{path}: progress bars in the outputs: {bars}"
+    assert failed == [], f"{path}: requests that did not resolve: {failed}"
+    assert errors == [], f"{path}: JavaScript errors: {errors}"
+    page.close()
