@@ -209,7 +209,7 @@ glue(
 # already average out what every caption shares; the offset that ideal words remove is then small for every
 # class, and what is left to gain is little. The authors measure pretrained CLIP models on MIT-States and
 # UT-Zappos, whose attribute words are rare in web captions. Their Table 5 numbers were not available to the
-# book (`PAPER-NUMBERS.md`), so only the reading can be compared, not the values.
+# book (see {doc}`../book/paper_numbers`), so only the reading can be compared, not the values.
 
 # %% tags=["hide-input"]
 evidence = (
@@ -309,7 +309,7 @@ glue("organisation_tau_attr_k0", float(attrs.loc[0, "tau"]))
 glue("organisation_tau_attr_k5", float(attrs.loc[5, "tau"]))
 glue("organisation_seed_image_mean", float(digits["image vs image"].mean()))
 glue("organisation_seed_text_mean", float(digits["text vs text"].mean()))
-print(digits.round(3).to_string())
+display(digits.round(3))
 
 # %% [markdown]
 # On the digit classes, the image side and the text side order the other digits differently for a share of
@@ -325,8 +325,8 @@ print(digits.round(3).to_string())
 # The authors' script, run on the same rankings, reports {glue:text}`organisation_script_mean:.3f`, and
 # {glue:text}`organisation_script_shuffled_mean:.3f` with shuffled labels: by its count the models look nearly
 # as disordered as noise, while the standard distance puts them close to agreement. A third-party note puts the
-# paper's value near 0.5, which the book could not check against the paper itself (`PAPER-NUMBERS.md`,
-# section 1.4); a number near 0.5 from a script whose distance depends on how the classes are numbered says less
+# paper's value (its Table 2) near 0.5, which the book could not check against the paper itself (its Table 2
+# could not be read; see {doc}`../book/paper_numbers`); a number near 0.5 from a script whose distance depends on how the classes are numbered says less
 # than it seems.
 
 # %% tags=["hide-input"]

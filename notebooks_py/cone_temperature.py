@@ -70,6 +70,7 @@ from gaplab import metrics as M
 from gaplab.book import check_claim, glue
 from gaplab.data.embeddings import load_embeddings
 from gaplab.models import MAD_PRESETS
+from gaplab.papers import glue_paper_numbers
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -529,8 +530,11 @@ charts.lines(
 # If the cones at initialisation were the whole story, a model that starts without a gap should stay without one.
 # Liang et al. (Sec. 4.5) test this: they close the gap of a freshly initialised CLIP with an orthogonal map of the
 # text embeddings and train it from scratch on MS-COCO (τ = 1/100, batch 64, 3 seeds). The gap at
-# initialisation falls from 1.189 to 0.039, and after training it is back at 0.746, against 1.299 without the
-# amendment: 57% of it returns. The book does the same on MAD: the orthogonal map is the Procrustes rotation that
+# initialisation falls from {glue:text}`paper_liang_init_original_start:.3f` to
+# {glue:text}`paper_liang_init_amended_start:.3f`, and after training it is back at
+# {glue:text}`paper_liang_init_amended_end:.3f`, against {glue:text}`paper_liang_init_original_end:.3f` without the
+# amendment: {glue:text}`paper_liang_init_share:.0f`% of it returns (their numbers, with their sources, are in
+# {doc}`../book/paper_numbers`). The book does the same on MAD: the orthogonal map is the Procrustes rotation that
 # best carries the text embeddings of 2,048 training captions onto their images, folded into the text projection
 # before the first step (`TrainConfig(align_init=True)`). It is trained twice, beside the same model without the
 # amendment: at Liang et al.'s temperature (logit scale fixed at 100; the unamended run is the temperature
@@ -562,6 +566,13 @@ for key, name in names.items():
     glue(f"init_{key}_acc_end", float(hist[-1]["zero_shot_digit_acc"]))
 aligned, plain = init_runs[names["aligned"]], init_runs[names["plain"]]
 glue("init_share", float(aligned.history[-1]["l2m"] / plain.history[-1]["l2m"]))
+glue_paper_numbers(  # Liang et al.'s Sec. 4.5, from data/paper-numbers
+    "liang-init-original-start",
+    "liang-init-original-end",
+    "liang-init-amended-start",
+    "liang-init-amended-end",
+    "liang-init-share",
+)
 glue(
     "init_learnable_share",
     float(
@@ -592,11 +603,11 @@ charts.compare_histories(
 # | MAD, logit scale 100, gap closed at initialisation | {glue:text}`init_aligned_l2m_start:.3f` | {glue:text}`init_aligned_l2m_end:.3f` | {glue:text}`init_aligned_acc_end:.3f` |
 # | MAD, learnable, as initialised | {glue:text}`init_learnable_plain_l2m_start:.3f` | {glue:text}`init_learnable_plain_l2m_end:.3f` | {glue:text}`init_learnable_plain_acc_end:.3f` |
 # | MAD, learnable, gap closed at initialisation | {glue:text}`init_learnable_aligned_l2m_start:.3f` | {glue:text}`init_learnable_aligned_l2m_end:.3f` | {glue:text}`init_learnable_aligned_acc_end:.3f` |
-# | Liang et al., MS-COCO, τ = 1/100, as initialised | 1.189 | 1.299 | |
-# | Liang et al., MS-COCO, τ = 1/100, gap closed | 0.039 | 0.746 | |
+# | Liang et al. (Sec. 4.5), MS-COCO, τ = 1/100, as initialised | {glue:text}`paper_liang_init_original_start:.3f` | {glue:text}`paper_liang_init_original_end:.3f` | |
+# | Liang et al. (Sec. 4.5), MS-COCO, τ = 1/100, gap closed | {glue:text}`paper_liang_init_amended_start:.3f` | {glue:text}`paper_liang_init_amended_end:.3f` | |
 #
 # At Liang et al.'s temperature, training opens a gap again in the aligned model: it ends at
-# {glue:text}`init_share:.0%` of the unaligned model's (Liang et al.: 57%). With the learnable temperature the
+# {glue:text}`init_share:.0%` of the unaligned model's (Liang et al.: {glue:text}`paper_liang_init_share:.0f`%). With the learnable temperature the
 # aligned model's gap also jumps back at first (L2M {glue:text}`init_learnable_peak:.3f` at step
 # {glue:text}`init_learnable_peak_step`), then both models shrink their gaps as the temperature settles (logit
 # scale {glue:text}`init_learnable_scale:.1f` at the end), and the aligned one ends at

@@ -66,6 +66,7 @@ from IPython.display import display
 import gaplab
 from gaplab import charts, contrastive, samemodality
 from gaplab.book import check_claim, glue
+from gaplab.papers import glue_paper_numbers
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -146,7 +147,7 @@ display(same_table[["l2m", "rmg", "linear_separability"]].round(3))
 # gap of the second row. The two set-ups differ in the inputs and in the temperature at once; exercise 2
 # separates the two. Where the book differs from their set-up: MAD images and the MAD image tower instead of
 # MS-COCO and CLIP's towers, and training from scratch for the MAD recipe's steps; the paper's own same-modality numbers
-# were not available (`PAPER-NUMBERS.md`, section 3.1).
+# were not available (see {doc}`../book/paper_numbers`).
 
 # %% tags=["hide-input"]
 # a held-out accuracy on ~30% of 2 x eval_n embeddings has standard error
@@ -206,6 +207,12 @@ for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-unifor
     )
     glue(f"{key}_uniformity{suffix}", float(v_table.loc[name, "uniformity"]))
     glue(f"{key}_alignment{suffix}", float(v_table.loc[name, "alignment"]))
+# Fahim et al.'s values (authors' result files), from data/paper-numbers
+glue_paper_numbers(
+    *(f"fahim-centroid-{loss}-{d}" for loss in ("clip", "cua") for d in (128, 64, 32)),
+    "fahim-separability-clip-128",
+    "fahim-separability-cua-128",
+)
 display(v_table.round(3))
 charts.grouped_bars(
     v_table.reset_index(names="loss").melt(
@@ -224,15 +231,17 @@ charts.grouped_bars(
 # %% [markdown]
 # | | CLIP loss | CUA | CUA + cross-uniformity | Fahim et al., 128 dims: CLIP → CUA |
 # |---|---|---|---|---|
-# | L2M (centroid distance) | {glue:text}`clip_l2m_mad:.3f` | {glue:text}`cua_l2m:.3f` | {glue:text}`cuax_l2m:.3f` | 0.661 → 0.082 |
-# | linear separability | {glue:text}`clip_linear_separability_mad:.3f` | {glue:text}`cua_linear_separability:.3f` | {glue:text}`cuax_linear_separability:.3f` | 1.00 → 0.73 |
+# | L2M (centroid distance) | {glue:text}`clip_l2m_mad:.3f` | {glue:text}`cua_l2m:.3f` | {glue:text}`cuax_l2m:.3f` | {glue:text}`paper_fahim_centroid_clip_128:.3f` → {glue:text}`paper_fahim_centroid_cua_128:.3f` |
+# | linear separability | {glue:text}`clip_linear_separability_mad:.3f` | {glue:text}`cua_linear_separability:.3f` | {glue:text}`cuax_linear_separability:.3f` | {glue:text}`paper_fahim_separability_clip_128:.2f` → {glue:text}`paper_fahim_separability_cua_128:.2f` |
 # | uniformity | {glue:text}`clip_uniformity_mad:.3f` | {glue:text}`cua_uniformity:.3f` | {glue:text}`cuax_uniformity:.3f` | |
 # | alignment | {glue:text}`clip_alignment_mad:.3f` | {glue:text}`cua_alignment:.3f` | {glue:text}`cuax_alignment:.3f` | |
 # | zero-shot digit accuracy | {glue:text}`clip_zero_shot_mad:.3f` | {glue:text}`cua_zero_shot:.3f` | {glue:text}`cuax_zero_shot:.3f` | |
 #
-# The paper's numbers come from models trained on MS-COCO; the MAD models here have 128-dimensional embeddings too,
+# Fahim et al.'s numbers are the mean of three seeds in the authors' result files (`paper_evals/all_gap_128.txt`;
+# the paper's own tables could not be read, see {doc}`../book/paper_numbers`) and come from models trained on
+# MS-COCO; the MAD models here have 128-dimensional embeddings too,
 # but a gap that training with CLIP's loss already shrank a long way (the MAD recipe ends at L2M
-# {glue:text}`clip_l2m_mad:.3f` where their CLIP model sits at 0.661). Adding uniformity and alignment shrinks it
+# {glue:text}`clip_l2m_mad:.3f` where their CLIP model sits at {glue:text}`paper_fahim_centroid_clip_128:.3f`). Adding uniformity and alignment shrinks it
 # further and makes the modalities harder to tell apart, in the direction Fahim et al. report, at a small cost in
 # zero-shot accuracy. Most of the change is in uniformity (from {glue:text}`clip_uniformity_mad:.3f` to
 # {glue:text}`cua_uniformity:.3f`, lower is more uniform), while matched pairs come only a little closer (alignment
@@ -259,8 +268,12 @@ check_claim(
 # ## Embedding size
 #
 # Fahim et al. repeat the comparison with 128-, 64- and 32-dimensional embeddings (a new projection on pretrained
-# CLIP towers, fine-tuned on MS-COCO at temperature 0.01, three seeds). In their results CLIP's gap shrinks with
-# the dimension (centroid distance 0.661, 0.314, 0.104) while CUA's stays small (0.082, 0.069, 0.068); the
+# CLIP towers, fine-tuned on MS-COCO at temperature 0.01, three seeds). In their result files
+# (`paper_evals/all_gap_{128,64,32}.txt`) CLIP's gap shrinks with the dimension (centroid distance
+# {glue:text}`paper_fahim_centroid_clip_128:.3f`, {glue:text}`paper_fahim_centroid_clip_64:.3f`,
+# {glue:text}`paper_fahim_centroid_clip_32:.3f`) while CUA's stays small
+# ({glue:text}`paper_fahim_centroid_cua_128:.3f`, {glue:text}`paper_fahim_centroid_cua_64:.3f`,
+# {glue:text}`paper_fahim_centroid_cua_32:.3f`); the
 # OpenReview version of the paper says the gap is worse "in high-dimensional spaces". Here the MAD recipe with
 # the joint embedding cut to 64 and 32 (`TrainConfig(embed_dim=...)`; the 128 rows are the runs above), one seed,
 # learnable temperature:
@@ -320,8 +333,8 @@ charts.lines(
 # |---|---|---|---|
 # | MAD, CLIP loss | {glue:text}`dims_clip_l2m_128:.3f` | {glue:text}`dims_clip_l2m_64:.3f` | {glue:text}`dims_clip_l2m_32:.3f` |
 # | MAD, CUA | {glue:text}`dims_cua_l2m_128:.3f` | {glue:text}`dims_cua_l2m_64:.3f` | {glue:text}`dims_cua_l2m_32:.3f` |
-# | Fahim et al., CLIP loss (MS-COCO) | 0.661 | 0.314 | 0.104 |
-# | Fahim et al., CUA (MS-COCO) | 0.082 | 0.069 | 0.068 |
+# | Fahim et al., CLIP loss (MS-COCO, authors' files) | {glue:text}`paper_fahim_centroid_clip_128:.3f` | {glue:text}`paper_fahim_centroid_clip_64:.3f` | {glue:text}`paper_fahim_centroid_clip_32:.3f` |
+# | Fahim et al., CUA (MS-COCO, authors' files) | {glue:text}`paper_fahim_centroid_cua_128:.3f` | {glue:text}`paper_fahim_centroid_cua_64:.3f` | {glue:text}`paper_fahim_centroid_cua_32:.3f` |
 #
 # On MAD, CLIP's gap {glue:text}`dims_clip_trend`. The MAD gap starts from a much smaller value (a model
 # trained from scratch with a learnable temperature, where theirs is fine-tuned at a fixed 0.01), and each size
@@ -377,6 +390,7 @@ for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-unifor
     glue(f"arithmetic_top1_{key}_closed", float(closed.loc[name, "image+text"]))
     glue(f"arithmetic_top1_{key}_strict", float(strict.loc[name, "image+text"]))
 glue("arithmetic_closing_change", float((closed - shown)["image+text"].abs().max()))
+glue_paper_numbers(*(f"fahim-simat-{loss}-128" for loss in ("clip", "cua", "cuaxu")))
 glue("arithmetic_top1_image_only", float(shown.loc["CLIP", "image"]))
 glue("arithmetic_top1_text_only", float(shown.loc["CLIP", "text"]))
 glue(
@@ -424,7 +438,7 @@ charts.grouped_bars(
 # | image + text difference (same digit, new value) | {glue:text}`arithmetic_top1_clip:.3f` | {glue:text}`arithmetic_top1_cua:.3f` | {glue:text}`arithmetic_top1_cuax:.3f` |
 # | the same, gap closed by the mean gap vector | {glue:text}`arithmetic_top1_clip_closed:.3f` | {glue:text}`arithmetic_top1_cua_closed:.3f` | {glue:text}`arithmetic_top1_cuax_closed:.3f` |
 # | the same, every other attribute unchanged too | {glue:text}`arithmetic_top1_clip_strict:.3f` | {glue:text}`arithmetic_top1_cua_strict:.3f` | {glue:text}`arithmetic_top1_cuax_strict:.3f` |
-# | Fahim et al., SIMAT score (%), 128 dims, mean of 3 seeds (recorded by the authors) | 35.6 | 42.5 | 41.7 |
+# | Fahim et al., SIMAT score (%), 128 dims, mean of 3 seeds (the authors' `tests/simat_score.ipynb`) | {glue:text}`paper_fahim_simat_clip_128:.1f` | {glue:text}`paper_fahim_simat_cua_128:.1f` | {glue:text}`paper_fahim_simat_cuaxu_128:.1f` |
 #
 # The arithmetic works on MAD: adding the text difference finds the transformed digit at rank 1 in
 # {glue:text}`arithmetic_top1_clip:.3f` of the queries for CLIP ({glue:text}`arithmetic_top5_clip:.3f` within
@@ -436,7 +450,7 @@ charts.grouped_bars(
 # {glue:text}`arithmetic_cuax_gain:+.3f` ({glue:text}`arithmetic_cuax_gain_low:+.3f` to
 # {glue:text}`arithmetic_cuax_gain_high:+.3f`): {glue:text}`arithmetic_cuax_gain_verdict`. The interval covers
 # the choice of held-out images, not the training seed, which Fahim et al.'s three seeds show moves SIMAT by
-# about one point.
+# about one point (their `tests/simat_score.ipynb`).
 #
 # Closing the gap by hand moves top-1 by at most {glue:text}`arithmetic_closing_change:.3f` for any of the
 # models. The query and the gallery are both images, and moving every image by the same vector moves all their
@@ -543,7 +557,8 @@ record.show(
 # ```{exercise}
 # :label: contrastive_gap-ex3
 #
-# In Fahim et al.'s results, CLIP's 32-dimensional embeddings have a centroid distance of only 0.104, yet a
+# In Fahim et al.'s results (`paper_evals/all_gap_32.txt`), CLIP's 32-dimensional embeddings have a centroid
+# distance of only 0.104, yet a
 # linear classifier still tells the modalities apart with accuracy 0.78. How can a small gap be so separable?
 # ```
 #

@@ -72,6 +72,7 @@ from gaplab.analysis import gap_table
 from gaplab.book import check_claim, glue
 from gaplab.data.embeddings import EMBEDDING_MODELS, embedding_info, load_embeddings
 from gaplab.geometry import joint_pca
+from gaplab.papers import glue_paper_numbers
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -139,6 +140,7 @@ glue("clip_rmg", row["RMG"])
 glue("clip_l2i", row["L2I"])
 glue("clip_random_rmg", rnd["RMG"])
 glue("clip_i2t_r1", row["I->T R@1"])
+glue_paper_numbers("liang-gap-clip")  # the paper's value, from data/paper-numbers
 charts.model_comparison(
     table.reset_index(),
     "L2M",
@@ -150,7 +152,8 @@ charts.model_comparison(
 
 # %% [markdown]
 # For the pretrained CLIP, the means of the two modalities lie {glue:text}`clip_l2m:.3f` apart (L2M; Liang et al.
-# report 0.82 for CLIP on MS-COCO), and RMG is {glue:text}`clip_rmg:.3f`: matched pairs are far apart compared with
+# report {glue:text}`paper_liang_gap_clip:.2f` for CLIP ViT-B/32 on 5,000 MS-COCO pairs in their Sec. 4.2, see
+# {doc}`../book/paper_numbers`), and RMG is {glue:text}`clip_rmg:.3f`: matched pairs are far apart compared with
 # the spread inside each modality. Retrieval still works (image-to-text R@1 {glue:text}`clip_i2t_r1:.3f` among 500
 # captions): a gap does not stop the model from ranking the right caption first, because ranking only needs the
 # right caption to be *closer than the others*.

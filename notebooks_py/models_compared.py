@@ -72,7 +72,7 @@ from IPython.display import display
 
 import gaplab
 from gaplab import charts
-from gaplab.book import check_claim, glue
+from gaplab.book import check_claim, glue, note
 from gaplab.zoo import compare
 from gaplab.zoo.models import hub_reachable
 
@@ -113,11 +113,11 @@ print(format_table(report_embeddings(shipped)))
 # %% [markdown]
 # ## The models
 #
-# The paper's survey: 115 open_clip models, of which 101 remain after dropping those with a COCO image-to-text
-# R@1 below 5 % and fine-tuned or superseded checkpoints; split by the size of the training set into "medium"
-# (at most 140M pairs) and "large". The book's online survey takes a smaller, sized selection of the same
-# kind ({py:data}`gaplab.zoo.survey.DEFAULT_MODELS`: ResNet, ViT and ConvNeXt towers; OpenAI, LAION, DataComp,
-# YFCC and CC12M data), which fits a free Colab GPU.
+# The paper's survey, as the authors' `analysis/gap_vs_performance.py` sets it up: 115 open_clip models, of which
+# 101 remain after dropping those with a COCO image-to-text R@1 below 5 % and fine-tuned or superseded
+# checkpoints; split by the size of the training set into "medium" (at most 140M pairs) and "large". The book's
+# online survey takes a smaller, sized selection of the same kind ({py:data}`gaplab.zoo.survey.DEFAULT_MODELS`:
+# ResNet, ViT and ConvNeXt towers; OpenAI, LAION, DataComp, YFCC and CC12M data), which fits a free Colab GPU.
 #
 # Offline, the zoo is the book's own MAD models. Where the paper conditions on the training data, the zoo
 # conditions on $k$: every model with the same $k$ saw the same kind of captions and differs only in seed,
@@ -226,7 +226,9 @@ has_attributes = "moad" in comparison.columns
 if has_attributes:
     display(scatter("moad", "attribute", "Object bias against attribute accuracy"))
 else:
-    print(f"no attribute data at {attribute_data}")
+    note(
+        f"No attribute data at {attribute_data}: this scatter needs MIT-States or UT-Zappos."
+    )
 
 # %%
 if has_attributes:
@@ -269,12 +271,15 @@ if comparison.models_set == "open_clip" and has_attributes:
     att = attribute_data.split(":")[0]
     display(compare.closing_frame(measured, att).round(3))
 else:
-    print("closing the gap needs a real model and attribute data")
+    note(
+        "Closing the gap needs a real model and attribute data: it runs with the "
+        "open_clip set and MIT-States or UT-Zappos."
+    )
 
 # %% [markdown]
 # ## Fairness under a shifted gap (online only)
 #
-# Liang et al. {cite:p}`liang2022mind` (Sec. 4.2, Table 2) ask whether moving embeddings
+# Liang et al. {cite:p}`liang2022mind` (Sec. 5.2, Table 2) ask whether moving embeddings
 # along the gap changes more than accuracy. They rerun the denigration probe of the CLIP
 # paper {cite:p}`radford2021clip` on FairFace {cite:p}`karkkainen2021fairface`: each
 # face is classified among 14 race-gender classes ("a photo of a black man", ...) and
@@ -284,7 +289,8 @@ else:
 # normalised image embedding $x$ moves to $(x - \lambda g)/\lVert x - \lambda g\rVert$,
 # with $g$ the unit vector from the mean text embedding to the mean image embedding of
 # COCO image-caption pairs; the class embeddings stay. $\lambda < 0$ widens the gap,
-# $\lambda > 0$ closes it. In their notebook's run, widening it a little
+# $\lambda > 0$ closes it. In their notebook's run (`shift_CLIP_FairFace_Bias.ipynb`; its
+# numbers and Table 2's are in {doc}`../book/paper_numbers`), widening it a little
 # ($\lambda = -0.2$, the gap from 0.82 to 0.97) lowers the crime-related share of every
 # race but East Asian (unchanged) at a top-1 accuracy cost of under one point; widening
 # it much ($\lambda = -1$) sends many faces into the non-human classes, and closing it
@@ -297,7 +303,7 @@ else:
 # %%
 from gaplab.zoo import fairness
 
-fair = fairness.chapter_probe(models, fairface_root, f"{data_root}/coco")
+fair = fairness.chapter_probe(models, fairface_root, f"{data_root}/coco", echo=note)
 
 # %%
 if fair is not None:
@@ -354,7 +360,7 @@ if fair is not None:
 #   closing the gap reports accuracy by cosine beside the authors' raw dot product (under the dot product,
 #   adding one vector to every class cannot change a prediction). Offline, the zoo of MAD models stands in for
 #   the survey, and $k$ for the training data.
-# - **Not reproduced here:** the paper's own values (its tables could not be read; see `PAPER-NUMBERS.md`), so
+# - **Not reproduced here:** the paper's own values (its tables could not be read; see {doc}`../book/paper_numbers`), so
 #   this page shows the protocol and the book's numbers, not a side-by-side comparison.
 
 # %% [markdown]
