@@ -65,6 +65,10 @@ _build/html/.built: $(STAMP) $(ASSETS) $(BOOK_SOURCES)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Colab's install: a regular pip install of a clone into a fresh environment, then a chapter run and recorded
+test-wheel: $(STAMP)
+	bash scripts/test_wheel.sh
+
 test-site: $(STAMP)
 	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -m site
 

@@ -1,29 +1,104 @@
-"""Where gaplab finds the data shipped with the book."""
+"""Where gaplab finds the book it came with: its chapters and its shipped data.
+
+The package is used two ways: installed editable from a clone (the book build, the tests), and
+installed as a regular wheel from a clone (Colab's first cell runs ``pip install /content/gaplab``).
+In the second case the package no longer sits inside the clone, so the clone is found another way:
+``$GAPLAB_BOOK``, then the folder pip installed from (pip writes it into ``direct_url.json``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
-__all__ = ["data_dir"]
+__all__ = ["book_root", "data_dir", "BookNotFoundError"]
 
 _ENV = "GAPLAB_DATA"
+_BOOK_ENV = "GAPLAB_BOOK"
+#: a folder is the book when it holds this file
+_MARKER = "_toc.yml"
+
+
+class BookNotFoundError(FileNotFoundError):
+    """No clone of the book's repository could be found for an installed gaplab."""
+
+
+def _installed_from() -> Path | None:
+    """The local folder a regular ``pip install PATH`` took gaplab from, if pip recorded one.
+
+    An editable install records the folder too; a wheel from an index records nothing.
+    """
+    try:
+        text = metadata.distribution("gaplab").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    try:
+        url = json.loads(text).get("url", "")
+    except (ValueError, AttributeError):
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    found = []
+    env = os.environ.get(_BOOK_ENV)
+    if env:
+        found.append((f"${_BOOK_ENV}", Path(env).expanduser()))
+    found.append(
+        ("the clone holding this package", Path(__file__).resolve().parents[2])
+    )
+    source = _installed_from()
+    if source is not None:
+        found.append(("the folder pip installed gaplab from", source))
+    data = os.environ.get(_ENV)
+    if data:
+        found.append((f"the parent of ${_ENV}", Path(data).expanduser().parent))
+    return found
+
+
+def book_root() -> Path:
+    """The clone of the book's repository this gaplab belongs to (it holds ``_toc.yml``).
+
+    Raises :class:`BookNotFoundError` naming every place looked at when there is none, which is
+    the case for a wheel installed from an index: chapters and records need the repository.
+    """
+    tried = []
+    for why, path in _candidates():
+        if (path / _MARKER).is_file():
+            return path
+        tried.append(f"{path} ({why})")
+    raise BookNotFoundError(
+        "the book's repository was not found; looked in: " + "; ".join(tried) + ". "
+        "Clone it and install gaplab from the clone (pip install ./gaplab), or set "
+        f"${_BOOK_ENV} to the clone's folder."
+    )
 
 
 def data_dir() -> Path:
     """The folder holding the book's shipped data.
 
-    ``$GAPLAB_DATA`` wins (the Colab install cell sets it to the cloned repository's ``data/``);
-    otherwise the ``data/`` folder of the repository that holds this package (editable installs).
+    ``$GAPLAB_DATA`` wins; otherwise ``data/`` of the book's repository (:func:`book_root`).
     """
     env = os.environ.get(_ENV)
     candidates = [Path(env).expanduser()] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "data")
+    try:
+        candidates.append(book_root() / "data")
+    except BookNotFoundError:
+        candidates.append(Path(__file__).resolve().parents[2] / "data")
     for path in candidates:
         if path.is_dir():
             return path
     tried = ", ".join(str(p) for p in candidates)
     raise FileNotFoundError(
-        f"gaplab's shipped data folder was not found (looked in: {tried}). Install gaplab from a clone of "
-        f"the book's repository (pip install -e .), or point ${_ENV} at the repository's data/ folder."
+        f"gaplab's shipped data folder was not found (looked in: {tried}). Install gaplab from "
+        f"a clone of the book's repository (pip install ./gaplab), or point ${_ENV} at the "
+        "repository's data/ folder."
     )

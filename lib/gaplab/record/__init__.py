@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gaplab.paths import BookNotFoundError, book_root
+
 __all__ = [
     "RecordError",
     "record_dir",
@@ -34,7 +36,6 @@ __all__ = [
 ]
 
 SCHEMA = 1
-_REPO = Path(__file__).resolve().parents[3]
 #: the keys every record has
 _FIELDS = (
     "schema",
@@ -69,8 +70,9 @@ def chapters(notebooks: Path | None = None) -> list[str]:
     comes after them)."""
     from gaplab.book import toc_order
 
-    notebooks = notebooks or _REPO / "notebooks"
-    return toc_order((p.stem for p in notebooks.glob("*.ipynb")), _REPO / "_toc.yml")
+    root = book_root()
+    notebooks = notebooks or root / "notebooks"
+    return toc_order((p.stem for p in notebooks.glob("*.ipynb")), root / "_toc.yml")
 
 
 def read_glued(nb) -> dict:
@@ -88,9 +90,9 @@ def read_glued(nb) -> dict:
 def _git(*args) -> str | None:
     try:
         out = subprocess.run(
-            ["git", *args], cwd=_REPO, capture_output=True, text=True, timeout=20
+            ["git", *args], cwd=book_root(), capture_output=True, text=True, timeout=20
         )
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, BookNotFoundError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
 
@@ -131,9 +133,15 @@ def record_chapter(
     A chapter that stops with an error (a claim not reproduced, a cell that fails) is recorded too, with
     ``completed`` false, the error, and what it glued and checked before it stopped.
     """
-    import papermill
+    try:
+        import papermill
+    except ImportError as exc:  # Colab and a plain install have no papermill
+        raise RecordError(
+            "recording executes chapters with papermill, which is not installed: "
+            "pip install papermill"
+        ) from exc
 
-    notebooks = Path(notebooks or _REPO / "notebooks")
+    notebooks = Path(notebooks or book_root() / "notebooks")
     source = notebooks / f"{stem}.ipynb"
     if not source.exists():
         known = ", ".join(chapters(notebooks))

@@ -44,8 +44,15 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from gaplab import record
+    from gaplab.paths import book_root
 
     known = record.chapters()
+    if not known:
+        # exiting 0 here would look like a finished recording that wrote nothing
+        raise record.RecordError(
+            f"no chapters found in {book_root() / 'notebooks'}; is this the book's "
+            "repository? Set GAPLAB_BOOK to the clone's folder"
+        )
     stems = args.chapters or known
     unknown = [s for s in stems if s not in known]
     if unknown:

@@ -112,7 +112,14 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     h = hashlib.sha256()
-    files = [_PKG / f for f in _CODE] + sorted((_PKG / "model_configs").glob("*.json"))
+    configs = sorted((_PKG / "model_configs").glob("*.json"))
+    if not configs:
+        # without them every run key would silently differ from the book's, and no preset exists
+        raise FileNotFoundError(
+            f"gaplab's model configs are missing from {_PKG / 'model_configs'}: this install "
+            "is incomplete; reinstall gaplab from the book's repository (pip install ./gaplab)"
+        )
+    files = [_PKG / f for f in _CODE] + configs
     for path in files:
         h.update(path.name.encode())
         h.update(source_fingerprint(path))
