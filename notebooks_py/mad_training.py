@@ -31,7 +31,7 @@ if "google.colab" in sys.modules:
         shell=True,
         check=True,
     )
-    os.environ["GAPLAB_DATA"] = "/content/gaplab/data"
+    os.environ["GAPLAB_BOOK"] = "/content/gaplab"
 
 # %% [markdown]
 # # MAD: a data set where information imbalance is a knob, and training a CLIP on it
