@@ -347,6 +347,10 @@ def get_or_train_same_modality(
         kind="same-modality",
         config=dataclasses.asdict(cfg),
         version=entry_version(),
+        label=(
+            f"same modality ({cfg.views} views, {'shared' if cfg.shared else 'two'} "
+            f"towers), seed {cfg.seed}, {cfg.steps} steps"
+        ),
         summarise=lambda r: last_numbers(r.history),
         load=load,
         train=lambda d: train_same_modality(cfg, d, device=device, progress=progress),
