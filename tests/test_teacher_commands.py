@@ -26,6 +26,7 @@ from gaplab.__main__ import main as gaplab_main
 from gaplab.runs import archive, catalogue, store
 from gaplab.runs import cli as cache_cli
 from gaplab.teach import student
+from tests.test_run_cache import _mock_read_only
 
 TINY = dict(steps=4, eval_every=2)
 
@@ -250,32 +251,22 @@ def test_a_damaged_archive_refused_from_the_command_line_leaves_no_folder(
 # --- where new runs go ----------------------------------------------------------------
 
 
-def _read_only(monkeypatch, *paths):
-    real = store._probe_writable
-    blocked = {Path(p) for p in paths}
-    monkeypatch.setattr(
-        store,
-        "_probe_writable",
-        lambda p: "the file system is read-only" if Path(p) in blocked else real(p),
-    )
-
-
 def test_where_names_the_directory_new_runs_go_to(tmp_path, monkeypatch, capsys):
     course, personal = tmp_path / "course", tmp_path / "personal"
     monkeypatch.setenv("GAPLAB_CACHE", f"{course}{os.pathsep}{personal}")
-    _read_only(monkeypatch, course)
+    _mock_read_only(monkeypatch, course)
     assert _cache("where") == 0
     said = capsys.readouterr().out
     assert f"new runs are written to {personal}\n" in said
     # a read-only course folder before a writable one is how a class works: no advice
     assert "GAPLAB_CACHE" not in said and "writable directory" not in said
-    assert f"{course}  [read-only: the file system is read-only]" in said
+    assert f"{course}  [read-only: the file system is read-only (mocked)]" in said
 
 
 def test_where_advises_only_when_nothing_can_be_written(tmp_path, monkeypatch, capsys):
     course = tmp_path / "course"
     monkeypatch.setenv("GAPLAB_CACHE", str(course))
-    _read_only(monkeypatch, course)
+    _mock_read_only(monkeypatch, course)
     assert _cache("where") == 0
     said = capsys.readouterr().out
     assert "new runs are written to" not in said
