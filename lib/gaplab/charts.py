@@ -86,20 +86,55 @@ def _site_renderer(spec: dict, **_: object) -> dict:
     if (!m) return 0;
     return parseFloat(m.style.width) || parseFloat(m.getAttribute("width")) || 0;
   }}
+  function wrap(title, chars) {{
+    // a long title sets the chart's width by itself: break it into lines
+    var boxed = title !== null && typeof title === "object" && !Array.isArray(title);
+    var text = boxed ? title.text : title;
+    if (typeof text !== "string" || text.length <= chars) return title;
+    var lines = [], line = "";
+    text.split(" ").forEach(function (word) {{
+      if (line && (line + " " + word).length > chars) {{
+        lines.push(line);
+        line = word;
+      }} else {{
+        line = line ? line + " " + word : word;
+      }}
+    }});
+    lines.push(line);
+    return boxed ? Object.assign({{}}, title, {{"text": lines}}) : lines;
+  }}
+  function shrink(v, over, chars) {{
+    var t = Object.assign({{}}, v);
+    if (typeof v.width === "number") t.width = Math.max(80, Math.floor(v.width - over));
+    if (v.title) t.title = wrap(v.title, chars);
+    return t;
+  }}
   function narrower(s, over, room) {{
-    var t = Object.assign({{}}, s);
+    // first the titles only, then narrower plots or fewer columns
+    var chars = Math.max(16, Math.floor(room / 8));
+    var parts = s.vconcat ? "vconcat" : s.hconcat ? "hconcat" : null;
+    var t = shrink(s, 0, chars);
+    if (s.facet && s.spec) t.spec = shrink(s.spec, 0, chars);
+    if (parts) t[parts] = s[parts].map(function (v) {{ return shrink(v, 0, chars); }});
+    if (!same(t, s)) return t;
     if (s.facet && s.columns > 1) {{
       var per = (room + over) / s.columns;
       t.columns = Math.max(1, Math.floor(room / per));
-    }} else if (typeof s.width === "number" && !s.facet) {{
+    }} else if (s.facet && s.spec) {{
+      t.spec = shrink(s.spec, over, chars);
+    }} else if (parts) {{
+      var share = parts === "hconcat" ? over / s[parts].length : over;
+      t[parts] = s[parts].map(function (v) {{ return shrink(v, share, chars); }});
+    }} else if (typeof s.width === "number") {{
       t.width = Math.max(80, Math.floor(s.width - over));
-    }} else if (s.facet && s.spec && typeof s.spec.width === "number") {{
-      var w = Math.max(80, Math.floor(s.spec.width - over));
-      t.spec = Object.assign({{}}, s.spec, {{"width": w}});
-    }} else {{
-      return null;
     }}
-    return t;
+    return same(t, s) ? null : t;
+  }}
+  function same(a, b) {{
+    function layout(key, value) {{
+      return key === "datasets" || key === "data" ? undefined : value;
+    }}
+    return JSON.stringify(a, layout) === JSON.stringify(b, layout);
   }}
   function embed(s) {{
     if (shown) shown.finalize();
@@ -114,7 +149,7 @@ def _site_renderer(spec: dict, **_: object) -> dict:
     var s = spec, steps = 0;
     function check() {{
       var over = naturalWidth() - room;
-      var t = over > 1 && steps++ < 3 ? narrower(s, over, room) : null;
+      var t = over > 1 && steps++ < 4 ? narrower(s, over, room) : null;
       if (!t) {{
         busy = false;
         if (el.clientWidth !== drawnFor) fit();
