@@ -13,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 __all__ = [
@@ -20,11 +21,16 @@ __all__ = [
     "CacheWarning",
     "explain_os_error",
     "atomic_save",
+    "is_temporary",
     "atomic_write_bytes",
     "atomic_write_json",
     "sha256_file",
+    "check_output_dir",
     "source_fingerprint",
 ]
+
+#: temporary files start with this (a dot: hidden from listings), see :func:`is_temporary`
+TMP_PREFIX = "."
 
 _REMEDIES = {
     errno.ENOSPC: "no space left on the device: free some space, or point GAPLAB_CACHE at another disk",
@@ -48,29 +54,82 @@ def explain_os_error(exc: OSError) -> str:
     return _REMEDIES.get(exc.errno, exc.strerror or str(exc))
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+#: what torch's zip writer raises (a RuntimeError, not an OSError) when a write fails part-way,
+#: as it does on a full disk: "[enforce fail at inline_container.cc:...] . unexpected pos ..."
+_TORCH_WRITE_FAILURE = ("inline_container", "PytorchStreamWriter", "unexpected pos")
+
+#: below this many free bytes a failed write is taken to have hit a full disk
+_NEARLY_FULL = 1 << 20
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file, never hiding the error that made it a leftover (on a
+    read-only disk even removing a missing file fails, with EROFS)."""
     try:
-        write(tmp)
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _as_os_error(exc: RuntimeError, folder: Path) -> OSError | None:
+    """The OSError behind a failed torch write, or None when ``exc`` is not one."""
+    if not any(s in str(exc) for s in _TORCH_WRITE_FAILURE):
+        return None
+    try:
+        full = shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(
+        errno.EIO,
+        "the write stopped part-way (torch: "
+        f"{str(exc).strip()[:100]}); check that the disk has space and is healthy",
+    )
+
+
+def _atomic(path: Path, write, before_replace=None) -> None:
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            write(tmp)
+        except RuntimeError as exc:
+            cause = _as_os_error(exc, path.parent)
+            if cause is None:
+                raise
+            raise cause from exc
+        if before_replace is not None:
+            # e.g. metadata naming the new file's checksum: written while the old file is still in
+            # place, so a kill between the two leaves a checksum that no file matches, never a
+            # file that its checksum does not describe
+            before_replace(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise StorageError(
             exc.errno,
             f"could not write {path}: {explain_os_error(exc)} "
             f"(nothing partial was left; an earlier version, if any, is unchanged)",
         ) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
 
 
-def atomic_save(obj, path) -> None:
-    """``torch.save(obj)`` to ``path`` atomically; raises :class:`StorageError` when the write fails."""
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file of :func:`atomic_save` and its kin (a leftover
+    when its writer was killed)."""
+    return name.startswith(TMP_PREFIX) and name.endswith(".tmp")
+
+
+def atomic_save(obj, path, *, before_replace=None) -> None:
+    """``torch.save(obj)`` to ``path`` atomically; raises :class:`StorageError` when the write
+    fails, a full disk included. ``before_replace(tmp)`` runs once the new file is whole and
+    before it takes the old one's place."""
     import torch
 
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    _atomic(path, lambda tmp: torch.save(obj, tmp), before_replace)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -81,6 +140,30 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(
         path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
     )
+
+
+def check_output_dir(path, what: str = "output folder") -> Path:
+    """Make sure files can be written in the folder ``path`` (or in the folders it would be made
+    in), before any work whose results go there. Creates nothing; raises :class:`StorageError`
+    naming the folder and why."""
+    import tempfile
+
+    path = Path(path).expanduser().absolute()
+    here = path
+    while not here.exists() and here != here.parent:
+        here = here.parent  # the folder the missing ones would be made in
+    try:
+        if not here.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{here} is a file, not a folder")
+        fd, probe = tempfile.mkstemp(prefix=f"{TMP_PREFIX}write-probe-", dir=here)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = _REMEDIES.get(exc.errno, "").split(":")[0] or exc.strerror or str(exc)
+        raise StorageError(
+            exc.errno, f"the {what} {path} cannot be written: {reason}"
+        ) from None
+    return path
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:
