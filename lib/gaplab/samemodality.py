@@ -238,7 +238,7 @@ def _train(
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history, start = [], 0
     ckpt = Checkpoint(run_dir)
-    if ckpt.exists():
+    if ckpt.resumable():
         history, start = ckpt.restore(model, opt, gen, device)
     bar = None
     if progress_bars(progress):
