@@ -247,7 +247,9 @@ def test_truncated_entry_is_retrained_in_a_writable_cache(
     final = cache / teacher["run"].key / "final.pt"
     final.write_bytes(final.read_bytes()[:1000])
     assert "truncated" in store.entry_problem(final.parent)
-    with pytest.warns(CacheWarning, match="could not be read .*truncated.*retraining"):
+    with pytest.warns(
+        CacheWarning, match="could not be read .*truncated.*set aside .*trained again"
+    ):
         redone = runs.get_or_train(teacher["run"].config, progress=False)
     assert redone.history == teacher["result"].history
     assert store.entry_problem(final.parent) is None
@@ -308,7 +310,8 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
     assert (
         len([w for w in rec if issubclass(w.category, CacheWarning)]) == 1
     )  # said once, not at every step
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no partial file
+    # no partial file: the checkpoint and its checksums only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.json", "ckpt.pt"]
     monkeypatch.undo()
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 2
     resumed = train(cfg, tmp_path, device="cpu", progress=False)

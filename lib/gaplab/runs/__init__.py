@@ -4,8 +4,10 @@ A run's key hashes its :class:`~gaplab.train.TrainConfig` together with the vers
 of the modules and model configs that determine the result), so changing either trains anew. Entries live in the
 directories of ``$GAPLAB_CACHE`` (default: the user's cache folder, e.g. ``~/.cache/gaplab/runs``; several
 directories may be given, see :mod:`gaplab.runs.store`), one folder per key: ``ckpt.pt`` while training (a killed
-run resumes from it), ``final.pt`` and ``meta.json`` when done, written atomically, checked against their SHA-256
-and loaded with ``weights_only=True``. An entry that cannot be trusted is reported and retrained.
+run resumes from it once its SHA-256 is checked), ``final.pt`` and ``meta.json`` when done, written atomically,
+checked against their SHA-256 and loaded with ``weights_only=True``. A damaged file is set aside, named in a
+warning, and the run resumes from its checkpoint or trains again; one process trains a key at a time (an
+advisory lock on the entry), and a second one waits for the first and loads its run.
 
 :mod:`gaplab.runs.catalogue` lists the runs each chapter needs, :mod:`gaplab.runs.archive` packs them for a
 class, and ``python -m gaplab cache`` is the command line over both.
@@ -18,7 +20,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -37,7 +38,7 @@ from gaplab.storage import (
     explain_os_error,
     source_fingerprint,
 )
-from gaplab.train import TrainConfig, TrainResult, train
+from gaplab.train import Checkpoint, TrainConfig, TrainResult, train
 
 __all__ = [
     "mad_config",
@@ -245,12 +246,60 @@ def _out_of_memory(exc: Exception, key: str, config: dict) -> TrainingOutOfMemor
 @dataclasses.dataclass
 class _Slot:
     """Where a run that is not cached will be trained and stored: ``run_dir`` is None when it cannot be
-    stored."""
+    stored; ``lock`` is held on ``run_dir`` until the run is stored (see :meth:`release`)."""
 
     key: str
     run_dir: Path | None
     target: object
     meta: dict
+    lock: store.EntryLock | None = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _set_aside(entry: Path, problem: str, key: str, where: Path) -> None:
+    """Move a damaged ``final.pt`` out of the way (not deleted: it may be wanted for a post-mortem);
+    the entry's checkpoint, if whole, still lets the run resume instead of starting over."""
+    final = entry / store.FINAL
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    aside = entry / f"final.damaged-{stamp}.pt"
+    try:
+        os.replace(final, aside)
+        what = f"set aside as {aside.name}"
+    except OSError as exc:
+        what = f"could not be set aside ({explain_os_error(exc)})"
+    warnings.warn(
+        f"cached run {key} in {where} could not be read ({problem}); it was {what}, "
+        "and the run is trained again (from its checkpoint, if a whole one is there)",
+        CacheWarning,
+        stacklevel=5,
+    )
+
+
+def _look_up(key: str, locs, load):
+    """``(found, result)`` from the first directory of ``locs`` holding a whole copy of ``key``."""
+    for loc in locs:
+        entry = loc.path / key
+        if not (entry / store.FINAL).exists():
+            continue
+        problem = store.entry_problem(entry)
+        if problem is None:
+            try:
+                return True, load(entry / store.FINAL)
+            except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
+                problem = f"{type(exc).__name__}: {exc}"
+        if loc.writable:
+            _set_aside(entry, problem, key, loc.path)
+        else:
+            warnings.warn(
+                f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
+                CacheWarning,
+                stacklevel=4,
+            )
+    return False, None
 
 
 def _find_or_reserve(
@@ -263,35 +312,17 @@ def _find_or_reserve(
     label: str | None = None,
 ):
     """``(loaded result, None)`` when the cache holds a whole copy of ``key``; else
-    ``(None, slot)``. ``label`` names the run in the line that says it is trained."""
+    ``(None, slot)`` with the entry's lock held. ``label`` names the run in the line
+    that says it is trained."""
     locs = store.locations()
     _log_use(key)
-    for loc in locs:
-        entry = loc.path / key
-        if not (entry / store.FINAL).exists():
-            continue
-        problem = store.entry_problem(entry)
-        if problem is None:
-            try:
-                return load(entry / store.FINAL), None
-            except Exception as exc:  # noqa: BLE001 - any unreadable entry is retrained, never trusted
-                problem = f"{type(exc).__name__}: {exc}"
-        if loc.writable:
-            warnings.warn(
-                f"cached run {key} in {loc.path} could not be read ({problem}); retraining",
-                CacheWarning,
-                stacklevel=4,
-            )
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            warnings.warn(
-                f"cached run {key} in the read-only {loc.path} could not be read ({problem}); skipping it",
-                CacheWarning,
-                stacklevel=4,
-            )
+    found, result = _look_up(key, locs, load)
+    if found:
+        return result, None
 
     target = store.write_location(locs)
     run_dir = None
+    lock = None
     meta = dict(
         key=key,
         kind=kind,
@@ -306,27 +337,40 @@ def _find_or_reserve(
             CacheWarning,
             stacklevel=4,
         )
-    else:
-        run_dir = target.path / key
-        try:
-            run_dir.mkdir(exist_ok=True)
-            resuming = (run_dir / store.CKPT).exists()
-            if not resuming:
-                store.write_training_meta(run_dir, **meta)
+        return None, _Slot(key, None, None, meta)
+    run_dir = target.path / key
+    try:
+        run_dir.mkdir(exist_ok=True)
+        lock = store.EntryLock(run_dir)
+        if not lock.acquire(wait=False):
             _notice(
-                f"{_named(label, kind, key)} is not in the cache; "
-                + ("resuming its checkpoint" if resuming else "training it")
-                + f" in {target.path}"
+                f"{_named(label, kind, key)} is being trained by another process; waiting for it"
             )
-        except OSError as exc:
-            warnings.warn(
-                f"run {key} will be trained but not stored: {target.path} refused a write "
-                f"({explain_os_error(exc)})",
-                CacheWarning,
-                stacklevel=4,
-            )
-            run_dir = None
-    return None, _Slot(key, run_dir, target, meta)
+            lock.acquire()
+            # the other process may have stored it while this one waited
+            found, result = _look_up(key, [target], load)
+            if found:
+                lock.release()
+                return result, None
+        resuming = Checkpoint(run_dir).resumable()
+        if not resuming:
+            store.write_training_meta(run_dir, **meta)
+        _notice(
+            f"{_named(label, kind, key)} is not in the cache; "
+            + ("resuming its checkpoint" if resuming else "training it")
+            + f" in {target.path}"
+        )
+    except OSError as exc:
+        if lock is not None:
+            lock.release()
+        warnings.warn(
+            f"run {key} will be trained but not stored: {target.path} refused a write "
+            f"({explain_os_error(exc)})",
+            CacheWarning,
+            stacklevel=4,
+        )
+        return None, _Slot(key, None, target, meta)
+    return None, _Slot(key, run_dir, target, meta, lock)
 
 
 def _named(label: str | None, kind: str, key: str) -> str:
@@ -335,29 +379,48 @@ def _named(label: str | None, kind: str, key: str) -> str:
 
 
 def _keep(slot: _Slot, result, *, to_state, summarise) -> None:
-    """Store a trained ``result`` in its slot (when it has one) and drop the checkpoint."""
+    """Store a trained ``result`` in its slot (when it has one), drop the checkpoint and
+    release the entry's lock."""
+    try:
+        _store(slot, result, to_state=to_state, summarise=summarise)
+    finally:
+        slot.release()
+
+
+def _store(slot: _Slot, result, *, to_state, summarise) -> None:
     run_dir = slot.run_dir
     if run_dir is None:
         return
     try:
-        atomic_save(to_state(result), run_dir / store.FINAL)
-        store.write_complete_meta(
-            run_dir,
-            **slot.meta,
-            seconds=getattr(result, "seconds", 0.0),
-            summary=summarise(result) if summarise else None,
+        atomic_save(
+            to_state(result),
+            run_dir / store.FINAL,
+            # the finished metadata names the new file's checksum before the file takes its
+            # place: a kill in between leaves no final.pt (the checkpoint resumes), never a
+            # finished run that counts as unfinished
+            before_replace=lambda tmp: store.write_complete_meta(
+                run_dir,
+                **slot.meta,
+                seconds=getattr(result, "seconds", 0.0),
+                summary=summarise(result) if summarise else None,
+                final=tmp,
+            ),
         )
     except OSError as exc:
-        (run_dir / store.FINAL).unlink(missing_ok=True)
         warnings.warn(
             f"run {slot.key} was trained but could not be stored in {slot.target.path}: "
-            f"{explain_os_error(exc)}. It is used now; next time it resumes from its last checkpoint, "
-            f"if one was written, or is trained again.",
+            f"{explain_os_error(exc)}. It is used now (this session keeps it in memory); to store "
+            f"it, free space there (or put another directory first in {store.ENV}) and run the "
+            f"same cell or command again: it resumes from its last checkpoint, if one was "
+            f"written, or is trained again.",
             CacheWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return
-    (run_dir / store.CKPT).unlink(missing_ok=True)
+    try:
+        Checkpoint(run_dir).discard()
+    except OSError:
+        pass  # the run is stored; a checkpoint left behind is only space, and prune removes it
 
 
 def cached_run(
@@ -395,7 +458,11 @@ def cached_run(
     try:
         result = train(slot.run_dir)
     except torch.cuda.OutOfMemoryError as exc:
+        slot.release()
         raise _out_of_memory(exc, key, config or {}) from None
+    except BaseException:
+        slot.release()
+        raise
     took = time.perf_counter() - started
     if announce is None:
         progress_line(f"{_named(label, kind, key)} trained in {_minutes(took)}")
@@ -516,13 +583,12 @@ def _grid_max() -> int:
 
 
 def _checkpoint_step(run_dir: Path | None) -> int:
-    ckpt = None if run_dir is None else run_dir / store.CKPT
-    if ckpt is None or not ckpt.exists():
-        return 0
-    try:
-        return int(torch.load(ckpt, map_location="cpu", weights_only=True)["step"])
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the single run's to report
-        return -1
+    return 0 if run_dir is None else Checkpoint(run_dir).step()
+
+
+def _release_all(slots: dict) -> None:
+    for _, slot in slots.values():
+        slot.release()
 
 
 def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
@@ -531,22 +597,29 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
     from gaplab.grid import describe_grid, group_grids, train_grid
 
     slots, by_start = {}, {}
-    for name, config in configs.items():
-        config = resolve_glyphs(config)
-        if is_stored(run_key(config)):
-            continue
-        found, slot = _find_or_reserve(
-            run_key(config),
-            load=lambda final, config=config: _load(final, config, device),
-            kind="mad",
-            config=config.to_dict(),
-            version=None,
-            label=_in_set(desc, name, config),
-        )
-        if slot is None:
-            continue
-        slots[name] = (config, slot)
-        by_start.setdefault(_checkpoint_step(slot.run_dir), {})[name] = config
+    try:
+        for name, config in configs.items():
+            config = resolve_glyphs(config)
+            # a second name for a run already reserved here is loaded once it is stored
+            if run_key(config) in {s.key for _, s in slots.values()}:
+                continue
+            if is_stored(run_key(config)):
+                continue
+            found, slot = _find_or_reserve(
+                run_key(config),
+                load=lambda final, config=config: _load(final, config, device),
+                kind="mad",
+                config=config.to_dict(),
+                version=None,
+                label=_in_set(desc, name, config),
+            )
+            if slot is None:
+                continue
+            slots[name] = (config, slot)
+            by_start.setdefault(_checkpoint_step(slot.run_dir), {})[name] = config
+    except BaseException:
+        _release_all(slots)
+        raise
     grids = [g for group in by_start.values() for g in group_grids(group, _grid_max())]
     trained, times = {}, []
     for i, names in enumerate(grids, 1):
@@ -556,9 +629,13 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
         try:
             results = train_grid(cfgs, dirs, device=device, progress=progress)
         except torch.cuda.OutOfMemoryError as exc:
+            _release_all(slots)
             raise _out_of_memory(
                 exc, slots[names[0]][1].key, cfgs[0].to_dict()
             ) from None
+        except BaseException:
+            _release_all(slots)
+            raise
         took = time.perf_counter() - started
         times.append(took)
         trainer = f"grid of {len(names)}"

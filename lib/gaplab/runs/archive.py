@@ -21,6 +21,7 @@ import secrets
 import shlex
 import shutil
 import tarfile
+import zlib
 from pathlib import Path
 
 from gaplab.runs import store
@@ -40,6 +41,8 @@ __all__ = [
 FORMAT = "gaplab-run-cache"
 FORMAT_VERSION = 1
 ROOT = "gaplab-runs"
+#: a manifest of every run of every profile is a few hundred kilobytes; more is not a run archive
+MANIFEST_LIMIT = 16 << 20
 ENTRY_FILES = (store.FINAL, store.META)
 _IMPORT_TMP = re.compile(r"^\.import-(\d+)-[0-9a-f]+$")
 
@@ -128,12 +131,18 @@ def list_entries() -> list[dict]:
                 "kind",
                 "same-modality" if entry.name.startswith("same-modality-") else "mad",
             )
-            if meta.get("status") == "training" and not (entry / store.FINAL).exists():
+            if not (entry / store.FINAL).exists() and (
+                meta.get("status") == "training" or (entry / store.CKPT).exists()
+            ):
                 state = "training or interrupted"
             else:
                 problem = store.entry_problem(entry)
                 state = "ok" if problem is None else f"damaged: {problem}"
-            if meta and meta.get("code_version") != current_version(kind):
+            if (
+                meta
+                and not state.startswith("damaged")
+                and meta.get("code_version") != current_version(kind)
+            ):
                 state = "other code version"
             info = index.get(entry.name, {})
             label = _by_name(info.get("names", [])) or _described(meta, kind)
@@ -254,35 +263,51 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
     return manifest
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stale_imports(folder: Path) -> list[Path]:
+    """Temporary folders of imports that no process is running: each live import holds its
+    folder's lock (a process id says nothing in another PID namespace or on another machine
+    sharing a network file system)."""
     out = []
     for p in folder.iterdir():
-        m = _IMPORT_TMP.match(p.name)
-        if m and p.is_dir() and not _pid_alive(int(m.group(1))):
+        if not (_IMPORT_TMP.match(p.name) and p.is_dir()):
+            continue
+        lock = store.EntryLock(p)
+        try:
+            free = lock.acquire(wait=False)
+        except (OSError, RuntimeError):
+            continue
+        if free:
+            lock.release()
             out.append(p)
     return out
 
 
 def _read_manifest(tf: tarfile.TarFile, archive: Path) -> dict:
+    _members(tf, archive)  # reads the whole index: a truncated archive is named here
     try:
         member = tf.getmember(f"{ROOT}/manifest.json")
-        manifest = json.loads(tf.extractfile(member).read())
+        if member.size > MANIFEST_LIMIT:
+            raise ArchiveError(
+                f"{archive}: its manifest declares {member.size} bytes, more than any run "
+                f"archive needs ({MANIFEST_LIMIT}); refusing the archive"
+            )
+        try:
+            raw = tf.extractfile(member).read(MANIFEST_LIMIT + 1)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise ArchiveError(
+                f"{archive} is truncated or damaged ({type(exc).__name__}: {exc}); copy it again"
+            ) from None
+        manifest = json.loads(raw)
     except (KeyError, AttributeError, ValueError):
         raise ArchiveError(
             f"{archive} is not a gaplab run archive (no readable {ROOT}/manifest.json); "
             "make one with: "
             + cache_command("export", "cpu", None, "--out course-runs.tar")
         ) from None
+    if not isinstance(manifest, dict):
+        raise ArchiveError(
+            f"{archive} is not a gaplab run archive (its manifest is not a JSON object)"
+        )
     if manifest.get("format") != FORMAT or not isinstance(
         manifest.get("entries"), dict
     ):
@@ -308,12 +333,21 @@ def _check_members(
         for name in e.get("files", {})
     }
     for key, e in manifest["entries"].items():
-        if not store.is_entry_name(key) or set(e.get("files", {})) != set(ENTRY_FILES):
+        if (
+            not store.is_entry_name(key)
+            or not isinstance(e, dict)
+            or not isinstance(e.get("files"), dict)
+            or set(e["files"]) != set(ENTRY_FILES)
+            or not all(
+                isinstance(f, dict) and _is_size(f.get("bytes"))
+                for f in e["files"].values()
+            )
+        ):
             raise ArchiveError(
                 f"{archive}: the manifest's entry {key!r} is not a run cache entry; refusing the archive"
             )
     files = {}
-    for m in tf.getmembers():
+    for m in _members(tf, archive):
         if m.name in (ROOT, f"{ROOT}/manifest.json") or (
             m.isdir() and m.name.rstrip("/").count("/") <= 1
         ):
@@ -323,6 +357,15 @@ def _check_members(
                 f"{archive}: unexpected member {m.name!r} (not in the manifest, or not a plain file); "
                 f"refusing the archive"
             )
+        key, fname = m.name.split("/")[1:]
+        declared = manifest["entries"][key]["files"][fname]["bytes"]
+        if m.issparse() or m.size != declared:
+            # refused before a byte is written: a 10 KB archive may declare a 10 GB sparse file
+            raise ArchiveError(
+                f"{archive}: {m.name} holds {m.size} bytes"
+                + (" as a sparse file" if m.issparse() else "")
+                + f" where the manifest says {declared}; refusing the archive"
+            )
         files[m.name] = m
     absent = sorted(wanted - set(files))
     if absent:
@@ -331,6 +374,32 @@ def _check_members(
             f"the archive is incomplete"
         )
     return files
+
+
+def _is_size(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _members(tf: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    try:
+        return tf.getmembers()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise ArchiveError(
+            f"{archive} is truncated or damaged ({type(exc).__name__}: {exc}); copy it again"
+        ) from None
+
+
+def _check_space(target: Path, files: dict, archive: Path) -> None:
+    need = sum(m.size for m in files.values())
+    try:
+        free = shutil.disk_usage(target).free
+    except OSError:
+        return
+    if need > free:
+        raise ArchiveError(
+            f"{archive} needs {need / 1e6:.1f} MB and {target} has {free / 1e6:.1f} MB free; "
+            "free some space or import with --into another folder; nothing was written"
+        )
 
 
 def import_archive(archive, into=None) -> dict:
@@ -413,21 +482,32 @@ def _import(archive: Path, into) -> dict:
                 )
         for stale in _stale_imports(target):
             shutil.rmtree(stale, ignore_errors=True)
+        _check_space(target, files, archive)
         tmp = target / f".import-{os.getpid()}-{secrets.token_hex(4)}"
-        added, present = [], []
+        added, present, busy = [], [], []
+        held = None
         try:
             tmp.mkdir()
+            held = store.EntryLock(tmp)
+            held.acquire()
             for name, member in files.items():
                 key, fname = name.split("/")[1:]
                 want = manifest["entries"][key]["files"][fname]
                 dest = tmp / key / fname
                 dest.parent.mkdir(exist_ok=True)
                 h, size = hashlib.sha256(), 0
-                with tf.extractfile(member) as src, open(dest, "wb") as out:
-                    while block := src.read(1 << 20):
-                        h.update(block)
-                        size += len(block)
-                        out.write(block)
+                try:
+                    with tf.extractfile(member) as src, open(dest, "wb") as out:
+                        # never more than the manifest declared, whatever the stream holds
+                        while size <= want["bytes"] and (block := src.read(1 << 20)):
+                            h.update(block)
+                            size += len(block)
+                            out.write(block)
+                except (tarfile.TarError, EOFError, zlib.error) as exc:
+                    raise ArchiveError(
+                        f"{archive} is truncated or damaged at {name} ({exc}); nothing was "
+                        "imported"
+                    ) from None
                 if h.hexdigest() != want.get("sha256") or size != want.get("bytes"):
                     raise ArchiveError(
                         f"{archive}: {key}/{fname} does not match its SHA-256 in the manifest: the "
@@ -445,9 +525,16 @@ def _import(archive: Path, into) -> dict:
                     present.append(key)
                     continue
                 if dest.exists():
-                    shutil.rmtree(
-                        dest
-                    )  # damaged or unfinished here: the archive's copy replaces it
+                    # damaged or unfinished here: the archive's copy replaces it, unless a
+                    # process is training it right now
+                    lock = store.EntryLock(dest)
+                    if not lock.acquire(wait=False):
+                        busy.append(key)
+                        continue
+                    try:
+                        shutil.rmtree(dest)
+                    finally:
+                        lock.release()
                 try:
                     os.rename(tmp / key, dest)
                     added.append(key)
@@ -463,10 +550,13 @@ def _import(archive: Path, into) -> dict:
             ) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if held is not None:
+                held.release()
     return {
         "into": str(target),
         "added": added,
         "present": present,
+        "busy": busy,
         "profile": manifest.get("profile"),
         "labels": {
             key: f"{', '.join(e.get('chapters', [])) or '-'}: {e.get('name', '-')}"
@@ -475,9 +565,41 @@ def _import(archive: Path, into) -> dict:
     }
 
 
+def _prune_leftovers(entry: Path, dry_run: bool) -> list[dict]:
+    """Temporary files of killed writers and damaged files set aside in ``entry``, removed
+    only while no process is training it (its lock is free)."""
+    lock = store.EntryLock(entry)
+    try:
+        if not lock.acquire(wait=False):
+            return []  # a trainer is writing here now: its temporary file is live
+    except OSError:
+        return []
+    try:
+        out = []
+        for f in store.leftovers(entry):
+            if ".damaged-" in f.name:
+                why = "set aside as damaged"
+            elif store.is_temporary(f.name):
+                why = "temporary file of a writer that was killed"
+            else:
+                why = "checkpoint of a run that is stored whole"
+            out.append({"path": str(f), "bytes": f.stat().st_size, "why": why})
+            if not dry_run:
+                try:
+                    f.unlink()
+                except OSError as exc:
+                    raise StorageError(
+                        exc.errno, f"could not remove {f}: {explain_os_error(exc)}"
+                    ) from None
+        return out
+    finally:
+        lock.release()
+
+
 def prune(*, dry_run: bool = False) -> list[dict]:
     """Remove, from the writable directories of the search path, entries made by other code versions (which no
-    chapter can use), entries older gaplab versions left without metadata, and leftovers of killed imports.
+    chapter can use), entries older gaplab versions left without metadata, leftovers of killed imports, and,
+    inside entries no process is training, temporary files of killed writers and files set aside as damaged.
     Returns what was (or, with ``dry_run``, would be) removed."""
     removed = []
     for loc in store.locations():
@@ -497,6 +619,8 @@ def prune(*, dry_run: bool = False) -> list[dict]:
                 ):
                     why = "other code version"
             if why is None:
+                if p.is_dir() and store.is_entry_name(p.name):
+                    removed += _prune_leftovers(p, dry_run)
                 continue
             size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
             removed.append({"path": str(p), "bytes": size, "why": why})

@@ -10,6 +10,7 @@ its source run ended with, so its key is known only once the source is in the ca
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -289,6 +290,15 @@ def prepare(
     returns the runs. Runs that depend on another are trained once it is there."""
     from gaplab.runs import store
 
+    locs = store.locations()
+    if store.write_location(locs) is None:
+        # training what cannot be kept would cost hours and leave nothing behind
+        why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
+        raise store.CacheLocationError(
+            f"no directory of the run cache can be written ({why}), so prepared runs could "
+            f"not be kept. Put a writable directory in {store.ENV} (directories separated "
+            f"by {os.pathsep!r}), for example {store.ENV}=~/.cache/gaplab/runs"
+        )
     done: set[str] = set()
     for _ in range(2):  # the second pass trains what depended on a run of the first
         runs = book_runs(profile, chapters)

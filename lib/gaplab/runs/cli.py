@@ -143,6 +143,8 @@ def run(args) -> int:
         out = archive.import_archive(args.archive, args.into)
         for key in out["added"]:
             print(f"  {key}  {out['labels'][key]}")
+        for key in out["busy"]:
+            print(f"  {key}  skipped: a process is training it here now")
         print(
             f"imported {len(out['added'])} runs into {out['into']} "
             f"({len(out['present'])} were already there); profile {out['profile']!r}"
@@ -153,7 +155,7 @@ def run(args) -> int:
         for r in removed:
             print(f"{verb} {r['path']} ({_size(r['bytes'])}): {r['why']}")
         print(
-            f"{verb} {len(removed)} entries, {_size(sum(r['bytes'] for r in removed))}"
+            f"{verb} {len(removed)} entries and files, {_size(sum(r['bytes'] for r in removed))}"
         )
     return 0
 

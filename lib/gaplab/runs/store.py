@@ -8,9 +8,12 @@ used at all (a path under a file, no permission to read, missing and impossible 
 used for loading only.
 
 An entry is a folder named by the run's key holding ``final.pt`` (the finished run) and ``meta.json`` (its
-configuration, code version, creation date and the SHA-256 of ``final.pt``), written in that order, so a run
-counts as stored only once both are whole. While a run trains, its folder holds ``ckpt.pt`` and a ``meta.json``
-with ``"status": "training"``.
+configuration, code version, creation date and the SHA-256 of ``final.pt``); a run counts as stored only once
+``final.pt`` matches the checksum in ``meta.json``. While a run trains, its folder holds ``ckpt.pt`` (with its
+checksums in ``ckpt.json``) and a ``meta.json`` with ``"status": "training"``; the trainer holds the entry's
+:class:`EntryLock`. The finished ``meta.json`` names the SHA-256 of the new ``final.pt`` before that file takes
+its place, so a kill between the two leaves a finished run whose checksum still proves it whole, or no
+``final.pt`` and the last checkpoint to resume.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaplab.storage import atomic_write_json, explain_os_error, sha256_file
+from gaplab.storage import (
+    atomic_write_json,
+    explain_os_error,
+    is_temporary,
+    sha256_file,
+)
 
 __all__ = [
     "ENV",
@@ -39,6 +47,8 @@ __all__ = [
     "write_training_meta",
     "write_complete_meta",
     "entry_size",
+    "leftovers",
+    "EntryLock",
     "find_final",
     "resolve_init",
 ]
@@ -47,6 +57,8 @@ ENV = "GAPLAB_CACHE"
 META = "meta.json"
 FINAL = "final.pt"
 CKPT = "ckpt.pt"
+CKPT_SUMS = "ckpt.json"
+LOCK = ".lock"
 #: a run key (gaplab.runs.run_key) or a same-modality key; anything else in a cache directory is not an entry
 _ENTRY = re.compile(r"^(same-modality-)?[0-9a-f]{20}$")
 
@@ -173,10 +185,12 @@ def is_entry_name(name: str) -> bool:
 
 
 def read_meta(entry: Path) -> dict | None:
+    """The entry's metadata, or None when it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads((Path(entry) / META).read_text())
+        meta = json.loads((Path(entry) / META).read_text())
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None
 
 
 def entry_problem(entry: Path, *, check_hash: bool = True) -> str | None:
@@ -190,7 +204,10 @@ def entry_problem(entry: Path, *, check_hash: bool = True) -> str | None:
         return f"no readable {META} (an incomplete copy?)"
     if meta.get("status") != "complete":
         return f"{META} says the run is {meta.get('status', 'unfinished')}"
-    want = meta.get("files", {}).get(FINAL, {})
+    files = meta.get("files")
+    want = files.get(FINAL) if isinstance(files, dict) else None
+    if not isinstance(want, dict):
+        return f"{META} names no checksum for {FINAL}"
     try:
         size = final.stat().st_size
     except OSError as exc:
@@ -231,8 +248,11 @@ def write_complete_meta(
     code_version: str,
     seconds: float,
     summary: dict | None = None,
+    final: Path | None = None,
 ) -> None:
-    final = Path(entry) / FINAL
+    """Mark ``entry`` finished, naming the SHA-256 of ``final`` (default: its ``final.pt``;
+    the run cache names the new file while it still has a temporary name, see ``_keep``)."""
+    final = Path(entry) / FINAL if final is None else Path(final)
     atomic_write_json(
         Path(entry) / META,
         {
@@ -252,7 +272,80 @@ def write_complete_meta(
 
 
 def entry_size(entry: Path) -> int:
-    return sum(p.stat().st_size for p in Path(entry).iterdir() if p.is_file())
+    """Bytes of the entry's own files (a killed writer's temporary file is not one)."""
+    return sum(
+        p.stat().st_size
+        for p in Path(entry).iterdir()
+        if p.is_file() and not is_temporary(p.name) and p.name != LOCK
+    )
+
+
+def leftovers(entry: Path) -> list[Path]:
+    """Files a killed writer or a damaged run left in ``entry``: temporary files,
+    checkpoints or finished runs set aside as damaged, and the checkpoint of a run that
+    is stored whole. Only safe to remove under the entry's lock."""
+    entry = Path(entry)
+    done = entry_problem(entry, check_hash=False) is None
+    return sorted(
+        p
+        for p in entry.iterdir()
+        if p.is_file()
+        and (
+            is_temporary(p.name)
+            or ".damaged-" in p.name
+            or (done and p.name in (CKPT, CKPT_SUMS))
+        )
+    )
+
+
+class EntryLock:
+    """An exclusive advisory lock on a cache entry (``flock`` on its ``.lock`` file).
+
+    One process trains a run at a time; a second one with the same key waits and then loads the
+    finished run. ``flock`` works across PID namespaces (containers sharing a course folder) and,
+    on Linux, on NFS, where process ids mean nothing. Where ``fcntl`` is missing (Windows) the lock
+    does nothing. The kernel drops it when its holder dies, so a killed trainer never leaves a
+    stale lock.
+    """
+
+    #: lock files this process holds: flock would make a second open of one wait for itself
+    _held: set = set()
+
+    def __init__(self, entry: Path):
+        self.path = Path(entry) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self, *, wait: bool = True) -> bool:
+        """Take the lock; with ``wait=False`` return False at once when another holds it."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return True
+        if str(self.path) in EntryLock._held:
+            if not wait:
+                return False
+            raise RuntimeError(
+                f"this process already holds the lock {self.path}; one run is being "
+                "trained twice at once"
+            )
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        EntryLock._held.add(str(self.path))
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+            EntryLock._held.discard(str(self.path))
 
 
 def find_final(key: str, locs: list[Location] | None = None) -> Path | None:
