@@ -7,6 +7,7 @@ tiny ones test_zoo_datasets writes in each real layout.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -166,6 +167,9 @@ class _Counting:
     def ids(self):
         return self.images.ids()
 
+    def fingerprints(self):
+        return self.images.fingerprints()
+
 
 def _folder_of(tmp_path, n):
     for i in range(n):
@@ -210,6 +214,44 @@ def test_cache_hit_corrupt_chunk_and_interrupted_run(
         atol=1e-6,
     )
     assert resumed.loads == 6  # chunks 1 and 2 only
+
+
+def test_two_folders_with_the_same_file_names_never_share_embeddings(
+    tiny, tmp_path, embed_cache
+):
+    # FairFace's two padding releases are like this: same names, other pixels
+    loaded = load_model(*tiny, device="cpu")
+    for root, shade in (("a", 0), ("b", 120)):
+        for i in range(4):
+            _image(tmp_path / root / f"c{i % 2}" / f"{i}.png", shade=shade + 30 * i)
+    a = load_data("folder", tmp_path / "a")
+    b = load_data("folder", tmp_path / "b")
+    assert a.images.ids() == b.images.ids()
+    emb_a = E.encode_images(loaded, a.images, workers=1, progress=False)
+    emb_b = E.encode_images(loaded, b.images, workers=1, progress=False)
+    fresh_b = E.encode_images(loaded, b.images, workers=1, progress=False, cache=False)
+    np.testing.assert_allclose(emb_b, fresh_b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(emb_a, emb_b)
+    assert len(list(embed_cache.iterdir())) == 2
+    # a file replaced in place (same name, other content) is encoded again
+    _image(tmp_path / "b" / "c0" / "0.png", shade=250)
+    os.utime(tmp_path / "b" / "c0" / "0.png", ns=(1, 10**18))
+    again = E.encode_images(loaded, b.images, workers=1, progress=False)
+    redone = E.encode_images(loaded, b.images, workers=1, progress=False, cache=False)
+    np.testing.assert_allclose(again, redone, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(again[0], emb_b[0])
+
+
+def test_array_images_are_keyed_by_their_pixels():
+    from gaplab.zoo.datasets import ImageList, _ArrayImages
+
+    pixels = np.zeros((3, 4, 4, 3), np.uint8)
+    other = pixels.copy()
+    other[1] += 1
+    same_ids = ["0", "1", "2"]
+    f1 = ImageList(same_ids, range(3), _ArrayImages(pixels)).fingerprints()
+    f2 = ImageList(same_ids, range(3), _ArrayImages(other)).fingerprints()
+    assert f1[0] == f2[0] and f1[1] != f2[1]
 
 
 def test_cache_key_follows_weights_and_items(tiny, tmp_path):

@@ -44,6 +44,7 @@ plus the labels or captions that the gap, bias and retrieval metrics need. Kinds
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -145,6 +146,11 @@ def _open_rgb(path: str) -> Image.Image:
             return im.convert("RGB")
     except OSError as err:  # PIL's UnidentifiedImageError is an OSError too
         raise DataError(f"cannot read image {path}: {err}") from err
+    except Image.DecompressionBombError as err:
+        raise DataError(
+            f"image {path} is far larger than any photograph ({err}); remove it from the "
+            "data folder"
+        ) from None
 
 
 class _ArrayImages:
@@ -187,6 +193,31 @@ class ImageList:
 
     def ids(self) -> list[str]:
         return list(self._ids)
+
+    def fingerprints(self) -> list[str]:
+        """What each image is, for cache keys: a file's resolved path, size and modification
+        time; an array row's bytes (hashed). Two folders whose files share names never share
+        a fingerprint, and a file replaced in place gets a new one."""
+        if isinstance(self._opener, _ArrayImages):
+            data = self._opener.data
+            return [
+                "array:" + hashlib.sha256(np.ascontiguousarray(data[r])).hexdigest()
+                for r in self._sources
+            ]
+        out = []
+        for item, source in zip(self._ids, self._sources):
+            if isinstance(source, (str, os.PathLike)):
+                try:
+                    st = os.stat(source)
+                except OSError as err:
+                    raise DataError(f"cannot read image {source}: {err}") from err
+                out.append(
+                    f"file:{Path(source).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+                )
+            else:
+                # an opener of the caller's own: its id and source are all that is known
+                out.append(f"other:{item}:{source!r}")
+        return out
 
     def take(self, rows: Sequence[int]) -> ImageList:
         """The images at ``rows``, in that order."""

@@ -1,7 +1,8 @@
 """Image and text embeddings of a data set under an open_clip model, cached on disk by chunk.
 
 An entry is a folder named by a hash of what determines the embeddings: the model, its weights (tag or the
-checkpoint's SHA-256), what is encoded (the images' ids, or the texts themselves) and a format version. Its
+checkpoint's SHA-256), what is encoded (for images, each file's resolved path, size and modification time, or
+an array row's bytes; for texts, the texts themselves) and a format version. Its
 ``meta.json`` says in words what it holds; each chunk of :data:`CHUNK` rows is its own file, written
 atomically once computed. An interrupted encoding therefore resumes at the first missing chunk, and a chunk
 that cannot be read (or has the wrong shape) is computed again. Files are loaded with ``weights_only=True``.
@@ -40,7 +41,8 @@ __all__ = [
 ENV = "GAPLAB_EMBED_CACHE"
 #: rows per cached chunk: small enough that an interruption loses little, large enough to keep files few
 CHUNK = 1024
-_VERSION = 1
+#: 2: images are keyed by their files (path, size, modification time), not by their names
+_VERSION = 2
 
 
 def embed_cache_dir() -> Path:
@@ -91,11 +93,17 @@ def _encode_cached(
     batch_size: int,
     cache: bool,
     progress: bool,
+    identity: list | None = None,
 ) -> np.ndarray:
     n = len(items)
     if n == 0:
         raise ValueError(f"nothing to encode: the list of {what} is empty")
-    key = entry_key(loaded, what, items)
+    # what the key is made of: by default the items themselves (texts); for images, what
+    # each file is (see ImageList.fingerprints), never only its name
+    identity = items if identity is None else identity
+    if len(identity) != n:
+        raise ValueError(f"{len(identity)} fingerprints for {n} {what}")
+    key = entry_key(loaded, what, identity)
     folder = embed_cache_dir() / key
     usable = cache
     if cache:
@@ -136,7 +144,7 @@ def _encode_cached(
     try:
         for c, (lo, hi) in enumerate(bounds):
             path = folder / f"chunk-{c:06d}.pt"
-            digest = _digest(items[lo:hi])
+            digest = _digest(identity[lo:hi])
             got = (
                 _load_chunk(path, hi - lo, digest)
                 if usable and path.is_file()
@@ -207,6 +215,7 @@ def encode_images(
             batch_size=batch_size,
             cache=cache,
             progress=progress,
+            identity=images.fingerprints(),
         )
     finally:
         pool.shutdown()
