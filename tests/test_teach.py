@@ -64,6 +64,22 @@ def test_answers_of_the_wrong_kind_are_named_not_judged(answer):
     assert v.status != "correct"
 
 
+def test_a_tensor_that_requires_grad_is_judged_not_a_crash():
+    import torch
+
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    assert (
+        verdict(_numeric(), {"x": [1.0, 2.0], "answer": x.mean()}).status == "correct"
+    )
+    assert verdict(_numeric(), {"x": [1.0, 2.0], "answer": x.sum()}).status == "wrong"
+
+
+def test_a_notebook_missing_a_name_is_told_to_run_the_cells_above():
+    v = verdict(_numeric(), {"answer": 1.5})  # no `x`: the cells above did not run
+    assert v.status == "invalid"
+    assert "no `x`" in v.message and "run the cells above" in v.message
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=20),

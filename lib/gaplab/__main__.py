@@ -8,6 +8,7 @@ python -m gaplab record [--profile paper] [--chapters ...]           chapters' r
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -24,9 +25,6 @@ def main(argv=None) -> int:
     report_cli.add_parser(sub)
     record_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    from gaplab.runs.archive import ArchiveError
-    from gaplab.runs.store import CacheLocationError
-
     try:
         if args.command == "cache":
             return cache_cli.run(args)
@@ -34,8 +32,8 @@ def main(argv=None) -> int:
             return report_cli.run(args)
         if args.command == "record":
             return record_cli.run(args)
-    except (CacheLocationError, ArchiveError, OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except _bad_input() as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
@@ -43,7 +41,50 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of gaplab's: one line here, the rest in a file
+        print(
+            f"internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in gaplab; "
+            f"the full traceback is in {_write_traceback()})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _bad_input() -> tuple[type[BaseException], ...]:
+    """What bad arguments, files and disks raise: each says in words what was wrong."""
+    import tarfile
+    import zipfile
+
+    from PIL import Image
+
+    from gaplab.runs.archive import ArchiveError
+    from gaplab.runs.store import CacheLocationError
+
+    return (
+        CacheLocationError,
+        ArchiveError,
+        OSError,
+        ValueError,
+        RuntimeError,
+        tarfile.TarError,  # a truncated or foreign archive
+        zipfile.BadZipFile,  # a broken .npz
+        Image.DecompressionBombError,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _write_traceback() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="gaplab-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return path
 
 
 if __name__ == "__main__":

@@ -21,7 +21,14 @@ def add_parser(sub) -> None:
         "  python -m gaplab record --profile paper --chapters imbalance_training --force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--profile", default="paper", help="profile to run (default paper)")
+    from gaplab.profiles import PROFILES
+
+    p.add_argument(
+        "--profile",
+        default="paper",
+        choices=list(PROFILES),
+        help="profile to run (default paper)",
+    )
     p.add_argument(
         "--chapters",
         nargs="+",
@@ -57,6 +64,10 @@ def run(args) -> int:
     unknown = [s for s in stems if s not in known]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; chapters: {', '.join(known)}")
+    from gaplab.storage import check_output_dir
+
+    # before hours of execution, not after: a records folder that cannot be written
+    check_output_dir((args.out or record.record_dir()) / args.profile, "records folder")
     commit = record._git("rev-parse", "HEAD")
     started = time.perf_counter()
     failed = []

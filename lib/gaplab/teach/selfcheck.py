@@ -96,11 +96,18 @@ class Verdict:
         return self.message
 
 
+def _as_floats(value) -> np.ndarray:
+    """``value`` as a float array; a torch tensor may require grad or live on a GPU."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=float)
+
+
 def _close(answer, expected, rtol: float, atol: float) -> bool:
     try:
-        a = np.asarray(answer, dtype=float)
-        e = np.asarray(expected, dtype=float)
-    except (TypeError, ValueError):
+        a = _as_floats(answer)
+        e = _as_floats(expected)
+    except (TypeError, ValueError, RuntimeError):
         return False
     if a.shape != e.shape:
         return False
@@ -111,8 +118,8 @@ def _is_number_like(value) -> bool:
     if isinstance(value, (bool, str, bytes)):
         return False
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        arr = _as_floats(value)
+    except (TypeError, ValueError, RuntimeError):
         return False
     return bool(np.all(np.isfinite(arr)))
 
@@ -158,7 +165,15 @@ def _verdict(ex: Exercise, namespace: dict, head: str) -> Verdict:
                 f"{head}: `{ex.variable}` should be a finite number "
                 f"(or an array of them), not {type(answer).__name__}.",
             )
-        ok = _close(answer, ex.expected(namespace), ex.rtol, ex.atol)
+        try:
+            expected = ex.expected(namespace)
+        except KeyError as missing:
+            return Verdict(
+                "invalid",
+                f"{head}: cannot check yet: this notebook has no `{missing.args[0]}`; "
+                "run the cells above the exercise first.",
+            )
+        ok = _close(answer, expected, ex.rtol, ex.atol)
     if ok:
         return Verdict("correct", f"{head}: correct.")
     hint = f" Hint: {ex.hint}" if ex.hint else ""

@@ -102,6 +102,10 @@ def run(args) -> int:
         report_embeddings,
     )
 
+    if args.out:
+        from gaplab.storage import check_output_dir
+
+        check_output_dir(args.out, "report folder")  # before the encoding, not after
     if args.embeddings:
         if args.model or args.data:
             raise ValueError(

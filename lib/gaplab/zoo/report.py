@@ -320,11 +320,16 @@ def _unique(existing: dict, name: str) -> str:
 
 
 def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    import zipfile
+
+    # a cut-off or damaged file fails as a zip, a pickle or a short read: all say the same here
+    broken = (ValueError, EOFError, zipfile.BadZipFile, OSError)
     try:
         loaded = np.load(p, allow_pickle=False)
-    except ValueError as exc:
+    except broken as exc:
         raise ValueError(
-            f"{p} is not a plain .npy or .npz array file ({exc})"
+            f"{p} is not a readable .npy or .npz array file "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
         ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
@@ -332,7 +337,13 @@ def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(
                     f"{p} holds arrays {loaded.files}; expected 'image' and 'text'"
                 )
-            img, txt = loaded["image"], loaded["text"]
+            try:
+                img, txt = loaded["image"], loaded["text"]
+            except broken as exc:
+                raise ValueError(
+                    f"{p} is damaged: its arrays cannot be read "
+                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+                ) from None
         if img.ndim != 2 or txt.ndim != 2:
             raise ValueError(
                 f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}"
