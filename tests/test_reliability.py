@@ -466,6 +466,8 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
     f = {}
     f["a file"] = tmp_path / "plain.txt"
     f["a file"].write_text("not a folder\n")
+    f["a folder"] = tmp_path / "folder"
+    f["a folder"].mkdir()
     good = tmp_path / "emb.npz"
     rng = np.random.default_rng(0)
     np.savez(good, image=rng.normal(size=(8, 4)), text=rng.normal(size=(8, 4)))
@@ -494,6 +496,11 @@ BAD_COMMANDS = [
     (["cache", "import", "{cut tgz}"], "truncated or damaged|not a readable tar"),
     (["cache", "import", "{a file}"], "not a readable tar"),
     (["cache", "import", "/nonexistent/x.tar"], "does not exist"),
+    (
+        ["cache", "export", "--profile", "smoke", "--out", "{a file}/x.tar"],
+        "archive's folder .* cannot be written",
+    ),
+    (["cache", "export", "--profile", "smoke", "--out", "{a folder}"], "is a folder"),
 ]
 
 

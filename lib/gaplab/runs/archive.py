@@ -25,7 +25,12 @@ import zlib
 from pathlib import Path
 
 from gaplab.runs import store
-from gaplab.storage import StorageError, explain_os_error, sha256_file
+from gaplab.storage import (
+    StorageError,
+    check_output_dir,
+    explain_os_error,
+    sha256_file,
+)
 
 __all__ = [
     "ArchiveError",
@@ -195,6 +200,13 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
     from gaplab.runs.catalogue import CHAPTERS, book_runs
 
     prof = resolve_profile(profile)
+    out = Path(out)
+    if out.is_dir():
+        raise ArchiveError(f"--out {out} is a folder; give the archive's file name")
+    try:
+        check_output_dir(out.parent, "archive's folder")
+    except OSError as exc:
+        raise ArchiveError(str(exc)) from None
     runs = book_runs(prof, CHAPTERS if chapters is None else tuple(chapters))
     entries: dict[str, dict] = {}
     missing = []
@@ -236,11 +248,11 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
             for key, e in entries.items()
         },
     }
-    out = Path(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     mode = "w:gz" if out.name.endswith((".tar.gz", ".tgz")) else "w"
     data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(tmp, mode, format=tarfile.PAX_FORMAT) as tf:
             info = tarfile.TarInfo(f"{ROOT}/manifest.json")
             info.size, info.mode, info.mtime = (
