@@ -162,7 +162,7 @@ def list_entries() -> list[dict]:
                     "chapters": info.get("chapters", []),
                     "profiles": info.get("profiles", []),
                     "bytes": store.entry_size(entry),
-                    "date": meta.get("created") or meta.get("started") or "-",
+                    "date": str(meta.get("created") or meta.get("started") or "-"),
                     "state": state,
                 }
             )
