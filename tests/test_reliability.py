@@ -202,14 +202,20 @@ def test_a_kill_between_the_finished_files_resumes_instead_of_retraining(
     assert result.history == train(cfg, None, device="cpu", progress=False).history
 
 
+def _stored_entry(cache: Path, monkeypatch):
+    """A tiny run trained and stored in ``cache``: its config and its entry folder."""
+    monkeypatch.setenv(store.ENV, str(cache))
+    cfg = runs.mad_config("smoke", **TINY)
+    runs.get_or_train(cfg, progress=False)
+    (entry,) = [p for p in cache.iterdir() if store.is_entry_name(p.name)]
+    return cfg, entry
+
+
 def test_a_damaged_final_run_is_set_aside_and_its_checkpoint_kept(
     tmp_path, monkeypatch
 ):
     """Formerly the whole entry was deleted, checkpoint included."""
-    monkeypatch.setenv(store.ENV, str(tmp_path))
-    cfg = runs.mad_config("smoke", **TINY)
-    runs.get_or_train(cfg, progress=False)
-    (entry,) = [p for p in tmp_path.iterdir() if store.is_entry_name(p.name)]
+    cfg, entry = _stored_entry(tmp_path, monkeypatch)
     _flip(entry / store.FINAL, 0.5)
     train(cfg, tmp_path / "elsewhere", device="cpu", progress=False)
     (tmp_path / "elsewhere" / "ckpt.pt").rename(entry / store.CKPT)
@@ -228,10 +234,7 @@ def test_a_damaged_final_run_is_set_aside_and_its_checkpoint_kept(
 def test_leftovers_of_killed_writers_are_not_listed_and_are_pruned(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setenv(store.ENV, str(tmp_path))
-    cfg = runs.mad_config("smoke", **TINY)
-    runs.get_or_train(cfg, progress=False)
-    (entry,) = [p for p in tmp_path.iterdir() if store.is_entry_name(p.name)]
+    _, entry = _stored_entry(tmp_path, monkeypatch)
     size = store.entry_size(entry)
     (entry / ".ckpt.pt.4242.tmp").write_bytes(b"x" * 5000)
     assert store.entry_size(entry) == size

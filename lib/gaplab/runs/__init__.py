@@ -331,13 +331,13 @@ def _find_or_reserve(
     )
     if target is None:
         why = "; ".join(f"{loc.path}: {loc.reason}" for loc in locs)
-        warnings.warn(
-            f"run {key} will be trained but not stored: no writable run cache ({why}). Add a writable "
-            f"directory to {store.ENV} to keep it.",
-            CacheWarning,
-            stacklevel=4,
+        return None, _unstored(
+            key,
+            meta,
+            None,
+            f"no writable run cache ({why}). Add a writable directory to {store.ENV} "
+            "to keep it.",
         )
-        return None, _Slot(key, None, None, meta)
     run_dir = target.path / key
     try:
         run_dir.mkdir(exist_ok=True)
@@ -363,14 +363,21 @@ def _find_or_reserve(
     except OSError as exc:
         if lock is not None:
             lock.release()
-        warnings.warn(
-            f"run {key} will be trained but not stored: {target.path} refused a write "
-            f"({explain_os_error(exc)})",
-            CacheWarning,
-            stacklevel=4,
+        return None, _unstored(
+            key,
+            meta,
+            target,
+            f"{target.path} refused a write ({explain_os_error(exc)})",
         )
-        return None, _Slot(key, None, target, meta)
     return None, _Slot(key, run_dir, target, meta, lock)
+
+
+def _unstored(key: str, meta: dict, target, why: str) -> _Slot:
+    """A slot for a run that is trained but cannot be kept, with a warning saying why."""
+    warnings.warn(
+        f"run {key} will be trained but not stored: {why}", CacheWarning, stacklevel=5
+    )
+    return _Slot(key, None, target, meta)
 
 
 def _named(label: str | None, kind: str, key: str) -> str:
