@@ -352,6 +352,20 @@ def test_metadata_of_the_wrong_shape_does_not_break_list_or_prune(
 # --- archives checked before anything is written ------------------------------------------------------------
 
 
+def _watch_writes(monkeypatch) -> list[str]:
+    """The paths every later ``open(..., "w...")`` of this test writes, in order."""
+    writes = []
+    real_open = open
+
+    def watching(path, mode="r", *a, **k):
+        if "w" in mode:
+            writes.append(str(path))
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr("builtins.open", watching)
+    return writes
+
+
 def _declared_bytes(n: int):
     """A manifest whose final.pt claims ``n`` bytes (the member itself unchanged)."""
 
@@ -401,15 +415,7 @@ def test_archive_sizes_are_checked_before_anything_is_written(
             change(info, data) if info.name.endswith("manifest.json") else (info, data)
         ),
     )
-    writes = []
-    real_open = open
-
-    def watching(path, mode="r", *a, **k):
-        if "w" in mode:
-            writes.append(str(path))
-        return real_open(path, mode, *a, **k)
-
-    monkeypatch.setattr("builtins.open", watching)
+    writes = _watch_writes(monkeypatch)
     _refused(bad, tmp_path / "student", message)
     assert writes == []
 
@@ -563,3 +569,34 @@ def test_a_decompression_bomb_is_named_with_its_file(tmp_path):
     images = load_data("folder", tmp_path / "cls").images
     with pytest.raises(DataError, match="bomb.png is far larger than any photograph"):
         images[images.ids().index("a/bomb.png")]
+
+
+def test_an_entry_whose_meta_disagrees_with_its_manifest_is_refused_unwritten(
+    teacher, tmp_path, monkeypatch
+):
+    """A consistent manifest and final.pt (300 KB of zeros) beside the entry's real meta.json:
+    formerly every byte was written before the entry check refused it."""
+    import hashlib
+
+    fake = bytes(300_000)
+
+    def change(info, data):
+        if info.name.endswith("final.pt"):
+            info.size = len(fake)
+            return info, fake
+        if info.name.endswith("manifest.json"):
+            m = json.loads(data)
+            for e in m["entries"].values():
+                e["files"]["final.pt"] = {
+                    "bytes": len(fake),
+                    "sha256": hashlib.sha256(fake).hexdigest(),
+                }
+            data = json.dumps(m).encode()
+            info.size = len(data)
+        return info, data
+
+    bad = tmp_path / "bad.tar"
+    _rewrite(teacher["tar"], bad, change)
+    writes = _watch_writes(monkeypatch)
+    _refused(bad, tmp_path / "student", "meta.json does not describe the final.pt")
+    assert writes == []

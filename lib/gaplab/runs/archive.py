@@ -385,7 +385,33 @@ def _check_members(
             f"{archive} lacks files its manifest lists ({', '.join(absent[:3])}{', ...' if len(absent) > 3 else ''}); "
             f"the archive is incomplete"
         )
+    for key, e in manifest["entries"].items():
+        _check_entry_meta(tf, files[f"{ROOT}/{key}/{store.META}"], e, archive)
     return files
+
+
+def _check_entry_meta(tf, member, entry: dict, archive: Path) -> None:
+    """An entry's own meta.json must describe the final.pt the manifest describes: checked
+    before a byte of the (large) final.pt is written, not after."""
+    try:
+        meta = json.loads(tf.extractfile(member).read(MANIFEST_LIMIT))
+        want = meta["files"][store.FINAL]
+        same = (
+            want["bytes"] == entry["files"][store.FINAL]["bytes"]
+            and want["sha256"] == entry["files"][store.FINAL]["sha256"]
+        )
+    except (ValueError, KeyError, TypeError):
+        same = False
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError(
+            f"{archive} is truncated or damaged at {member.name} ({exc}); copy it again"
+        ) from None
+    if not same:
+        raise ArchiveError(
+            f"{archive}: {member.name} does not describe the {store.FINAL} its manifest "
+            "lists (size or SHA-256 differ, or it is not a finished entry); refusing the "
+            "archive"
+        )
 
 
 def _is_size(v) -> bool:
