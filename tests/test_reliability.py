@@ -481,6 +481,12 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     np.savez(good, image=rng.normal(size=(8, 4)), text=rng.normal(size=(8, 4)))
     f["good npz"] = good
+    f["complex npz"] = tmp_path / "complex.npz"
+    np.savez(
+        f["complex npz"],
+        image=rng.normal(size=(8, 4)) + 1j,
+        text=rng.normal(size=(8, 4)),
+    )
     f["cut npz"] = tmp_path / "cut.npz"
     f["cut npz"].write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     f["cut tar"] = tmp_path / "cut.tar"
@@ -510,6 +516,18 @@ BAD_COMMANDS = [
         "archive's folder .* cannot be written",
     ),
     (["cache", "export", "--profile", "smoke", "--out", "{a folder}"], "is a folder"),
+    (
+        ["report", "--embeddings", "{good npz}", "--limit", "0"],
+        "--limit must be at least 1",
+    ),
+    (
+        ["report", "--embeddings", "{good npz}", "--limit", "5"],
+        "without --model, --data and --limit",
+    ),
+    (["report", "--embeddings", "{a folder}"], "is a folder"),
+    (["report", "--embeddings", "{complex npz}"], "embeddings must be real numbers"),
+    (["record", "--max-minutes", "-1"], "give 0 or more minutes"),
+    (["cache", "import", "--into", "{a file}", "{cut tar}"], "It comes from --into"),
 ]
 
 
@@ -529,7 +547,7 @@ def test_bad_input_gets_one_line_and_exit_code_2(
     assert "Traceback" not in err
     last = err.splitlines()[-1]
     assert re.search(message, last), err
-    if "invalid choice" not in message:  # argparse prints its usage line first
+    if not err.startswith("usage:"):  # argparse prints its usage lines first
         assert len(err.splitlines()) == 1, err
 
 
@@ -600,3 +618,84 @@ def test_an_entry_whose_meta_disagrees_with_its_manifest_is_refused_unwritten(
     writes = _watch_writes(monkeypatch)
     _refused(bad, tmp_path / "student", "meta.json does not describe the final.pt")
     assert writes == []
+
+
+# --- what the second campaign found (each failed before its fix) -------------------------------------------
+
+
+def test_torch_write_failures_keep_their_cause(tmp_path):
+    with pytest.raises(StorageError, match="folder does not exist") as err:
+        atomic_save({"v": torch.zeros(3)}, tmp_path / "missing" / "x.pt")
+    assert err.value.errno == errno.ENOENT
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with read_only(folder):
+        with pytest.raises(StorageError, match="read-only|permission") as err:
+            atomic_save({"v": torch.zeros(3)}, folder / "x.pt")
+    assert err.value.errno in (errno.EROFS, errno.EACCES)
+
+
+def test_a_file_that_is_no_checkpoint_is_called_so(tmp_path):
+    from gaplab.zoo.models import CheckpointError, _torch_load
+
+    junk = tmp_path / "garbage.pt"
+    junk.write_bytes(b"garbage")
+    with pytest.raises(
+        CheckpointError, match="is not a torch checkpoint: it starts with"
+    ):
+        _torch_load(junk, junk.read_bytes()[:8])
+
+
+def test_entry_names_and_keys_are_exact(tmp_path, monkeypatch):
+    assert not store.is_entry_name("a" * 20 + "\n")
+    cfg, entry = _stored_entry(tmp_path, monkeypatch)
+    other = tmp_path / ("0123456789abcdef0123")
+    entry.rename(other)  # a renamed copy: its meta.json names another run
+    assert "is for run" in store.entry_problem(other)
+
+
+def test_a_manifest_whose_entries_are_not_an_object_says_so(teacher, tmp_path):
+    def entries_list(info, data):
+        if info.name.endswith("manifest.json"):
+            m = json.loads(data)
+            m["entries"] = []
+            data = json.dumps(m).encode()
+            info.size = len(data)
+        return info, data
+
+    bad = tmp_path / "bad.tar"
+    _rewrite(teacher["tar"], bad, entries_list)
+    _refused(bad, tmp_path / "student", "'entries' is a list")
+
+
+def test_prune_removes_a_link_to_an_old_entry_and_goes_on(tmp_path, monkeypatch):
+    cfg, entry = _stored_entry(tmp_path / "c", monkeypatch)
+    elsewhere = tmp_path / ("b" * 20)
+    elsewhere.mkdir()
+    (elsewhere / "final.pt").write_bytes(b"x")  # no metadata: pruned as an old entry
+    (tmp_path / "c" / ("b" * 20)).symlink_to(elsewhere)
+    (tmp_path / "c" / ("c" * 20)).mkdir()  # a second leftover, after the link
+    removed = {Path(r["path"]).name for r in archive.prune()}
+    assert removed == {"b" * 20, "c" * 20}
+    assert elsewhere.exists() and not (tmp_path / "c" / ("b" * 20)).exists()
+    assert store.entry_problem(entry) is None
+
+
+def test_a_self_check_given_no_namespace_says_what_to_pass():
+    from gaplab.teach import verdict
+    from gaplab.teach.exercises import all_exercises
+
+    ex = next(iter(all_exercises().values()))
+    for odd in (None, [1], "abc"):
+        v = verdict(ex, odd)
+        assert v.status == "invalid" and "globals()" in v.message
+
+
+def test_identical_embeddings_report_no_gap_share():
+    import numpy as np
+
+    from gaplab.zoo.report import gap_measures
+
+    x = np.random.default_rng(0).normal(size=(40, 8))
+    out = gap_measures(x, x)
+    assert out["l2m"] == 0 and out["gap_share_top2"] is None

@@ -33,11 +33,16 @@ __all__ = [
 TMP_PREFIX = "."
 
 _REMEDIES = {
-    errno.ENOSPC: "no space left on the device: free some space, or point GAPLAB_CACHE at another disk",
-    errno.EDQUOT: "the disk quota is exhausted: free some space, or point GAPLAB_CACHE at another disk",
-    errno.EROFS: "the file system is read-only: put a writable directory in GAPLAB_CACHE",
-    errno.EACCES: "permission denied: put a directory you can write in GAPLAB_CACHE",
-    errno.EPERM: "operation not permitted: put a directory you can write in GAPLAB_CACHE",
+    errno.ENOSPC: "no space left on the device: free some space, or write to another disk "
+    "(for the run cache: GAPLAB_CACHE)",
+    errno.EDQUOT: "the disk quota is exhausted: free some space, or write to another disk "
+    "(for the run cache: GAPLAB_CACHE)",
+    errno.EROFS: "the file system is read-only: choose a writable folder "
+    "(for the run cache: GAPLAB_CACHE)",
+    errno.EACCES: "permission denied: choose a folder you can write "
+    "(for the run cache: GAPLAB_CACHE)",
+    errno.EPERM: "operation not permitted: choose a folder you can write "
+    "(for the run cache: GAPLAB_CACHE)",
 }
 
 
@@ -56,7 +61,21 @@ def explain_os_error(exc: OSError) -> str:
 
 #: what torch's zip writer raises (a RuntimeError, not an OSError) when a write fails part-way,
 #: as it does on a full disk: "[enforce fail at inline_container.cc:...] . unexpected pos ..."
-_TORCH_WRITE_FAILURE = ("inline_container", "PytorchStreamWriter", "unexpected pos")
+_TORCH_WRITE_FAILURE = (
+    "inline_container",
+    "PytorchStreamWriter",
+    "unexpected pos",
+    "Parent directory",
+)
+
+#: the causes torch's message may name in words, most specific first
+_NAMED_CAUSES = (
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+)
 
 #: below this many free bytes a failed write is taken to have hit a full disk
 _NEARLY_FULL = 1 << 20
@@ -73,8 +92,14 @@ def _discard(tmp: Path) -> None:
 
 def _as_os_error(exc: RuntimeError, folder: Path) -> OSError | None:
     """The OSError behind a failed torch write, or None when ``exc`` is not one."""
-    if not any(s in str(exc) for s in _TORCH_WRITE_FAILURE):
+    text = str(exc)
+    if not any(s in text for s in _TORCH_WRITE_FAILURE):
         return None
+    for code in _NAMED_CAUSES:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    if "Parent directory" in text and "does not exist" in text:
+        return OSError(errno.ENOENT, "its folder does not exist")
     try:
         full = shutil.disk_usage(folder).free < _NEARLY_FULL
     except OSError:

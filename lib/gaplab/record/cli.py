@@ -43,10 +43,22 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--max-minutes",
-        type=float,
+        type=_minutes,
         metavar="M",
         help="start no new chapter after M minutes (to end cleanly inside a time limit)",
     )
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of minutes"
+        ) from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more minutes")
+    return value
 
 
 def run(args) -> int:

@@ -281,7 +281,7 @@ def _stale_imports(folder: Path) -> list[Path]:
     sharing a network file system)."""
     out = []
     for p in folder.iterdir():
-        if not (_IMPORT_TMP.match(p.name) and p.is_dir()):
+        if not (_IMPORT_TMP.fullmatch(p.name) and p.is_dir()):
             continue
         lock = store.EntryLock(p)
         try:
@@ -320,11 +320,14 @@ def _read_manifest(tf: tarfile.TarFile, archive: Path) -> dict:
         raise ArchiveError(
             f"{archive} is not a gaplab run archive (its manifest is not a JSON object)"
         )
-    if manifest.get("format") != FORMAT or not isinstance(
-        manifest.get("entries"), dict
-    ):
+    if manifest.get("format") != FORMAT:
         raise ArchiveError(
             f"{archive} is not a gaplab run archive (its manifest has format {manifest.get('format')!r})"
+        )
+    if not isinstance(manifest.get("entries"), dict):
+        raise ArchiveError(
+            f"{archive}: its manifest's 'entries' is a {type(manifest.get('entries')).__name__}, "
+            "not an object of runs; refusing the archive"
         )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArchiveError(
@@ -391,13 +394,15 @@ def _check_members(
 
 
 def _check_entry_meta(tf, member, entry: dict, archive: Path) -> None:
-    """An entry's own meta.json must describe the final.pt the manifest describes: checked
-    before a byte of the (large) final.pt is written, not after."""
+    """An entry's own meta.json must be for its key and describe the final.pt the manifest
+    describes: checked before a byte of the (large) final.pt is written, not after."""
+    key = member.name.split("/")[1]
     try:
         meta = json.loads(tf.extractfile(member).read(MANIFEST_LIMIT))
         want = meta["files"][store.FINAL]
         same = (
-            want["bytes"] == entry["files"][store.FINAL]["bytes"]
+            meta.get("key", key) == key
+            and want["bytes"] == entry["files"][store.FINAL]["bytes"]
             and want["sha256"] == entry["files"][store.FINAL]["sha256"]
         )
     except (ValueError, KeyError, TypeError):
@@ -409,8 +414,8 @@ def _check_entry_meta(tf, member, entry: dict, archive: Path) -> None:
     if not same:
         raise ArchiveError(
             f"{archive}: {member.name} does not describe the {store.FINAL} its manifest "
-            "lists (size or SHA-256 differ, or it is not a finished entry); refusing the "
-            "archive"
+            "lists (another run's key, size or SHA-256, or not a finished entry); refusing "
+            "the archive"
         )
 
 
@@ -487,7 +492,7 @@ def _import(archive: Path, into) -> dict:
                 f"to import into; pass --into DIR"
             )
     else:
-        loc = store.check_location(Path(into).expanduser().absolute())
+        loc = store.check_location(Path(into).expanduser().absolute(), "--into")
         if not loc.writable:
             raise ArchiveError(
                 f"cannot import into {loc.path}: {loc.reason}; choose another --into"
@@ -660,11 +665,17 @@ def prune(*, dry_run: bool = False) -> list[dict]:
                 if p.is_dir() and store.is_entry_name(p.name):
                     removed += _prune_leftovers(p, dry_run)
                 continue
-            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            # a link to an entry elsewhere: the link goes, what it points at stays
+            link = p.is_symlink()
+            size = (
+                0
+                if link
+                else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            )
             removed.append({"path": str(p), "bytes": size, "why": why})
             if not dry_run:
                 try:
-                    shutil.rmtree(p)
+                    p.unlink() if link else shutil.rmtree(p)
                 except OSError as exc:
                     raise StorageError(
                         exc.errno, f"could not remove {p}: {explain_os_error(exc)}"

@@ -98,9 +98,12 @@ def _where() -> str:
     )
 
 
-def _fail(path: Path, problem: str, remedy: str) -> CacheLocationError:
+def _fail(
+    path: Path, problem: str, remedy: str, origin: str | None
+) -> CacheLocationError:
+    where = _where() if origin is None else origin
     return CacheLocationError(
-        f"run cache {path} cannot be used: {problem}. It comes from {_where()}. {remedy}"
+        f"run cache {path} cannot be used: {problem}. It comes from {where}. {remedy}"
     )
 
 
@@ -134,8 +137,10 @@ def _probe_writable(path: Path) -> str | None:
     return None
 
 
-def check_location(path: Path) -> Location:
-    """Validate one directory of the search path, creating it when it is missing and can be made."""
+def check_location(path: Path, origin: str | None = None) -> Location:
+    """Validate one directory of the search path, creating it when it is missing and can be made.
+    ``origin`` says where the path came from when not from ``GAPLAB_CACHE`` (``"--into"``)."""
+    point = f"Point {ENV} at" if origin is None else f"Give {origin}"
     blocker = _file_above(path)
     if blocker is not None:
         what = (
@@ -146,7 +151,8 @@ def check_location(path: Path) -> Location:
         raise _fail(
             path,
             what,
-            f"Point {ENV} at a directory (for example ~/.cache/gaplab/runs).",
+            f"{point} a directory (for example ~/.cache/gaplab/runs).",
+            origin,
         )
     if not path.exists():
         try:
@@ -155,13 +161,16 @@ def check_location(path: Path) -> Location:
             raise _fail(
                 path,
                 f"it does not exist and cannot be created ({explain_os_error(exc)})",
-                f"Create it yourself, or point {ENV} at a directory that exists.",
+                f"Create it yourself, or {point[0].lower() + point[1:]} a directory that exists.",
+                origin,
             ) from None
     if not os.access(path, os.R_OK | os.X_OK):
         raise _fail(
             path,
             "no permission to read it",
-            f"Ask for read access, or remove it from {ENV}.",
+            "Ask for read access"
+            + (f", or remove it from {ENV}." if origin is None else "."),
+            origin,
         )
     reason = _probe_writable(path)
     return Location(path, reason is None, reason)
@@ -181,7 +190,9 @@ def write_location(locs: list[Location] | None = None) -> Location | None:
 
 
 def is_entry_name(name: str) -> bool:
-    return bool(_ENTRY.match(name))
+    return bool(
+        _ENTRY.fullmatch(name)
+    )  # match's $ would pass a name ending in a newline
 
 
 def read_meta(entry: Path) -> dict | None:
@@ -202,6 +213,8 @@ def entry_problem(entry: Path, *, check_hash: bool = True) -> str | None:
     meta = read_meta(entry)
     if meta is None:
         return f"no readable {META} (an incomplete copy?)"
+    if meta.get("key") not in (None, entry.name):
+        return f"{META} is for run {meta.get('key')!r}, not {entry.name!r} (a renamed copy?)"
     if meta.get("status") != "complete":
         return f"{META} says the run is {meta.get('status', 'unfinished')}"
     files = meta.get("files")

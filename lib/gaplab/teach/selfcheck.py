@@ -129,6 +129,12 @@ def verdict(ex: Exercise, namespace: dict, number: int | None = None) -> Verdict
     ``number`` is the exercise's number in the book; without it the verdict names the exercise by its
     label, since only the book's table of contents fixes the number."""
     head = f"Exercise {ex.label if number is None else number}"
+    if not isinstance(namespace, dict):
+        return Verdict(
+            "invalid",
+            f"{head}: cannot check: pass the notebook's variables as a dict, "
+            f"`globals()`, not {type(namespace).__name__}.",
+        )
     try:
         return _verdict(ex, namespace, head)
     except NotReady as why:

@@ -102,14 +102,19 @@ def run(args) -> int:
         report_embeddings,
     )
 
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1; got {args.limit}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.out:
         from gaplab.storage import check_output_dir
 
         check_output_dir(args.out, "report folder")  # before the encoding, not after
     if args.embeddings:
-        if args.model or args.data:
+        if args.model or args.data or args.limit is not None:
             raise ValueError(
-                "--embeddings reports on a file of embeddings: give it without --model and --data"
+                "--embeddings reports on a file of embeddings: give it without --model, "
+                "--data and --limit"
             )
         scale = (
             args.logit_scale if args.logit_scale is not None else DEFAULT_LOGIT_SCALE
@@ -124,10 +129,6 @@ def run(args) -> int:
             raise ValueError(
                 "give at least one --data KIND:PATH (see python -m gaplab report --help for the kinds)"
             )
-        if args.limit is not None and args.limit < 1:
-            raise ValueError(f"--limit must be at least 1; got {args.limit}")
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}")
         if args.pretrained is None:
             # said before the encoding starts, not only in the table at its end
             print(

@@ -262,6 +262,13 @@ def _torch_load(path: Path, head: bytes):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for one bad file
         text = str(exc)
+        if not is_zip and not head.startswith(_PICKLE_MAGIC):
+            # neither format torch writes: whatever the unpickler then said is beside the point
+            raise _unreadable(
+                path,
+                f"is not a torch checkpoint: it starts with {head[:8]!r}, neither a zip "
+                "archive (torch.save) nor a pickle stream",
+            ) from None
         if "TorchScript" in text:
             raise _unreadable(
                 path,

@@ -96,7 +96,8 @@ def gap_measures(
         if min(len(img), len(txt)) >= MIN_SEPARABILITY_ROWS
         else None,
         "top_dims": [int(d) for d in M.top_gap_dimensions(img, txt, TOP_DIMS)],
-        "gap_share_top2": M.gap_share(img, txt, 2),
+        # identical means leave no gap to share out: None, not a failed report
+        "gap_share_top2": M.gap_share(img, txt, 2) if M.l2m(img, txt) > 0 else None,
         "logits_entropy": _entropy(img, txt, logit_scale),
         "logit_scale": float(logit_scale),
     }
@@ -332,28 +333,43 @@ def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
             f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
         ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if not {"image", "text"} <= set(loaded.files):
-                raise ValueError(
-                    f"{p} holds arrays {loaded.files}; expected 'image' and 'text'"
-                )
-            try:
-                img, txt = loaded["image"], loaded["text"]
-            except broken as exc:
-                raise ValueError(
-                    f"{p} is damaged: its arrays cannot be read "
-                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
-                ) from None
-        if img.ndim != 2 or txt.ndim != 2:
+        img, txt = _npz_pair(p, loaded, broken)
+    else:
+        img, txt = _npy_pair(p, loaded)
+    for name, arr in (("image", img), ("text", txt)):
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise ValueError(
-                f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}"
+                f"{p}: '{name}' holds {arr.dtype} values; embeddings must be real numbers"
             )
-        if len(img) != len(txt):
+    return img, txt
+
+
+def _npz_pair(p: Path, loaded, broken) -> tuple[np.ndarray, np.ndarray]:
+    with loaded:
+        if not {"image", "text"} <= set(loaded.files):
             raise ValueError(
-                f"{p}: {len(img)} image rows but {len(txt)} text rows; row i of each must be a "
-                "matched pair, so the counts must be equal"
+                f"{p} holds arrays {loaded.files}; expected 'image' and 'text'"
             )
-        return img, txt
+        try:
+            img, txt = loaded["image"], loaded["text"]
+        except broken as exc:
+            raise ValueError(
+                f"{p} is damaged: its arrays cannot be read "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+            ) from None
+    if img.ndim != 2 or txt.ndim != 2:
+        raise ValueError(
+            f"{p}: 'image' and 'text' must be (N, d) arrays; got {img.shape} and {txt.shape}"
+        )
+    if len(img) != len(txt):
+        raise ValueError(
+            f"{p}: {len(img)} image rows but {len(txt)} text rows; row i of each must be a "
+            "matched pair, so the counts must be equal"
+        )
+    return img, txt
+
+
+def _npy_pair(p: Path, loaded) -> tuple[np.ndarray, np.ndarray]:
     if loaded.ndim != 3 or loaded.shape[0] != 2:
         raise ValueError(
             f"{p} holds an array of shape {loaded.shape}; expected (2, N, d): image rows, then the "
@@ -369,6 +385,10 @@ def report_embeddings(
     shape (2, N, d) like the book's shipped ``data/liang2022-embeddings/features_*.npy``, or a .npz file with
     (N, d) arrays ``image`` and ``text``."""
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise IsADirectoryError(
+            f"embeddings file {p} is a folder; give the .npy or .npz file"
+        )
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file {p} does not exist")
     img, txt = _read_embeddings(p)
