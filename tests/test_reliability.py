@@ -164,6 +164,32 @@ def test_a_whole_checkpoint_resumes_to_the_same_numbers(tmp_path):
     assert resumed.history == train(cfg, None, device="cpu", progress=False).history
 
 
+def test_a_kill_between_the_checksums_and_the_checkpoint_resumes_the_older_one(
+    tmp_path, monkeypatch
+):
+    """ckpt.json already names the step-4 file, which never landed: the step-2 file stays
+    whole and is resumed from step 2, not taken for step 4."""
+    cfg = runs.mad_config("smoke", steps=6, eval_every=2)
+    run_dir = tmp_path / "run"
+    real, saves = os.replace, []
+
+    def killed(src, dst):
+        if Path(dst).name == store.CKPT:
+            saves.append(dst)
+            if len(saves) == 2:
+                raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir, device="cpu", progress=False)
+    monkeypatch.setattr(os, "replace", real)
+    assert json.loads((run_dir / "ckpt.json").read_text())["step"] == 4
+    assert Checkpoint(run_dir).step() == 2
+    resumed = train(cfg, run_dir, device="cpu", progress=False)
+    assert resumed.history == train(cfg, None, device="cpu", progress=False).history
+
+
 def test_a_checkpoint_from_before_checksums_still_resumes(tmp_path):
     cfg = runs.mad_config("smoke", steps=6, eval_every=2)
     run_dir = tmp_path / "run"

@@ -195,6 +195,8 @@ class Checkpoint:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             self.path = Path(run_dir) / "ckpt.pt"
             self.sums = Path(run_dir) / "ckpt.json"
+        #: whether the file is the newest one ckpt.json names (set by :meth:`problem`)
+        self._latest = False
 
     def exists(self) -> bool:
         return self.path is not None and self.path.exists()
@@ -210,7 +212,9 @@ class Checkpoint:
         """Why the checkpoint cannot be resumed, or None when it is whole."""
         sums = self._written().get("sha256")
         if isinstance(sums, list) and sums:
-            if sha256_file(self.path) in sums:
+            digest = sha256_file(self.path)
+            self._latest = digest == sums[0]
+            if digest in sums:
                 return None
             return f"its SHA-256 is not the one written with it in {self.sums.name} (damaged bytes?)"
         # written before checkpoints carried checksums: whole if torch can read it
@@ -247,7 +251,9 @@ class Checkpoint:
         if not self.resumable():
             return 0
         step = self._written().get("step")
-        if isinstance(step, int) and not isinstance(step, bool):
+        # the step in ckpt.json is the newest file's; a kill before that file landed
+        # leaves an older one, whose step only the file itself knows
+        if self._latest and isinstance(step, int) and not isinstance(step, bool):
             return step
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         return int(state["step"])
