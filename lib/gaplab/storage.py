@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write_json",
     "sha256_file",
     "check_output_dir",
+    "probe_write",
     "source_fingerprint",
 ]
 
@@ -167,12 +168,20 @@ def atomic_write_json(path, obj) -> None:
     )
 
 
+def probe_write(folder) -> None:
+    """Create and remove a file in ``folder``; raises the OSError of a folder that cannot be
+    written (permission bits do not stop root, and a read-only mount is only found by trying)."""
+    import tempfile
+
+    fd, probe = tempfile.mkstemp(prefix=f"{TMP_PREFIX}write-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_output_dir(path, what: str = "output folder") -> Path:
     """Make sure files can be written in the folder ``path`` (or in the folders it would be made
     in), before any work whose results go there. Creates nothing; raises :class:`StorageError`
     naming the folder and why."""
-    import tempfile
-
     path = Path(path).expanduser().absolute()
     here = path
     while not here.exists() and here != here.parent:
@@ -180,9 +189,7 @@ def check_output_dir(path, what: str = "output folder") -> Path:
     try:
         if not here.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, f"{here} is a file, not a folder")
-        fd, probe = tempfile.mkstemp(prefix=f"{TMP_PREFIX}write-probe-", dir=here)
-        os.close(fd)
-        os.unlink(probe)
+        probe_write(here)
     except OSError as exc:
         reason = _REMEDIES.get(exc.errno, "").split(":")[0] or exc.strerror or str(exc)
         raise StorageError(

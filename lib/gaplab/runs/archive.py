@@ -628,12 +628,7 @@ def _prune_leftovers(entry: Path, dry_run: bool) -> list[dict]:
                 why = "checkpoint of a run that is stored whole"
             out.append({"path": str(f), "bytes": f.stat().st_size, "why": why})
             if not dry_run:
-                try:
-                    f.unlink()
-                except OSError as exc:
-                    raise StorageError(
-                        exc.errno, f"could not remove {f}: {explain_os_error(exc)}"
-                    ) from None
+                _remove(f)
         return out
     finally:
         lock.release()
@@ -674,10 +669,19 @@ def prune(*, dry_run: bool = False) -> list[dict]:
             )
             removed.append({"path": str(p), "bytes": size, "why": why})
             if not dry_run:
-                try:
-                    p.unlink() if link else shutil.rmtree(p)
-                except OSError as exc:
-                    raise StorageError(
-                        exc.errno, f"could not remove {p}: {explain_os_error(exc)}"
-                    ) from None
+                _remove(p)
     return removed
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, a folder, or only the link when ``path`` is a symbolic link (what it
+    points at stays); a failure is a :class:`StorageError` naming the path."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except OSError as exc:
+        raise StorageError(
+            exc.errno, f"could not remove {path}: {explain_os_error(exc)}"
+        ) from None

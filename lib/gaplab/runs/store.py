@@ -23,7 +23,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from gaplab.storage import (
     atomic_write_json,
     explain_os_error,
     is_temporary,
+    probe_write,
     sha256_file,
 )
 
@@ -126,14 +126,11 @@ _NOT_WRITABLE = {
 
 
 def _probe_writable(path: Path) -> str | None:
-    """None if a file can be created in ``path``; otherwise the reason. (Permission bits do not stop root, and
-    a read-only mount is only found by trying.)"""
+    """None if a file can be created in ``path``; otherwise the reason."""
     try:
-        fd, name = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+        probe_write(path)
     except OSError as exc:
         return _NOT_WRITABLE.get(exc.errno, exc.strerror or str(exc))
-    os.close(fd)
-    os.unlink(name)
     return None
 
 

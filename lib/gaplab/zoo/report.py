@@ -85,10 +85,11 @@ def gap_measures(
     img, txt, pairs=None, *, logit_scale: float = DEFAULT_LOGIT_SCALE, seed: int = 0
 ) -> dict:
     """The gap measures every data kind shares (``pairs``: (P, 2) matched rows; default row i with row i)."""
+    l2m = M.l2m(img, txt)
     return {
         "n": int(len(img)),
         "n_texts": int(len(txt)),
-        "l2m": M.l2m(img, txt),
+        "l2m": l2m,
         "l2i": M.l2i(img, txt, pairs),
         "rmg": M.rmg(img, txt, pairs),
         # a held-out split needs a few rows on each side; tiny sets report None rather than fail
@@ -97,7 +98,7 @@ def gap_measures(
         else None,
         "top_dims": [int(d) for d in M.top_gap_dimensions(img, txt, TOP_DIMS)],
         # identical means leave no gap to share out: None, not a failed report
-        "gap_share_top2": M.gap_share(img, txt, 2) if M.l2m(img, txt) > 0 else None,
+        "gap_share_top2": M.gap_share(img, txt, 2) if l2m > 0 else None,
         "logits_entropy": _entropy(img, txt, logit_scale),
         "logit_scale": float(logit_scale),
     }
