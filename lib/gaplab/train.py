@@ -92,7 +92,7 @@ class TrainConfig:
     init_from: str | None = None
     #: the joint embedding size; None keeps the preset's (Fahim et al. sweep 128, 64 and 32)
     embed_dim: int | None = None
-    #: close the gap at initialisation as Liang et al. (2022, Sec. 4.5) do: an orthogonal map of the text
+    #: close the gap at initialisation as Liang et al. (2022, Sec. 4.4) do: an orthogonal map of the text
     #: embeddings onto their images', folded into the text projection before the first step
     align_init: bool = False
 
@@ -458,7 +458,7 @@ def align_text_to_images(
 ) -> None:
     """Close the gap of a fresh model: rotate its text embeddings onto their paired image embeddings.
 
-    Liang et al. (2022, Sec. 4.5) amend a freshly initialised CLIP with an orthogonal map of the text
+    Liang et al. (2022, Sec. 4.4) amend a freshly initialised CLIP with an orthogonal map of the text
     embeddings. Here the map is the orthogonal Procrustes solution R = U V^T (from the SVD of T^T I over
     ``n`` training pairs, images measured with calibrated BatchNorm statistics) and is folded into the text
     projection, so the model's structure does not change and training goes on from there. A rotation keeps

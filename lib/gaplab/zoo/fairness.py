@@ -1,4 +1,4 @@
-"""Denigration harm under a shifted gap: Liang et al.'s (2022) fairness probe (their Sec. 4.2, Table 2).
+"""Denigration harm under a shifted gap: Liang et al.'s (2022) fairness probe (their Sec. 5.2, Table 2).
 
 The probe is the one of the CLIP paper (Radford et al. 2021, Sec. 7.1) on FairFace: each face is classified
 zero-shot among 14 race-gender classes plus 3 crime-related and 4 non-human classes, and what is reported is,
