@@ -193,3 +193,114 @@ def test_the_explorer_binds_scale_and_swaps():
     assert params["swapped"]["bind"]["options"] == [0, 1, 2]
     rows = next(iter(spec["datasets"].values()))
     assert sum(r["minimum"] for r in rows) == 2 * 3  # one red dot per curve
+
+
+# The paper's set-up (Sec. 4.3; the authors' 3d_sphere.ipynb): six pairs, images fixed, captions tilted.
+
+
+def _sphere_point(lon_deg, polar_deg):
+    """A unit vector from its longitude and polar angle, both in degrees."""
+    lon, pol = math.radians(lon_deg), math.radians(polar_deg)
+    return np.array(
+        [math.cos(lon) * math.sin(pol), math.sin(lon) * math.sin(pol), math.cos(pol)]
+    )
+
+
+def _paper_rows(tilt, swapped):
+    """The set-up as the notebook lays it out: caption row i belongs to image row i, and the mismatch is
+    written into the captions' positions (T0 on I1's meridian, T1 on I0's)."""
+    lons = [-20, 0, 20, 40, 60, 80]
+    cap_lons = [0, -20, *lons[2:]] if swapped else lons
+    img = np.array([_sphere_point(u, 90) for u in lons])
+    txt = np.array([_sphere_point(u, 90 + tilt) for u in cap_lons])
+    return img, txt
+
+
+def test_meridian_images_stay_fixed_and_captions_move_down_their_meridians():
+    x0, y0 = mismatch.meridian_points(0.0)
+    assert x0.shape == y0.shape == (6, 3)
+    np.testing.assert_allclose(x0, y0, atol=1e-15)  # no tilt: no gap
+    for tilt in (-90.0, -30.0, 12.5, 45.0, 90.0):
+        x, y = mismatch.meridian_points(tilt)
+        np.testing.assert_array_equal(x, x0)  # the images never move
+        np.testing.assert_allclose(x[:, 2], 0.0)  # on the equator
+        np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0)
+        np.testing.assert_allclose(y[:, 2], -math.sin(math.radians(tilt)))
+        # each caption stays on its image's meridian: same longitude
+        lon_x = np.degrees(np.arctan2(x[:, 1], x[:, 0]))
+        if abs(tilt) < 90:
+            lon_y = np.degrees(np.arctan2(y[:, 1], y[:, 0]))
+            np.testing.assert_allclose(lon_y, lon_x, atol=1e-9)
+    np.testing.assert_allclose(lon_x, mismatch.SPHERE_LONGITUDES, atol=1e-9)
+    assert len(mismatch.LIANG_SPHERE_LOGIT_SCALES) == 5
+
+
+def test_meridian_targets():
+    assert list(mismatch.meridian_targets(0)) == list(range(6))
+    assert list(mismatch.meridian_targets(1)) == [1, 0, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="0 or 1"):
+        mismatch.meridian_targets(2)
+    with pytest.raises(TypeError, match="integer"):
+        mismatch.meridian_targets(True)
+
+
+@pytest.mark.parametrize("swapped", [0, 1])
+@pytest.mark.parametrize("tilt", [0.0, 17.0, 53.0, -65.0, 90.0])
+@pytest.mark.parametrize("scale", [1.0, 35.0, 100.0])
+def test_meridian_loss_is_the_notebook_layout_written_out(swapped, tilt, scale):
+    img, txt = _paper_rows(tilt, swapped)
+    direct = _slow_loss(img, txt, scale, list(range(6)))
+    x, y = mismatch.meridian_points(tilt)
+    ours = mismatch.contrastive_loss(x, y, scale, mismatch.meridian_targets(swapped))
+    assert ours == pytest.approx(direct, rel=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tilt=st.floats(-90.0, 90.0), scale=st.floats(0.5, 1000.0), swaps=st.integers(0, 1)
+)
+def test_the_tilt_acts_only_through_the_effective_scale(tilt, scale, swaps):
+    t = mismatch.meridian_targets(swaps)
+    at_tilt = mismatch.contrastive_loss(*mismatch.meridian_points(tilt), scale, t)
+    eff = mismatch.tilt_effective_logit_scale(scale, tilt)
+    at_0 = (
+        mismatch.contrastive_loss(*mismatch.meridian_points(0.0), eff, t)
+        if eff > 0
+        else None
+    )
+    if at_0 is None:  # at 90 degrees every logit is 0: the loss of a uniform guess
+        assert at_tilt == pytest.approx(math.log(6), rel=1e-9)
+    else:
+        assert at_tilt == pytest.approx(at_0, rel=1e-9, abs=1e-12)
+
+
+def test_meridian_gap_is_the_distance_of_the_means():
+    frame = mismatch.loss_against_tilt(
+        logit_scales=(1.0,), swaps=(0,), tilts=(0.0, 30.0, 90.0)
+    )
+    for row in frame.itertuples():
+        x, y = mismatch.meridian_points(row.tilt)
+        direct = math.sqrt(
+            sum((x[:, k].mean() - y[:, k].mean()) ** 2 for k in range(3))
+        )
+        assert row.gap == pytest.approx(direct, rel=1e-12, abs=1e-15)
+    assert frame["gap"].iloc[0] == pytest.approx(0.0, abs=1e-15)
+    assert frame["gap"].is_monotonic_increasing
+
+
+def test_the_paper_set_up_keeps_a_gap_only_with_the_mismatch_at_low_temperature():
+    frame = mismatch.loss_against_tilt()
+    assert len(frame) == 2 * 5 * 91
+    low = mismatch.loss_minima(frame, along="tilt").set_index(
+        ["swapped pairs", "logit scale"]
+    )["tilt"]
+    assert (low.loc[0] == 0).all()  # matched: lowest with no gap at every temperature
+    assert low.loc[(1, 1.0)] == 0 and low.loc[(1, 100.0)] > 45
+    with pytest.raises(ValueError, match="along"):
+        mismatch.loss_minima(frame, along="z")
+
+
+@pytest.mark.parametrize("tilt", [90.5, -91.0, float("nan")])
+def test_meridian_points_reject_tilts_off_the_meridian(tilt):
+    with pytest.raises(ValueError, match="tilt is the captions' move"):
+        mismatch.meridian_points(tilt)

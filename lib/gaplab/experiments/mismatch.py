@@ -1,20 +1,33 @@
-"""Liang et al.'s (2022, Sec. 4.3, Fig. 3e-f) mismatched-pairs simulation, and the same with free points.
+"""Liang et al.'s (2022, Sec. 4.3, Fig. 3e-g) mismatched-pairs simulation, and the same with free points.
 
-The toy (their ``mismatched_simulation.ipynb``): nine unit vectors in 3-D on a ring at height ``z`` are the
-images, the same nine on the ring at ``-z`` their captions, so ``z = 0`` is no gap and ``|z| -> 1`` the widest.
-The symmetric CLIP loss is read as ``z`` moves, at logit scales 1 to 1000 (temperatures 1 to 1/1000), once
-with every pair matched and once with the targets of images 3 and 8 exchanged. Those two points are the
-ring's closest neighbours, so the swap is the kind of mistake a real caption makes.
+Two set-ups of the toy exist, and they differ:
 
-Where this follows the notebook: the ring (eight points at multiples of 45 degrees and a ninth at
+- the paper's text (Sec. 4.3) and the authors' ``Figure_3_Contrastive_Learning/3d_sphere.ipynb``: six
+  image-text pairs on the unit sphere, two of them mismatched; the images stay fixed and only the captions
+  move, downwards along their meridians (the angle theta of Fig. 3e). In the notebook the images sit on the
+  equator at longitudes -20, 0, 20, ..., 80 degrees, each caption on its image's meridian with the first two
+  exchanged, the captions tilt by -90 to 90 degrees in steps of 1, and the logit scales are 1, 5, 35, 50 and
+  100 (the legend of Fig. 3f-g). ``Appendix_3d_sphere.ipynb`` is the same without the exchange (Supp. Fig. 9).
+  :func:`meridian_points` and :func:`loss_against_tilt` build it;
+- the authors' ``mismatched_simulation.ipynb``: nine unit vectors in 3-D on a ring at height ``z`` are the
+  images, the same nine on the ring at ``-z`` their captions, so both modalities move and ``z = 0`` is no gap.
+  The symmetric CLIP loss is read as ``z`` moves, at logit scales 1 to 1000 (temperatures 1 to 1/1000), once
+  with every pair matched and once with the targets of images 3 and 8 exchanged. Those two points are the
+  ring's closest neighbours, so the swap is the kind of mistake a real caption makes. :func:`ring_points` and
+  :func:`loss_against_z` build it; the book's chapter leads with this one.
+
+Where the ring follows its notebook: the ring (eight points at multiples of 45 degrees and a ninth at
 1.53 pi), the swapped pair, the temperatures and the loss (mean of both directions). Where it differs: the
 notebook draws ``z`` on 100 points in [-1, 1], which miss 0; the loss is even in ``z``, so the book reads it
 on [0, 1] in steps of 0.01 and reports where each curve is lowest. Further pairs, (0, 4), (1, 5) and
-(2, 6), extend the single swap to higher mismatch rates.
+(2, 6), extend the single swap to higher mismatch rates. The meridian set-up keeps its notebook's grid but
+reads only the tilts 0 to 90 degrees, for the same reason (its loss is even in the tilt).
 
-A fact of the toy that explains its curves: both rings carry the same layout, so every logit is
-``s (1 - z**2) cos(phi) - s z**2``; the last term is the same for all entries and cancels in the softmax.
-The height acts only through the effective scale ``s (1 - z**2)`` (see :func:`effective_logit_scale`).
+A fact of both toys that explains their curves. On the ring, both rings carry the same layout, so every logit
+is ``s (1 - z**2) cos(phi) - s z**2``; the last term is the same for all entries and cancels in the softmax,
+and the height acts only through the effective scale ``s (1 - z**2)`` (see :func:`effective_logit_scale`).
+On the meridians the images have no height, so every logit is ``s cos(tilt) cos(phi)``: the tilt acts only
+through ``s cos(tilt)`` (see :func:`tilt_effective_logit_scale`).
 
 :func:`train_free_points` is the book's addition: the points themselves are trained with the CLIP loss at a
 fixed logit scale from a ring with a gap. A fixed swap is only a relabelling that free points absorb, so
@@ -30,12 +43,18 @@ import torch
 
 __all__ = [
     "LIANG_MISMATCH_LOGIT_SCALES",
+    "LIANG_SPHERE_LOGIT_SCALES",
+    "SPHERE_LONGITUDES",
     "SWAP_PAIRS",
     "ring_points",
     "swapped_targets",
     "contrastive_loss",
     "effective_logit_scale",
+    "meridian_points",
+    "meridian_targets",
+    "tilt_effective_logit_scale",
     "loss_against_z",
+    "loss_against_tilt",
     "loss_minima",
     "train_free_points",
     "free_points_grid",
@@ -46,6 +65,10 @@ LIANG_MISMATCH_LOGIT_SCALES = (1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
 #: exchanged targets, in order: the notebook's pair first, then the book's extension
 SWAP_PAIRS = ((3, 8), (0, 4), (1, 5), (2, 6))
 _N = 9
+#: the logit scales of ``3d_sphere.ipynb`` (Fig. 3f-g: temperatures 1, 1/5, 1/35, 1/50, 1/100)
+LIANG_SPHERE_LOGIT_SCALES = (1.0, 5.0, 35.0, 50.0, 100.0)
+#: longitudes (degrees) of the six fixed images on the equator in ``3d_sphere.ipynb``
+SPHERE_LONGITUDES = (-20.0, 0.0, 20.0, 40.0, 60.0, 80.0)
 
 
 def _check_z(z) -> float:
@@ -121,6 +144,79 @@ def effective_logit_scale(logit_scale: float, z: float) -> float:
     return _check_scale(logit_scale) * (1.0 - z * z)
 
 
+def _check_tilt(tilt) -> float:
+    t = float(tilt)
+    if not -90.0 <= t <= 90.0:
+        raise ValueError(
+            f"tilt is the captions' move along their meridians in degrees and must lie in "
+            f"[-90, 90]; got {tilt!r}"
+        )
+    return t
+
+
+def meridian_points(tilt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's set-up: six images fixed on the equator at :data:`SPHERE_LONGITUDES`, and six captions on the
+    same meridians moved down by ``tilt`` degrees (rows are positions, not pairs: see :func:`meridian_targets`).
+
+    At ``tilt = 0`` the captions lie on the images, so the two means coincide; at 90 they all sit at the
+    south pole.
+    """
+    t = np.deg2rad(_check_tilt(tilt))
+    lon = np.deg2rad(np.asarray(SPHERE_LONGITUDES))
+    flat = np.c_[np.cos(lon), np.sin(lon), np.zeros(len(lon))]
+    txt = np.c_[np.cos(t) * flat[:, :2], np.full(len(lon), -np.sin(t))]
+    return flat, txt
+
+
+def meridian_targets(n_swapped: int) -> np.ndarray:
+    """Caption of each image in :func:`meridian_points`: its own meridian's, or with ``n_swapped = 1`` the first
+    two exchanged (the mismatched pairs (I0, T0) and (I1, T1) of the paper, neighbours 20 degrees apart)."""
+    if isinstance(n_swapped, bool) or not isinstance(n_swapped, (int, np.integer)):
+        raise TypeError(f"n_swapped must be an integer; got {n_swapped!r}")
+    if n_swapped not in (0, 1):
+        raise ValueError(
+            f"the paper's set-up has one mismatched pair or none: n_swapped must be 0 or 1; "
+            f"got {n_swapped}"
+        )
+    targets = np.arange(len(SPHERE_LONGITUDES))
+    if n_swapped:
+        targets[[0, 1]] = [1, 0]
+    return targets
+
+
+def tilt_effective_logit_scale(logit_scale: float, tilt: float) -> float:
+    """``s cos(tilt)``: the logit scale at ``tilt = 0`` that gives the meridian toy the same loss as ``s`` at
+    ``tilt`` (degrees)."""
+    t = _check_tilt(tilt)
+    return _check_scale(logit_scale) * float(np.cos(np.deg2rad(t)))
+
+
+def loss_against_tilt(
+    logit_scales=LIANG_SPHERE_LOGIT_SCALES, swaps=(0, 1), tilts=None
+) -> pd.DataFrame:
+    """The paper's toy on a grid of caption tilts (degrees): one row per (logit scale, swapped pairs, tilt),
+    with the gap (L2M) between the fixed images and the moved captions."""
+    tilts = (
+        np.arange(0.0, 91.0) if tilts is None else np.asarray(tilts, dtype=np.float64)
+    )
+    points = {float(t): meridian_points(t) for t in tilts}
+    rows = []
+    for n_swapped in swaps:
+        targets = meridian_targets(int(n_swapped))
+        for s in logit_scales:
+            for t, (x, y) in points.items():
+                rows.append(
+                    {
+                        "logit scale": float(s),
+                        "swapped pairs": int(n_swapped),
+                        "tilt": t,
+                        "gap": float(np.linalg.norm(x.mean(0) - y.mean(0))),
+                        "loss": contrastive_loss(x, y, s, targets),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 def loss_against_z(
     logit_scales=LIANG_MISMATCH_LOGIT_SCALES, swaps=(0, 1), zs=None
 ) -> pd.DataFrame:
@@ -148,10 +244,16 @@ def loss_against_z(
     return pd.DataFrame(rows)
 
 
-def loss_minima(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (logit scale, swapped pairs), the row of :func:`loss_against_z` where the loss is lowest (the
-    smallest ``z`` on ties, so a flat curve reads as a closed gap)."""
-    ordered = frame.sort_values(["logit scale", "swapped pairs", "z"])
+def loss_minima(frame: pd.DataFrame, along: str = "z") -> pd.DataFrame:
+    """Per (logit scale, swapped pairs), the row of :func:`loss_against_z` (or, with ``along="tilt"``,
+    :func:`loss_against_tilt`) where the loss is lowest (the smallest ``z`` or tilt on ties, so a flat curve
+    reads as a closed gap)."""
+    if along not in frame.columns:
+        raise ValueError(
+            f"along must name the column the toy moves along ('z' or 'tilt'); "
+            f"the frame has {list(frame.columns)}"
+        )
+    ordered = frame.sort_values(["logit scale", "swapped pairs", along])
     idx = ordered.groupby(["logit scale", "swapped pairs"])["loss"].idxmin()
     return (
         frame.loc[idx]
