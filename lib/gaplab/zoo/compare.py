@@ -57,8 +57,9 @@ class Comparison:
         }
         return self.table[list(cols)].rename(columns=cols)
 
-    def correlations(self, tests, *, n_resamples: int = 9999) -> pd.DataFrame:
-        """Kendall's tau and permutation p of each (x role, y role) over all models and within each group."""
+    def correlations(self, tests, *, n_resamples: int = 99_999) -> pd.DataFrame:
+        """Kendall's tau and permutation p of each (x role, y role) over all models and within each group, with
+        how each p was found (exact over all pairings, or resampled with its Monte-Carlo s.e.)."""
         tests = [(x, y) for x, y in tests if x in self.columns and y in self.columns]
         pairs = [(self.columns[x], self.columns[y]) for x, y in tests]
         out = correlations(
@@ -70,7 +71,7 @@ class Comparison:
         return out.assign(x=out["x"].map(names), y=out["y"].map(names))
 
     def test(self, x: str, y: str, models: str = "all") -> dict:
-        """One row of :meth:`correlations` (computed once per pair): n, tau, p, significant."""
+        """One row of :meth:`correlations` (computed once per pair): n, tau, p, how p was found, significant."""
         key = (x, y)
         if key not in self._tests:
             self._tests[key] = self.correlations([key])
@@ -97,7 +98,10 @@ class Comparison:
 
     @staticmethod
     def _words(r: dict, where: str) -> str:
-        return f"{where}, τ = {r['tau']:.3f} (p = {r['p']:.3f}, {int(r['n'])} models)"
+        return (
+            f"{where}, τ = {r['tau']:.3f} (p = {r['p']:.3f}, {r['method']}; "
+            f"{int(r['n'])} models)"
+        )
 
 
 def from_mad(profile="cpu", *, progress: bool = False) -> Comparison:

@@ -223,11 +223,25 @@ def survey_table(results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _test_row(r) -> dict:
+    return {
+        "n": r.n,
+        "tau": r.tau,
+        "p": r.p,
+        "exact": r.exact,
+        # n! passes 2**63 at 21 models: kept as a Python int
+        "pairings": r.n_pairings,
+        "se": r.se,
+        "method": r.method,
+    }
+
+
 def correlations(
-    table: pd.DataFrame, pairs, *, group: str | None = "group", n_resamples: int = 9999
+    table: pd.DataFrame, pairs, *, group: str | None = "group", n_resamples: int = 99_999
 ) -> pd.DataFrame:
     """Kendall's tau with its permutation p-value for each (x column, y column) in ``pairs``, over all models and
-    within each ``group`` of at least three models."""
+    within each ``group`` of at least three models. ``exact``, ``pairings`` and ``se`` say how each p was found
+    (see :func:`gaplab.metrics.correlation.kendall`); ``method`` says it in words."""
     rows = []
     for x, y in pairs:
         if x not in table or y not in table:
@@ -237,17 +251,14 @@ def correlations(
         both = table[[x, y] + ([group] if group else [])].dropna()
         if len(both) >= 3:
             r = kendall(both[x], both[y], n_resamples=n_resamples)
-            rows.append(
-                {"x": x, "y": y, "models": "all", "n": r.n, "tau": r.tau, "p": r.p}
-            )
+            rows.append({"x": x, "y": y, "models": "all", **_test_row(r)})
         if group:
             for g, r in kendall_by_group(
                 both[x], both[y], both[group], n_resamples=n_resamples
             ).items():
-                rows.append(
-                    {"x": x, "y": y, "models": str(g), "n": r.n, "tau": r.tau, "p": r.p}
-                )
-    out = pd.DataFrame(rows, columns=["x", "y", "models", "n", "tau", "p"])
+                rows.append({"x": x, "y": y, "models": str(g), **_test_row(r)})
+    columns = ["x", "y", "models", "n", "tau", "p", "exact", "pairings", "se", "method"]
+    out = pd.DataFrame(rows, columns=columns)
     out["significant"] = out["p"] < 0.05
     return out
 
