@@ -211,6 +211,27 @@ def test_linear_separability(rng):
         metrics.linear_separability(x, y, test_fraction=1.0)
 
 
+@pytest.mark.parametrize("n", [7, 23, 50])
+def test_linear_separability_uses_fahims_80_20_split_of_pairs(rng, n):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = rng.normal(size=(n, 5)) + 0.3, rng.normal(size=(n, 5)) - 0.3
+    # written out as Fahim et al.'s evaluator does it: int(0.8 N) pairs train, the rest test, a pair's
+    # image and text in the same split
+    perm = np.random.default_rng(4).permutation(n)
+    n_train = int(0.8 * n)
+    tr, te = perm[:n_train], perm[n_train:]
+    xn, yn = normalise(x), normalise(y)
+    clf = LogisticRegression(C=1.0, max_iter=5000).fit(
+        np.concatenate([xn[tr], yn[tr]]), np.repeat([0, 1], len(tr))
+    )
+    direct = clf.score(np.concatenate([xn[te], yn[te]]), np.repeat([0, 1], len(te)))
+    got = metrics.linear_separability(x, y, seed=4)
+    assert got == pytest.approx(direct)
+    # the test set holds both sides of n - int(0.8 n) pairs
+    assert (got * 2 * (n - n_train)) == pytest.approx(round(got * 2 * (n - n_train)))
+
+
 def slow_neighbour_overlap(x, y, k):
     x, y = normalise(x), normalise(y)
     shares = []

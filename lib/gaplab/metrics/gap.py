@@ -108,13 +108,19 @@ def rmg(img, txt, pairs=None) -> float:
     return float(m / (m + (d_img + d_txt) / 2.0))
 
 
-def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.3) -> float:
+def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.2) -> float:
     """Held-out accuracy of a linear classifier telling image embeddings from text embeddings.
 
     A logistic regression is fitted on normalised embeddings of a random (1 - test_fraction) share of the rows
     and scored on the rest; 0.5 means the modalities are indistinguishable, 1.0 perfectly separable. When both
     sides have the same number of rows, row i of each goes to the same split, so no matched pair is shared
     between training and test data.
+
+    The default split is Fahim et al.'s: ``Evaluator.get_linear_seperability`` in their src/evaluator.py
+    (abrar-fahim/contrastive-gap) trains on int(0.8 N) random pairs and tests on the other pairs, both
+    modalities of a pair in the same split, as here. Their permutation comes from torch's global generator
+    (seeded with 2 by ``prepare_config`` in their tests/gap_metrics.ipynb), which a numpy ``seed`` cannot
+    replay, so the book's split is the same in size and kind, not in which pairs it picks.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -126,8 +132,9 @@ def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.3) -> 
     rng = np.random.default_rng(seed)
 
     def split(n: int, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n_test = min(max(1, int(round(n * test_fraction))), n - 1)
-        return perm[n_test:], perm[:n_test]
+        # the training share rounds down, as int(0.8 * N) does in the authors' evaluator
+        n_train = min(max(1, int((1.0 - test_fraction) * n)), n - 1)
+        return perm[:n_train], perm[n_train:]
 
     perm_x = rng.permutation(len(x))
     perm_y = perm_x if len(x) == len(y) else rng.permutation(len(y))
