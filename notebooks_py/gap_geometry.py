@@ -38,8 +38,9 @@ if "google.colab" in sys.modules:
 #
 # CLIP maps an image and its caption to unit vectors in one shared space and trains them to point the same way.
 # Yet the two sets of vectors do not mix: image embeddings gather in one region of the sphere, caption
-# embeddings in another. Liang et al. {cite:p}`liang2022mind` named this the **modality gap**; Schrodi et al.
-# {cite:p}`schrodi2025twoeffects` traced it, together with CLIP's object bias, to one cause. This chapter looks at
+# embeddings in another. Liang et al. {cite:p}`liang2022mind` named this the **modality gap** (their Sec. 1,
+# Fig. 1b); Schrodi et al. {cite:p}`schrodi2025twoeffects` traced it, together with CLIP's object bias, to one cause
+# (their abstract). This chapter looks at
 # the gap in a real pretrained CLIP and measures it in several ways.
 #
 # ```{admonition} Learning objectives
@@ -51,8 +52,9 @@ if "google.colab" in sys.modules:
 # - test whether two embedding sets are linearly separable, and compare how two modalities organise the same data.
 # ```
 #
-# **Data.** This chapter uses embeddings that Liang et al. published with their code: 500 MS-COCO
-# image-caption pairs encoded by OpenAI's CLIP ViT-B/16, the same architecture with random weights, and three other
+# **Data.** This chapter uses embeddings that Liang et al. published with their code (the
+# `Figure_1_Modality_Gap/features_*.npy` files of their repository; `data/liang2022-embeddings/SOURCE.md`): 500
+# MS-COCO image-caption pairs encoded by OpenAI's CLIP ViT-B/16 (their `repr_clip.ipynb` loads ViT-B/16), the same architecture with random weights, and three other
 # contrastive models (ConVIRT on medical images and reports, VideoCLIP, CLASP on protein sequences), each with its
 # random twin (the `_random` rows in the tables below). Row *i* of the image side and row *i* of the text side are a
 # matched pair.
@@ -110,10 +112,11 @@ charts.pair_projection(
 #
 # All measures below work on L2-normalised embeddings $x_i$ (images) and $y_i$ (texts), $i = 1..N$.
 #
-# - **L2M**, Liang et al.'s gap: the distance between the modality means,
+# - **L2M**, Liang et al.'s gap (their Sec. 4.2): the distance between the modality means,
 #   $\mathrm{L2M} = \lVert \bar x - \bar y \rVert_2$ with $\bar x = \frac1N\sum_i x_i$. It lies in $[0, 2]$.
 # - **L2I**: the mean distance between matched pairs, $\frac1N \sum_i \lVert x_i - y_i \rVert_2$.
-# - **RMG**, Schrodi et al.'s relative modality gap. With $d(u, v) = (1 - \cos(u, v))/2$, let
+# - **RMG**, Schrodi et al.'s relative modality gap, as their code computes it (`compute_rmg` in
+#   `analysis/gap_precompute.py`). With $d(u, v) = (1 - \cos(u, v))/2$, let
 #   $m$ be the mean $d$ over matched pairs (at least $10^{-3}$) and $d_{\mathrm{img}}$, $d_{\mathrm{txt}}$ the mean
 #   $d$ over pairs of distinct samples within each modality. Then
 #   $\mathrm{RMG} = \dfrac{m}{m + (d_{\mathrm{img}} + d_{\mathrm{txt}})/2}$.
@@ -151,15 +154,16 @@ charts.model_comparison(
 )
 
 # %% [markdown]
-# For the pretrained CLIP, the means of the two modalities lie {glue:text}`clip_l2m:.3f` apart (L2M; Liang et al.
-# report {glue:text}`paper_liang_gap_clip:.2f` for CLIP ViT-B/32 on 5,000 MS-COCO pairs in their Sec. 4.2, see
-# {doc}`../book/paper_numbers`), and RMG is {glue:text}`clip_rmg:.3f`: matched pairs are far apart compared with
-# the spread inside each modality. Retrieval still works (image-to-text R@1 {glue:text}`clip_i2t_r1:.3f` among 500
+# For the pretrained CLIP, the means of the two modalities lie {glue:text}`clip_l2m:.3f` apart (L2M on the book's
+# 500 shipped pairs, CLIP ViT-B/16). Liang et al. report {glue:text}`paper_liang_gap_clip:.2f` (their Sec. 4.2) on
+# 5,000 MS-COCO validation pairs of CLIP ViT-B/32, the model their Sec. 5.2 names when it starts from that same
+# gap (see {doc}`../book/paper_numbers`). Model and sample both differ, so the two values need not agree. RMG is
+# {glue:text}`clip_rmg:.3f`: matched pairs are far apart compared with the spread inside each modality. Retrieval still works (image-to-text R@1 {glue:text}`clip_i2t_r1:.3f` among 500
 # captions): a gap does not stop the model from ranking the right caption first, because ranking only needs the
 # right caption to be *closer than the others*.
 #
 # The same architecture with random weights already has an even larger gap (L2M {glue:text}`clip_random_l2m:.3f`,
-# RMG {glue:text}`clip_random_rmg:.3f`). Liang et al. explain this with the *cone effect*.
+# RMG {glue:text}`clip_random_rmg:.3f`). Liang et al. explain this with the *cone effect* (their Sec. 2, Fig. 2).
 #
 # ## The cone effect
 #
@@ -186,9 +190,10 @@ glue("clip_random_cos_txt", rnd["mean cos (text)"])
 # Every random-init encoder here puts its outputs in a narrow cone: the smallest mean cosine among them is
 # {glue:text}`cone_min_random:.2f`, far above the near-zero value of random directions (for CLIP's random twin,
 # {glue:text}`clip_random_cos_img:.2f` for images and {glue:text}`clip_random_cos_txt:.2f` for texts). Two separately
-# initialised encoders point their cones in different directions, so the two modalities start apart. Liang et al.
-# argue that contrastive training with a low temperature then preserves this initial gap; Schrodi et al. argue that
-# what keeps it is the information imbalance between images and captions. Later chapters test both.
+# initialised encoders point their cones in different directions, so the two modalities start apart (Liang et
+# al., Sec. 2.3, Fig. 2c). Liang et al. argue that contrastive training with a low temperature then preserves this
+# initial gap (Sec. 4); Schrodi et al. name the information imbalance between images and captions as the driving
+# factor (their abstract). Later chapters test both.
 #
 # ## Linear separability
 #
@@ -235,20 +240,21 @@ glue("overlap_chance", row["overlap by chance"])
 
 # %% tags=["hide-input"]
 check_claim(
-    "A pretrained CLIP shows a modality gap (Liang et al. 2022)",
+    "A pretrained CLIP shows a modality gap (Liang et al. 2022, Sec. 1, Fig. 1b)",
     row["L2M"] > 0.5 and row["linear separability"] >= 0.95,
     f"L2M = {row['L2M']:.3f}, linear separability = {row['linear separability']:.3f}",
     prof,
 )
 check_claim(
-    "Random-init encoders map their inputs into a narrow cone (Liang et al. 2022)",
+    "Random-init encoders map their inputs into a narrow cone "
+    "(Liang et al. 2022, Sec. 2.1)",
     cone_min_random > 0.25,
     "smallest within-modality mean cosine among random-init models = "
     f"{cone_min_random:.3f}",
     prof,
 )
 check_claim(
-    "The gap is present already at random initialisation (Liang et al. 2022)",
+    "The gap is present already at random initialisation (Liang et al. 2022, Fig. 1c)",
     rnd["L2M"] > 0.5,
     f"L2M of CLIP's random twin = {rnd['L2M']:.3f}",
     prof,
@@ -306,5 +312,6 @@ check_claim(
 # With `x`, `y` normalised, `y2 = y + (x.mean(0) - y.mean(0))`, renormalised. L2M nearly vanishes (about 0.007),
 # but RMG stays near 0.41, because matched pairs are still far apart compared with the spread within each modality,
 # and R@1 falls (image-to-text from 0.55 to about 0.39): renormalising moves each caption by a different amount and
-# reorders them. Closing the gap by a shift is not free; Liang et al. study such shifts systematically.
+# reorders them. Closing the gap by a shift is not free; Liang et al. study such shifts (their Sec. 4.2 and
+# Sec. 5).
 # ```

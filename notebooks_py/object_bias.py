@@ -38,10 +38,11 @@ if "google.colab" in sys.modules:
 #
 # CLIP-like models are good at naming *what* is in an image and much worse at saying *how* it looks: its colour,
 # size, texture, the relations between things. Schrodi et al. {cite:p}`schrodi2025twoeffects` call this the
-# **object bias** and argue that it has the same trigger as the modality gap. To study it they needed a number
-# for it. This chapter defines that number, MOAD, measures it on models trained on MAD, asks whether the bias by
-# itself is what makes attributes hard, and repeats the paper's test of where the bias comes from: whichever factor
-# is *always* in the caption becomes the one the model is biased towards.
+# **object bias** and argue that it has the same trigger as the modality gap (their abstract). To study it they
+# needed a number for it. This chapter defines that number, MOAD (as their `analysis/object_bias_vs_performance.py`
+# computes it), measures it on models trained on MAD, asks whether the bias by itself is what makes attributes hard,
+# and tests where the bias comes from: whichever factor is *always* in the caption becomes the one the model is
+# biased towards.
 #
 # ```{admonition} Learning objectives
 # :class: tip
@@ -224,8 +225,8 @@ charts.grouped_bars(
 # {glue:text}`probe_attr_k5:.3f`, zero-shot {glue:text}`zs_attr_k5:.3f`). Much of the attribute information survives
 # in the biased embedding, though not all of it: the $k = 5$ model's probe reads more. What the $k = 0$ model lacks
 # above all is captions that ever named an attribute, so its text side has no words that point there. This matches
-# the paper's conclusion that object bias does not by itself make attributes unrecognisable; the missing information
-# in the captions does. (Swelling and fracture stay hard for every model here, probe and zero-shot alike: at
+# the paper's abstract, which says that object bias per se does not lead to worse performance on attributes and
+# names the information imbalance between images and captions as the driving factor. (Swelling and fracture stay hard for every model here, probe and zero-shot alike: at
 # 28 × 28 pixels they change few pixels, and this small image tower, trained for a minute, barely resolves them.)
 
 # %% tags=["hide-input"]
@@ -245,8 +246,9 @@ check_claim(
 #
 # In MAD, as in web captions, one factor is special: the digit appears in *every* caption, the attributes only
 # sometimes. If information imbalance is the trigger, then the bias should follow whichever factor is always
-# present, not anything about digits. The paper tests this by making another factor the always-present one. Here
-# colour takes the digit's place: every caption names the colour plus $k = 2$ of the other five factors (the digit
+# present, not anything about digits. The authors' MAD code can make another factor the always-present one (the
+# `main_object` option of `mad_dataset/MAD_dataset.py`); what the paper reports from it could not be read here.
+# The book runs that test: colour takes the digit's place: every caption names the colour plus $k = 2$ of the other five factors (the digit
 # among them). Nothing else changes.
 
 # %%
