@@ -36,7 +36,8 @@ if "google.colab" in sys.modules:
 # %% [markdown]
 # # The cone effect and the temperature
 #
-# Before Schrodi et al., the leading explanation of the modality gap came from Liang et al. {cite:p}`liang2022mind`:
+# Before Schrodi et al., the leading explanation of the modality gap came from Liang et al. {cite:p}`liang2022mind`
+# (their Sec. 2 and Sec. 4):
 # a randomly initialised network maps all its inputs into a narrow **cone**, two separately initialised towers map
 # them into two different cones, and contrastive training with a low temperature does not pull the cones together.
 # This chapter reproduces the pieces of that argument with this book's tools: the cone at initialisation, the
@@ -116,7 +117,7 @@ charts.lines(
 # this book's three MAD presets (on MAD images and $k = 2$ captions; the batch normalisation statistics of the
 # CNN come from the same images, as an untrained model has none), open_clip's ViT-B-32 built without weights (fed
 # noise images and random token sequences), and the random-initialisation twins of the four models whose
-# embeddings Liang et al. released.
+# embeddings Liang et al. released (their `Figure_1_Modality_Gap/features_*_random.npy`).
 
 # %%
 n_openclip = 8 if prof.name == "smoke" else 32
@@ -170,7 +171,7 @@ display(init.round(3))
 # %% tags=["hide-input"]
 check_claim(
     "Freshly initialised encoders map their inputs into narrow cones "
-    "(Liang et al. 2022)",
+    "(Liang et al. 2022, Sec. 2.1, Fig. 2a)",
     float(mad_init[["image_mean_cos", "text_mean_cos"]].to_numpy().min()) > 0.3,
     "MAD presets' within-modality mean cosine: "
     + ", ".join(
@@ -183,7 +184,8 @@ check_claim(
 # %% [markdown]
 # ## The temperature keeps the gap
 #
-# Liang et al. found that the gap left after training depends strongly on the temperature of the contrastive loss.
+# Liang et al. found that the gap left after fine-tuning CLIP depends on the temperature of the contrastive loss
+# (Sec. 4.2, its paragraph on fine-tuning; the values are in their Supp. Fig. 8).
 # Here the MAD recipe ($k = 2$) is trained with the logit scale (the inverse temperature) frozen at each of
 # 1, 10, 20, 30, 50 and 100.
 
@@ -228,14 +230,14 @@ charts.lines(
 # %% [markdown]
 # At logit scale 1 the trained model ends with L2M {glue:text}`temperature_l2m_low:.3f`; at 100 (CLIP's cap) with
 # {glue:text}`temperature_l2m_high:.3f` (Spearman correlation of the scale with L2M:
-# {glue:text}`temperature_rho:.2f`). A low temperature (high scale) keeps the gap, as Liang et al. report. The
+# {glue:text}`temperature_rho:.2f`). A low temperature (high scale) keeps the gap, as Liang et al. report (Sec. 4.2). The
 # price of a high temperature is visible too: zero-shot accuracy is {glue:text}`temperature_acc_low:.3f` at scale 1
 # against {glue:text}`temperature_acc_high:.3f` at 100, since a soft softmax barely pushes non-matching pairs apart.
 
 # %% tags=["hide-input"]
 check_claim(
     "A lower temperature (higher logit scale) leaves a larger gap after training "
-    "(Liang et al. 2022; Spearman >= 0.8)",
+    "(Liang et al. 2022, Sec. 4.2; Spearman >= 0.8)",
     rho_t >= 0.8,
     f"Spearman {rho_t:.2f}; L2M by scale = "
     + ", ".join(
@@ -260,7 +262,7 @@ check_claim(
 # distance between the two means after the shift. Where it differs: the notebook's symmetric loss passes the
 # image-to-text logits twice, so it is the image-to-text loss alone; the book uses both directions, as CLIP is
 # trained (the image-to-text variant is printed below for comparison). The embeddings are the 500 COCO pairs of
-# the first chapter (ViT-B/32), not their 5,000.
+# the first chapter (CLIP ViT-B/16), not their 5,000 pairs of CLIP ViT-B/32.
 
 # %%
 from gaplab.experiments import landscape
@@ -304,7 +306,7 @@ charts.landscape(
 # at, the loss is lowest at $d =$ {glue:text}`landscape_min_shift_100:.2f`: the gap as it is. At logit scale 1 the
 # minimum moves to $d =$ {glue:text}`landscape_min_shift_1:.2f`, where the means are
 # {glue:text}`landscape_min_centroid_1:.3f` apart: with a soft softmax, closing most of the gap pays. This is
-# Liang et al.'s reading: at CLIP's temperature the gap is where the loss wants it, so nothing in training pushes
+# Liang et al.'s reading (Sec. 4.2, Results): at CLIP's temperature the gap is where the loss wants it, so nothing in training pushes
 # it closed; a higher temperature would. With the image-to-text loss alone, as in their notebook, the minima
 # fall at the shifts printed in the last column.
 
@@ -324,16 +326,26 @@ check_claim(
 # %% [markdown]
 # ## Mismatched pairs keep the gap
 #
-# Why does training not close the gap by itself? Liang et al. (Sec. 4.3, Fig. 3e-f) point to pairs that do not
-# match: a caption that fits another image better than its own. Their toy makes this visible in three
-# dimensions. Nine image points lie on a ring at height $z$ of the unit sphere, their nine captions on the same
-# ring at $-z$, so $z = 0$ means no gap and $z \to 1$ the widest. Read the CLIP loss as $z$ moves, once with every
-# pair matched and once with the captions of images 3 and 8 exchanged (the ring's two closest points).
+# Why does training not close the gap by itself? Liang et al. (Sec. 4.3, Fig. 3e-g) point to pairs that do not
+# match: a caption that fits another image better than its own. A toy in three dimensions makes this visible,
+# and the authors have two versions of it:
 #
-# Where the book follows their notebook (`mismatched_simulation.ipynb`): the ring, the swapped pair, the
-# temperatures 1 to 1/1000 (logit scales 1 to 1000) and the loss (both directions). Where it differs: their grid
-# of 100 heights in $[-1, 1]$ misses $z = 0$; the loss is the same at $z$ and $-z$, so the book reads it on
-# $[0, 1]$ in steps of 0.01. Up to three further swapped pairs extend their single one to higher mismatch rates.
+# - **the paper's text** (Sec. 4.3; the caption of Fig. 3): six image-caption pairs on the unit sphere, two of
+#   them mismatched; the images stay fixed and only the captions move to close the gap. The authors'
+#   `Figure_3_Contrastive_Learning/3d_sphere.ipynb` builds this one;
+# - **their notebook** `Figure_3_Contrastive_Learning/mismatched_simulation.ipynb`: nine pairs on two rings, and
+#   both modalities move.
+#
+# The book leads with the notebook's version, because its symmetric move makes the temperature argument below
+# easy to see, and then reads the paper's version beside it. In the notebook's version nine image points lie on a
+# ring at height $z$ of the unit sphere, their nine captions on the same ring at $-z$, so $z = 0$ means no gap
+# and $z \to 1$ the widest. Read the CLIP loss as $z$ moves, once with every pair matched and once with the
+# captions of images 3 and 8 exchanged (the ring's two closest points).
+#
+# Where the book follows `mismatched_simulation.ipynb`: the ring, the swapped pair, the temperatures 1 to 1/1000
+# (logit scales 1 to 1000) and the loss (both directions). Where it differs: their grid of 100 heights in
+# $[-1, 1]$ misses $z = 0$; the loss is the same at $z$ and $-z$, so the book reads it on $[0, 1]$ in steps of
+# 0.01. Up to three further swapped pairs extend their single one to higher mismatch rates.
 
 # %%
 from gaplab.experiments import mismatch
@@ -381,7 +393,7 @@ z_m, z_s = by_swap[0], by_swap[1]
 check_claim(
     "With matched pairs the toy's loss is lowest with no gap at every temperature; "
     "one swapped pair moves the minimum away from zero gap at low temperatures "
-    "(Liang et al. 2022, Fig. 3e-f)",
+    "(Liang et al. 2022, Sec. 4.3; the ring of their mismatched_simulation.ipynb)",
     bool(
         (z_m == 0).all()
         and z_s.loc[1.0] == 0
@@ -390,6 +402,89 @@ check_claim(
     f"z at the minimum, matched: max {z_m.max():.2f}; "
     f"one swap: {z_s.loc[1.0]:.2f} at logit scale 1, "
     f"{z_s.loc[100.0]:.2f} at 100, {z_s.loc[1000.0]:.2f} at 1000",
+    prof,
+)
+
+# %% [markdown]
+# ### The paper's set-up: images fixed, captions moved
+#
+# Now the version of the paper's text (Sec. 4.3), laid out as in `3d_sphere.ipynb`: six images fixed on the
+# equator, 20° apart in longitude (−20° to 80°); each caption on its image's meridian, with the first two
+# exchanged (the mismatched pairs $(I_0, T_0)$ and $(I_1, T_1)$ of the paper); the captions tilted down their
+# meridians, at the notebook's logit scales 1, 5, 35, 50 and 100 (the legend of Fig. 3f-g). The notebook tilts
+# from −90° to 90° in steps of 1°; the loss is the same at $\theta$ and $-\theta$, so the book reads 0° to 90°.
+
+# %%
+paper_toy = mismatch.loss_against_tilt()
+paper_low = mismatch.loss_minima(paper_toy, along="tilt")
+tilt_by = paper_low.pivot(index="logit scale", columns="swapped pairs", values="tilt")
+gap_by = paper_low.pivot(index="logit scale", columns="swapped pairs", values="gap")
+tilt_eff = [
+    mismatch.tilt_effective_logit_scale(s, t) for s, t in tilt_by[1].items() if t > 0
+]
+moved_t = tilt_by.index[tilt_by[1] > 0]
+glue("paper_toy_logit_scales", [float(s) for s in tilt_by.index])
+glue("paper_toy_tilt_matched", [float(t) for t in tilt_by[0]])
+glue("paper_toy_tilt_swapped", [float(t) for t in tilt_by[1]])
+glue("paper_toy_matched_max_tilt", float(tilt_by[0].max()))
+glue("paper_toy_first_moved", float(moved_t.min()) if len(moved_t) else float("nan"))
+glue("paper_toy_tilt_100", float(tilt_by.loc[100.0, 1]))
+glue("paper_toy_gap_100", float(gap_by.loc[100.0, 1]))
+glue("paper_toy_eff_low", min(tilt_eff) if tilt_eff else float("nan"))
+glue("paper_toy_eff_high", max(tilt_eff) if tilt_eff else float("nan"))
+display(
+    pd.DataFrame(
+        {
+            "tilt at the minimum, matched (°)": tilt_by[0],
+            "tilt at the minimum, one swap (°)": tilt_by[1],
+            "gap (L2M) there, one swap": gap_by[1],
+        }
+    )
+    .style.format(precision=2)
+    .format_index("{:g}")
+)
+swapped_curves = paper_toy[paper_toy["swapped pairs"] == 1]
+charts.lines(
+    swapped_curves.assign(
+        **{"logit scale": swapped_curves["logit scale"].map("{:g}".format)}
+    ),
+    "tilt",
+    {"loss": "CLIP loss, one swapped pair"},
+    series="logit scale",
+    columns=1,
+    x_title="captions' tilt in degrees (0: no gap)",
+    title="The paper's set-up: the images stay, the captions move",
+)
+
+# %% [markdown]
+# The reading is the ring's. With every pair matched the loss is lowest with no gap at every temperature
+# (largest tilt at a minimum: {glue:text}`paper_toy_matched_max_tilt:.0f`°), as the paper reports for the toy
+# without the mismatch (Sec. 4.3, Supp. Fig. 9). With the two captions exchanged, the minimum leaves zero from
+# logit scale {glue:text}`paper_toy_first_moved:g` on; at 100, CLIP's scale, it lies at a tilt of
+# {glue:text}`paper_toy_tilt_100:.0f`°, where the means are {glue:text}`paper_toy_gap_100:.3f` apart.
+#
+# The effective-scale explanation carries over, in another form. The ring needed both modalities to move alike:
+# only then is the term $-s z^2$ the same for every logit and cancels. Here the images stay on the equator, so
+# there is no such term at all: every logit is $s\cos\theta\cos\varphi$, with $\theta$ the tilt and $\varphi$
+# the angle between the two meridians, and the tilt acts only through the effective logit scale $s\cos\theta$.
+# At each minimum that moved it is about {glue:text}`paper_toy_eff_low:.0f` to
+# {glue:text}`paper_toy_eff_high:.0f` (on the grid of 1°), the softness this layout would choose. What changes is
+# the geometry, not the argument: the captions alone carry the gap, and the number the minimum settles at belongs
+# to the layout (six points over 100° of longitude here, nine round a full ring there), so the effective scale at
+# the minimum differs between the two toys.
+
+# %% tags=["hide-input"]
+check_claim(
+    "Images fixed, captions moved (the set-up of the paper's text): matched pairs "
+    "are lowest with no gap at every temperature, one swapped pair moves the "
+    "minimum away at low temperatures (Liang et al. 2022, Sec. 4.3, Fig. 3f-g)",
+    bool(
+        (tilt_by[0] == 0).all()
+        and tilt_by.loc[1.0, 1] == 0
+        and (tilt_by.loc[[50.0, 100.0], 1] > 30).all()
+    ),
+    f"tilt at the minimum, matched: max {tilt_by[0].max():.0f} degrees; one swap: "
+    + ", ".join(f"{t:.0f} at {s:g}" for s, t in tilt_by[1].items()),
     prof,
 )
 
@@ -428,7 +523,7 @@ charts.lines(
 # the gap close ({glue:text}`mismatch_free_one_swap_1:.3f`), four do not
 # ({glue:text}`mismatch_free_four_swaps_1:.3f`). Free points in three dimensions have few other ways to soften the
 # softmax, so they exaggerate; a real encoder in 512 dimensions keeps a gap, not an antipode, but the direction of
-# the effect is Liang et al.'s.
+# the effect is Liang et al.'s (Sec. 4.3).
 
 # %% tags=["hide-input"]
 check_claim(
@@ -521,14 +616,14 @@ charts.lines(
 # {glue:text}`shift_mad_digit_best_shift:.2f`; the attributes on average at $d =$
 # {glue:text}`shift_mad_attr_best_shift:.2f` (mean accuracy {glue:text}`shift_mad_attr_best:.3f`). Its gap is
 # small (L2M {glue:text}`shift_mad_l2m:.3f`), so the embeddings pass each other early in the range. Liang et al.
-# report that such shifts can raise or lower zero-shot accuracy depending on the task. A shift moves every class
+# report that such shifts can raise or lower zero-shot accuracy depending on the task (Sec. 5.1, Table 1). A shift moves every class
 # prompt by the same vector; the closing chapter tries the subtler construction of Schrodi et al. (ideal words
 # without their shared component) on the same models.
 #
 # ## Closing the gap at initialisation
 #
 # If the cones at initialisation were the whole story, a model that starts without a gap should stay without one.
-# Liang et al. (Sec. 4.5) test this: they close the gap of a freshly initialised CLIP with an orthogonal map of the
+# Liang et al. (Sec. 4.4) test this: they close the gap of a freshly initialised CLIP with an orthogonal map of the
 # text embeddings and train it from scratch on MS-COCO (τ = 1/100, batch 64, 3 seeds). The gap at
 # initialisation falls from {glue:text}`paper_liang_init_original_start:.3f` to
 # {glue:text}`paper_liang_init_amended_start:.3f`, and after training it is back at
@@ -566,7 +661,7 @@ for key, name in names.items():
     glue(f"init_{key}_acc_end", float(hist[-1]["zero_shot_digit_acc"]))
 aligned, plain = init_runs[names["aligned"]], init_runs[names["plain"]]
 glue("init_share", float(aligned.history[-1]["l2m"] / plain.history[-1]["l2m"]))
-glue_paper_numbers(  # Liang et al.'s Sec. 4.5, from data/paper-numbers
+glue_paper_numbers(  # Liang et al.'s Sec. 4.4, from data/paper-numbers
     "liang-init-original-start",
     "liang-init-original-end",
     "liang-init-amended-start",
@@ -603,8 +698,8 @@ charts.compare_histories(
 # | MAD, logit scale 100, gap closed at initialisation | {glue:text}`init_aligned_l2m_start:.3f` | {glue:text}`init_aligned_l2m_end:.3f` | {glue:text}`init_aligned_acc_end:.3f` |
 # | MAD, learnable, as initialised | {glue:text}`init_learnable_plain_l2m_start:.3f` | {glue:text}`init_learnable_plain_l2m_end:.3f` | {glue:text}`init_learnable_plain_acc_end:.3f` |
 # | MAD, learnable, gap closed at initialisation | {glue:text}`init_learnable_aligned_l2m_start:.3f` | {glue:text}`init_learnable_aligned_l2m_end:.3f` | {glue:text}`init_learnable_aligned_acc_end:.3f` |
-# | Liang et al. (Sec. 4.5), MS-COCO, τ = 1/100, as initialised | {glue:text}`paper_liang_init_original_start:.3f` | {glue:text}`paper_liang_init_original_end:.3f` | |
-# | Liang et al. (Sec. 4.5), MS-COCO, τ = 1/100, gap closed | {glue:text}`paper_liang_init_amended_start:.3f` | {glue:text}`paper_liang_init_amended_end:.3f` | |
+# | Liang et al. (Sec. 4.4), MS-COCO, τ = 1/100, as initialised | {glue:text}`paper_liang_init_original_start:.3f` | {glue:text}`paper_liang_init_original_end:.3f` | |
+# | Liang et al. (Sec. 4.4), MS-COCO, τ = 1/100, gap closed | {glue:text}`paper_liang_init_amended_start:.3f` | {glue:text}`paper_liang_init_amended_end:.3f` | |
 #
 # At Liang et al.'s temperature, training opens a gap again in the aligned model: it ends at
 # {glue:text}`init_share:.0%` of the unaligned model's (Liang et al.: {glue:text}`paper_liang_init_share:.0f`%). With the learnable temperature the
@@ -620,7 +715,7 @@ a0, a1 = aligned.history[0]["l2m"], aligned.history[-1]["l2m"]
 p1 = plain.history[-1]["l2m"]
 check_claim(
     "At a low temperature, a gap closed at initialisation opens again in training, "
-    "though less than without the amendment (Liang et al. 2022, Sec. 4.5)",
+    "though less than without the amendment (Liang et al. 2022, Sec. 4.4)",
     a1 > 2 * a0 and a1 < p1,
     f"logit scale 100, aligned: L2M {a0:.3f} at step 0, {a1:.3f} after training; "
     f"unaligned: {p1:.3f} after training",

@@ -287,6 +287,17 @@ def test_cone_temperature(executed):
     assert g["landscape_min_shift"][-1] == lows["shift"].iloc[0]
     # closing the gap at initialisation: step 0 of the aligned run is closer than the plain run's
     assert g["init_aligned_l2m_start"] < g["init_plain_l2m_start"]
+    # the paper's set-up of the mismatch toy needs no training: its minima are the same at every profile
+    from gaplab.experiments import mismatch
+
+    assert g["paper_toy_logit_scales"] == list(mismatch.LIANG_SPHERE_LOGIT_SCALES)
+    assert g["paper_toy_tilt_matched"] == [0.0] * 5
+    one = mismatch.loss_minima(
+        mismatch.loss_against_tilt(logit_scales=(100.0,), swaps=(1,)), along="tilt"
+    )
+    assert g["paper_toy_tilt_100"] == one["tilt"].item() > 0
+    assert g["paper_toy_gap_100"] == pytest.approx(one["gap"].item())
+    assert g["paper_toy_tilt_swapped"][0] == 0.0  # logit scale 1: no gap
 
 
 def test_models_compared(executed):
