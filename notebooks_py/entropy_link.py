@@ -37,12 +37,15 @@ if "google.colab" in sys.modules:
 # # The entropy link: why a gap helps an imbalanced model
 #
 # The imbalance chapter showed the gap and the entropy of the logits both falling as captions carry more
-# information. Schrodi et al. {cite:p}`schrodi2025twoeffects` go further: they read the gap as one of the model's
-# ways to set the entropy of its logits. When a caption fits many images equally well, the best the model can do is
+# information. Schrodi et al. {cite:p}`schrodi2025twoeffects` go further and connect the modality gap with the
+# entropy of the logits (their abstract; the body of the paper could not be read here). The book reads that
+# connection so: the gap is one of the model's ways to set the entropy of its logits. When a caption fits many images equally well, the best the model can do is
 # spread its probability over them, which needs logits that differ little. It can get there by lowering the logit
 # scale (raising the temperature), or by moving the two modalities apart: cosine similarities across a gap are
-# squeezed into a narrow range, and so are the logits. The test is an intervention: make a model's captions more
-# imbalanced and see which route it takes when one of them is blocked.
+# squeezed into a narrow range, and so are the logits. The test is an intervention, as the authors set it up for
+# real data (`clip_on_real_data/README.md`: a full-caption checkpoint fine-tuned on quarter captions, once with a
+# learnable temperature and once with `--freeze_temp`): make a model's captions more imbalanced and see which
+# route it takes when one of them is blocked.
 #
 # ```{admonition} Learning objectives
 # :class: tip
@@ -176,12 +179,13 @@ charts.compare_histories(
 # | change in entropy (nats) | {glue:text}`finetune_entropy_change_frozen:.3f` | {glue:text}`finetune_entropy_change_learnable:.3f` |
 # | logit scale after | {glue:text}`finetune_scale_after_frozen:.1f` | {glue:text}`finetune_scale_after_learnable:.1f` |
 #
-# At the `cpu` profile the entropy rose by nearly the same amount in both arms, as the paper describes: the new
-# captions demand it whatever the model may change. The learnable arm got part of the way by lowering its logit
-# scale, and its gap grew less; the frozen arm had only the embeddings to work with, and its gap grew more. The gap
-# grew in both arms, so at this scale the temperature did not take over the whole adjustment, and RMG and L2M
-# agree on the direction but not on the size of the difference (compare their rows in the table). The check below
-# is the paper's prediction in its plainest testable form: the gap grows more when the temperature is frozen.
+# At the `cpu` profile the entropy rose by nearly the same amount in both arms, as the book's reading above
+# predicts: the new captions demand it whatever the model may change. The learnable arm got part of the way by
+# lowering its logit scale, and its gap grew less; the frozen arm had only the embeddings to work with, and its gap
+# grew more. The gap grew in both arms, so at this scale the temperature did not take over the whole adjustment,
+# and RMG and L2M agree on the direction but not on the size of the difference (compare their rows in the table).
+# The check below is the book's reading of the intervention in its plainest testable form: the gap grows more
+# when the temperature is frozen.
 
 # %% tags=["hide-input"]
 check_claim(
@@ -199,7 +203,8 @@ check_claim(
 # ## Real data: the same knob on CC3M and CC12M
 #
 # On web data the imbalance cannot be dialled per attribute, but it can be raised by cutting captions short. The
-# paper trains on full captions, half captions and quarter captions. Its transforms (in the authors' open_clip
+# authors' recipe (`clip_on_real_data/README.md`) trains on full and on quarter captions, and their transforms
+# also offer half captions. The transforms (in the authors' open_clip
 # fork, `custom_transforms.py`) split a caption at spaces into two or four equal chunks and keep *one chunk
 # drawn at random* each time the caption is read: over the epochs a model sees every part of its captions, but
 # only a quarter at a time. `gaplab.realdata` supplies that as a plug-in for open_clip's own distributed trainer

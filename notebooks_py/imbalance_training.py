@@ -37,7 +37,7 @@ if "google.colab" in sys.modules:
 # # Imbalance training: turning the knob
 #
 # Schrodi et al. {cite:p}`schrodi2025twoeffects` propose that one trigger, **information imbalance** (a caption
-# says less than its image shows), produces both the modality gap and the object bias. Observing both in CLIP does
+# says less than its image shows), produces both the modality gap and the object bias (their abstract). Observing both in CLIP does
 # not show a cause. MAD lets us set the imbalance and nothing else: this chapter trains the same model on the same
 # images with captions that name the digit plus $k = 0, 1, \dots, 5$ of its five attributes, with several seeds
 # per $k$, and measures the gap, the object bias, the entropy of the logits and zero-shot accuracy of every model.
@@ -173,8 +173,9 @@ print(
 #   an image of a 3 matches the twenty-odd copies of the caption "3" in its batch equally well because they *are*
 #   the same caption, so spreading probability over them needs no compression of the logits. At $k = 1$ an image
 #   of a red, thick 3 fits `red-3` and `thick-3` equally well, two different captions the model can only score alike
-#   by keeping the logits close; the entropy-link chapter argues that a gap is one way to do that. The paper reports
-#   the gap falling as $k$ grows; at this book's scale (a minute of training per model) the $k = 0$
+#   by keeping the logits close; the entropy-link chapter argues that a gap is one way to do that. The book reads
+#   the paper's claim (its abstract names information imbalance as the driving factor of the gap) as the gap
+#   falling as $k$ grows; the paper's MAD numbers could not be read here. At this book's scale (a minute of training per model) the $k = 0$
 #   point does not follow, and an earlier throwaway prototype found the same. The check over all six points below
 #   therefore passes or fails on where $k = 0$ lands, so read its margin, not only its verdict.
 # - **The entropy of the logits falls with $k$** (Spearman {glue:text}`imbalance_rho_entropy:.2f`): with more
@@ -208,14 +209,16 @@ check_claim(
 # {glue:text}`imbalance_samples_per_run:,` samples, though, the learned logit scale only moves from CLIP's
 # initial $1/0.07 \approx 14.3$ to between {glue:text}`imbalance_logit_scale_low:.1f` and
 # {glue:text}`imbalance_logit_scale_high:.1f` (the seed means over $k$), where CLIP's own training takes it
-# to its cap of 100: at this scale the learnable recipe is not far from a frozen one. At the papers' scale
-# (5,000 steps of 512) the temperature has room to settle, and the question becomes whether the two trends
+# to its cap of 100 {cite:p}`radford2021clip` (Liang et al., Sec. 4.1: CLIP's learned temperature is 1/100): at
+# this scale the learnable recipe is not far from a frozen one. At the book's `paper`
+# profile (5,000 steps of 512) the temperature has room to settle, and the question becomes whether the two trends
 # need it to. So the `paper` profile trains the grid a second time
 # with the logit scale frozen at $1/0.07$, the learnable recipe's starting value, and reports both trends
 # under each recipe. That doubles the chapter's training, so the `cpu` build leaves it out; its numbers
 # appear in the recorded table at the end of this page once a GPU has run the chapter (the `smoke` profile
-# runs it too, only so that its code is tested). The paper trains with a learnable temperature, so under the
-# frozen recipe the trends are reported, not required.
+# runs it too, only so that its code is tested). Which temperature the paper's MAD models used cannot be checked:
+# the authors did not publish their MAD training code (the README of their repository says so). The book's main
+# recipe learns its temperature, as CLIP does, so under the frozen recipe the trends are reported, not required.
 
 # %%
 glue("imbalance_logit_scale_low", float(mean["logit_scale"].min()))
@@ -237,7 +240,7 @@ else:
 
 # %% tags=["hide-input"]
 if prof.imbalance_frozen_recipe:
-    why = "the paper learns its temperature; the frozen recipe is reported"
+    why = "the book's main recipe learns its temperature; the frozen one is reported"
     for name, label in (("rmg", "RMG"), ("moad_img", "MOAD (images)")):
         check_claim(
             f"With the temperature frozen: Spearman of k with mean {label} <= -0.8",

@@ -38,10 +38,12 @@ if "google.colab" in sys.modules:
 #
 # To test whether information imbalance *causes* the modality gap and the object bias, Schrodi et al.
 # {cite:p}`schrodi2025twoeffects` needed data where they could set how much of an image a caption describes. They
-# built **MAD**: digits with Morpho-MNIST-style perturbations {cite:p}`castro2019morphomnist`, each image described
-# by six factors, and captions that name the digit plus $k$ of the five other factors. With $k = 5$ a caption says
+# built **MAD** (its data set code is `mad_dataset/MAD_dataset.py` in their repository): digits with
+# Morpho-MNIST-style perturbations {cite:p}`castro2019morphomnist`, each image described by six factors, and
+# captions that name the digit plus $k$ of the five other factors. With $k = 5$ a caption says
 # everything about its image; with $k = 0$ it says only which digit it shows. The authors did not publish their MAD
-# training code; this chapter shows this book's version and trains a first model.
+# training code (the README of their repository says so); this chapter shows this book's version and trains a
+# first model.
 #
 # ```{admonition} Learning objectives
 # :class: tip
@@ -80,7 +82,8 @@ print(
 # Each sample draws every factor uniformly at random: the **digit** (10 values), stroke **thickness** (regular,
 # thickened, thinned), a local **swelling**, a **fracture** of the stroke, the **scale** (large, or shrunk to 0.75)
 # and the **colour** (7). Offline the digits are drawn from fonts that ship with matplotlib, with random rotation,
-# shear and elastic distortion; with network, `glyphs="auto"` uses real MNIST digits as the paper does. The tabs show
+# shear and elastic distortion; with network, `glyphs="auto"` uses real MNIST digits, as the
+# authors' data set code does (`mad_dataset/prepare_MAD.py`). The tabs show
 # samples of each value.
 
 # %%
@@ -176,8 +179,8 @@ record.show(
 # :label: mad_training-sol1
 # :class: dropdown
 #
-# Compare `result.history[-1]` of both runs. Schrodi et al. find that the gap shrinks as captions carry more of
-# their images' information; one pair of runs is a single data point with seed noise, so the imbalance chapter
+# Compare `result.history[-1]` of both runs. Schrodi et al. name information imbalance as the driving factor of
+# the gap (their abstract), so the gap should shrink as captions carry more of their images' information; one pair of runs is a single data point with seed noise, so the imbalance chapter
 # measures all $k$ with several seeds before drawing a conclusion.
 # ```
 
@@ -195,5 +198,5 @@ record.show(
 # `runs.get_or_train(runs.mad_config(profile, temperature=10.0))`, then `charts.training_curves(...)`. The logit
 # scale stays at 10, below where the learnable run ends, so the softmax over the batch cannot sharpen as far and
 # the entropy curve should level off higher; check it against the learnable run's curve above. Liang et al. report
-# that the temperature strongly shapes the gap.
+# that the temperature shapes the gap (their Sec. 4.2).
 # ```
