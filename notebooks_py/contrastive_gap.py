@@ -180,9 +180,18 @@ check_claim(
 # Uniformity is lowest when the points spread evenly over the sphere, alignment is 0 when every pair coincides.
 # Following Fahim et al., this book's **CUA** loss adds both terms to CLIP's with weight 1:
 # $\mathcal{L}_{\text{CLIP}} + \mathcal{L}_{\text{align}} + \tfrac12(\mathcal{L}_{\text{unif}}(x) + \mathcal{L}_{\text{unif}}(y))$,
-# the uniformity averaged over the two sides; a variant also spreads the two modalities jointly (uniformity over
-# pairs $x_i, y_j$, $i \ne j$). `gaplab.metrics.uniformity` and `gaplab.metrics.alignment`
-# measure the same quantities on embeddings (the tests check them against `gaplab.losses`).
+# the uniformity averaged over the two sides; a variant also spreads the two modalities jointly, with the
+# cross-modal uniformity over every image and every caption but its own,
+#
+# $$
+# \mathcal{L}_{\text{x-unif}}(x, y) = \log \frac{1}{N(N-1)} \sum_{i \ne j} e^{-2\lVert x_i - y_j\rVert^2} .
+# $$
+#
+# Fahim et al. measure all three on their models' embeddings: image and text uniformity, their mean, and this
+# cross-modal term (`cross_encoder_uniform_loss` in `Evaluator.get_mscoco_uniformity`, the authors'
+# `src/evaluator.py`). `gaplab.metrics.uniformity`, `gaplab.metrics.uniformity.cross_uniformity` and
+# `gaplab.metrics.alignment` measure the same quantities on embeddings (the tests check them against slow direct
+# sums and against `gaplab.losses`).
 #
 # ## CLIP against CUA on MAD
 
@@ -205,8 +214,14 @@ for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-unifor
     glue(
         f"{key}_zero_shot{suffix}", float(v_table.loc[name, "zero-shot digit accuracy"])
     )
-    glue(f"{key}_uniformity{suffix}", float(v_table.loc[name, "uniformity"]))
-    glue(f"{key}_alignment{suffix}", float(v_table.loc[name, "alignment"]))
+    for measure in (
+        "uniformity",
+        "image_uniformity",
+        "text_uniformity",
+        "cross_uniformity",
+        "alignment",
+    ):
+        glue(f"{key}_{measure}{suffix}", float(v_table.loc[name, measure]))
 # Fahim et al.'s values (authors' result files), from data/paper-numbers
 glue_paper_numbers(
     *(f"fahim-centroid-{loss}-{d}" for loss in ("clip", "cua") for d in (128, 64, 32)),
@@ -233,7 +248,9 @@ charts.grouped_bars(
 # |---|---|---|---|---|
 # | L2M (centroid distance) | {glue:text}`clip_l2m_mad:.3f` | {glue:text}`cua_l2m:.3f` | {glue:text}`cuax_l2m:.3f` | {glue:text}`paper_fahim_centroid_clip_128:.3f` → {glue:text}`paper_fahim_centroid_cua_128:.3f` |
 # | linear separability | {glue:text}`clip_linear_separability_mad:.3f` | {glue:text}`cua_linear_separability:.3f` | {glue:text}`cuax_linear_separability:.3f` | {glue:text}`paper_fahim_separability_clip_128:.2f` → {glue:text}`paper_fahim_separability_cua_128:.2f` |
-# | uniformity | {glue:text}`clip_uniformity_mad:.3f` | {glue:text}`cua_uniformity:.3f` | {glue:text}`cuax_uniformity:.3f` | |
+# | uniformity (mean of images and texts) | {glue:text}`clip_uniformity_mad:.3f` | {glue:text}`cua_uniformity:.3f` | {glue:text}`cuax_uniformity:.3f` | |
+# | uniformity, images / texts | {glue:text}`clip_image_uniformity_mad:.3f` / {glue:text}`clip_text_uniformity_mad:.3f` | {glue:text}`cua_image_uniformity:.3f` / {glue:text}`cua_text_uniformity:.3f` | {glue:text}`cuax_image_uniformity:.3f` / {glue:text}`cuax_text_uniformity:.3f` | |
+# | cross-modal uniformity | {glue:text}`clip_cross_uniformity_mad:.3f` | {glue:text}`cua_cross_uniformity:.3f` | {glue:text}`cuax_cross_uniformity:.3f` | |
 # | alignment | {glue:text}`clip_alignment_mad:.3f` | {glue:text}`cua_alignment:.3f` | {glue:text}`cuax_alignment:.3f` | |
 # | zero-shot digit accuracy | {glue:text}`clip_zero_shot_mad:.3f` | {glue:text}`cua_zero_shot:.3f` | {glue:text}`cuax_zero_shot:.3f` | |
 #

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gaplab import losses, metrics
+from gaplab.metrics.uniformity import cross_uniformity
 from tests.conftest import embedding_pair, normalise, random_orthogonal
 
 torch.set_num_threads(1)
@@ -172,3 +173,65 @@ def test_uniformity_needs_two_rows_and_a_valid_t(rng):
     assert metrics.uniformity(x, t=np.float32(2.0)) == pytest.approx(
         metrics.uniformity(x, t=2)
     )
+
+
+def slow_cross_uniformity(x, y, t=2.0):
+    x, y = normalise(x), normalise(y)
+    terms = []
+    for i in range(len(x)):
+        for j in range(len(y)):
+            if i != j:
+                sq = sum((x[i, k] - y[j, k]) ** 2 for k in range(x.shape[1]))
+                terms.append(math.exp(-t * sq))
+    return math.log(sum(terms) / len(terms))
+
+
+@given(embedding_pair(), st.sampled_from([0.5, 1.0, 2.0, 5.0]))
+def test_cross_uniformity_matches_the_double_loop(pair, t):
+    x, y = pair
+    got = cross_uniformity(x, y, t=t)
+    assert got == pytest.approx(slow_cross_uniformity(x, y, t), abs=1e-9)
+    assert cross_uniformity(x, y) == pytest.approx(
+        slow_cross_uniformity(x, y), abs=1e-9
+    )
+
+
+@given(embedding_pair(), st.integers(0, 2**31 - 1), st.floats(0.1, 50))
+def test_cross_uniformity_properties(pair, seed, t):
+    x, y = pair
+    value = cross_uniformity(x, y, t=t)
+    assert -4.0 * t <= value <= 0.0
+    # symmetric: swapping the modalities transposes the matrix, and i != j is the same set of pairs
+    assert cross_uniformity(y, x, t=t) == pytest.approx(value, abs=1e-9)
+    q = random_orthogonal(x.shape[1], seed)
+    assert cross_uniformity(x @ q, y @ q, t=t) == pytest.approx(value, abs=1e-9)
+    # moving whole pairs changes nothing; only which caption is a row's own counts
+    perm = np.random.default_rng(seed).permutation(len(x))
+    assert cross_uniformity(x[perm], y[perm], t=t) == pytest.approx(
+        value, abs=1e-9
+    )
+
+
+def test_cross_uniformity_known_values_and_the_training_loss(rng):
+    # images on a basis, each caption its own image: every non-matching pair is at squared distance 2
+    assert cross_uniformity(np.eye(4), np.eye(4), t=1.5) == pytest.approx(-3.0)
+    # the matching pairs are left out: antipodal captions of two images make the one cross pair coincide
+    x = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    assert cross_uniformity(x, -x) == pytest.approx(0.0, abs=1e-15)
+    assert cross_uniformity(x, x, t=3.0) == pytest.approx(-12.0)
+    a, b = rng.normal(size=(30, 6)), rng.normal(size=(30, 6))
+    ta = torch.tensor(normalise(a), dtype=torch.float64)
+    tb = torch.tensor(normalise(b), dtype=torch.float64)
+    assert cross_uniformity(a, b) == pytest.approx(
+        float(losses.cross_uniformity(ta, tb)), abs=1e-6
+    )
+
+
+def test_cross_uniformity_bad_input(rng):
+    x = rng.normal(size=(5, 3))
+    with pytest.raises(ValueError, match="same number of rows"):
+        cross_uniformity(x, rng.normal(size=(6, 3)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        cross_uniformity(x[:1], x[:1])
+    with pytest.raises(ValueError, match="t must be a positive finite number"):
+        cross_uniformity(x, x, t=0.0)

@@ -7,6 +7,7 @@ them with the MAD recipe and :func:`embedding_report` measures what the paper re
 from __future__ import annotations
 
 from gaplab import metrics as M
+from gaplab.metrics.uniformity import cross_uniformity
 from gaplab.runs import get_or_train_all, mad_config
 from gaplab.train import TrainResult
 
@@ -49,11 +50,19 @@ def variant_runs(
 
 
 def embedding_report(img, txt) -> dict[str, float]:
-    """Gap, separability and the two Wang-Isola quantities of matched embeddings (rows of ``img``/``txt`` pair up)."""
+    """Gap, separability, uniformity and alignment of matched embeddings (rows of ``img``/``txt`` pair up).
+
+    The uniformity keys follow Fahim et al.'s ``Evaluator.get_mscoco_uniformity`` (src/evaluator.py in
+    abrar-fahim/contrastive-gap): each modality's own, their mean (``uniformity``, their "total"), and the
+    cross-modal one over image-text pairs that do not match."""
+    u_img, u_txt = M.uniformity(img), M.uniformity(txt)
     return {
         "l2m": M.l2m(img, txt),
         "rmg": M.rmg(img, txt),
         "linear_separability": M.linear_separability(img, txt, seed=0),
-        "uniformity": (M.uniformity(img) + M.uniformity(txt)) / 2,
+        "image_uniformity": u_img,
+        "text_uniformity": u_txt,
+        "uniformity": (u_img + u_txt) / 2,
+        "cross_uniformity": cross_uniformity(img, txt),
         "alignment": M.alignment(img, txt),
     }
