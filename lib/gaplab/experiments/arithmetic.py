@@ -1,6 +1,7 @@
-"""Multimodal arithmetic on MAD (Fahim et al. 2024, Sec. 6): change one attribute of a digit by adding the
-difference of two value words to its image embedding, and look for an image of the same digit with the new
-value among the held-out images of the run.
+"""Multimodal arithmetic on MAD: change one attribute of a digit by adding the difference of two value words to
+its image embedding, and look for an image of the same digit with the new value among the held-out images of
+the run. (Fahim et al. 2024 score such arithmetic on SIMAT; their abstract reports that it improves, their
+``tests/simat_score.ipynb`` holds the scores.)
 
 The value words are each run's own zero-shot class embeddings (:func:`gaplab.train.class_prompts`: prompt
 ensembles of training-like captions containing the value word), so a model is asked in the language it
