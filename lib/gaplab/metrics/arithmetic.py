@@ -1,6 +1,7 @@
 """Multimodal arithmetic: an image plus the difference of two words, retrieved among images.
 
-Fahim et al. (2024, Sec. 6) test it on SIMAT (Couairon et al., 2022) with their ``tests/simat_score.py``: the
+Fahim et al. (2024) report it in their abstract; their code scores it on SIMAT (Couairon et al., 2022) in
+``tests/simat_score.py`` (the section of the paper could not be read here): the
 query is the normalised image embedding of an object with value ``a`` plus ``lam`` times the difference of
 the normalised text embeddings of ``b`` and ``a``; the gallery images are ranked by their dot product with
 the query, the query image itself left out, and a query scores when the nearest image shows the transformed
