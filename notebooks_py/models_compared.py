@@ -36,12 +36,14 @@ if "google.colab" in sys.modules:
 # %% [markdown]
 # # Does the gap matter? Models compared
 #
-# The earlier chapters measured one model at a time. Half of Schrodi et al.'s paper
-# {cite:p}`schrodi2025twoeffects` asks questions that need many: across models, do those with a **smaller gap
-# perform better**, and do those with a **stronger object bias recognise attributes worse**? If either were so,
-# the gap or the bias would be a defect to fix for its own sake. Their answer, from about a hundred open_clip
-# models: the gap's influence on performance is "typically overshadowed by other factors", and the object bias
-# "does not lead to worse performance on other concepts, such as attributes per se".
+# The earlier chapters measured one model at a time. Schrodi et al. {cite:p}`schrodi2025twoeffects` also ask
+# questions that need many (their Fig. 3, Table 1 and Fig. 5, as the authors' README maps them to scripts):
+# across models, do those with a **smaller gap perform better**, and do those with a **stronger object bias
+# recognise attributes worse**? If either were so,
+# the gap or the bias would be a defect to fix for its own sake. Their abstract's answer, from a survey of 101
+# open_clip models (the count the authors' `analysis/gap_vs_performance.py` asserts): the gap's influence on
+# performance is "typically overshadowed by other factors", and the object bias "does not lead to worse
+# performance on other concepts, such as attributes per se".
 #
 # This chapter runs their analysis. With a GPU and network (Colab) it surveys pretrained open_clip models on real
 # data; without them (the book build, the tests) the same cells run on a **controlled zoo**: the MAD models the
@@ -51,7 +53,8 @@ if "google.colab" in sys.modules:
 # :class: tip
 # After this chapter you can
 # - measure any open_clip model's gap, object bias and performance with `python -m gaplab report`;
-# - test a rank correlation across models with Kendall's $\tau$ and a permutation test, as the paper does;
+# - test a rank correlation across models with Kendall's $\tau$ and a permutation test, as the authors'
+#   `analysis/gap_vs_performance.py` does;
 # - explain why a correlation pooled over models trained on different data can vanish within one data set;
 # - say what a non-significant result over ten models does and does not show.
 # - run Liang et al.'s FairFace probe and explain how moving image embeddings along the
@@ -119,7 +122,7 @@ print(format_table(report_embeddings(shipped)))
 # online survey takes a smaller, sized selection of the same kind ({py:data}`gaplab.zoo.survey.DEFAULT_MODELS`:
 # ResNet, ViT and ConvNeXt towers; OpenAI, LAION, DataComp, YFCC and CC12M data), which fits a free Colab GPU.
 #
-# Offline, the zoo is the book's own MAD models. Where the paper conditions on the training data, the zoo
+# Offline, the zoo is the book's own MAD models. Where the authors' script conditions on the training data, the zoo
 # conditions on $k$: every model with the same $k$ saw the same kind of captions and differs only in seed,
 # temperature or loss.
 
@@ -148,7 +151,12 @@ display(comparison.frame(*shown).round(3).set_index("model"))
 # The paper's test: Kendall's $\tau$ between a gap measure and a performance measure across models, with a
 # permutation test that shuffles which performance goes with which gap (`scipy.stats.permutation_test` with
 # `permutation_type="pairings"`), significant at $p < 0.05$ (as in the authors' `analysis/gap_vs_performance.py`).
-# With a handful of models the test enumerates every pairing, so $p$ is exact.
+# That script keeps SciPy's default of 9,999 resamples, and SciPy tries every pairing only when the resamples
+# are at least $n!$ (its documentation of `permutation_test`): up to 7 models. The book's
+# `gaplab.metrics.correlation.kendall` gives the same two-sided $p$, exactly wherever it can: without ties it
+# counts all $n!$ pairings at any $n$; with ties it scores every pairing up to 10 models (3,628,800 pairings,
+# about a second); beyond that it draws 99,999 random pairings and reports the Monte-Carlo standard error
+# $\sqrt{p(1-p)/R}$. The table's `method` column says, for each test, which was done.
 
 # %%
 tests = [
@@ -183,27 +191,31 @@ scatter("gap", "performance", "Gap against performance, per model")
 overall = comparison.test("gap", "performance")
 glue("models_kendall_rmg", overall["tau"])
 glue("models_kendall_rmg_p", overall["p"])
+glue("models_kendall_rmg_method", overall["method"])
 groups = comparison.groups_tested("gap", "performance")
 within = [comparison.test("gap", "performance", g) for g in groups]
 glue("models_within_groups", groups)
 glue("models_within_tau", [r["tau"] for r in within])
 glue("models_within_p", [r["p"] for r in within])
+glue("models_within_method", [r["method"] for r in within])
 print(comparison.sentence("gap", "performance"))
 
 # %% [markdown]
 # In the MAD zoo (the set of the built book), pooled over all models, RMG and digit accuracy are correlated ($\tau$ = {glue:text}`models_kendall_rmg:.3f`,
-# $p$ = {glue:text}`models_kendall_rmg_p:.3f` at the `cpu` profile), but that correlation is the data talking:
+# $p$ = {glue:text}`models_kendall_rmg_p:.3f`, {glue:text}`models_kendall_rmg_method`, at the `cpu` profile), but
+# that correlation is the data talking:
 # $k$ moves both. More attributes per caption shrink the gap (the imbalance chapter) and also make the digit
 # harder to single out, since a caption that names five attributes says relatively less about the digit. Within
 # one $k$, where seed, temperature and loss vary but the captions do not, the relation is gone. This is the
-# paper's reading of its survey: the training data decides both, and the gap by itself does not predict
-# performance. Ten models are little: a non-significant $\tau$ does not show that there is no relation, only
+# book's reading, in the zoo's terms, of the abstract's "typically overshadowed by other factors": here the other
+# factor is the training data, which decides both, and the gap by itself does not predict performance. Ten
+# models are little: a non-significant $\tau$ does not show that there is no relation, only
 # that these models do not show one. With the open_clip set, read the rows per training-data group the same way.
 
 # %%
 if comparison.models_set == "mad":
     k2 = comparison.test("gap", "performance", "k=2")
-    evidence = f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f}"
+    evidence = f"tau = {k2['tau']:.3f}, p = {k2['p']:.3f} ({k2['method']})"
     check_claim(
         "Within one training set (k = 2), the gap does not predict accuracy",
         k2["p"] >= 0.05,
@@ -242,7 +254,7 @@ if comparison.models_set == "mad":
     glue("models_kendall_moad_k2_p", k2_bias["p"])
     # the claim fails only for a significant negative relation
     holds = k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0
-    evidence = f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f}"
+    evidence = f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f} ({k2_bias['method']})"
     check_claim(
         "Within k = 2, more object bias does not mean worse attributes",
         holds,
@@ -254,8 +266,10 @@ if comparison.models_set == "mad":
 # Across the MAD zoo, MOAD and attribute accuracy go against each other ($\tau$ = {glue:text}`models_kendall_moad:.3f`,
 # $p$ = {glue:text}`models_kendall_moad_p:.3f`), again because of $k$: with $k = 0$ the captions never name an
 # attribute, so the model is strongly biased towards the digit *and* cannot name attributes. Within $k = 2$ the
-# two are not significantly related. That is the paper's claim in the zoo's terms: the bias comes with how the
-# captions were written, and once they are fixed, a more biased model is not a worse attribute recogniser.
+# two are not significantly related. The abstract says object bias "does not lead to worse performance on other
+# concepts, such as attributes per se" and traces it to the information imbalance between images and captions;
+# the book reads the zoo the same way: the bias comes with how the captions were written, and once they are
+# fixed, a more biased model is not a worse attribute recogniser.
 #
 # ## Closing the gap
 #
@@ -354,7 +368,9 @@ if fair is not None:
 #   the authors' code; COCO with every caption paired with its image; the R@1 filter and the medium/large split by
 #   training-set size (their list of sizes); their prompts for attributes and objects; ideal words as their
 #   script builds them, with the gap vector taken from the training images.
-# - **Differs:** far fewer models (16 by default instead of 115, so weaker tests); CIFAR-10 instead of ImageNet
+# - **Differs:** far fewer models (16 by default instead of 115, so weaker tests); $p$ exact where the authors'
+#   SciPy defaults resample (above 7 models), and otherwise from 99,999 resamples instead of 9,999, with its
+#   Monte-Carlo standard error; CIFAR-10 instead of ImageNet
 #   as the class data set, which a free Colab can hold; MOAD's "different" pairs are all pairs with different
 #   labels, where the authors' code takes the upper triangle of each rectangular block of cross-class pairs;
 #   closing the gap reports accuracy by cosine beside the authors' raw dot product (under the dot product,
@@ -419,7 +435,7 @@ record.show(
 #
 # `python -m gaplab report --embeddings data/liang2022-embeddings/features_clip_random.npy`. Retrieval changes
 # most: R@1 falls from about 0.55 to 0.002, chance for 500 pairs. The gap does not go away: the random model's
-# two towers each sit in their own narrow cone (Liang et al.'s cone effect), so L2M is larger (1.14 against
+# two towers each sit in their own narrow cone (Liang et al.'s cone effect, their Sec. 2), so L2M is larger (1.14 against
 # 0.85) and the linear separability is 1 in both. The gap is there at initialisation; training keeps it rather
 # than creating it.
 # ```

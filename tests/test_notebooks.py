@@ -311,6 +311,14 @@ def test_models_compared(executed):
         assert type(g[key]) is float and 0 < g[key] <= 1, key
     assert g["models_within_groups"] == ["k=2"]  # the only k with three or more models
     assert len(g["models_within_tau"]) == len(g["models_within_p"]) == 1
+    # ten models at k = 2: every pairing is counted, ties or not
+    assert g["models_within_method"] == ["exact over all 3,628,800 pairings"]
+    # twenty models: exact without ties, else resampled with its Monte-Carlo s.e.
+    assert re.fullmatch(
+        r"exact over all 2,432,902,008,176,640,000 pairings"
+        r"|from 99,999 resamples, MC s\.e\. [0-9.e-]+",
+        g["models_kendall_rmg_method"],
+    ), g["models_kendall_rmg_method"]
     text = "".join(
         o.get("text", "")
         for c in nb.cells
