@@ -197,8 +197,9 @@ glue("clip_random_cos_txt", rnd["mean cos (text)"])
 #
 # ## Linear separability
 #
-# If a gap is real, one hyperplane should split images from captions. We fit a logistic regression on 70% of the
-# pairs and test it on the other 30% (a pair's image and caption always fall in the same split).
+# If a gap is real, one hyperplane should split images from captions. We fit a logistic regression on 80% of the
+# pairs and test it on the other 20%, the split of Fahim et al.'s evaluator (`get_linear_seperability` in their
+# `src/evaluator.py`); a pair's image and caption always fall in the same split.
 
 # %%
 sep = table[["linear separability"]]

@@ -19,12 +19,13 @@ from gaplab.metrics.gap import (
     rmg,
 )
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
-from gaplab.metrics.uniformity import alignment, uniformity
+from gaplab.metrics.uniformity import alignment, cross_uniformity, uniformity
 
 __all__ = [
     "ablate",
     "ablation_curve",
     "alignment",
+    "cross_uniformity",
     "gap_share",
     "l2i",
     "l2m",
