@@ -1,23 +1,32 @@
 """Fahim et al.'s (2024) control: a CLIP whose two towers both read images.
 
-Both towers are MAD image towers (the preset's ``visual``), initialised from different seeds, and each step
-feeds them two independently augmented views of the same batch of images (shifted by up to two pixels, with
-brightness and contrast jitter). Nothing differs between the modalities except that the towers are two separate
-networks; if a gap appears, it is not caused by images and text being different kinds of data.
-``shared=True`` is the control's control: one tower reads both views, which leaves no room for a gap between two
-cones.
+Both towers are MAD image towers (the preset's ``visual``) trained with CLIP's loss. Three settings describe a
+set-up:
 
-Fahim et al.'s own protocol differs in two ways, both settings here: their towers read *identical* inputs
-(``views="identical"``: no augmentation, the same image on both sides) and the temperature is fixed at 0.01
-(``temperature=100``, a logit scale). The defaults keep this book's first variant (augmented views, learnable
-temperature), which asks a different question: whether two towers drift apart even when their inputs differ only
-by noise, with the temperature free to settle.
+- ``init``: ``"separate"`` draws the towers from two seeds (``seed``, ``seed + 1``); ``"same"`` starts the second
+  tower as an exact copy of the first. Fahim et al.'s code (``clips/clip_assembler.py``) loads both image towers
+  from the same pretrained CLIP weights.
+- ``views``: what each tower reads. ``"identical"``: the same image on both sides. ``"crop"``: the first tower reads
+  the image, the second a fixed crop of it resized back to 28x28, the box of Fahim et al.'s default
+  (``same_inputs=False``; ``dataset_processors/mscoco_processor.py`` crops their 224x224 inputs at top 50, left 50,
+  100x100 and resizes to 224x224) scaled in proportion to MAD's 28 pixels (see :data:`CROP_BOX`).
+  ``"augmented"``: each tower reads its own random view (a shift by up to two pixels, brightness and contrast
+  jitter), this book's first variant.
+- ``shared=True``: one tower reads both views, the control's control.
+
+With ``init="same"`` and identical views the two towers get the same gradient at every step and can never part:
+the symmetry control, whose gap stays 0.
+
+The temperature is learnable by default; their code fixes it at 0.01 (``temperature=100``, a logit scale). Each
+run's history starts with step 0, the untrained towers measured with BatchNorm statistics of training images, so a
+gap that training creates can be told from one it keeps.
 
 Runs are cached like :func:`gaplab.runs.get_or_train`'s, under ``same-modality-<key>`` in the same folder.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -28,10 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gaplab import losses
 from gaplab import metrics as M
 from gaplab.models import (
     MAD_PRESETS,
+    calibrate_batchnorm,
     check_temperature,
     create_mad_model,
     mad_image_input,
@@ -50,14 +59,26 @@ from gaplab.train import (
 )
 
 #: how the two towers' inputs relate
-VIEWS = ("augmented", "identical")
+VIEWS = ("augmented", "identical", "crop")
+#: how the two towers start
+INITS = ("separate", "same")
+#: the second tower's crop as fractions of the image side (top, left, height, width): Fahim et al.'s box of
+#: 100x100 pixels at (50, 50) on a 224x224 input. On 28 pixels it spans 6.25 to 18.75, fractional, so it is
+#: sampled bilinearly as a resize of that exact box would be, not rounded to whole pixels.
+CROP_BOX = (50 / 224, 50 / 224, 100 / 224, 100 / 224)
 
 __all__ = [
     "VIEWS",
+    "INITS",
+    "CROP_BOX",
+    "crop_view",
+    "initial_model",
+    "swap_symmetric_clip_loss",
     "SameModalityConfig",
     "SameModalityResult",
     "TwoViewCLIP",
     "augment",
+    "augment_input",
     "train_same_modality",
     "get_or_train_same_modality",
     "entry_version",
@@ -80,8 +101,11 @@ class SameModalityConfig:
     seed: int = 0
     eval_n: int = 2000
     eval_every: int = 50
-    #: "augmented": each tower reads its own random view; "identical": both read the same image (Fahim et al.)
+    #: "augmented": each tower reads its own random view; "identical": both read the same image; "crop": the
+    #: second tower reads :data:`CROP_BOX` of the image (Fahim et al.'s default)
     views: str = "augmented"
+    #: "separate": towers from seeds ``seed`` and ``seed + 1``; "same": the second starts as a copy of the first
+    init: str = "separate"
     #: "learnable", or a logit scale to freeze at (Fahim et al. fix 100, a temperature of 0.01)
     temperature: float | str = "learnable"
 
@@ -92,6 +116,15 @@ class SameModalityConfig:
         if self.views not in VIEWS:
             raise ValueError(
                 f"views={self.views!r} is not allowed; choose one of {', '.join(VIEWS)}"
+            )
+        if self.init not in INITS:
+            raise ValueError(
+                f"init={self.init!r} is not allowed; choose one of {', '.join(INITS)}"
+            )
+        if self.shared and self.init != "separate":
+            raise ValueError(
+                "shared=True uses one tower, so init has nothing to set; leave it at "
+                '"separate"'
             )
         check_temperature(self.temperature)
         if self.preset not in MAD_PRESETS:
@@ -129,14 +162,20 @@ class TwoViewCLIP(torch.nn.Module):
         shared: bool = False,
         device="cpu",
         temperature="learnable",
+        init: str = "separate",
     ):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(
+                f"init={init!r} is not allowed; choose one of {', '.join(INITS)}"
+            )
         self.tower_a = create_mad_model(preset, seed=seed, device=device).visual
-        self.tower_b = (
-            self.tower_a
-            if shared
-            else create_mad_model(preset, seed=seed + 1, device=device).visual
-        )
+        if shared:
+            self.tower_b = self.tower_a
+        elif init == "same":
+            self.tower_b = copy.deepcopy(self.tower_a)
+        else:
+            self.tower_b = create_mad_model(preset, seed=seed + 1, device=device).visual
         self.logit_scale = torch.nn.Parameter(
             torch.tensor(math.log(1 / 0.07), device=device)
         )
@@ -151,9 +190,13 @@ class TwoViewCLIP(torch.nn.Module):
 
 def augment(images_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A random view of each image: a shift by up to two pixels each way, brightness and contrast jitter."""
-    n = images_uint8.shape[0]
-    device = images_uint8.device
-    x = mad_image_input(images_uint8)
+    return augment_input(mad_image_input(images_uint8), gen)
+
+
+def augment_input(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """:func:`augment` of images already made model inputs (:func:`gaplab.models.mad_image_input`)."""
+    n = x.shape[0]
+    device = x.device
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     dy = torch.randint(0, 5, (n,), generator=gen, device=device)
     dx = torch.randint(0, 5, (n,), generator=gen, device=device)
@@ -169,6 +212,103 @@ def augment(images_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return view * gain + bias
 
 
+def crop_view(x: torch.Tensor, box=CROP_BOX) -> torch.Tensor:
+    """The ``box`` (top, left, height, width, as fractions of the side) of each image in ``x`` (N, C, H, W),
+    resized back to H x W with bilinear sampling, as a crop followed by a resize does.
+
+    With the box at ``t`` and ``s`` pixels along a side of ``H``, output pixel ``j`` samples the image at
+    ``t + s * (j + 0.5) / H - 0.5`` (pixel-centre coordinates), kept within ``[t, t + s - 1]`` because a
+    cropped image has nothing beyond its edge pixels. A box that falls between pixels is sampled where it
+    lies instead of being rounded; on whole pixels this is torchvision's ``resized_crop`` when enlarging.
+    """
+    if x.ndim != 4:
+        raise ValueError(
+            f"crop_view expects images (N, C, H, W); got shape {tuple(x.shape)}"
+        )
+    top, left, height, width = (float(v) for v in box)
+    if not (0 <= top and 0 <= left and 0 < height and 0 < width):
+        raise ValueError(
+            f"crop box {box} must have a non-negative corner and a positive size"
+        )
+    if top + height > 1 or left + width > 1:
+        raise ValueError(f"crop box {box} reaches past the image")
+    n, _, rows, cols = x.shape
+
+    def normalised(start: float, size: float, side: int) -> torch.Tensor:
+        t, s = start * side, size * side
+        j = torch.arange(side, dtype=x.dtype, device=x.device)
+        u = (t + s * (j + 0.5) / side - 0.5).clamp(t, max(t, t + s - 1))
+        # grid_sample's coordinates run from -1 to 1 across the image (align_corners=False)
+        return (2 * u + 1) / side - 1
+
+    ys, xs = normalised(top, height, rows), normalised(left, width, cols)
+    grid = torch.stack(
+        [xs[None, :].expand(rows, cols), ys[:, None].expand(rows, cols)], dim=-1
+    )
+    return torch.nn.functional.grid_sample(
+        x,
+        grid.expand(n, rows, cols, 2),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
+
+
+def _view_pair(views: str, x: torch.Tensor, gen: torch.Generator | None):
+    """What the two towers read for model inputs ``x``; ``gen`` draws the augmented views."""
+    if views == "identical":
+        return x, x
+    if views == "crop":
+        return x, crop_view(x)
+    return augment_input(x, gen), augment_input(x, gen)
+
+
+class _BothTowers(torch.nn.Module):
+    """Runs each tower on its own view, so :func:`calibrate_batchnorm` fits each tower to what it reads."""
+
+    def __init__(self, model: TwoViewCLIP, views: str, gen: torch.Generator):
+        super().__init__()
+        self.model = model
+        self.views = views
+        self.gen = gen
+
+    def encode_image(self, x):
+        a, b = _view_pair(self.views, x, self.gen)
+        self.model.tower_a(a)
+        self.model.tower_b(b)
+
+
+def initial_model(
+    cfg: SameModalityConfig, images_uint8: torch.Tensor, device="cpu"
+) -> TwoViewCLIP:
+    """The untrained model of ``cfg``, its BatchNorm statistics measured on ``images_uint8`` as each tower reads
+    them: the defaults (mean 0, variance 1) would map every image to nearly one vector in eval mode."""
+    model = TwoViewCLIP(
+        cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature, cfg.init
+    )
+    gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 11)
+    calibrate_batchnorm(_BothTowers(model, cfg.views, gen), images_uint8)
+    model.eval()
+    return model
+
+
+def swap_symmetric_clip_loss(
+    a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """CLIP's loss (:func:`gaplab.losses.clip_loss`) written so that swapping ``a`` and ``b`` swaps its two
+    terms operation for operation.
+
+    CLIP's usual form transposes one logit matrix for the second term, and the transposed products round
+    differently: two equal towers reading equal inputs then get gradients that differ in the last bits, and
+    training magnifies that into a gap. Here each term has its own product, so equal towers get bitwise equal
+    gradients and stay equal, as they would in exact arithmetic.
+    """
+    target = torch.arange(len(a), device=a.device)
+    ab = torch.nn.functional.cross_entropy(logit_scale * a @ b.t(), target)
+    ba = torch.nn.functional.cross_entropy(logit_scale * b @ a.t(), target)
+    return (ab + ba) / 2
+
+
 @dataclass
 class SameModalityResult:
     config: SameModalityConfig
@@ -178,6 +318,9 @@ class SameModalityResult:
     eval_b: np.ndarray
     eval_digits: np.ndarray
     seconds: float
+    #: the evaluation views' embeddings at step 0 (see :func:`initial_model`)
+    initial_a: np.ndarray
+    initial_b: np.ndarray
 
 
 @torch.no_grad()
@@ -223,23 +366,26 @@ def _train(
     data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     ev_data = mad_data(cfg.eval_n, cfg.data_seed + 1_000_003, cfg.glyphs, device)
     ev_gen = torch.Generator(device=device).manual_seed(cfg.data_seed + 7)
-    ev = {
-        "view_a": augment(ev_data.images, ev_gen),
-        "view_b": augment(ev_data.images, ev_gen),
-    }
-    if cfg.views == "identical":
-        ev = {
-            "view_a": mad_image_input(ev_data.images),
-            "view_b": mad_image_input(ev_data.images),
-        }
+    view_a, view_b = _view_pair(cfg.views, mad_image_input(ev_data.images), ev_gen)
+    ev = {"view_a": view_a, "view_b": view_b}
 
-    model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
+    # built first, from the seed alone, so a resumed run measures the same step 0
+    initial = initial_model(cfg, data.images[: min(cfg.n_train, 2048)], device)
+    initial_a, initial_b = _encode(initial, ev)
+    model = TwoViewCLIP(
+        cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature, cfg.init
+    )
     opt = make_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history, start = [], 0
     ckpt = Checkpoint(run_dir)
     if ckpt.resumable():
         history, start = ckpt.restore(model, opt, gen, device)
+    else:
+        history.append(
+            {"step": 0, "samples": 0, "loss": None, **_evaluate(initial, ev)}
+        )
+    del initial
     bar = None
     if progress_bars(progress):
         from tqdm.auto import tqdm
@@ -260,15 +406,11 @@ def _train(
         idx = torch.randint(
             0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device
         )
-        images = data.images[idx]
-        if cfg.views == "identical":
-            view_a = view_b = mad_image_input(images)
-        else:
-            view_a, view_b = augment(images, gen), augment(images, gen)
+        view_a, view_b = _view_pair(cfg.views, mad_image_input(data.images[idx]), gen)
         model.train()
         a = torch.nn.functional.normalize(model.encode_image(view_a).float(), dim=-1)
         b = torch.nn.functional.normalize(model.encode_text(view_b).float(), dim=-1)
-        loss = losses.clip_loss(a, b, model.logit_scale.exp().clamp(max=100))
+        loss = swap_symmetric_clip_loss(a, b, model.logit_scale.exp().clamp(max=100))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -301,6 +443,8 @@ def _train(
         b,
         ev_data.factors["digit"].cpu().numpy(),
         time.perf_counter() - t0,
+        initial_a,
+        initial_b,
     )
 
 
@@ -329,7 +473,9 @@ def get_or_train_same_modality(
         state = torch.load(final, map_location=device, weights_only=True)
         if state["config"] != dataclasses.asdict(cfg):
             raise ValueError("stored config differs from the requested one")
-        model = TwoViewCLIP(cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature)
+        model = TwoViewCLIP(
+            cfg.preset, cfg.seed, cfg.shared, device, cfg.temperature, cfg.init
+        )
         model.load_state_dict(state["model"])
         model.eval()
         return SameModalityResult(
@@ -340,6 +486,8 @@ def get_or_train_same_modality(
             state["eval_b"].numpy(),
             state["eval_digits"].numpy(),
             float(state["seconds"]),
+            state["initial_a"].numpy(),
+            state["initial_b"].numpy(),
         )
 
     return cached_run(
@@ -348,8 +496,9 @@ def get_or_train_same_modality(
         config=dataclasses.asdict(cfg),
         version=entry_version(),
         label=(
-            f"same modality ({cfg.views} views, {'shared' if cfg.shared else 'two'} "
-            f"towers), seed {cfg.seed}, {cfg.steps} steps"
+            f"same modality ({cfg.views} views, "
+            f"{'one shared tower' if cfg.shared else cfg.init + ' towers'}), "
+            f"seed {cfg.seed}, {cfg.steps} steps"
         ),
         summarise=lambda r: last_numbers(r.history),
         load=load,
@@ -362,5 +511,7 @@ def get_or_train_same_modality(
             "eval_b": torch.from_numpy(r.eval_b),
             "eval_digits": torch.from_numpy(r.eval_digits),
             "seconds": r.seconds,
+            "initial_a": torch.from_numpy(r.initial_a),
+            "initial_b": torch.from_numpy(r.initial_b),
         },
     )
