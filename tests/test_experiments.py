@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
 from gaplab.experiments import arithmetic, closing, landscape, organisation
-from gaplab.metrics.closing import dot_accuracy
 from gaplab.tokenizer import MADTokenizer
 from gaplab.train import class_prompts
 from tests.conftest import smoke_grid
@@ -47,20 +48,113 @@ def test_prompt_embeddings_are_the_zero_shot_prompts_before_averaging(smoke_runs
         )
 
 
-def test_ideal_words_and_u0():
-    p = np.random.default_rng(0).normal(size=(3, 4, 5))
-    words, u0 = closing.ideal_words_for(p)
-    np.testing.assert_allclose(words, p.mean(axis=1))
-    np.testing.assert_allclose(
-        u0, p.reshape(-1, 5).mean(axis=0)
-    )  # equal counts: the mean of all captions
-    with pytest.raises(ValueError, match="shape"):
-        closing.ideal_words_for(p[0])
+def _slow_unit(v):
+    return v / np.sqrt((v * v).sum())
+
+
+def _slow_text(model, caption):
+    # one caption at a time, straight through the tokenizer and the text tower
+    with torch.no_grad():
+        out = model.encode_text(MADTokenizer()([caption]))[0].double().numpy()
+    return _slow_unit(out)
+
+
+def _slow_row(run, factor, n_images):
+    """The closing_by_factor row of ``factor``, rebuilt from loops over captions and images."""
+    from gaplab.data.mad import CAPTION_WORDS, generate_mad
+    from gaplab.models import mad_image_input
+
+    cfg, model = run.config, run.model
+    model.eval()
+    obj = cfg.object_factor
+    attrs = [f for f in FACTORS if f != obj]
+    attr_words = [(f, v) for f in attrs for v in FACTORS[f]]
+    comp = {
+        (f, v, o): _slow_text(model, CAPTION_WORDS[f, v] + "-" + CAPTION_WORDS[obj, o])
+        for f, v in attr_words
+        for o in FACTORS[obj]
+    }
+    u0 = sum(comp.values()) / len(comp)
+    if factor == obj:
+        words = [
+            sum(comp[f, v, o] for f, v in attr_words) / len(attr_words)
+            for o in FACTORS[obj]
+        ]
+    else:
+        words = [
+            sum(comp[factor, v, o] for o in FACTORS[obj]) / len(FACTORS[obj])
+            for v in FACTORS[factor]
+        ]
+    plain_all = {
+        (f, v): _slow_text(model, CAPTION_WORDS[f, v])
+        for f in FACTORS
+        for v in FACTORS[f]
+    }
+    plain = [plain_all[factor, v] for v in FACTORS[factor]]
+
+    data = generate_mad(cfg.n_train, seed=cfg.data_seed, glyphs=cfg.glyphs)
+    train = []
+    with torch.no_grad():
+        for i in range(n_images):
+            e = model.encode_image(mad_image_input(data.images[i : i + 1]))[0]
+            train.append(_slow_unit(e.double().numpy()))
+    codes = data.factors[factor][:n_images].tolist()
+    images = []
+    for c in range(len(FACTORS[factor])):
+        members = [train[i] for i in range(n_images) if codes[i] == c]
+        images.append(sum(members) / len(members))
+    u0_img = sum(train) / n_images
+    gap = u0_img - sum(plain_all.values()) / len(plain_all)
+
+    x, labels = run.eval_image.astype(np.float64), run.eval_factors[factor]
+
+    def accuracy(vectors, rule):
+        hits = 0
+        for xi, y in zip(x, labels):
+            if rule == "cos":
+                scores = [float(xi @ _slow_unit(v)) for v in vectors]
+            else:
+                scores = [float(xi @ v) for v in vectors]
+            hits += int(np.argmax(scores) == y)
+        return hits / len(x)
+
+    def cos(a, b):
+        return np.mean([float(_slow_unit(p) @ _slow_unit(q)) for p, q in zip(a, b)])
+
+    return {
+        "plain prompt": accuracy(plain, "cos"),
+        "ideal words": accuracy(words, "dot"),
+        "ideal words - u0": accuracy([w - u0 for w in words], "dot"),
+        "ideal words + gap": accuracy([w + gap for w in words], "dot"),
+        "ideal words - u0 + gap": accuracy([w - u0 + gap for w in words], "dot"),
+        "cos plain prompt": np.mean(
+            [float(_slow_unit(xi) @ plain[y]) for xi, y in zip(x, labels)]
+        ),
+        "cos ideal words": cos(images, words),
+        "cos ideal words - u0": cos(
+            [i - u0_img for i in images], [w - u0 for w in words]
+        ),
+        "cos ideal words + gap": cos(images, [w + gap for w in words]),
+        "cos ideal words - u0 + gap": cos(
+            [i - u0_img for i in images], [w - u0 + gap for w in words]
+        ),
+    }
+
+
+@pytest.mark.parametrize("factor", ["digit", "color"])
+def test_closing_row_equals_a_slow_rebuild(smoke_runs, factor):
+    run = smoke_runs[(2, 1)]
+    row = closing.closing_by_factor(run, n_images=300, factors=[factor]).iloc[0]
+    slow = _slow_row(run, factor, 300)
+    for name, value in slow.items():
+        assert row[name] == pytest.approx(value, abs=1e-5), name
+    assert row["role"] == ("object" if factor == "digit" else "attribute")
+    assert row["chance"] == pytest.approx(1 / len(FACTORS[factor]))
 
 
 def test_closing_by_factor_computes_each_variant(smoke_runs):
     run = smoke_runs[(2, 1)]
-    table = closing.closing_by_factor(run, n_prompts=16)
+    table = closing.closing_by_factor(run, n_prompts=16, n_images=300)
     assert list(table["factor"]) == list(FACTORS)
     assert (
         set(table["role"]) == {"object", "attribute"}
@@ -68,33 +162,89 @@ def test_closing_by_factor_computes_each_variant(smoke_runs):
     )
     for v in closing.VARIANTS:
         assert table[v].between(0, 1).all()
+    for c in closing.COSINES:
+        assert table[c].between(-1, 1).all()
     row = table[table["factor"] == "color"].iloc[0]
     labels = run.eval_factors["color"]
-    words, u0 = closing.ideal_words_for(
-        closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16)
-    )
-    assert row["ideal words - u0"] == dot_accuracy(run.eval_image, words - u0, labels)
-    # u0 is one vector for every class: under the dot rule it cannot change a prediction
-    assert row["ideal words - u0"] == row["ideal words"]
-    unit = words / np.linalg.norm(words, axis=1, keepdims=True)
-    assert row["class prompts"] == M.zero_shot_accuracy(run.eval_image, unit, labels)
+    # one vector added to every class vector cannot change a dot-rule prediction
+    for v in closing.DOT_VARIANTS:
+        assert row[v] == row["ideal words"], v
+    ensemble = closing.prompt_embeddings(run.model, "color", k=2, n_prompts=16)
+    unit = ensemble.mean(axis=1)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    assert row["prompt ensemble"] == M.zero_shot_accuracy(run.eval_image, unit, labels)
     gap = run.eval_image.mean(axis=0) - run.eval_text.mean(axis=0)
-    assert row["gap subtracted"] == M.zero_shot_accuracy(
+    assert row["prompt ensemble, gap subtracted"] == M.zero_shot_accuracy(
         run.eval_image - gap, unit, labels
     )
-    assert row["chance"] == pytest.approx(1 / 7)
+
+
+def test_ideal_words_share_one_u0(smoke_runs):
+    run = smoke_runs[(2, 0)]
+    words, u0 = closing.ideal_words_by_factor(run.model)
+    assert {f: len(w) for f, w in words.items()} == {
+        f: len(v) for f, v in FACTORS.items()
+    }
+    # with every composition counted once, u0 is the mean of the object's ideal words and of all
+    # attribute words together
+    np.testing.assert_allclose(words["digit"].mean(axis=0), u0, atol=1e-12)
+    attr = np.concatenate([w for f, w in words.items() if f != "digit"])
+    np.testing.assert_allclose(attr.mean(axis=0), u0, atol=1e-12)
+
+
+def test_closing_bad_inputs(smoke_runs):
+    run = smoke_runs[(2, 0)]
+    with pytest.raises(ValueError, match="unknown factor 'colour'"):
+        closing.closing_by_factor(run, factors=["colour"])
+    with pytest.raises(ValueError, match="factors is empty"):
+        closing.closing_by_factor(run, factors=[])
+    with pytest.raises(ValueError, match="unknown factor"):
+        closing.plain_prompts(run.model, "shape")
+    with pytest.raises(ValueError, match="unknown factor"):
+        closing.compositions(run.model, object_factor="object")
+    with pytest.raises(ValueError, match="n must be an integer of at least 2"):
+        closing.training_images(run, 1)
+    with pytest.raises(ValueError, match="no runs"):
+        closing.closing_over_runs({})
+    img = np.random.default_rng(0).normal(size=(40, 8))
+    labels = {f: np.arange(40) % len(v) for f, v in FACTORS.items()}
+    with pytest.raises(ValueError, match="lack the factors"):
+        closing.ideal_images_by_factor(img, {"digit": labels["digit"]})
+    with pytest.raises(ValueError, match="one integer label per image"):
+        closing.ideal_images_by_factor(img[:30], labels)
+    short = dict(labels, color=np.arange(40) % 6)  # no image is yellow
+    with pytest.raises(ValueError, match="no image has color value 'yellow'"):
+        closing.ideal_images_by_factor(img, short)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(30, 80))
+def test_ideal_images_are_class_means_of_unit_images(seed, n):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(size=(n, 5))
+    # every class present: a shuffled cycle through the codes
+    labels = {f: rng.permutation(np.arange(n) % len(v)) for f, v in FACTORS.items()}
+    means, u0_img = closing.ideal_images_by_factor(img, labels)
+    unit = [_slow_unit(row) for row in img]
+    for f, values in FACTORS.items():
+        for c in range(len(values)):
+            members = [unit[i] for i in range(n) if labels[f][i] == c]
+            np.testing.assert_allclose(means[f][c], sum(members) / len(members))
+    np.testing.assert_allclose(u0_img, sum(unit) / n)
 
 
 def test_closing_summary_has_one_row_per_k(smoke_runs):
-    table = closing.closing_over_runs(smoke_runs, n_prompts=8)
+    table = closing.closing_over_runs(smoke_runs, n_prompts=8, n_images=200)
     summary = closing.closing_summary(table)
     assert list(summary["k"]) == [0, 2]
     part = table[(table["k"] == 2) & (table["role"] == "attribute")]
     expected = part.groupby("seed")["ideal words - u0"].mean().mean()
     assert summary.loc[1, "attribute ideal words - u0"] == pytest.approx(expected)
+    cos = part.groupby("seed")["cos ideal words - u0"].mean().mean()
+    assert summary.loc[1, "attribute cos ideal words - u0"] == pytest.approx(cos)
     assert summary.loc[1, "object gain"] == pytest.approx(
         summary.loc[1, "object ideal words - u0"]
-        - summary.loc[1, "object class prompts"]
+        - summary.loc[1, "object plain prompt"]
     )
 
 
@@ -208,49 +358,58 @@ def test_gain_test_is_a_one_sided_t_test_over_runs():
     rows = []
     for k, seed, a, o in [
         (1, 0, 0.02, -0.01),
-        (1, 1, 0.03, 0.0),
+        (1, 1, 0.03, 0.01),
         (2, 0, 0.01, -0.02),
-        (2, 1, 0.04, 0.01),
+        (2, 1, 0.04, 0.0),
     ]:
-        rows += [
-            {
-                "k": k,
-                "seed": seed,
-                "role": "attribute",
-                "class prompts": 0.5,
-                "ideal words - u0": 0.5 + a,
-            },
+        # two attribute factors per run, whose gains a - 0.01 and a + 0.01 average to a
+        for shift in (-0.01, 0.01):
+            rows.append(
+                {
+                    "k": k,
+                    "seed": seed,
+                    "role": "attribute",
+                    "plain prompt": 0.5,
+                    "ideal words - u0": 0.5 + a + shift,
+                }
+            )
+        rows.append(
             {
                 "k": k,
                 "seed": seed,
                 "role": "object",
-                "class prompts": 0.9,
+                "plain prompt": 0.9,
                 "ideal words - u0": 0.9 + o,
-            },
-        ]
+            }
+        )
     rows.append(
         {
             "k": 0,
             "seed": 0,
             "role": "attribute",
-            "class prompts": 0.4,
+            "plain prompt": 0.4,
             "ideal words - u0": 0.0,
         }
     )
     out = closing.gain_test(pd.DataFrame(rows))  # k = 0 is left out
-    attr, obj = np.array([0.02, 0.03, 0.01, 0.04]), np.array([-0.01, 0.0, -0.02, 0.01])
+    attr, obj = np.array([0.02, 0.03, 0.01, 0.04]), np.array([-0.01, 0.01, -0.02, 0.0])
     assert out["runs"] == 4
-    assert out["attribute_gain"] == pytest.approx(attr.mean()) and out[
-        "object_gain"
-    ] == pytest.approx(obj.mean())
-    assert out["p_attr"] == pytest.approx(
-        stats.ttest_1samp(attr, 0, alternative="greater").pvalue
+    assert out["attribute_gain"] == pytest.approx(attr.mean())
+    assert out["object_gain"] == pytest.approx(obj.mean())
+    # the one-sided p from the t statistic written out: mean / (sd / sqrt(n)), n - 1 degrees of freedom
+    t = attr.mean() / (attr.std(ddof=1) / np.sqrt(4))
+    assert out["p_attr"] == pytest.approx(stats.t.sf(t, df=3))
+    assert out["p_obj"] == pytest.approx(
+        stats.ttest_1samp(obj, 0, alternative="greater").pvalue
     )
     assert out["p_more"] == pytest.approx(
         stats.ttest_1samp(attr - obj, 0, alternative="greater").pvalue
     )
     with pytest.raises(ValueError, match="at least two runs"):
-        closing.gain_test(pd.DataFrame(rows[:2]))
+        closing.gain_test(pd.DataFrame(rows[:3]))
+    old = pd.DataFrame(rows).rename(columns={"plain prompt": "class prompts"})
+    with pytest.raises(ValueError, match=r"lacks the columns \['plain prompt'\]"):
+        closing.gain_test(old)
 
 
 # -- arithmetic --------------------------------------------------------------------------------------------------

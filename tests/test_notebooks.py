@@ -334,7 +334,8 @@ def test_contrastive_gap(executed):
     _, g = executed("contrastive_gap")
     for key in (
         "samemodality_l2m",
-        "samemodality_augmented_l2m",
+        "samemodality_separate_l2m_start",
+        "samemodality_shared_l2m",
         "samemodality_pairs_100_l2m",
         "clip_l2m_mad",
         "cua_l2m",
@@ -353,6 +354,15 @@ def test_contrastive_gap(executed):
     assert g["samemodality_ratio_to_pairs"] == pytest.approx(
         g["samemodality_l2m"] / g["samemodality_pairs_100_l2m"]
     )
+    # the crop set-up's three seeds, measured before and after training
+    starts, ends = g["samemodality_crop_l2m_start"], g["samemodality_crop_l2m"]
+    assert len(starts) == len(ends) == len(g["samemodality_crop_sep"]) == 3
+    assert g["samemodality_l2m"] == pytest.approx(sum(ends) / 3)
+    assert g["samemodality_crop_rise_min"] == pytest.approx(
+        min(e - s for s, e in zip(starts, ends))
+    )
+    # the symmetry control: equal towers on equal inputs, exactly no gap at either end
+    assert g["samemodality_symmetric_l2m_start"] == g["samemodality_symmetric_l2m"] == 0
     # the 128-dimensional rows of the size sweep are the runs of the CLIP-against-CUA section
     assert g["dims_clip_l2m"][0] == pytest.approx(g["clip_l2m_mad"])
     assert g["dims_cua_l2m"][0] == pytest.approx(g["cua_l2m"])
@@ -368,27 +378,35 @@ def test_closing_gap(executed, monkeypatch):
     for key in (
         "closing_attribute_acc_before",
         "closing_attribute_acc_after",
+        "closing_attribute_acc_ensemble",
         "closing_object_acc_before",
         "closing_object_acc_after",
+        "closing_object_acc_ensemble",
     ):
         assert _unit_list(g[key], 6), key
     assert len(g["organisation_kendall_tau"]) == 6
     assert all(-1 <= v <= 1 for v in g["organisation_kendall_tau"])
     assert _unit_list(g["organisation_shuffled"], 6)
-    # the page's verdict is the test's, whichever way it comes out
-    both = g["closing_p_attr"] < 0.05 and g["closing_p_more"] < 0.05
+    # under the dot rule the ways of closing the gap cannot change an accuracy
+    assert g["closing_dot_differ"] == 0
+    # the page's verdicts are the tests', whichever way they come out
+    both = g["closing_p_attr"] < 0.05 and g["closing_p_obj"] < 0.05
     assert g["closing_verdict"] == ("holds" if both else "does not hold")
+    more = g["closing_p_more"] < 0.05
+    assert g["closing_more"] == ("more" if more else "not significantly more")
     # the glued numbers are the experiment modules' on the chapter's own runs
     _, run_cache = executed.details("closing_gap")
     monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))
     runs = imbalance.imbalance_runs("smoke", ks=(2,), seeds=(0, 1), progress=False)
-    summary = closing.closing_summary(closing.closing_over_runs(runs))
+    table = closing.closing_over_runs(runs)
+    summary = closing.closing_summary(table)
     assert g["closing_attribute_acc_after"][2] == pytest.approx(
         summary.loc[0, "attribute ideal words - u0"]
     )
     assert g["closing_object_acc_before"][2] == pytest.approx(
-        summary.loc[0, "object class prompts"]
+        summary.loc[0, "object plain prompt"]
     )
+    assert g["closing_n_ideal"] == 1000  # smoke trains on 1,000 images, all used
     org = organisation.organisation_over_runs(runs)
     digit = org[org["factor"] == "digit"]
     assert g["organisation_kendall_tau"][2] == pytest.approx(digit["tau"].mean())

@@ -5,11 +5,11 @@ from gaplab.teach.selfcheck import Exercise
 
 
 def _dot_accuracy_k2_colour(ns):
-    # under the dot rule a vector added to every class vector changes no prediction,
-    # so the shifted accuracy is the table's unshifted "ideal words - u0" one
+    # the chapter's table holds this variant; under the dot rule it also equals
+    # "ideal words - u0", which is what the exercise asks the student to see
     close = ns["close"]
     row = close[(close["k"] == 2) & (close["seed"] == 0) & (close["factor"] == "color")]
-    return float(row["ideal words - u0"].iloc[0])
+    return float(row["ideal words - u0 + gap"].iloc[0])
 
 
 def _distance_without_self(ns):
@@ -24,22 +24,29 @@ EXERCISES = [
         "closing_gap-ex1",
         variable="dot_acc_shifted",
         task="the dot-rule accuracy on the colours of the k = 2, seed 0 run with the "
-        "class vectors `w - u0 + g` (ideal words minus u0, plus the mean gap vector).",
+        "class vectors `w - u0 + g` (ideal words minus u0, plus the mean gap vector "
+        "of the authors' script).",
         expected=_dot_accuracy_k2_colour,
         rtol=0.0,
         atol=1e-6,
         hint="`dot_accuracy(run.eval_image, class_vectors, labels)` with "
         '`labels = run.eval_factors["color"]`, and the class vectors left '
-        "unnormalised: that is the authors' rule.",
-        worked="from gaplab.experiments import closing\n"
+        "unnormalised: that is the authors' rule. The gap vector is the mean training "
+        "image minus the mean of every factor's plain prompts.",
+        worked="import numpy as np\n"
+        "from gaplab.data.mad import FACTORS\n"
+        "from gaplab.experiments import closing\n"
         "from gaplab.metrics.closing import dot_accuracy\n\n"
         "run = runs[(2, 0)]\n"
-        'p = closing.prompt_embeddings(run.model, "color", k=2)\n'
-        "w, u0 = closing.ideal_words_for(p)\n"
-        "g = run.eval_image.mean(0) - run.eval_text.mean(0)\n"
+        "words, u0 = closing.ideal_words_by_factor(run.model)\n"
+        "train, _ = closing.training_images(run)\n"
+        "plain = np.concatenate([closing.plain_prompts(run.model, f) for f in FACTORS])\n"
+        "g = train.mean(0) - plain.mean(0)\n"
         'labels = run.eval_factors["color"]\n'
-        "print(dot_accuracy(run.eval_image, w - u0, labels))\n"
-        "dot_acc_shifted = dot_accuracy(run.eval_image, w - u0 + g, labels)",
+        'print(dot_accuracy(run.eval_image, words["color"] - u0, labels))\n'
+        "dot_acc_shifted = dot_accuracy(\n"
+        '    run.eval_image, words["color"] - u0 + g, labels\n'
+        ")",
     ),
     Exercise(
         "closing_gap-ex2",
