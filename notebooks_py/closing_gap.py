@@ -424,12 +424,13 @@ display(digits.round(3))
 # $\tau$ over attributes is {glue:text}`organisation_tau_attr_k0:.2f` at $k = 0$ and
 # {glue:text}`organisation_tau_attr_k5:.2f` at $k = 5$.
 #
-# The authors' script, run on the same rankings, reports {glue:text}`organisation_script_mean:.3f`, and
-# {glue:text}`organisation_script_shuffled_mean:.3f` with shuffled labels: by its count the models look nearly
-# as disordered as noise, while the standard distance puts them close to agreement. A third-party note puts the
-# paper's value (its Table 2) near 0.5, which the book could not check against the paper itself (its Table 2
-# could not be read; see {doc}`../book/paper_numbers`); a number near 0.5 from a script whose distance depends on how the classes are numbered says less
-# than it seems.
+# The count of the authors' script (`analysis/gap_neighborhood_test.py`), applied to the same rankings, gives
+# {glue:text}`organisation_script_mean:.3f`, and {glue:text}`organisation_script_shuffled_mean:.3f` with shuffled
+# labels: by its count the models look nearly as disordered as noise, while the standard distance puts them close
+# to agreement. A third-party note (a project document on GitHub, not the paper) puts the value of the paper's
+# Table 2 near 0.5; the book could not check that, as Table 2 could not be read (see
+# {doc}`../book/paper_numbers`). A number near 0.5 from a script whose distance depends on how the classes are
+# numbered says less than it seems.
 
 # %% tags=["hide-input"]
 img_txt = float(digits["distance"].mean())
