@@ -5,8 +5,8 @@ al., 2023) replace a class word's embedding by what the class contributes across
 normalised text embeddings ``T[a, o]`` of every prompt "an image of a {attribute} {object}.", the ideal word of
 attribute a is the mean of ``T[a, :]``, that of object o the mean of ``T[:, o]``, and ``u0`` the mean of all of
 ``T``. Subtracting ``u0`` removes the component every prompt shares, which is where the text side's offset
-from the images lives. The mean gap
-vector (mean image minus mean text embedding) added to the class vectors moves them over to the image side.
+from the images lives. The mean gap vector (mean image minus mean text embedding) added to the class vectors
+moves them over to the image side.
 
 Classification follows the authors: the class with the largest dot product with the normalised image
 embedding, class vectors as constructed (not renormalised, so the construction's magnitudes count).
