@@ -46,8 +46,9 @@ if "google.colab" in sys.modules:
 # ```{admonition} Learning objectives
 # :class: tip
 # After this chapter you can
-# - set up a same-modality control for the modality gap, with Fahim et al.'s protocol and a variant, and read its
-#   outcome against an image-caption model at the same temperature;
+# - set up a same-modality control for the modality gap, measured from step 0, and tell a gap that training
+#   creates from one that two towers start with; read it against a symmetry control, a shared tower and an
+#   image-caption model at the same temperature;
 # - state the uniformity and alignment quantities and compute them with `gaplab.metrics`;
 # - compare CLIP's loss with its uniformity-and-alignment variants on gap, separability and accuracy, at several
 #   embedding sizes;
@@ -75,94 +76,212 @@ print(f"profile: {prof.name}")
 # %% [markdown]
 # ## Two towers, one modality
 #
-# Both towers of this model are MAD image towers, initialised from different seeds, trained with CLIP's loss on
-# the MAD recipe's data and steps. Three set-ups:
+# Both towers of this model are MAD image towers, trained with CLIP's loss on the MAD recipe's data and steps,
+# the temperature fixed at 0.01 (logit scale 100) as in Fahim et al.'s code (`src/config.py`: `temperature`
+# 0.01, `learnable_temperature` False). Every run is measured at step 0 too, before any training, so a gap that
+# training *creates* can be told from one the two towers start with and training merely keeps: two separately
+# seeded towers start in two different cones (the cone effect of {doc}`cone_effect`), a gap of their
+# initialisation. Four set-ups:
 #
-# - **Fahim et al.'s protocol**: both towers read the *identical* image, and the temperature is fixed at 0.01
-#   (logit scale 100), as in their same-modality experiment;
-# - **augmented views**: each tower reads its own random view of the image (shifted by up to two pixels,
-#   brightness and contrast jittered) and the temperature is learnable, as in the rest of the MAD recipe;
-# - **one shared tower**: the control, one network reads both augmented views.
+# - **(i) same start, crop view**: the second tower starts as an exact copy of the first and reads a fixed crop
+#   of each image, resized back to 28x28; three seeds. This follows Fahim et al.'s code: both image towers are
+#   built from the same pretrained CLIP weights (`clips/clip_assembler.py`), and by default (`same_inputs=False`)
+#   the second reads a crop of the image (`dataset_processors/mscoco_processor.py`: `resized_crop` of the
+#   224x224 input at top 50, left 50, 100x100, resized to 224x224). Scaled in proportion to MAD's 28 pixels
+#   (a factor 1/8) the box starts at pixel 6.25 and is 12.5 pixels wide; `samemodality.crop_view` samples that
+#   box bilinearly where it lies instead of rounding it to whole pixels.
+# - **(ii) same start, identical inputs**: the symmetry control. Both towers get the same gradient at every
+#   step, so they can never part and the gap must stay exactly 0. (CLIP's loss is computed here so that swapping
+#   the towers swaps its two terms operation for operation; in the usual form the transposed logits round
+#   differently and the towers drift apart from last-bit differences, see `samemodality.swap_symmetric_clip_loss`.)
+# - **(iii) separate seeds, identical inputs**: the towers drawn from two seeds, both reading the same image
+#   (the set-up this chapter used before, called "Fahim et al.'s protocol" there).
+# - **one shared tower, crop view**: one network reads both the image and its crop; whatever gap it shows comes
+#   from the two inputs alone, not from having two towers.
 #
-# Beside them, the image-caption model of the temperature experiment at the same fixed logit scale of 100 ($k = 2$)
-# says how large a gap two *different* modalities keep under the same temperature.
+# Which of these set-ups the paper's figures use could not be found (only the abstract could be read, see
+# {doc}`../book/paper_numbers`); the crop and the shared weights are what their code does by default. One
+# difference remains: when their towers are fine-tuned, each gets a newly drawn projection head
+# (`clips/image_encoder.py` replaces `visual_projection` with a fresh 128-dimensional layer), so their two towers
+# share the backbone but not the head. Set-up (i) copies the whole tower, the stricter test of whether training
+# creates a gap. Beside them, the image-caption model of the temperature experiment at the same logit scale of 100
+# ($k = 2$) says how large a gap two *different* modalities keep under the same temperature.
 
 # %%
+import numpy as np
+
 from gaplab import runs as run_cache
 from gaplab import temperature
 
 same_cfg = samemodality.SameModalityConfig.from_profile
-same = {
-    "identical inputs, logit scale 100": samemodality.get_or_train_same_modality(
-        same_cfg(prof, views="identical", temperature=100.0)
+FIXED = {"temperature": 100.0}
+CROP_SEEDS = (0, 1, 2)
+setups = {
+    **{
+        f"(i) same start, crop view, seed {s}": same_cfg(
+            prof, init="same", views="crop", seed=s, **FIXED
+        )
+        for s in CROP_SEEDS
+    },
+    "(ii) same start, identical inputs": same_cfg(
+        prof, init="same", views="identical", **FIXED
     ),
-    "augmented views, learnable": samemodality.get_or_train_same_modality(
-        same_cfg(prof)
+    "(iii) separate seeds, identical inputs": same_cfg(
+        prof, views="identical", **FIXED
     ),
-    "one shared tower": samemodality.get_or_train_same_modality(
-        same_cfg(prof, shared=True)
-    ),
+    "one shared tower, crop view": same_cfg(prof, shared=True, views="crop", **FIXED),
 }
-same_table = pd.DataFrame(
-    {name: contrastive.embedding_report(r.eval_a, r.eval_b) for name, r in same.items()}
-).T
-pair_100 = run_cache.get_or_train(temperature.temperature_config(prof, 100.0))
-same_table.loc["images and captions, logit scale 100"] = contrastive.embedding_report(
-    pair_100.eval_image, pair_100.eval_text
+same = {
+    name: samemodality.get_or_train_same_modality(cfg) for name, cfg in setups.items()
+}
+rows = {}
+for name, r in same.items():
+    start = contrastive.embedding_report(r.initial_a, r.initial_b)
+    end = contrastive.embedding_report(r.eval_a, r.eval_b)
+    rows[name] = {
+        "L2M, step 0": start["l2m"],
+        "L2M, end": end["l2m"],
+        "separability, step 0": start["linear_separability"],
+        "separability, end": end["linear_separability"],
+    }
+same_table = pd.DataFrame(rows).T
+display(same_table.round(3))
+charts.lines(
+    pd.DataFrame(
+        [{"set-up": name, **h} for name, r in same.items() for h in r.history]
+    ),
+    "step",
+    {"l2m": "L2M"},
+    series="set-up",
+    x_title="training step",
+    title="The gap between two image towers during training",
 )
-fahim, aug, one = (same_table.iloc[i] for i in range(3))
-two_mod = same_table.loc["images and captions, logit scale 100"]
-for prefix, row in (
-    ("samemodality", fahim),
-    ("samemodality_augmented", aug),
-    ("samemodality_shared", one),
-    ("samemodality_pairs_100", two_mod),
+
+# %% tags=["hide-input"]
+crop = same_table.loc[[f"(i) same start, crop view, seed {s}" for s in CROP_SEEDS]]
+sym = same_table.loc["(ii) same start, identical inputs"]
+sep = same_table.loc["(iii) separate seeds, identical inputs"]
+one = same_table.loc["one shared tower, crop view"]
+pair_100 = run_cache.get_or_train(temperature.temperature_config(prof, 100.0))
+two_mod = contrastive.embedding_report(pair_100.eval_image, pair_100.eval_text)
+rise = crop["L2M, end"] - crop["L2M, step 0"]
+for key, col in (
+    ("l2m_start", "L2M, step 0"),
+    ("l2m", "L2M, end"),
+    ("sep_start", "separability, step 0"),
+    ("sep", "separability, end"),
 ):
-    glue(f"{prefix}_l2m", float(row["l2m"]))
-    glue(f"{prefix}_rmg", float(row["rmg"]))
-    glue(f"{prefix}_linear_separability", float(row["linear_separability"]))
-ratio = float(fahim["l2m"] / two_mod["l2m"])
+    glue(f"samemodality_crop_{key}", [float(v) for v in crop[col]])
+    glue(f"samemodality_crop_{key}_text", ", ".join(f"{v:.3f}" for v in crop[col]))
+glue("samemodality_crop_rise_min", float(rise.min()))
+glue("samemodality_crop_rise_max", float(rise.max()))
+glue("samemodality_crop_l2m_start_max", float(crop["L2M, step 0"].max()))
+glue("samemodality_crop_sep_start_max", float(crop["separability, step 0"].max()))
+glue("samemodality_crop_sep_min", float(crop["separability, end"].min()))
+glue("samemodality_l2m", float(crop["L2M, end"].mean()))
+glue("samemodality_linear_separability", float(crop["separability, end"].mean()))
+for prefix, row in (
+    ("samemodality_symmetric", sym),
+    ("samemodality_separate", sep),
+    ("samemodality_shared", one),
+):
+    glue(f"{prefix}_l2m_start", float(row["L2M, step 0"]))
+    glue(f"{prefix}_l2m", float(row["L2M, end"]))
+    glue(f"{prefix}_linear_separability", float(row["separability, end"]))
+glue("samemodality_pairs_100_l2m", float(two_mod["l2m"]))
+ratio = float(crop["L2M, end"].mean() / two_mod["l2m"])
 glue("samemodality_ratio_to_pairs", ratio)
 # "same order" read as within a factor of three either way
 glue(
     "samemodality_order",
     "of the same order as" if 1 / 3 <= ratio <= 3 else "not of the same order as",
 )
-display(same_table[["l2m", "rmg", "linear_separability"]].round(3))
+beyond_shared = float(crop["L2M, end"].min() - one["L2M, end"])
+glue("samemodality_beyond_shared", beyond_shared)
+glue(
+    "samemodality_beyond_shared_verdict",
+    "larger than"
+    if (crop["L2M, end"] > one["L2M, end"]).all()
+    else "smaller than"
+    if (crop["L2M, end"] < one["L2M, end"]).all()
+    else "on both sides of",
+)
+glue(
+    "samemodality_separate_verdict",
+    "shrinks" if sep["L2M, end"] < sep["L2M, step 0"] else "grows",
+)
 
 # %% [markdown]
-# Under Fahim et al.'s protocol the two towers end at L2M {glue:text}`samemodality_l2m:.3f` (RMG
-# {glue:text}`samemodality_rmg:.3f`), and a linear classifier tells which tower an embedding came from with accuracy
-# {glue:text}`samemodality_linear_separability:.3f`, where chance is 0.5, although both towers read the very same
-# images. With augmented views and a learnable temperature the gap is L2M
-# {glue:text}`samemodality_augmented_l2m:.3f` (separability {glue:text}`samemodality_augmented_linear_separability:.3f`);
-# with one shared tower L2M is {glue:text}`samemodality_shared_l2m:.3f` and the separability
-# {glue:text}`samemodality_shared_linear_separability:.3f`: the two views are then embedded by one function and
-# nothing tells them apart. Images and captions trained at the same logit scale of 100 end at L2M
-# {glue:text}`samemodality_pairs_100_l2m:.3f`; the same-modality gap under Fahim et al.'s protocol is
+# | set-up | L2M, step 0 | L2M, end | separability, end |
+# |---|---|---|---|
+# | (i) same start, crop view (seeds 0, 1, 2) | {glue:text}`samemodality_crop_l2m_start_text` | {glue:text}`samemodality_crop_l2m_text` | {glue:text}`samemodality_crop_sep_text` |
+# | (ii) same start, identical inputs | {glue:text}`samemodality_symmetric_l2m_start:.3f` | {glue:text}`samemodality_symmetric_l2m:.3f` | {glue:text}`samemodality_symmetric_linear_separability:.3f` |
+# | (iii) separate seeds, identical inputs | {glue:text}`samemodality_separate_l2m_start:.3f` | {glue:text}`samemodality_separate_l2m:.3f` | {glue:text}`samemodality_separate_linear_separability:.3f` |
+# | one shared tower, crop view | {glue:text}`samemodality_shared_l2m_start:.3f` | {glue:text}`samemodality_shared_l2m:.3f` | {glue:text}`samemodality_shared_linear_separability:.3f` |
+#
+# Two separately seeded towers (iii) start far apart, at L2M {glue:text}`samemodality_separate_l2m_start:.3f`,
+# before they have seen a single batch, and training {glue:text}`samemodality_separate_verdict` that gap (to
+# {glue:text}`samemodality_separate_l2m:.3f`): the gap of this set-up is the cone effect's, so it cannot say
+# whether training creates one. With the same start (i) the towers begin close, at L2M of at most
+# {glue:text}`samemodality_crop_l2m_start_max:.3f` (the crop alone makes the two inputs differ, so not 0), and
+# training changes L2M by {glue:text}`samemodality_crop_rise_min:+.3f` to
+# {glue:text}`samemodality_crop_rise_max:+.3f` over the three seeds, ending at a linear separability of at least
+# {glue:text}`samemodality_crop_sep_min:.3f` (chance 0.5; at most {glue:text}`samemodality_crop_sep_start_max:.3f`
+# at step 0). The symmetry control (ii) ends at L2M {glue:text}`samemodality_symmetric_l2m:.3f`, as it must.
+#
+# What opens the gap in (i)? One shared tower reading the image and its crop ends at L2M
+# {glue:text}`samemodality_shared_l2m:.3f`; the two towers of (i) end {glue:text}`samemodality_beyond_shared_verdict`
+# that on every seed (the smallest of them minus the shared tower's:
+# {glue:text}`samemodality_beyond_shared:+.3f`). The crop is a different kind of input, a zoomed-in corner, and a
+# network trained to match it with the whole image still maps the two to different regions; how much of the gap
+# in (i) is owed to having two towers rather than to the two inputs is the difference between those two rows.
+# Images and captions trained at the same logit scale of 100 end at L2M
+# {glue:text}`samemodality_pairs_100_l2m:.3f`; the mean same-modality gap of (i) is
 # {glue:text}`samemodality_ratio_to_pairs:.2f` times that, {glue:text}`samemodality_order` the image-caption gap
-# (read as: within a factor of three). So a gap does come with having two separately initialised encoders trained
-# contrastively, as Fahim et al. say, and a linear classifier finds it easily; how large it is depends on the
-# set-up: the book's first version of this control (augmented views, learnable temperature) found only the small
-# gap of the second row. The two set-ups differ in the inputs and in the temperature at once; exercise 2
-# separates the two. Where the book differs from their set-up: MAD images and the MAD image tower instead of
-# MS-COCO and CLIP's towers, and training from scratch for the MAD recipe's steps; the paper's own same-modality numbers
-# were not available (see {doc}`../book/paper_numbers`).
+# (read as: within a factor of three). Where the book differs from their set-up: MAD images and the MAD image
+# tower trained from scratch instead of MS-COCO and pretrained CLIP towers, and the whole tower copied, head
+# included; the paper's own same-modality numbers were not available (see {doc}`../book/paper_numbers`).
 
 # %% tags=["hide-input"]
 # a held-out accuracy on ~30% of 2 x eval_n embeddings has standard error
 # <= sqrt(0.25 / n_test) under chance
-n_test = 0.3 * 2 * len(same["augmented views, learnable"].eval_a)
+n_test = 0.3 * 2 * len(next(iter(same.values())).eval_a)
 se = (0.25 / n_test) ** 0.5
 check_claim(
-    "A gap appears between two encoders of the same modality trained with the CLIP "
-    "loss (Fahim et al. 2024): under their protocol the embeddings are separable "
-    "above chance, and further apart than one shared encoder's",
-    fahim["linear_separability"] > 0.5 + 5 * se and fahim["l2m"] > 2 * one["l2m"],
-    f"identical inputs, logit scale 100: L2M {fahim['l2m']:.3f}, separability "
-    f"{fahim['linear_separability']:.3f} (chance 0.5, 5 s.e. = {5 * se:.3f}); "
-    "shared tower: L2M "
-    f"{one['l2m']:.3f}, separability {one['linear_separability']:.3f}",
+    "Contrastive training creates a gap between two encoders of the same modality "
+    "that start from the same weights (Fahim et al. 2024, abstract: 'even when "
+    "accounting for' the cone effect): on every seed L2M rises from step 0 and the "
+    "towers end separable above chance",
+    bool(
+        (rise > 0).all()
+        and (crop["separability, end"] > 0.5 + 5 * se).all()
+        and (crop["separability, end"] > crop["separability, step 0"]).all()
+    ),
+    "same start, crop view, seeds "
+    + ", ".join(str(s) for s in CROP_SEEDS)
+    + ": L2M "
+    + ", ".join(
+        f"{a:.3f} -> {b:.3f}" for a, b in zip(crop["L2M, step 0"], crop["L2M, end"])
+    )
+    + "; separability "
+    + ", ".join(
+        f"{a:.3f} -> {b:.3f}"
+        for a, b in zip(crop["separability, step 0"], crop["separability, end"])
+    )
+    + f" (chance 0.5, 5 s.e. = {5 * se:.3f})",
+    prof,
+)
+check_claim(
+    "Two towers that start equal and read identical inputs never part (the "
+    "symmetry control: the book's own, from the loss's symmetry)",
+    bool(
+        np.array_equal(
+            same["(ii) same start, identical inputs"].eval_a,
+            same["(ii) same start, identical inputs"].eval_b,
+        )
+    )
+    and sym["L2M, end"] == 0.0,
+    f"L2M at step 0 {sym['L2M, step 0']:.3g}, at the end {sym['L2M, end']:.3g}",
     prof,
 )
 
@@ -552,22 +671,19 @@ record.show(
 # ```{exercise}
 # :label: contrastive_gap-ex2
 #
-# The first two rows of the same-modality table differ in two ways at once: the inputs (identical or
-# augmented) and the temperature (fixed at 100 or learnable). Design the two runs that separate the causes,
-# with `samemodality.SameModalityConfig.from_profile`, and say which row of the table each is compared with.
+# Set-up (i) fixes the temperature at 0.01, as Fahim et al.'s code does. Does the gap it creates need that
+# temperature? Write down the configuration of set-up (i), seed 0, with a learnable temperature (and nothing
+# else changed), using `samemodality.SameModalityConfig.from_profile`; train it and compare its step 0 and end.
 # ```
 #
 # ```{solution} contrastive_gap-ex2
 # :label: contrastive_gap-sol2
 # :class: dropdown
 #
-# Change one thing at a time. `from_profile(prof, views="identical")` (identical inputs, learnable temperature)
-# differs from the first row only in the temperature and from the second only in the inputs;
-# `from_profile(prof, temperature=100.0)` (augmented views at a fixed 100) differs from the second row only in the
-# temperature and from the first only in the inputs. Together the four runs give each cause twice. Train each with
-# `samemodality.get_or_train_same_modality(...)` and read `contrastive.embedding_report(r.eval_a, r.eval_b)`.
-# Remember which logit scale the learnable runs end at (`r.history[-1]["logit_scale"]`): the temperature chapter
-# shows how strongly the scale alone moves an image-caption gap.
+# `from_profile(prof, init="same", views="crop", seed=0)`: the temperature is learnable unless fixed. Train it
+# with `r = samemodality.get_or_train_same_modality(cfg)` and read `r.history[0]["l2m"]` against
+# `r.history[-1]["l2m"]`, and `r.history[-1]["logit_scale"]` for where the scale settled. The symmetry control
+# needs no second run: with equal towers and equal inputs no temperature can part them.
 # ```
 
 # %% [markdown]

@@ -194,16 +194,24 @@ def book_runs(
                     )
                 )
         elif ch == "contrastive_gap":
+            # the chapter's same-modality set-ups, all at logit scale 100
             same = {
-                "identical inputs, logit scale 100": {
-                    "views": "identical",
-                    "temperature": 100.0,
+                **{
+                    f"same start, crop view, seed {seed}": {
+                        "init": "same",
+                        "views": "crop",
+                        "seed": seed,
+                    }
+                    for seed in (0, 1, 2)
                 },
-                "two towers": {},
-                "one tower": {"shared": True},
+                "same start, identical inputs": {"init": "same", "views": "identical"},
+                "separate seeds, identical inputs": {"views": "identical"},
+                "one shared tower, crop view": {"shared": True, "views": "crop"},
             }
             for label, overrides in same.items():
-                cfg = SameModalityConfig.from_profile(prof, **overrides)
+                cfg = SameModalityConfig.from_profile(
+                    prof, temperature=100.0, **overrides
+                )
                 out.append(
                     BookRun(
                         ch, "same-modality " + label, "same-modality", cfg, _key(cfg)

@@ -16,26 +16,15 @@ def _alignment_only_change(ns):
     return [float(report[m] - clip[m]) for m in ("l2m", "uniformity")]
 
 
-def _separating_configs(answer, ns) -> bool:
-    if isinstance(answer, (str, bytes, SameModalityConfig)):
-        raise ValueError("store a pair of configurations: (first run, second run)")
-    try:
-        pair = list(answer)
-    except TypeError:
-        raise ValueError("store a pair of configurations: (first run, second run)")
-    if len(pair) != 2 or not all(isinstance(c, SameModalityConfig) for c in pair):
+def _learnable_config(answer, ns) -> bool:
+    if not isinstance(answer, SameModalityConfig):
         raise ValueError(
-            "store two `samemodality.SameModalityConfig` objects, e.g. made with "
+            "store one `samemodality.SameModalityConfig`, e.g. made with "
             "`SameModalityConfig.from_profile(prof, ...)`"
         )
-    first = ns["same"]["identical inputs, logit scale 100"].config
-    second = ns["same"]["augmented views, learnable"].config
-    # each run takes one setting from each row: one cause changes at a time
-    wanted = [
-        dataclasses.replace(first, temperature=second.temperature),
-        dataclasses.replace(first, views=second.views),
-    ]
-    return pair == wanted or pair == wanted[::-1]
+    fixed = ns["same"]["(i) same start, crop view, seed 0"].config
+    # set-up (i) with only the temperature changed
+    return answer == dataclasses.replace(fixed, temperature="learnable")
 
 
 def _text_only_guess(ns):
@@ -66,17 +55,15 @@ EXERCISES = [
     ),
     Exercise(
         "contrastive_gap-ex2",
-        variable="separating_configs",
-        task="your two runs as a pair of `SameModalityConfig`s, "
-        "`separating_configs = (config_1, config_2)`.",
-        accept=_separating_configs,
-        hint="each run should differ from each of the first two rows in one setting "
-        "only, `views` or `temperature`, and in nothing else.",
+        variable="learnable_config",
+        task="the configuration of set-up (i), seed 0, with a learnable temperature, "
+        "as `learnable_config`.",
+        accept=_learnable_config,
+        hint='set-up (i) is `init="same"`, `views="crop"`, `seed=0` at the chapter\'s '
+        "profile; leave `temperature` at its default, which is learnable.",
         worked="from gaplab import samemodality\n\n"
-        "from_profile = samemodality.SameModalityConfig.from_profile\n"
-        "separating_configs = (\n"
-        '    from_profile(prof, views="identical"),\n'
-        "    from_profile(prof, temperature=100.0),\n"
+        "learnable_config = samemodality.SameModalityConfig.from_profile(\n"
+        '    prof, init="same", views="crop", seed=0\n'
         ")",
     ),
     Exercise(
