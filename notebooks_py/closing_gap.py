@@ -134,9 +134,9 @@ glue("closing_seeds", len(seeds))
 #   two-word caption is the same for every $k$, so the ideal words of all runs are built alike;
 # - accuracy is measured on each run's held-out images (the script uses the data sets' test split), and the ideal
 #   images and $\Delta$ come from the first {glue:text}`closing_n_ideal` images of the run's own training set,
-#   generated again as the trainer generates it, not from all of it. The book's choice: class means of that many
-#   images (about a tenth of them per digit) are steady enough, and encoding the whole set for each of the runs
-#   would cost more than the rest of the section;
+#   generated again as the trainer generates it, not from all of it. That is the book's choice, to keep the
+#   section cheap on two CPU cores; every class mean still averages many images (a tenth of them per digit, half
+#   of them for a swollen or an unswollen glyph);
 # - the script casts "ideal words minus $u_0$" to 16-bit floats; the book keeps 64-bit ones, which can only
 #   break exact ties differently.
 #
