@@ -60,8 +60,8 @@ COUNTS = {
     ),
     "the whole book (course guide)": (
         GUIDE,
-        r"The whole book trains (\d+) models at `cpu`[^.]*\.[^.]*the same (\d+) models",
-        lambda: [_runs()] * 2,
+        r"The whole book trains (\d+) models at `cpu`",
+        lambda: [_runs()],
     ),
     "the whole book at cpu and paper (how to run)": (
         HOW_TO_RUN,
