@@ -254,7 +254,9 @@ if comparison.models_set == "mad":
     glue("models_kendall_moad_k2_p", k2_bias["p"])
     # the claim fails only for a significant negative relation
     holds = k2_bias["p"] >= 0.05 or k2_bias["tau"] > 0
-    evidence = f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f} ({k2_bias['method']})"
+    evidence = (
+        f"tau = {k2_bias['tau']:.3f}, p = {k2_bias['p']:.3f} ({k2_bias['method']})"
+    )
     check_claim(
         "Within k = 2, more object bias does not mean worse attributes",
         holds,

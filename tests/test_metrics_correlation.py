@@ -16,7 +16,10 @@ def _p_direct(x, y):
     """Two-sided p as SciPy defines it, from tau-b of every pairing (slow: n! kendalltau calls)."""
     observed = stats.kendalltau(x, y).statistic
     taus = np.array(
-        [stats.kendalltau(x, y[list(p)]).statistic for p in itertools.permutations(range(len(x)))]
+        [
+            stats.kendalltau(x, y[list(p)]).statistic
+            for p in itertools.permutations(range(len(x)))
+        ]
     )
     eps = 1e-12
     tails = np.mean(taus <= observed + eps), np.mean(taus >= observed - eps)
@@ -136,8 +139,12 @@ def test_without_ties_any_number_of_models_is_exact():
         return (su * sx).sum(axis=(-1, -2)) / (12 * 11)
 
     mc = stats.permutation_test(
-        (y,), tau_batch, permutation_type="pairings", vectorized=True,
-        n_resamples=40_000, rng=np.random.default_rng(0),
+        (y,),
+        tau_batch,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=40_000,
+        rng=np.random.default_rng(0),
     )
     se = math.sqrt(r.p * (1 - r.p) / 40_000)
     assert abs(mc.pvalue - r.p) < 2 * 5 * se

@@ -207,9 +207,7 @@ def test_cross_uniformity_properties(pair, seed, t):
     assert cross_uniformity(x @ q, y @ q, t=t) == pytest.approx(value, abs=1e-9)
     # moving whole pairs changes nothing; only which caption is a row's own counts
     perm = np.random.default_rng(seed).permutation(len(x))
-    assert cross_uniformity(x[perm], y[perm], t=t) == pytest.approx(
-        value, abs=1e-9
-    )
+    assert cross_uniformity(x[perm], y[perm], t=t) == pytest.approx(value, abs=1e-9)
 
 
 def test_cross_uniformity_known_values_and_the_training_loss(rng):

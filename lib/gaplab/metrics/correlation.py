@@ -208,7 +208,9 @@ def kendall(
     s_obs = int(np.triu(sx.astype(np.int32) * sy, k=1).sum())
     ties = len(np.unique(a)) < n or len(np.unique(b)) < n
     if not ties:
-        return KendallResult(tau, _p_mahonian(s_obs, n), n, True, math.factorial(n), 0.0)
+        return KendallResult(
+            tau, _p_mahonian(s_obs, n), n, True, math.factorial(n), 0.0
+        )
     if n <= max_enumerated:
         p = _p_enumerated(s_obs, sx, sy)
         return KendallResult(tau, p, n, True, math.factorial(n), 0.0)

@@ -237,7 +237,11 @@ def _test_row(r) -> dict:
 
 
 def correlations(
-    table: pd.DataFrame, pairs, *, group: str | None = "group", n_resamples: int = 99_999
+    table: pd.DataFrame,
+    pairs,
+    *,
+    group: str | None = "group",
+    n_resamples: int = 99_999,
 ) -> pd.DataFrame:
     """Kendall's tau with its permutation p-value for each (x column, y column) in ``pairs``, over all models and
     within each ``group`` of at least three models. ``exact``, ``pairings`` and ``se`` say how each p was found
