@@ -159,13 +159,15 @@ cols = ["k"] + [f"{role} {v}" for role in ("object", "attribute") for v in shown
 display(close_k[cols].style.format("{:.3f}", subset=cols[1:]).hide(axis="index"))
 
 # %%
-# under the dot rule the four ideal-word rows should agree image for image; count the rows where they do not
+# under the dot rule the four ideal-word rows should agree image for image;
+# count the rows where they do not
 differ = sum(
     int((close[v] != close["ideal words"]).sum()) for v in closing.DOT_VARIANTS
 )
 glue("closing_dot_differ", differ)
 print(
-    f"rows of `close` where a way of closing the gap changes the dot-rule accuracy: {differ}"
+    "rows of `close` where a way of closing the gap changes the dot-rule "
+    f"accuracy: {differ}"
 )
 
 # %%
@@ -217,7 +219,8 @@ print(
 )
 
 # %%
-# one gain per run (k >= 1, each seed) and role: above 0? and the attributes' above the digit's?
+# one gain per run (k >= 1, each seed) and role: above 0?
+# and the attributes' above the digit's?
 test = closing.gain_test(close)
 p_attr, p_obj, p_more = test["p_attr"], test["p_obj"], test["p_more"]
 holds = p_attr < 0.05 and p_obj < 0.05
@@ -255,13 +258,11 @@ evidence = (
     f"attributes > 0 p = {p_attr:.3f}, digit > 0 p = {p_obj:.3f} (attributes > digit, "
     f"the book's own question: p = {p_more:.3f})"
 )
-# on the cpu profile's cached runs (2026-12-03): attributes +0.011 (p = 0.001), digit +0.007
-# (p = 0.017); attributes > digit p = 0.17
 check_claim(
-    "Closing the gap with ideal words minus u0 (Schrodi et al.'s analysis/gap_ideal_words.py) "
-    "gives higher zero-shot accuracy than one plain prompt per class, for the attributes and "
-    "for the object (their abstract: 'indications that closing the gap indeed leads to "
-    "improvements')",
+    "Closing the gap with ideal words minus u0 (Schrodi et al.'s "
+    "analysis/gap_ideal_words.py) gives higher zero-shot accuracy than one "
+    "plain prompt per class, for the attributes and for the object (their "
+    "abstract: 'indications that closing the gap indeed leads to improvements')",
     holds,
     evidence,
     prof,
@@ -438,10 +439,10 @@ stable = max(
     float(digits["image vs image"].mean()), float(digits["text vs text"].mean())
 )
 check_claim(
-    "Images and captions arrange the classes differently (Schrodi et al. 2025, abstract: "
-    "'differently organized'; their analysis/gap_neighborhood_test.py, which their README "
-    "maps to Table 2): the image-text ranking distance of the digit classes exceeds what "
-    "two seeds of either side differ by",
+    "Images and captions arrange the classes differently (Schrodi et al. 2025, "
+    "abstract: 'differently organized'; their analysis/gap_neighborhood_test.py, "
+    "which their README maps to Table 2): the image-text ranking distance of the "
+    "digit classes exceeds what two seeds of either side differ by",
     img_txt > stable,
     f"mean over k: image vs text {img_txt:.3f}; two seeds, images "
     f"{float(digits['image vs image'].mean()):.3f}, "
