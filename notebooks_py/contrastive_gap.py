@@ -93,7 +93,7 @@ print(f"profile: {prof.name}")
 # - **(ii) same start, identical inputs**: the symmetry control. Both towers get the same gradient at every
 #   step, so they can never part and the gap must stay exactly 0. (CLIP's loss is computed here so that swapping
 #   the towers swaps its two terms operation for operation; in the usual form the transposed logits round
-#   differently and the towers drift apart from last-bit differences, see `samemodality.swap_symmetric_clip_loss`.)
+#   differently and the towers drift apart from last-bit differences, see `losses.swap_symmetric_clip_loss`.)
 # - **(iii) separate seeds, identical inputs**: the towers drawn from two seeds, both reading the same image
 #   (the set-up this chapter used before, called "Fahim et al.'s protocol" there).
 # - **one shared tower, crop view**: one network reads both the image and its crop; whatever gap it shows comes

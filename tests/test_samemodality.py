@@ -196,10 +196,10 @@ def test_swap_symmetric_loss_is_clips_loss(n, d, scale, seed):
     a = torch.nn.functional.normalize(torch.randn(n, d, generator=gen), dim=-1)
     b = torch.nn.functional.normalize(torch.randn(n, d, generator=gen), dim=-1)
     s = torch.tensor(scale)
-    ours = S.swap_symmetric_clip_loss(a, b, s)
+    ours = losses.swap_symmetric_clip_loss(a, b, s)
     torch.testing.assert_close(ours, losses.clip_loss(a, b, s), rtol=1e-5, atol=1e-5)
     # swapping the sides swaps the terms exactly
-    assert torch.equal(ours, S.swap_symmetric_clip_loss(b, a, s))
+    assert torch.equal(ours, losses.swap_symmetric_clip_loss(b, a, s))
 
 
 def test_crop_run_resumes_to_the_same_numbers(tmp_path):

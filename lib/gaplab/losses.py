@@ -6,7 +6,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["clip_loss", "uniformity", "cross_uniformity", "alignment"]
+__all__ = [
+    "clip_loss",
+    "swap_symmetric_clip_loss",
+    "uniformity",
+    "cross_uniformity",
+    "alignment",
+]
 
 
 def clip_loss(
@@ -16,6 +22,23 @@ def clip_loss(
     logits = logit_scale * img @ txt.t()
     target = torch.arange(len(img), device=img.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def swap_symmetric_clip_loss(
+    a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """CLIP's loss (:func:`clip_loss`) written so that swapping ``a`` and ``b`` swaps its two
+    terms operation for operation.
+
+    CLIP's usual form transposes one logit matrix for the second term, and the transposed products round
+    differently: two equal towers reading equal inputs then get gradients that differ in the last bits, and
+    training magnifies that into a gap. Here each term has its own product, so equal towers get bitwise equal
+    gradients and stay equal, as they would in exact arithmetic.
+    """
+    target = torch.arange(len(a), device=a.device)
+    ab = F.cross_entropy(logit_scale * a @ b.t(), target)
+    ba = F.cross_entropy(logit_scale * b @ a.t(), target)
+    return (ab + ba) / 2
 
 
 def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from gaplab import metrics as M
+from gaplab.losses import swap_symmetric_clip_loss
 from gaplab.models import (
     MAD_PRESETS,
     calibrate_batchnorm,
@@ -73,7 +74,6 @@ __all__ = [
     "CROP_BOX",
     "crop_view",
     "initial_model",
-    "swap_symmetric_clip_loss",
     "SameModalityConfig",
     "SameModalityResult",
     "TwoViewCLIP",
@@ -290,23 +290,6 @@ def initial_model(
     calibrate_batchnorm(_BothTowers(model, cfg.views, gen), images_uint8)
     model.eval()
     return model
-
-
-def swap_symmetric_clip_loss(
-    a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor
-) -> torch.Tensor:
-    """CLIP's loss (:func:`gaplab.losses.clip_loss`) written so that swapping ``a`` and ``b`` swaps its two
-    terms operation for operation.
-
-    CLIP's usual form transposes one logit matrix for the second term, and the transposed products round
-    differently: two equal towers reading equal inputs then get gradients that differ in the last bits, and
-    training magnifies that into a gap. Here each term has its own product, so equal towers get bitwise equal
-    gradients and stay equal, as they would in exact arithmetic.
-    """
-    target = torch.arange(len(a), device=a.device)
-    ab = torch.nn.functional.cross_entropy(logit_scale * a @ b.t(), target)
-    ba = torch.nn.functional.cross_entropy(logit_scale * b @ a.t(), target)
-    return (ab + ba) / 2
 
 
 @dataclass

@@ -54,6 +54,7 @@ __all__ = [
     "train_step",
     "make_optimizer",
     "encode",
+    "encode_images",
     "class_prompts",
     "class_prompt_embeddings",
     "mad_data",
@@ -319,25 +320,31 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 @torch.no_grad()
+def encode_images(model, images_uint8: torch.Tensor, batch: int = 1024) -> np.ndarray:
+    """Normalised image embeddings of MAD images, as a float32 numpy array."""
+    model.eval()
+    img = [
+        torch.nn.functional.normalize(
+            model.encode_image(mad_image_input(images_uint8[s : s + batch])).float(),
+            dim=-1,
+        )
+        for s in range(0, len(images_uint8), batch)
+    ]
+    return torch.cat(img).cpu().numpy()
+
+
+@torch.no_grad()
 def encode(model, images_uint8: torch.Tensor, tokens: torch.Tensor, batch: int = 1024):
     """Normalised image and text embeddings, as float32 numpy arrays."""
-    model.eval()
-    img, txt = [], []
+    img = encode_images(model, images_uint8, batch)
+    txt = []
     for s in range(0, len(images_uint8), batch):
-        img.append(
-            torch.nn.functional.normalize(
-                model.encode_image(
-                    mad_image_input(images_uint8[s : s + batch])
-                ).float(),
-                dim=-1,
-            )
-        )
         txt.append(
             torch.nn.functional.normalize(
                 model.encode_text(tokens[s : s + batch]).float(), dim=-1
             )
         )
-    return torch.cat(img).cpu().numpy(), torch.cat(txt).cpu().numpy()
+    return img, torch.cat(txt).cpu().numpy()
 
 
 @torch.no_grad()

@@ -48,9 +48,8 @@ from gaplab import metrics as M
 from gaplab.data.mad import CAPTION_WORDS, FACTORS
 from gaplab.geometry import subtract_gap
 from gaplab.metrics.closing import dot_accuracy, ideal_images, ideal_words
-from gaplab.models import mad_image_input
 from gaplab.tokenizer import MADTokenizer
-from gaplab.train import class_prompt_embeddings, mad_data
+from gaplab.train import class_prompt_embeddings, encode_images, mad_data
 
 __all__ = [
     "VARIANTS",
@@ -149,14 +148,8 @@ def training_images(result, n: int = 2000) -> tuple[np.ndarray, dict[str, np.nda
     device = next(model.parameters()).device
     data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
     take = min(int(n), len(data))
-    model.eval()
-    parts = []
-    for s in range(0, take, 1024):
-        batch = mad_image_input(data.images[s : min(s + 1024, take)])
-        emb = model.encode_image(batch).float()
-        parts.append(torch.nn.functional.normalize(emb, dim=-1).cpu())
     labels = {f: v[:take].cpu().numpy() for f, v in data.factors.items()}
-    return torch.cat(parts).numpy().astype(np.float64), labels
+    return encode_images(model, data.images[:take]).astype(np.float64), labels
 
 
 def ideal_images_by_factor(
