@@ -199,18 +199,29 @@ def loss_against_tilt(
     tilts = (
         np.arange(0.0, 91.0) if tilts is None else np.asarray(tilts, dtype=np.float64)
     )
-    points = {float(t): meridian_points(t) for t in tilts}
+    return _loss_grid(
+        logit_scales,
+        swaps,
+        "tilt",
+        {float(t): meridian_points(t) for t in tilts},
+        meridian_targets,
+        lambda t, x, y: float(np.linalg.norm(x.mean(0) - y.mean(0))),
+    )
+
+
+def _loss_grid(logit_scales, swaps, name, layouts, targets_of, gap) -> pd.DataFrame:
+    """One row per (logit scale, swapped pairs, layout value ``name``): the toy's gap and loss."""
     rows = []
     for n_swapped in swaps:
-        targets = meridian_targets(int(n_swapped))
+        targets = targets_of(int(n_swapped))
         for s in logit_scales:
-            for t, (x, y) in points.items():
+            for v, (x, y) in layouts.items():
                 rows.append(
                     {
                         "logit scale": float(s),
                         "swapped pairs": int(n_swapped),
-                        "tilt": t,
-                        "gap": float(np.linalg.norm(x.mean(0) - y.mean(0))),
+                        name: v,
+                        "gap": gap(v, x, y),
                         "loss": contrastive_loss(x, y, s, targets),
                     }
                 )
@@ -226,22 +237,14 @@ def loss_against_z(
         if zs is None
         else np.asarray(zs, dtype=np.float64)
     )
-    rings = {float(z): ring_points(z) for z in zs}
-    rows = []
-    for n_swapped in swaps:
-        targets = swapped_targets(int(n_swapped))
-        for s in logit_scales:
-            for z, (x, y) in rings.items():
-                rows.append(
-                    {
-                        "logit scale": float(s),
-                        "swapped pairs": int(n_swapped),
-                        "z": z,
-                        "gap": 2.0 * abs(z),
-                        "loss": contrastive_loss(x, y, s, targets),
-                    }
-                )
-    return pd.DataFrame(rows)
+    return _loss_grid(
+        logit_scales,
+        swaps,
+        "z",
+        {float(z): ring_points(z) for z in zs},
+        swapped_targets,
+        lambda z, x, y: 2.0 * abs(z),
+    )
 
 
 def loss_minima(frame: pd.DataFrame, along: str = "z") -> pd.DataFrame:
