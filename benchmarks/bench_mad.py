@@ -6,8 +6,8 @@ Writes benchmarks/results/mad-<device>-<date>.json with the machine it ran on. I
 of the `smoke` and `cpu` profiles against their budgets (smoke under 20 s; cpu under 90 s on two CPU cores,
 reaching zero-shot digit accuracy >= 0.9); `--no-budgets` skips them. The two training pipelines feed
 the same model (same preset, batch size, optimiser) on the same device in one run:
-- resident: uint8 images held on the device, batches indexed and captions sampled with tensor ops (gaplab.train);
-- grid: `--grid` runs stepped together under vmap (gaplab.grid), every run's samples counted;
+- resident: uint8 images held on the device, batches indexed and captions sampled with tensor ops (gaplab.training.train);
+- grid: `--grid` runs stepped together under vmap (gaplab.training.grid), every run's samples counted;
 - per-sample: a Dataset returning one PIL image and one caption string per item, torchvision's ToTensor and
   Normalize, the tokenizer per caption, batched by a DataLoader (the usual image-text pipeline).
 """
@@ -26,10 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gaplab.data.mad import generate_mad
-from gaplab.models import create_mad_model
-from gaplab.precision import choose_precision, make_scaler
-from gaplab.tokenizer import MADTokenizer, caption_tokens
-from gaplab.train import TrainConfig, make_optimizer, train_step
+from gaplab.training.models import create_mad_model
+from gaplab.training.precision import choose_precision, make_scaler
+from gaplab.training.tokenizer import MADTokenizer, caption_tokens
+from gaplab.training.train import TrainConfig, make_optimizer, train_step
 
 OUT = Path(__file__).parent / "results"
 
@@ -104,8 +104,8 @@ def resident_step(mad, cfg, device):
 
 
 def grid_steps(mad, cfg, device, size: int):
-    """A step of ``size`` runs stacked together (gaplab.grid), as a function returning their losses."""
-    from gaplab.grid import StackedRuns, grid_step, stacked_losses
+    """A step of ``size`` runs stacked together (gaplab.training.grid), as a function returning their losses."""
+    from gaplab.training.grid import StackedRuns, grid_step, stacked_losses
 
     models = [create_mad_model(cfg.preset, seed=i, device=device) for i in range(size)]
     stack = StackedRuns(models, [make_optimizer(m, cfg) for m in models], cfg)
@@ -224,7 +224,7 @@ def matmul_rate(device, size: int = 2048) -> float:
 def bench_profile_run(name: str, device) -> dict:
     """A whole training run of a profile's MAD configuration (data generation and evaluation included)."""
     from gaplab import runs
-    from gaplab.train import train
+    from gaplab.training.train import train
 
     print(f"whole training run at profile {name} ...", flush=True)
     t = time.perf_counter()

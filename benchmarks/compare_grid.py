@@ -3,7 +3,7 @@
     python benchmarks/compare_grid.py [--profile cpu] [--ks 0 2 4 5] [--seed 0] [--device cpu|cuda]
 
 Trains the imbalance chapter's runs for the given caption levels at ``--profile`` twice, alone and as one grid
-(gaplab.grid), with no run cache involved, and writes benchmarks/results/grid-<device>-<date>.json: both wall
+(gaplab.training.grid), with no run cache involved, and writes benchmarks/results/grid-<device>-<date>.json: both wall
 times and, for each run, its final measures both ways and their differences. A stacked product rounds
 differently from separate ones, so the two agree to a tolerance; this measures how close at a whole run's length.
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from gaplab import imbalance
-from gaplab.grid import train_grid
-from gaplab.precision import choose_precision
-from gaplab.train import train
+from gaplab.experiments import imbalance
+from gaplab.training.grid import train_grid
+from gaplab.training.precision import choose_precision
+from gaplab.training.train import train
 
 OUT = Path(__file__).parent / "results"
 MEASURES = ("loss", "l2m", "rmg", "logit_scale", "entropy", "zero_shot_digit_acc")

@@ -71,9 +71,8 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, imbalance
-from gaplab.book import check_claim, glue
-from gaplab.experiments import closing, organisation
+from gaplab.book import charts, check_claim, glue
+from gaplab.experiments import closing, imbalance, organisation
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -459,7 +458,7 @@ check_claim(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "closing_gap",

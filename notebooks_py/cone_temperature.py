@@ -66,12 +66,13 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, cone, geometry, imbalance, temperature
 from gaplab import metrics as M
-from gaplab.book import check_claim, glue
+from gaplab.book import charts, check_claim, glue
+from gaplab.book.papers import glue_paper_numbers
 from gaplab.data.embeddings import load_embeddings
-from gaplab.models import MAD_PRESETS
-from gaplab.papers import glue_paper_numbers
+from gaplab.experiments import cone, imbalance, temperature
+from gaplab.metrics import geometry
+from gaplab.training.models import MAD_PRESETS
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -730,7 +731,7 @@ check_claim(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "cone_temperature",

@@ -65,9 +65,9 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, contrastive, samemodality
-from gaplab.book import check_claim, glue
-from gaplab.papers import glue_paper_numbers
+from gaplab.book import charts, check_claim, glue
+from gaplab.book.papers import glue_paper_numbers
+from gaplab.experiments import contrastive, samemodality
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -111,7 +111,7 @@ print(f"profile: {prof.name}")
 import numpy as np
 
 from gaplab import runs as run_cache
-from gaplab import temperature
+from gaplab.experiments import temperature
 
 same_cfg = samemodality.SameModalityConfig.from_profile
 FIXED = {"temperature": 100.0}
@@ -310,7 +310,7 @@ check_claim(
 # cross-modal term (`cross_encoder_uniform_loss` in `Evaluator.get_mscoco_uniformity`, the authors'
 # `src/evaluator.py`). `gaplab.metrics.uniformity`, `gaplab.metrics.uniformity.cross_uniformity` and
 # `gaplab.metrics.alignment` measure the same quantities on embeddings (the tests check them against slow direct
-# sums and against `gaplab.losses`).
+# sums and against `gaplab.training.losses`).
 #
 # ## CLIP against CUA on MAD
 
@@ -628,7 +628,7 @@ check_claim(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "contrastive_gap",

@@ -60,11 +60,11 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, metrics
-from gaplab.analysis import ablation_effect, ablation_panels
-from gaplab.book import check_claim, glue
+from gaplab import metrics
+from gaplab.book import charts, check_claim, glue
+from gaplab.book.widgets import stepper
 from gaplab.data.embeddings import embedding_info, load_embeddings
-from gaplab.widgets import stepper
+from gaplab.experiments.real_embeddings import ablation_effect, ablation_panels
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()

@@ -65,8 +65,8 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, imbalance
-from gaplab.book import check_claim, glue
+from gaplab.book import charts, check_claim, glue
+from gaplab.experiments import imbalance
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -207,29 +207,29 @@ check_claim(
 # also offer half captions. The transforms (in the authors' open_clip
 # fork, `custom_transforms.py`) split a caption at spaces into two or four equal chunks and keep *one chunk
 # drawn at random* each time the caption is read: over the epochs a model sees every part of its captions, but
-# only a quarter at a time. `gaplab.realdata` supplies that as a plug-in for open_clip's own distributed trainer
+# only a quarter at a time. `gaplab.data.captions` supplies that as a plug-in for open_clip's own distributed trainer
 # (`open_clip_train`), so the rest of the training recipe stays open_clip's. `truncate_caption` does the
 # authors' cut by default (`mode="span"`; the chunk is a function of a seed, the epoch and the caption, so reruns
 # and workers agree) and keeps the first words with `mode="first"`, a variant that keeps the object-heavy start
-# of every caption and so removes less of what the images show. `python -m gaplab.realdata --caption-keep
+# of every caption and so removes less of what the images show. `python -m gaplab.data.captions --caption-keep
 # quarter ...` runs the trainer with the training captions cut (validation captions and ImageNet prompts stay
 # whole). This is not executed in the book: a CC3M run needs several GPUs for days.
 
 # %%
-from gaplab import realdata
+from gaplab.data import captions
 
 example = "a brown dog runs across a wide green field chasing a small red ball"
-for keep in realdata.CAPTION_KEEP:
-    spans = [realdata.truncate_caption(example, keep, epoch=e) for e in range(3)]
-    first = realdata.truncate_caption(example, keep, mode="first")
+for keep in captions.CAPTION_KEEP:
+    spans = [captions.truncate_caption(example, keep, epoch=e) for e in range(3)]
+    first = captions.truncate_caption(example, keep, mode="first")
     print(f"{keep:>8}: epochs 0-2: {' | '.join(spans)}")
     print(f"{'':>8}  first words: {first}")
 print()
-print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
+print(captions.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 
 # %% [markdown]
 # After training the three models, measure them as in the first chapters: embed a held-out set of image-caption
-# pairs (for instance with `gaplab.models.load_open_clip(model, pretrained=<checkpoint path>)`), then compare
+# pairs (for instance with `gaplab.training.models.load_open_clip(model, pretrained=<checkpoint path>)`), then compare
 # `metrics.rmg`, `metrics.l2m` and `metrics.logits_entropy` across the caption lengths.
 
 # %% [markdown]
@@ -240,7 +240,7 @@ print(realdata.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "entropy_link",
@@ -313,6 +313,6 @@ record.show(
 # "next to a" and "tall green tree" (2, 3, 3 and 3 words). Each is drawn with probability 1/4 per epoch, so the
 # first word is read in a quarter of the epochs, and the other words likewise. `mode="first"` keeps
 # ⌈11/4⌉ = 3 words, "a small red", in every epoch: the start of the caption, where the object is usually named, is
-# always seen, and the rest never. `[realdata.truncate_caption(c, "quarter", epoch=e) for e in range(8)]` shows
+# always seen, and the rest never. `[captions.truncate_caption(c, "quarter", epoch=e) for e in range(8)]` shows
 # the draws.
 # ```

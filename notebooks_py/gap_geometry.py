@@ -69,12 +69,12 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, metrics
-from gaplab.analysis import gap_table
-from gaplab.book import check_claim, glue
+from gaplab import metrics
+from gaplab.book import charts, check_claim, glue
+from gaplab.book.papers import glue_paper_numbers
 from gaplab.data.embeddings import EMBEDDING_MODELS, embedding_info, load_embeddings
-from gaplab.geometry import joint_pca
-from gaplab.papers import glue_paper_numbers
+from gaplab.experiments.real_embeddings import gap_table
+from gaplab.metrics.geometry import joint_pca
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()

@@ -58,8 +58,8 @@ profile = "auto"
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, imbalance
-from gaplab.book import check_claim, glue
+from gaplab.book import charts, check_claim, glue
+from gaplab.experiments import imbalance
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -287,7 +287,7 @@ charts.metrics_by_k(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "imbalance_training",

@@ -62,10 +62,10 @@ k = 2  # attributes named per caption besides the digit (0..5)
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, runs
-from gaplab.book import check_claim, glue
+from gaplab import runs
+from gaplab.book import charts, check_claim, glue
+from gaplab.book.gallery import caption_gallery, factor_gallery
 from gaplab.data.mad import FACTORS, generate_mad
-from gaplab.gallery import caption_gallery, factor_gallery
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -103,7 +103,7 @@ caption_gallery(samples, n=6)
 # %% [markdown]
 # ## Training one model
 #
-# `gaplab.train` trains a CLIP built by open_clip from a small preset: a five-layer convolutional image tower with
+# `gaplab.training.train` trains a CLIP built by open_clip from a small preset: a five-layer convolutional image tower with
 # batch normalisation (registered as a timm model, so open_clip's factory builds it) and a two-layer text transformer over MAD's
 # 26 caption words, both projecting to 128 dimensions. It uses CLIP's symmetric contrastive loss, AdamW with warmup
 # and cosine decay, and a learnable temperature. The images stay on the training device as tensors; each step
@@ -150,7 +150,7 @@ check_claim(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "mad_training",

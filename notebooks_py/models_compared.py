@@ -74,8 +74,7 @@ fairface_root = "~/gaplab-data/fairface"  # val/ and fairface_label_val.csv
 from IPython.display import display
 
 import gaplab
-from gaplab import charts
-from gaplab.book import check_claim, glue, note
+from gaplab.book import charts, check_claim, glue, note
 from gaplab.zoo import compare
 from gaplab.zoo.models import hub_reachable
 
@@ -389,7 +388,7 @@ if fair is not None:
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "models_compared",

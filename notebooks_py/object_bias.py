@@ -63,10 +63,11 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab import charts, evaluation, imbalance, toy
 from gaplab import metrics as M
-from gaplab.book import check_claim, glue
+from gaplab.book import charts, check_claim, glue
+from gaplab.data import toy
 from gaplab.data.mad import FACTORS
+from gaplab.experiments import imbalance, readout
 
 prof = gaplab.resolve_profile(profile)
 charts.setup()
@@ -129,14 +130,14 @@ model = grid[(k_focus, 0)]
 f = model.eval_factors
 contrast_rows = []
 for side, emb in (("images", model.eval_image), ("captions", model.eval_text)):
-    for name, value in evaluation.factor_contrasts(
+    for name, value in readout.factor_contrasts(
         emb, {n: f[n] for n in FACTORS}
     ).items():
         contrast_rows.append(
             {"factor": name, "embeddings": side, "similarity contrast": value}
         )
 contrasts = pd.DataFrame(contrast_rows)
-summary = evaluation.run_summary(model)
+summary = readout.run_summary(model)
 glue("bias_moad_img", summary["moad_img"])
 glue("bias_moad_txt", summary["moad_txt"])
 glue("bias_object_acc", summary["object_acc"])
@@ -157,13 +158,13 @@ charts.grouped_bars(
 # (chance: {glue:text}`bias_attribute_chance:.3f`):
 
 # %%
-acc = evaluation.zero_shot_by_factor(model)
+acc = readout.zero_shot_by_factor(model)
 acc_frame = pd.DataFrame(
     [
         {"factor": n, "which": "zero-shot accuracy", "accuracy": a}
         for n, a in acc.items()
     ]
-    + [{"factor": n, "which": "chance", "accuracy": evaluation.chance(n)} for n in acc]
+    + [{"factor": n, "which": "chance", "accuracy": readout.chance(n)} for n in acc]
 )
 charts.grouped_bars(
     acc_frame,
@@ -185,7 +186,7 @@ charts.grouped_bars(
 
 # %%
 probes = pd.concat(
-    [evaluation.attribute_readout(grid[(k, 0)]) for k in (0, 5)], ignore_index=True
+    [readout.attribute_readout(grid[(k, 0)]) for k in (0, 5)], ignore_index=True
 )
 display(
     probes.pivot(
@@ -193,7 +194,7 @@ display(
     ).round(3)
 )
 probe_mean = probes.groupby("k")[["linear probe", "zero-shot", "chance"]].mean()
-moad_k = {k: evaluation.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
+moad_k = {k: readout.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
 glue("probe_attr_k0", probe_mean.loc[0, "linear probe"])
 glue("probe_attr_k5", probe_mean.loc[5, "linear probe"])
 glue("zs_attr_k0", probe_mean.loc[0, "zero-shot"])
@@ -257,7 +258,7 @@ colour_run = gaplab.runs.get_or_train(
 )
 presence_rows = []
 for label, run in (("digit always named", model), ("colour always named", colour_run)):
-    for name, value in evaluation.factor_contrasts(
+    for name, value in readout.factor_contrasts(
         run.eval_image, {n: run.eval_factors[n] for n in FACTORS}
     ).items():
         presence_rows.append(
@@ -266,7 +267,7 @@ for label, run in (("digit always named", model), ("colour always named", colour
 presence = pd.DataFrame(presence_rows)
 
 presence_moad = {
-    (label, obj): evaluation.moad_towards(run, obj)
+    (label, obj): readout.moad_towards(run, obj)
     for label, run in (("digit", model), ("colour", colour_run))
     for obj in ("digit", "color")
 }
@@ -307,7 +308,7 @@ check_claim(
 # beside this build's, labelled as recorded, with the claims' verdicts both ways.
 
 # %% tags=["hide-input"]
-from gaplab import record
+from gaplab.book import record
 
 record.show(
     "object_bias",
@@ -358,7 +359,7 @@ record.show(
 # :class: dropdown
 #
 # `gaplab.runs.get_or_train(imbalance.imbalance_config(prof, 2, 0, object_factor="scale"))`, then
-# `evaluation.factor_contrasts(...)`. With two values, half of all pairs share the scale, so the "same" and
+# `readout.factor_contrasts(...)`. With two values, half of all pairs share the scale, so the "same" and
 # "different" groups are both large; compare contrasts between models, not between factors with different numbers
 # of values.
 # ```

@@ -45,7 +45,7 @@ def rng():
 def smoke_grid(tmp_path_factory, ks, seeds=(0, 1)):
     """Yield the imbalance grid's smoke runs for ``ks`` x ``seeds``, trained into a private run cache that stays
     GAPLAB_CACHE while the caller's fixture lives (for a module-scoped fixture: ``yield from smoke_grid(...)``)."""
-    from gaplab import imbalance
+    from gaplab.experiments import imbalance
 
     mp = pytest.MonkeyPatch()
     mp.setenv("GAPLAB_CACHE", str(tmp_path_factory.mktemp("cache")))

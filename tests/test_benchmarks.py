@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gaplab.data.mad import generate_mad
-from gaplab.train import TrainConfig
+from gaplab.training.train import TrainConfig
 from tests.conftest import load_benchmark
 
 

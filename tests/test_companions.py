@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from gaplab import contrastive, samemodality, temperature
 from gaplab import metrics as M
 from gaplab.data.mad import generate_mad
+from gaplab.experiments import contrastive, samemodality, temperature
 
 
 @pytest.fixture

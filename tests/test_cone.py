@@ -8,10 +8,11 @@ import open_clip
 import pytest
 import torch
 
-from gaplab import cone, metrics
+from gaplab import metrics
 from gaplab.data.mad import generate_mad
-from gaplab.models import create_mad_model, mad_image_input
-from gaplab.tokenizer import MADTokenizer
+from gaplab.experiments import cone
+from gaplab.training.models import create_mad_model, mad_image_input
+from gaplab.training.tokenizer import MADTokenizer
 
 torch.set_num_threads(1)
 

@@ -9,9 +9,11 @@ import pytest
 import vl_convert as vlc
 
 import gaplab
-from gaplab import analysis, book, charts, profiles, widgets
+from gaplab import book, profiles
+from gaplab.book import charts, widgets
 from gaplab.data import embeddings
-from gaplab.geometry import joint_pca
+from gaplab.experiments import real_embeddings
+from gaplab.metrics.geometry import joint_pca
 
 
 @pytest.mark.parametrize("name", list(embeddings.EMBEDDING_MODELS))
@@ -121,7 +123,7 @@ def test_charts_compile_and_draw(rng):
     a, b, explained = joint_pca(img, txt)
     assert a.shape == (30, 2) and 0 < explained[0] <= 1
     assert "<svg" in _svg(charts.pair_projection(a, b, n_links=10))
-    table = analysis.gap_table(["clip", "clip_random"])
+    table = real_embeddings.gap_table(["clip", "clip_random"])
     assert "<svg" in _svg(charts.model_comparison(table.reset_index(), "L2M"))
     from gaplab import metrics
 
@@ -168,7 +170,7 @@ def test_stepper_links_slider_and_panels():
 
 
 def test_gap_table_and_panels():
-    table = analysis.gap_table(["clip"])
+    table = real_embeddings.gap_table(["clip"])
     assert table.loc["clip", "N"] == 500
     assert json.dumps(book.plain(table.loc["clip", "L2M"]))
     from gaplab import metrics
@@ -176,9 +178,9 @@ def test_gap_table_and_panels():
     img, txt = embeddings.load_embeddings("clip")
     top = metrics.ablation_curve(img, txt, max_k=2)
     control = metrics.random_ablation_curve(img, txt, max_k=2, repeats=2)
-    panels = analysis.ablation_panels(top, control, {"l2m": "L2M"})
+    panels = real_embeddings.ablation_panels(top, control, {"l2m": "L2M"})
     assert (
         len(panels) == 3 and "k = 2" in panels[2] and str(top["dims"][0]) in panels[1]
     )
-    effect = analysis.ablation_effect(top, control, 2)
+    effect = real_embeddings.ablation_effect(top, control, 2)
     assert effect["l2m_after_top"] == top["l2m"][2]

@@ -10,12 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
 from gaplab.experiments import arithmetic, closing, landscape, organisation
-from gaplab.tokenizer import MADTokenizer
-from gaplab.train import class_prompts
+from gaplab.training import losses
+from gaplab.training.tokenizer import MADTokenizer
+from gaplab.training.train import class_prompts
 from tests.conftest import smoke_grid
 
 
@@ -62,7 +62,7 @@ def _slow_text(model, caption):
 def _slow_row(run, factor, n_images):
     """The closing_by_factor row of ``factor``, rebuilt from loops over captions and images."""
     from gaplab.data.mad import CAPTION_WORDS, generate_mad
-    from gaplab.models import mad_image_input
+    from gaplab.training.models import mad_image_input
 
     cfg, model = run.config, run.model
     model.eval()

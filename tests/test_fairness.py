@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from gaplab.geometry import unit_gap
+from gaplab.metrics.geometry import unit_gap
 from gaplab.zoo import fairness as F
 from gaplab.zoo.datasets import DataError, load_data
 from gaplab.zoo.models import load_model

@@ -10,9 +10,14 @@ import pytest
 import vl_convert as vlc
 from PIL import Image
 
-from gaplab import charts
+from gaplab.book import charts
+from gaplab.book.gallery import (
+    caption_gallery,
+    factor_gallery,
+    image_grid_html,
+    image_html,
+)
 from gaplab.data.mad import FACTORS, generate_mad
-from gaplab.gallery import caption_gallery, factor_gallery, image_grid_html, image_html
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gaplab import metrics
-from gaplab.geometry import shift_along_gap
+from gaplab.metrics.geometry import shift_along_gap
 from tests.conftest import embedding_pair, normalise, random_orthogonal
 
 lams = st.floats(-2, 2, allow_nan=False)
@@ -155,7 +155,7 @@ def test_shift_with_a_given_gap_vector():
 
 
 def test_unit_gap_and_subtract_gap_against_direct_formulas():
-    from gaplab.geometry import subtract_gap, unit_gap
+    from gaplab.metrics.geometry import subtract_gap, unit_gap
 
     rng = np.random.default_rng(3)
     img, txt = rng.normal(size=(40, 6)) + 1.0, rng.normal(size=(25, 6))

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gaplab import runs
-from gaplab.grid import (
+from gaplab.runs import store
+from gaplab.training.grid import (
     GridError,
     StackedRuns,
     grid_signature,
@@ -17,9 +18,8 @@ from gaplab.grid import (
     stacked_losses,
     train_grid,
 )
-from gaplab.precision import Precision, make_scaler
-from gaplab.runs import store
-from gaplab.train import TrainConfig, draw_batch, prepare_run, train
+from gaplab.training.precision import Precision, make_scaler
+from gaplab.training.train import TrainConfig, draw_batch, prepare_run, train
 
 BASE = TrainConfig(
     n_train=1500, steps=12, batch_size=48, eval_n=200, eval_every=6, warmup=3
@@ -223,7 +223,7 @@ def test_get_or_train_all_stores_each_run_of_a_grid(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr("gaplab.grid.train_grid", refuse)
+    monkeypatch.setattr("gaplab.training.grid.train_grid", refuse)
     monkeypatch.setattr("gaplab.runs.train", refuse)
     again = runs.get_or_train_all(configs, progress=False, together=True)
     for k in configs:

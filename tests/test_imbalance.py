@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gaplab import evaluation, imbalance, runs, toy
 from gaplab import metrics as M
+from gaplab import runs
+from gaplab.data import toy
 from gaplab.data.mad import FACTORS
+from gaplab.experiments import imbalance, readout
 from tests.conftest import smoke_grid
 
 
@@ -20,7 +22,7 @@ def smoke_runs(tmp_path_factory):
 
 def test_run_summary_is_computed_from_the_run(smoke_runs):
     run = smoke_runs[(3, 1)]
-    s = evaluation.run_summary(run)
+    s = readout.run_summary(run)
     f = run.eval_factors
     attrs = np.stack([f[n] for n in FACTORS if n != "digit"], axis=1)
     assert (s["k"], s["seed"]) == (3, 1)
@@ -104,14 +106,14 @@ def test_linear_probe_and_chance():
     emb, obj, attr = toy.factor_embeddings(
         n=400, object_weight=1.0, attribute_weight=0.0, seed=1
     )
-    assert evaluation.linear_probe(emb, obj) > 0.9
+    assert readout.linear_probe(emb, obj) > 0.9
     # the attribute left no trace: the probe cannot do much better than chance (4 values)
-    assert evaluation.linear_probe(emb, attr) < 0.45
+    assert readout.linear_probe(emb, attr) < 0.45
     with pytest.raises(ValueError, match="labels must have shape"):
-        evaluation.linear_probe(emb, obj[:-1])
-    assert evaluation.chance("color") == pytest.approx(1 / 7)
+        readout.linear_probe(emb, obj[:-1])
+    assert readout.chance("color") == pytest.approx(1 / 7)
     with pytest.raises(ValueError, match="unknown factor"):
-        evaluation.chance("texture")
+        readout.chance("texture")
 
 
 def test_toy_embeddings_follow_their_weights():
@@ -123,7 +125,7 @@ def test_toy_embeddings_follow_their_weights():
 
 
 def test_attribute_readout(smoke_runs):
-    frame = evaluation.attribute_readout(smoke_runs[(3, 0)])
+    frame = readout.attribute_readout(smoke_runs[(3, 0)])
     assert isinstance(frame, pd.DataFrame)
     assert sorted(frame.factor) == sorted(n for n in FACTORS if n != "digit")
     assert (
@@ -134,12 +136,12 @@ def test_attribute_readout(smoke_runs):
 
 def test_moad_towards(smoke_runs):
     run = smoke_runs[(3, 0)]
-    s = evaluation.run_summary(run)
-    assert evaluation.moad_towards(run, "digit") == pytest.approx(s["moad_img"])
-    assert evaluation.moad_towards(run, "digit", side="text") == pytest.approx(
+    s = readout.run_summary(run)
+    assert readout.moad_towards(run, "digit") == pytest.approx(s["moad_img"])
+    assert readout.moad_towards(run, "digit", side="text") == pytest.approx(
         s["moad_txt"]
     )
     with pytest.raises(ValueError, match="unknown factor"):
-        evaluation.moad_towards(run, "shape")
+        readout.moad_towards(run, "shape")
     with pytest.raises(ValueError, match="side"):
-        evaluation.moad_towards(run, "color", side="audio")
+        readout.moad_towards(run, "color", side="audio")

@@ -11,8 +11,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gaplab import losses, metrics
+from gaplab import metrics
 from gaplab.metrics.uniformity import cross_uniformity
+from gaplab.training import losses
 from tests.conftest import embedding_pair, normalise, random_orthogonal
 
 torch.set_num_threads(1)
@@ -108,7 +109,7 @@ def test_large_t_does_not_underflow():
 
 
 def test_agrees_with_the_training_losses(rng):
-    # gaplab.losses takes rows that are already unit length; the metrics normalise them themselves
+    # gaplab.training.losses takes rows that are already unit length; the metrics normalise them themselves
     x, y = rng.normal(size=(40, 8)), rng.normal(size=(40, 8))
     tx = torch.tensor(normalise(x), dtype=torch.float64)
     ty = torch.tensor(normalise(y), dtype=torch.float64)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaplab import charts
+from gaplab.book import charts
 from gaplab.experiments import landscape, mismatch
 
 

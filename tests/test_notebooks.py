@@ -12,8 +12,8 @@ import papermill
 import pytest
 
 from gaplab import metrics
+from gaplab.book.record import read_glued
 from gaplab.data.embeddings import load_embeddings
-from gaplab.record import read_glued
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.notebooks
@@ -176,7 +176,7 @@ def _unit_list(values, n):
 
 
 def test_imbalance_training(executed):
-    from gaplab import imbalance
+    from gaplab.experiments import imbalance
 
     _, g = executed("imbalance_training")
     assert g["imbalance_k"] == [0, 1, 2, 3, 4, 5]
@@ -211,7 +211,7 @@ def test_imbalance_training(executed):
 
 
 def test_object_bias(executed):
-    from gaplab import toy
+    from gaplab.data import toy
 
     _, g = executed("object_bias")
     emb, obj, attr = toy.factor_embeddings(
@@ -256,7 +256,7 @@ def test_entropy_link(executed):
 
 
 def test_cone_temperature(executed):
-    from gaplab import cone
+    from gaplab.experiments import cone
 
     _, g = executed("cone_temperature")
     assert g["cone_mlp_relu"] == pytest.approx(
@@ -370,8 +370,7 @@ def test_contrastive_gap(executed):
 
 
 def test_closing_gap(executed, monkeypatch):
-    from gaplab import imbalance
-    from gaplab.experiments import closing, organisation
+    from gaplab.experiments import closing, imbalance, organisation
 
     _, g = executed("closing_gap")
     assert g["closing_ks"] == [0, 1, 2, 3, 4, 5]

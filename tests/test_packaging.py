@@ -136,7 +136,7 @@ def test_citation_file_is_valid_and_matches_the_package():
 
 
 def test_every_training_chapter_shows_its_record():
-    from gaplab.runs.catalogue import CHAPTERS
+    from gaplab.book.catalogue import CHAPTERS
 
     for stem in CHAPTERS:
         source = (ROOT / "notebooks_py" / f"{stem}.py").read_text()

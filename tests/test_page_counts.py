@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gaplab import temperature
-from gaplab.runs.catalogue import CHAPTERS, book_runs
+from gaplab.book.catalogue import CHAPTERS, book_runs
+from gaplab.experiments import temperature
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "book" / "course_guide.md"

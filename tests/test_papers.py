@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gaplab import papers as P
+from gaplab.book import papers as P
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (
@@ -53,7 +53,7 @@ def test_the_committed_page_is_generated_from_the_file():
     page = ROOT / "book" / "paper_numbers.md"
     assert page.read_text(encoding="utf-8") == P.render_page(), (
         "book/paper_numbers.md differs from data/paper-numbers/numbers.json: run "
-        "python -m gaplab.papers"
+        "python -m gaplab.book.papers"
     )
     assert "file: book/paper_numbers" in (ROOT / "_toc.yml").read_text()
 

@@ -7,10 +7,10 @@ import torch
 
 from gaplab import runs
 from gaplab.data.mad import generate_mad
-from gaplab.models import create_mad_model
-from gaplab.precision import FLOAT32, Precision, choose_precision, make_scaler
-from gaplab.tokenizer import MADTokenizer, caption_tokens
-from gaplab.train import TrainConfig, make_optimizer, train, train_step
+from gaplab.training.models import create_mad_model
+from gaplab.training.precision import FLOAT32, Precision, choose_precision, make_scaler
+from gaplab.training.tokenizer import MADTokenizer, caption_tokens
+from gaplab.training.train import TrainConfig, make_optimizer, train, train_step
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from gaplab import realdata
+from gaplab.data import captions
 
 
 def first(cap, keep):
-    return realdata.truncate_caption(cap, keep, mode="first")
+    return captions.truncate_caption(cap, keep, mode="first")
 
 
 def test_truncate_caption_keeps_leading_words():
@@ -34,45 +34,45 @@ def test_span_keeps_one_of_the_authors_chunks():
     quarters = [words[0:2], words[2:5], words[5:8], words[8:11]]
     seen = set()
     for epoch in range(40):
-        out = realdata.truncate_caption(cap, "quarter", seed=3, epoch=epoch)
+        out = captions.truncate_caption(cap, "quarter", seed=3, epoch=epoch)
         assert out.split(" ") in quarters
-        assert out == realdata.truncate_caption(
+        assert out == captions.truncate_caption(
             cap, "quarter", seed=3, epoch=epoch
         )  # the same within an epoch
         seen.add(out)
     assert len(seen) == 4  # over the epochs every quarter is used
     halves = {" ".join(words[:5]), " ".join(words[5:])}
     assert {
-        realdata.truncate_caption(cap, "half", epoch=e) for e in range(30)
+        captions.truncate_caption(cap, "half", epoch=e) for e in range(30)
     } == halves
-    assert realdata.truncate_caption(cap, "full") == cap
+    assert captions.truncate_caption(cap, "full") == cap
     # as in the authors' transform, a caption with fewer words than chunks can lose everything
     assert "" in {
-        realdata.truncate_caption("two words", "quarter", epoch=e) for e in range(30)
+        captions.truncate_caption("two words", "quarter", epoch=e) for e in range(30)
     }
 
 
 def test_span_chunk_is_uniform_and_seeded():
     counts = np.bincount(
-        [realdata.span_index(f"caption {i}", 4, seed=0) for i in range(4000)],
+        [captions.span_index(f"caption {i}", 4, seed=0) for i in range(4000)],
         minlength=4,
     )
     assert counts.min() > 900  # 1000 expected in each
-    assert [realdata.span_index("x", 4, seed=s) for s in range(20)] != [
-        realdata.span_index("x", 4, seed=0)
+    assert [captions.span_index("x", 4, seed=s) for s in range(20)] != [
+        captions.span_index("x", 4, seed=0)
     ] * 20
 
 
 def test_span_needs_a_whole_number_of_chunks():
     with pytest.raises(ValueError, match="mode='first' takes any fraction"):
-        realdata.truncate_caption("a b c", 0.3)
-    assert realdata.truncate_caption("a b c d e f", 1 / 3, epoch=0) in {
+        captions.truncate_caption("a b c", 0.3)
+    assert captions.truncate_caption("a b c d e f", 1 / 3, epoch=0) in {
         "a b",
         "c d",
         "e f",
     }
     with pytest.raises(ValueError, match="caption mode"):
-        realdata.truncate_caption("a b", "half", mode="middle")
+        captions.truncate_caption("a b", "half", mode="middle")
 
 
 @given(
@@ -101,7 +101,7 @@ def test_truncate_caption_properties(words, frac):
 )
 def test_span_properties(words, m, epoch):
     cap = " ".join(words)
-    out = realdata.truncate_caption(cap, 1 / m, epoch=epoch)
+    out = captions.truncate_caption(cap, 1 / m, epoch=epoch)
     kept = out.split(" ") if out else []
     n = len(words)
     assert len(kept) in {int((j + 1) * n / m) - int(j * n / m) for j in range(m)}
@@ -112,31 +112,31 @@ def test_span_properties(words, m, epoch):
 @pytest.mark.parametrize("keep", ["tenth", 0, 1.5, -0.2, True, None])
 def test_bad_keep_is_named(keep):
     with pytest.raises(ValueError, match="caption"):
-        realdata.truncate_caption("a caption", keep)
+        captions.truncate_caption("a caption", keep)
 
 
 def test_non_string_caption():
     with pytest.raises(TypeError, match="caption must be a str"):
-        realdata.truncate_caption(["a", "list"], "half")
+        captions.truncate_caption(["a", "list"], "half")
 
 
 def test_truncating_tokenizer_matches_tokenising_the_short_caption():
     tok = open_clip.get_tokenizer(
         "ViT-B-32"
     )  # the vocabulary ships with open_clip: works offline
-    wrapped = realdata.TruncatingTokenizer(tok, "quarter", mode="first")
+    wrapped = captions.TruncatingTokenizer(tok, "quarter", mode="first")
     caps = ["a dog running on the beach at sunset with a red ball", "two cats"]
     expected = tok([first(c, "quarter") for c in caps])
     assert (wrapped(caps) == expected).all()
     assert (wrapped(caps[0]) == tok("a dog running")).all()
     epoch = [0]
-    spans = realdata.TruncatingTokenizer(tok, "quarter", seed=1, epoch=lambda: epoch[0])
+    spans = captions.TruncatingTokenizer(tok, "quarter", seed=1, epoch=lambda: epoch[0])
     for e in (0, 5):
         epoch[0] = e
         assert (
             spans(caps)
             == tok(
-                [realdata.truncate_caption(c, "quarter", seed=1, epoch=e) for c in caps]
+                [captions.truncate_caption(c, "quarter", seed=1, epoch=e) for c in caps]
             )
         ).all()
     assert (
@@ -190,7 +190,7 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
     )
     original = oc_main.get_data
     for mode in ("span", "first"):
-        with realdata.patched_open_clip_train("half", mode=mode, seed=2):
+        with captions.patched_open_clip_train("half", mode=mode, seed=2):
             assert oc_main.get_data is not original
             data = oc_main.get_data(
                 args, (preprocess_train, preprocess_val), tokenizer=tok
@@ -199,7 +199,7 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
         train_texts = [data["train"].dataloader.dataset[i][1] for i in range(2)]
         val_texts = [data["val"].dataloader.dataset[i][1] for i in range(2)]
         for cap, train_t, val_t in zip(caps, train_texts, val_texts):
-            short = realdata.truncate_caption(cap, "half", mode=mode, seed=2, epoch=0)
+            short = captions.truncate_caption(cap, "half", mode=mode, seed=2, epoch=0)
             assert (train_t == tok(short)[0]).all()
             assert (val_t == tok(cap)[0]).all()
         data["train"].set_epoch(
@@ -210,7 +210,7 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
             assert (
                 t
                 == tok(
-                    realdata.truncate_caption(cap, "half", mode=mode, seed=2, epoch=7)
+                    captions.truncate_caption(cap, "half", mode=mode, seed=2, epoch=7)
                 )[0]
             ).all()
     assert args.val_data == str(csv) and args.train_data == str(
@@ -219,9 +219,9 @@ def test_patched_trainer_truncates_training_captions_only(tmp_path):
 
 
 def test_torchrun_command_runs_this_module():
-    cmd = realdata.torchrun_command("quarter", gpus=4, val_data="/data/cc3m/val.csv")
+    cmd = captions.torchrun_command("quarter", gpus=4, val_data="/data/cc3m/val.csv")
     parts = shlex.split(cmd)
-    assert parts[:4] == ["torchrun", "--nproc_per_node=4", "-m", "gaplab.realdata"]
+    assert parts[:4] == ["torchrun", "--nproc_per_node=4", "-m", "gaplab.data.captions"]
     assert parts[parts.index("--caption-keep") + 1] == "quarter"
     assert parts[parts.index("--val-data") + 1] == "/data/cc3m/val.csv"
     # every argument after ours must be one open_clip_train accepts
@@ -238,12 +238,12 @@ def test_torchrun_command_runs_this_module():
 
 def test_main_rejects_bad_keep_before_training():
     with pytest.raises(SystemExit, match="caption-keep"):
-        realdata.main(["--caption-keep", "most"])
+        captions.main(["--caption-keep", "most"])
     with pytest.raises(SystemExit, match="needs a value"):
-        realdata.main(["--caption-keep"])
+        captions.main(["--caption-keep"])
     with pytest.raises(SystemExit, match="caption mode"):
-        realdata.main(["--caption-keep", "half", "--caption-mode", "middle"])
+        captions.main(["--caption-keep", "half", "--caption-mode", "middle"])
     with pytest.raises(SystemExit, match="mode='first'"):
-        realdata.main(["--caption-keep", "0.3"])
+        captions.main(["--caption-keep", "0.3"])
     with pytest.raises(SystemExit, match="caption-seed"):
-        realdata.main(["--caption-seed", "x"])
+        captions.main(["--caption-seed", "x"])

@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gaplab import book, record
+from gaplab import book
 from gaplab.__main__ import main as gaplab_main
+from gaplab.book import record
 
 ROOT = Path(__file__).resolve().parents[1]
 

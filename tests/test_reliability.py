@@ -27,7 +27,7 @@ from gaplab.storage import (
     atomic_save,
     atomic_write_json,
 )
-from gaplab.train import Checkpoint, train
+from gaplab.training.train import Checkpoint, train
 from tests.test_run_cache import (  # noqa: F401 - teacher is a fixture
     _refused,
     _rewrite,

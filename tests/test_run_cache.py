@@ -23,7 +23,7 @@ import torch
 from gaplab import runs
 from gaplab.runs import archive, catalogue, store
 from gaplab.storage import CacheWarning, StorageError, atomic_save
-from gaplab.train import train
+from gaplab.training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(steps=4, eval_every=2)

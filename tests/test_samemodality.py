@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaplab import losses
-from gaplab import samemodality as S
 from gaplab.data.mad import generate_mad
-from gaplab.models import calibrate_batchnorm, mad_image_input
+from gaplab.experiments import samemodality as S
+from gaplab.training import losses
+from gaplab.training.models import calibrate_batchnorm, mad_image_input
 
 
 def _small(**kw):

@@ -11,11 +11,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gaplab import losses, metrics
+from gaplab import metrics
 from gaplab.data.mad import CAPTION_WORDS, FACTORS, generate_mad
-from gaplab.models import MAD_PRESETS, create_mad_model, load_open_clip
-from gaplab.tokenizer import MADTokenizer, caption_tokens
-from gaplab.train import TrainConfig, train
+from gaplab.training import losses
+from gaplab.training.models import MAD_PRESETS, create_mad_model, load_open_clip
+from gaplab.training.tokenizer import MADTokenizer, caption_tokens
+from gaplab.training.train import TrainConfig, train
 from tests.conftest import embedding_pair, normalise
 
 WORD_FACTOR = {w: f for (f, _), w in CAPTION_WORDS.items()}
@@ -218,7 +219,7 @@ def test_gap_closed_at_initialisation():
 
 @torch.no_grad()
 def test_alignment_is_a_rotation_folded_into_the_text_projection():
-    from gaplab.train import align_text_to_images, mad_data
+    from gaplab.training.train import align_text_to_images, mad_data
 
     cfg = TrainConfig(**{**SMOKE, "align_init": True})
     model = create_mad_model("mad-cnn", seed=0)
@@ -329,8 +330,8 @@ def test_fine_tuning_starts_from_another_runs_weights(tmp_path, monkeypatch):
     assert not start.model.logit_scale.requires_grad
     # step 0 measures the loaded model as it is (its own BatchNorm statistics) on the new run's captions
     from gaplab import metrics as M
-    from gaplab.tokenizer import MADTokenizer
-    from gaplab.train import _eval_set, encode
+    from gaplab.training.tokenizer import MADTokenizer
+    from gaplab.training.train import _eval_set, encode
 
     ev = _eval_set(tuned_cfg, MADTokenizer(), torch.device("cpu"))
     img, txt = encode(source.model, ev["images"], ev["tokens"])

@@ -61,7 +61,7 @@ def test_the_wheel_carries_every_file_of_the_package_and_nothing_else(wheel):
     assert package - shipped == set(), "files of lib/gaplab missing from the wheel"
     assert shipped - package == set(), "files in the wheel that lib/gaplab lacks"
     assert "gaplab/py.typed" in shipped
-    assert any(n.startswith("gaplab/model_configs/") for n in shipped)
+    assert any(n.startswith("gaplab/training/model_configs/") for n in shipped)
     assert not [n for n in names if n.startswith(("tests/", "notebooks", "book/"))]
 
 
@@ -70,7 +70,7 @@ def test_the_installed_package_has_the_editable_code_version(wheel, tmp_path):
     that lacks one (as the model configs once were) would train everything again and refuse archives."""
     zipfile.ZipFile(wheel).extractall(tmp_path)
     probe = (
-        "import gaplab, gaplab.runs as r; from gaplab.models import MAD_PRESETS; "
+        "import gaplab, gaplab.runs as r; from gaplab.training.models import MAD_PRESETS; "
         "print(gaplab.__file__); print(r.code_version()); print(sorted(MAD_PRESETS))"
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))

@@ -377,8 +377,8 @@ def test_command_end_to_end_on_each_layout(
 
 def test_embeddings_report_equals_the_gap_geometry_chapter(tmp_path, capsys):
     from gaplab.__main__ import main
-    from gaplab.analysis import gap_summary
     from gaplab.data.embeddings import load_embeddings
+    from gaplab.experiments.real_embeddings import gap_summary
     from gaplab.paths import data_dir
 
     path = data_dir() / "liang2022-embeddings" / "features_clip.npy"
@@ -546,8 +546,8 @@ def test_correlations_over_a_table():
 
 
 def test_mad_zoo_lists_each_run_once():
+    from gaplab.experiments.mad_zoo import mad_zoo_configs
     from gaplab.runs import run_key
-    from gaplab.zoo.mad import mad_zoo_configs
 
     zoo = mad_zoo_configs("smoke")
     assert len(zoo) == len({run_key(c) for _, c in zoo.values()})

@@ -23,9 +23,9 @@ import torch
 
 from gaplab import metrics
 from gaplab.data.mad import generate_mad
-from gaplab.grid import train_grid
-from gaplab.precision import choose_precision
-from gaplab.train import TrainConfig, train
+from gaplab.training.grid import train_grid
+from gaplab.training.precision import choose_precision
+from gaplab.training.train import TrainConfig, train
 
 
 def _bench_mad():

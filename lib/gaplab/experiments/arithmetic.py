@@ -3,7 +3,7 @@ its image embedding, and look for an image of the same digit with the new value 
 the run. (Fahim et al. 2024 score such arithmetic on SIMAT; their abstract reports that it improves, their
 ``tests/simat_score.ipynb`` holds the scores.)
 
-The value words are each run's own zero-shot class embeddings (:func:`gaplab.train.class_prompts`: prompt
+The value words are each run's own zero-shot class embeddings (:func:`gaplab.training.train.class_prompts`: prompt
 ensembles of training-like captions containing the value word), so a model is asked in the language it
 was trained on. The gallery is the run's held-out set; the digit must stay (``keep=("digit",)``).
 """
@@ -17,8 +17,8 @@ import pandas as pd
 
 from gaplab.data.mad import FACTORS
 from gaplab.experiments.organisation import class_text
-from gaplab.geometry import subtract_gap
 from gaplab.metrics.arithmetic import QUERIES, arithmetic_accuracy
+from gaplab.metrics.geometry import subtract_gap
 
 __all__ = [
     "ATTRIBUTES",

@@ -29,7 +29,7 @@ imbalance grid, and the five attributes):
     rule they predict as ``ideal words`` does (up to exact ties); they differ in the cosines;
 ``prompt ensemble``
     the book's usual zero-shot rule: cosine with the normalised mean of 64 captions drawn as in training,
-    each containing the class word (:func:`gaplab.train.class_prompts`);
+    each containing the class word (:func:`gaplab.training.train.class_prompts`);
 ``prompt ensemble, gap subtracted``
     the same with the held-out pairs' mean gap vector subtracted from every image before the cosine.
 
@@ -46,10 +46,10 @@ import torch
 
 from gaplab import metrics as M
 from gaplab.data.mad import CAPTION_WORDS, FACTORS
-from gaplab.geometry import subtract_gap
 from gaplab.metrics.closing import dot_accuracy, ideal_images, ideal_words
-from gaplab.tokenizer import MADTokenizer
-from gaplab.train import class_prompt_embeddings, encode_images, mad_data
+from gaplab.metrics.geometry import subtract_gap
+from gaplab.training.tokenizer import MADTokenizer
+from gaplab.training.train import class_prompt_embeddings, encode_images, mad_data
 
 __all__ = [
     "VARIANTS",
@@ -184,8 +184,8 @@ def prompt_embeddings(
     seed: int = 0,
 ) -> np.ndarray:
     """(classes, n_prompts, d) float64: the normalised embeddings of the captions behind each class's prompt
-    ensemble (:func:`gaplab.train.class_prompt_embeddings`), whose normalised means are
-    :func:`gaplab.train.class_prompts`."""
+    ensemble (:func:`gaplab.training.train.class_prompt_embeddings`), whose normalised means are
+    :func:`gaplab.training.train.class_prompts`."""
     _check_factor(factor)
     device = next(model.parameters()).device
     emb = class_prompt_embeddings(

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gaplab.geometry import shift_along_gap, unit_gap
 from gaplab.metrics._inputs import as_pair
+from gaplab.metrics.geometry import shift_along_gap, unit_gap
 
 __all__ = [
     "LIANG_LOGIT_SCALES",
@@ -47,7 +47,7 @@ def shift_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(normalise(x - d/2 ĝ), normalise(y + d/2 ĝ))``; ``direction`` defaults to :func:`unit_gap`. The two
     sides may have different numbers of rows (images and class prompts). This is
-    :func:`gaplab.geometry.shift_along_gap` with the unit direction and ``lam = d/2``: a distance, not a multiple
+    :func:`gaplab.metrics.geometry.shift_along_gap` with the unit direction and ``lam = d/2``: a distance, not a multiple
     of the gap, so models with different gaps move alike."""
     d = float(distance)
     if not np.isfinite(d):

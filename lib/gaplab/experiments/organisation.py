@@ -2,7 +2,7 @@
 
 For each run and each factor (the digit's ten values, each attribute's values), the classes are ranked by
 image-side and by text-side similarity (:mod:`gaplab.metrics.organisation`), with the prompt ensembles of
-:func:`gaplab.train.class_prompts` as the class text embeddings. Two controls put the number in scale:
+:func:`gaplab.training.train.class_prompts` as the class text embeddings. Two controls put the number in scale:
 
 - *seeds*: the image-side rankings of two runs that differ only in their seed, and likewise the text-side
   rankings: how much of the image-text disagreement would two copies of one modality show anyway?
@@ -21,8 +21,8 @@ from gaplab.metrics.organisation import (
     organisation_test,
     row_distances,
 )
-from gaplab.tokenizer import MADTokenizer
-from gaplab.train import class_prompts
+from gaplab.training.tokenizer import MADTokenizer
+from gaplab.training.train import class_prompts
 
 __all__ = [
     "class_text",

@@ -1,7 +1,7 @@
 """Alignment and uniformity of Wang and Isola (2020), the two terms Fahim et al. (2024) relate to the gap.
 
 Rows are L2-normalised first, as in :mod:`gaplab.metrics.gap`, and everything is computed in float64. These
-are the measurement counterparts of the training losses in :mod:`gaplab.losses`: the same formulas, but
+are the measurement counterparts of the training losses in :mod:`gaplab.training.losses`: the same formulas, but
 checked inputs, numpy or torch in, and a plain float out.
 """
 

@@ -1,6 +1,6 @@
 """Run configurations from profiles, and a content-addressed cache of finished training runs.
 
-A run's key hashes its :class:`~gaplab.train.TrainConfig` together with the version of the training code (a hash
+A run's key hashes its :class:`~gaplab.training.train.TrainConfig` together with the version of the training code (a hash
 of the modules and model configs that determine the result), so changing either trains anew. Entries live in the
 directories of ``$GAPLAB_CACHE`` (default: the user's cache folder, e.g. ``~/.cache/gaplab/runs``; several
 directories may be given, see :mod:`gaplab.runs.store`), one folder per key: ``ckpt.pt`` while training (a killed
@@ -9,7 +9,7 @@ checked against their SHA-256 and loaded with ``weights_only=True``. A damaged f
 warning, and the run resumes from its checkpoint or trains again; one process trains a key at a time (an
 advisory lock on the entry), and a second one waits for the first and loads its run.
 
-:mod:`gaplab.runs.catalogue` lists the runs each chapter needs, :mod:`gaplab.runs.archive` packs them for a
+:mod:`gaplab.book.catalogue` lists the runs each chapter needs, :mod:`gaplab.runs.archive` packs them for a
 class, and ``python -m gaplab cache`` is the command line over both.
 """
 
@@ -27,7 +27,6 @@ from pathlib import Path
 
 import torch
 
-from gaplab.models import create_mad_model
 from gaplab.profiles import PROFILES, resolve_profile
 from gaplab.progress import progress_bars
 from gaplab.runs import store
@@ -38,7 +37,8 @@ from gaplab.storage import (
     explain_os_error,
     source_fingerprint,
 )
-from gaplab.train import Checkpoint, TrainConfig, TrainResult, train
+from gaplab.training.models import create_mad_model
+from gaplab.training.train import Checkpoint, TrainConfig, TrainResult, train
 
 __all__ = [
     "mad_config",
@@ -61,11 +61,11 @@ __all__ = [
 
 _PKG = Path(__file__).resolve().parents[1]
 _CODE = [
-    "train.py",
-    "losses.py",
-    "models.py",
-    "cnn.py",
-    "tokenizer.py",
+    "training/train.py",
+    "training/losses.py",
+    "training/models.py",
+    "training/cnn.py",
+    "training/tokenizer.py",
     "data/mad.py",
     "metrics/gap.py",
     "metrics/entropy.py",
@@ -113,11 +113,11 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     h = hashlib.sha256()
-    configs = sorted((_PKG / "model_configs").glob("*.json"))
+    configs = sorted((_PKG / "training" / "model_configs").glob("*.json"))
     if not configs:
         # without them every run key would silently differ from the book's, and no preset exists
         raise FileNotFoundError(
-            f"gaplab's model configs are missing from {_PKG / 'model_configs'}: this install "
+            f"gaplab's model configs are missing from {_PKG / 'training' / 'model_configs'}: this install "
             "is incomplete; reinstall gaplab from the book's repository (pip install ./gaplab)"
         )
     files = [_PKG / f for f in _CODE] + configs
@@ -601,7 +601,7 @@ def _release_all(slots: dict) -> None:
 def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
     """Train the runs of ``configs`` that are not cached, in grids of compatible runs; store each run in its
     own cache entry. Returns ``{name: result}`` for the runs trained here."""
-    from gaplab.grid import describe_grid, group_grids, train_grid
+    from gaplab.training.grid import describe_grid, group_grids, train_grid
 
     slots, by_start = {}, {}
     try:
@@ -678,7 +678,7 @@ def get_or_train_all(
     """``{name: get_or_train(config)}`` for a dict of configurations, with one progress bar over the runs and,
     for each run trained, a build-log line with the time the runs still to train should take.
 
-    ``together``: train the runs that are not cached in grids of compatible runs (:mod:`gaplab.grid`), each
+    ``together``: train the runs that are not cached in grids of compatible runs (:mod:`gaplab.training.grid`), each
     still stored as its own run. Default (None): as :data:`GRID_ENV` says, which by default means on a GPU,
     where one small model cannot keep the device busy, and not on the CPU, where grids are no faster and the
     book's numbers come from single runs.

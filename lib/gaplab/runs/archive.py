@@ -59,7 +59,7 @@ class ArchiveError(RuntimeError):
 def current_version(kind: str) -> str:
     """The code version a new entry of ``kind`` would be stamped with."""
     if kind == "same-modality":
-        from gaplab.samemodality import entry_version
+        from gaplab.experiments.samemodality import entry_version
 
         return entry_version()
     from gaplab.runs import code_version
@@ -70,8 +70,8 @@ def current_version(kind: str) -> str:
 def _catalogue_index() -> dict[str, dict]:
     """key -> {"profiles", "chapters", "name", "names"} over every profile's book runs;
     ``names`` holds (chapter, what the chapter calls the run) pairs."""
+    from gaplab.book.catalogue import book_runs
     from gaplab.profiles import PROFILES
-    from gaplab.runs.catalogue import book_runs
 
     index: dict[str, dict] = {}
     # glyphs="auto" (paper) may stand for either source: list both, and never download MNIST to find out
@@ -111,7 +111,7 @@ def _described(meta: dict, kind: str) -> str:
     config = meta.get("config") or {}
     if kind == "mad" and config:
         from gaplab.runs import describe
-        from gaplab.train import TrainConfig
+        from gaplab.training.train import TrainConfig
 
         try:
             return describe(TrainConfig(**config))
@@ -172,7 +172,7 @@ def list_entries() -> list[dict]:
 def cache_command(command: str, profile: str, chapters=None, *extra: str) -> str:
     """A ``python -m gaplab cache`` command line with every flag it needs, to be copied
     as it is printed."""
-    from gaplab.runs.catalogue import CHAPTERS
+    from gaplab.book.catalogue import CHAPTERS
 
     words = ["python -m gaplab cache", command, "--profile", shlex.quote(profile)]
     # all chapters is the default: eight --chapter flags would only hide the one that
@@ -196,8 +196,8 @@ def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
     """Write the runs the book's ``chapters`` (default: all) need at ``profile`` into the tar archive ``out``
     (``.tar.gz`` compresses); returns its manifest. Raises :class:`ArchiveError` listing any run that is not in
     the cache, with the command that trains them."""
+    from gaplab.book.catalogue import CHAPTERS, book_runs
     from gaplab.profiles import resolve_profile
-    from gaplab.runs.catalogue import CHAPTERS, book_runs
 
     prof = resolve_profile(profile)
     out = Path(out)

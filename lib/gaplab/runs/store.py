@@ -377,7 +377,7 @@ def resolve_init(init_from: str) -> Path:
             raise FileNotFoundError(
                 errno.ENOENT,
                 f"the run {key} to start from is not in the run cache ({', '.join(map(str, cache_paths()))}); "
-                f"train it first (for the entropy chapter: gaplab.imbalance.finetune_experiment does)",
+                f"train it first (for the entropy chapter: gaplab.experiments.imbalance.finetune_experiment does)",
             )
         return final
     return Path(init_from)

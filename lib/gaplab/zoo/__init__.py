@@ -8,5 +8,5 @@
 * :mod:`gaplab.zoo.survey` - many models and the paper's rank correlations
 * :mod:`gaplab.zoo.compare` - one comparison table for either set of models, as the chapter reads it
 * :mod:`gaplab.zoo.fairness` - Liang et al.'s FairFace probe of denigration harm under a shifted gap
-* :mod:`gaplab.zoo.mad` - the offline analogue: the book's own MAD models as a controlled zoo
+* :mod:`gaplab.experiments.mad_zoo` - the offline analogue: the book's own MAD models as a controlled zoo
 """

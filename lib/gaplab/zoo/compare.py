@@ -105,8 +105,8 @@ class Comparison:
 
 
 def from_mad(profile="cpu", *, progress: bool = False) -> Comparison:
-    """The MAD zoo (:func:`gaplab.zoo.mad.mad_zoo`): k stands for the training data."""
-    from gaplab.zoo.mad import mad_zoo
+    """The MAD zoo (:func:`gaplab.experiments.mad_zoo.mad_zoo`): k stands for the training data."""
+    from gaplab.experiments.mad_zoo import mad_zoo
 
     table = mad_zoo(profile, progress=progress)
     table = table.assign(group=table["k"].map(lambda k: f"k={k}"))

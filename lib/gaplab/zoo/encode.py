@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaplab.precision import choose_precision
 from gaplab.progress import progress_bars
 from gaplab.storage import CacheWarning, atomic_save, atomic_write_json
+from gaplab.training.precision import choose_precision
 
 __all__ = [
     "ENV",

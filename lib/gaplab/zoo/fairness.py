@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gaplab.geometry import shift_along_gap, unit_gap
 from gaplab.metrics._inputs import as_embeddings
+from gaplab.metrics.geometry import shift_along_gap, unit_gap
 from gaplab.zoo.datasets import CaptionData, DataError, ImageList
 
 __all__ = [
@@ -273,7 +273,7 @@ def probe_embeddings(
     face is added. ``classnames[c]`` names row ``c`` of ``class_emb``; ``crime`` and ``non_human`` name the
     classes counted. ``true_class``: optional (N,) index of each face's own class, which adds the category
     ``"correct"`` (the top-1 accuracy Liang et al. print beside the table). ``gap`` is used as given, so
-    ``lam`` counts in its length; Liang et al.'s is a unit vector (:func:`gaplab.geometry.unit_gap`). Columns: lam, by,
+    ``lam`` counts in its length; Liang et al.'s is a unit vector (:func:`gaplab.metrics.geometry.unit_gap`). Columns: lam, by,
     group, category, n, count, share, ci_low, ci_high.
     """
     lams = _lambdas(lambdas)
@@ -341,7 +341,7 @@ def _ordered(values) -> list[str]:
 def gap_from_captions(
     loaded, data: CaptionData, *, first_caption: bool = True, **encode
 ) -> np.ndarray:
-    """:func:`gaplab.geometry.unit_gap` of caption data (e.g. ``load_data("coco", root)``) under ``loaded``: each image
+    """:func:`gaplab.metrics.geometry.unit_gap` of caption data (e.g. ``load_data("coco", root)``) under ``loaded``: each image
     against its first caption as Liang et al. do (all captions with ``first_caption=False``). gaplab's COCO
     reader orders an image's captions by annotation id; torchvision's, which they used, by file order."""
     from gaplab.zoo.encode import encode_images, encode_texts

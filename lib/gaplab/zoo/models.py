@@ -136,7 +136,7 @@ def _offline_message(name: str, tag: str) -> str:
 def _check_architecture(name: str) -> None:
     import open_clip
 
-    from gaplab.models import _register
+    from gaplab.training.models import _register
 
     _register()
     if name not in open_clip.list_models():

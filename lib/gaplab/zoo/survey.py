@@ -130,7 +130,7 @@ def parameter_counts(pairs) -> dict[tuple[str, str], int]:
     import open_clip
     import torch
 
-    from gaplab.models import _quiet_no_weights
+    from gaplab.training.models import _quiet_no_weights
 
     by_arch: dict[str, int] = {}
     for name, _ in pairs:

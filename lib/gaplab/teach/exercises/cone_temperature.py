@@ -4,8 +4,7 @@ import functools
 
 import numpy as np
 
-from gaplab import cone
-from gaplab.experiments import landscape
+from gaplab.experiments import cone, landscape
 from gaplab.teach.selfcheck import Exercise
 
 # a mean cosine above this after ten layers is a cone (the chapter's claim's bar)

@@ -4,8 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from gaplab import contrastive, runs
-from gaplab.samemodality import SameModalityConfig
+from gaplab import runs
+from gaplab.experiments import contrastive
+from gaplab.experiments.samemodality import SameModalityConfig
 from gaplab.teach.selfcheck import Exercise, stored_run
 
 
@@ -61,7 +62,7 @@ EXERCISES = [
         accept=_learnable_config,
         hint='set-up (i) is `init="same"`, `views="crop"`, `seed=0` at the chapter\'s '
         "profile; leave `temperature` at its default, which is learnable.",
-        worked="from gaplab import samemodality\n\n"
+        worked="from gaplab.experiments import samemodality\n\n"
         "learnable_config = samemodality.SameModalityConfig.from_profile(\n"
         '    prof, init="same", views="crop", seed=0\n'
         ")",

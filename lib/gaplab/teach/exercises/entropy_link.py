@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from gaplab import imbalance, realdata
+from gaplab.data import captions
+from gaplab.experiments import imbalance
 from gaplab.teach.selfcheck import Exercise, stored_run
 
 CAPTION = "a small red car parked next to a tall green tree"
@@ -39,7 +40,7 @@ def _quarter_captions(answer, ns) -> bool:
     if not all(isinstance(a, str) for a in answer):
         raise ValueError("every entry of the list should be a caption (a string)")
     drawn = {
-        realdata.truncate_caption(CAPTION, "quarter", seed=seed, epoch=epoch)
+        captions.truncate_caption(CAPTION, "quarter", seed=seed, epoch=epoch)
         for seed in range(4)
         for epoch in range(100)
     }
@@ -69,7 +70,7 @@ EXERCISES = [
         atol=1e-6,
         hint="the dictionary the fine-tuning returns has a field with each arm's "
         "change in RMG; subtract in the order the task says.",
-        worked="from gaplab import imbalance\n\n"
+        worked="from gaplab.experiments import imbalance\n\n"
         "ft0 = imbalance.finetune_experiment(prof, target_k=0)\n"
         'frozen_minus_learnable_k0 = ft0["frozen_rmg_change"] - ft0["learnable_rmg_change"]',
     ),
@@ -79,10 +80,10 @@ EXERCISES = [
         task='every caption the quarter cut (mode="span") can make, as a list.',
         accept=_quarter_captions,
         hint="the caption is split at spaces into four chunks with bounds "
-        "`int(j * n / 4)`; or call `realdata.truncate_caption` over many epochs.",
-        worked="from gaplab import realdata\n\n"
+        "`int(j * n / 4)`; or call `captions.truncate_caption` over many epochs.",
+        worked="from gaplab.data import captions\n\n"
         'c = "a small red car parked next to a tall green tree"\n'
-        'cuts = [realdata.truncate_caption(c, "quarter", epoch=e) for e in range(40)]\n'
+        'cuts = [captions.truncate_caption(c, "quarter", epoch=e) for e in range(40)]\n'
         "quarter_captions = sorted(set(cuts))\n"
         "print(quarter_captions, [len(q.split()) for q in quarter_captions])",
     ),

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from gaplab import imbalance
+from gaplab.experiments import imbalance
 from gaplab.teach.selfcheck import Exercise
 
 

@@ -43,7 +43,7 @@ EXERCISES = [
         atol=1e-6,
         hint="train `runs.mad_config(profile, temperature=10.0)` and compare the "
         '`"entropy"` of its last evaluation with the learnable run\'s.',
-        worked="from gaplab import charts, runs\n\n"
+        worked="from gaplab import runs\nfrom gaplab.book import charts\n\n"
         "frozen = runs.get_or_train(runs.mad_config(profile, temperature=10.0))\n"
         "learnable = runs.get_or_train(runs.mad_config(profile))\n"
         "entropy_frozen_minus_learnable = (\n"

@@ -1,8 +1,8 @@
 """Self-checks of the exercises of the chapter object_bias."""
 
-from gaplab import evaluation, imbalance
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
+from gaplab.experiments import imbalance, readout
 from gaplab.teach.selfcheck import Exercise, stored_run
 
 
@@ -16,7 +16,7 @@ def _scale_contrast(ns):
         imbalance.imbalance_config(ns["prof"], 2, 0, object_factor="scale")
     )
     factors = {n: run.eval_factors[n] for n in FACTORS}
-    return evaluation.factor_contrasts(run.eval_image, factors)["scale"]
+    return readout.factor_contrasts(run.eval_image, factors)["scale"]
 
 
 EXERCISES = [
@@ -40,13 +40,13 @@ EXERCISES = [
         expected=_scale_contrast,
         rtol=1e-4,
         hint='train `imbalance.imbalance_config(prof, 2, 0, object_factor="scale")` '
-        "with `gaplab.runs.get_or_train`, then take `evaluation.factor_contrasts` of its "
+        "with `gaplab.runs.get_or_train`, then take `readout.factor_contrasts` of its "
         "`eval_image` with its `eval_factors`, as the last section does.",
         worked="scale_run = gaplab.runs.get_or_train(\n"
         '    imbalance.imbalance_config(prof, 2, 0, object_factor="scale")\n'
         ")\n"
         "scale_factors = {n: scale_run.eval_factors[n] for n in FACTORS}\n"
-        "scale_contrast = evaluation.factor_contrasts(\n"
+        "scale_contrast = readout.factor_contrasts(\n"
         "    scale_run.eval_image, scale_factors\n"
         ')["scale"]',
     ),

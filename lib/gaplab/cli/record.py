@@ -6,6 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
+from gaplab.book import record
+from gaplab.paths import book_root
+from gaplab.profiles import PROFILES
+from gaplab.storage import check_output_dir
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -21,7 +26,6 @@ def add_parser(sub) -> None:
         "  python -m gaplab record --profile paper --chapters imbalance_training --force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from gaplab.profiles import PROFILES
 
     p.add_argument(
         "--profile",
@@ -62,8 +66,6 @@ def _minutes(text: str) -> float:
 
 
 def run(args) -> int:
-    from gaplab import record
-    from gaplab.paths import book_root
 
     known = record.chapters()
     if not known:
@@ -76,7 +78,6 @@ def run(args) -> int:
     unknown = [s for s in stems if s not in known]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; chapters: {', '.join(known)}")
-    from gaplab.storage import check_output_dir
 
     # before hours of execution, not after: a records folder that cannot be written
     check_output_dir((args.out or record.record_dir()) / args.profile, "records folder")

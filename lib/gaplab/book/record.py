@@ -101,7 +101,7 @@ def machine() -> dict:
     """Where a record is made: device, GPU name and compute capability, training precision, torch."""
     import torch
 
-    from gaplab.precision import choose_precision
+    from gaplab.training.precision import choose_precision
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")

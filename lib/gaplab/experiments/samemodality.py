@@ -38,8 +38,11 @@ import numpy as np
 import torch
 
 from gaplab import metrics as M
-from gaplab.losses import swap_symmetric_clip_loss
-from gaplab.models import (
+from gaplab.progress import progress_bars
+from gaplab.runs import cached_run, code_version, last_numbers
+from gaplab.storage import source_fingerprint
+from gaplab.training.losses import swap_symmetric_clip_loss
+from gaplab.training.models import (
     MAD_PRESETS,
     calibrate_batchnorm,
     check_temperature,
@@ -47,10 +50,7 @@ from gaplab.models import (
     mad_image_input,
     set_temperature,
 )
-from gaplab.progress import progress_bars
-from gaplab.runs import cached_run, code_version, last_numbers
-from gaplab.storage import source_fingerprint
-from gaplab.train import (
+from gaplab.training.train import (
     Checkpoint,
     _lr_at,
     check_positive_ints,
@@ -194,7 +194,7 @@ def augment(images_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def augment_input(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """:func:`augment` of images already made model inputs (:func:`gaplab.models.mad_image_input`)."""
+    """:func:`augment` of images already made model inputs (:func:`gaplab.training.models.mad_image_input`)."""
     n = x.shape[0]
     device = x.device
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))

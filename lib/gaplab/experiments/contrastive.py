@@ -9,7 +9,7 @@ from __future__ import annotations
 from gaplab import metrics as M
 from gaplab.metrics.uniformity import cross_uniformity
 from gaplab.runs import get_or_train_all, mad_config
-from gaplab.train import TrainResult
+from gaplab.training.train import TrainResult
 
 __all__ = ["LOSS_VARIANTS", "variant_config", "variant_runs", "embedding_report"]
 

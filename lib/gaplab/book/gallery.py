@@ -9,8 +9,8 @@ import io
 import numpy as np
 import torch
 
+from gaplab.book.widgets import stepper
 from gaplab.data.mad import FACTORS, MADSet
-from gaplab.widgets import stepper
 
 __all__ = ["image_html", "image_grid_html", "factor_gallery", "caption_gallery"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gaplab.evaluation import run_summary
+from gaplab.experiments.readout import run_summary
 from gaplab.profiles import resolve_profile
 from gaplab.runs import (
     get_or_train,
@@ -25,7 +25,7 @@ from gaplab.runs import (
     resolve_glyphs,
     run_key,
 )
-from gaplab.train import TrainResult
+from gaplab.training.train import TrainResult
 
 __all__ = [
     "IMBALANCE_KS",
@@ -76,7 +76,7 @@ def imbalance_runs(
 
 
 def imbalance_table(runs: dict) -> pd.DataFrame:
-    """One row per run with :func:`gaplab.evaluation.run_summary`'s numbers, sorted by k and seed."""
+    """One row per run with :func:`gaplab.experiments.readout.run_summary`'s numbers, sorted by k and seed."""
     rows = [run_summary(r) for r in runs.values()]
     return pd.DataFrame(rows).sort_values(["k", "seed"]).reset_index(drop=True)
 

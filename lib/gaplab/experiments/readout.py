@@ -10,8 +10,8 @@ import torch
 
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
-from gaplab.tokenizer import MADTokenizer
-from gaplab.train import TrainResult, class_prompts
+from gaplab.training.tokenizer import MADTokenizer
+from gaplab.training.train import TrainResult, class_prompts
 
 __all__ = [
     "chance",

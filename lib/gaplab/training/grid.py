@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from gaplab.grid.stack import GridError, StackedRuns, grid_step, stacked_losses
-from gaplab.train import (
+from gaplab.training.grid_stack import GridError, StackedRuns, grid_step, stacked_losses
+from gaplab.training.train import (
     TrainConfig,
     TrainResult,
     draw_batch,
@@ -115,7 +115,7 @@ def train_grid(
     progress: bool = True,
     stop_after: int | None = None,
 ) -> list[TrainResult]:
-    """Train the runs of ``configs`` together; one :class:`~gaplab.train.TrainResult` per config, in order.
+    """Train the runs of ``configs`` together; one :class:`~gaplab.training.train.TrainResult` per config, in order.
 
     ``run_dirs`` (one per config, or None) hold each run's checkpoint in the single-run format: a run
     interrupted in a grid resumes there, alone or in a grid. Runs whose checkpoints stand at different steps

@@ -31,7 +31,7 @@ __all__ = [
     "toc_order",
 ]
 
-#: every value glued in this kernel, by name: :func:`gaplab.record.show` sets recorded numbers beside them
+#: every value glued in this kernel, by name: :func:`gaplab.book.record.show` sets recorded numbers beside them
 GLUED: dict = {}
 
 
@@ -121,7 +121,7 @@ def _linked(escaped: str) -> str:
 
 def _log_claim(statement, holds, evidence, enforced, profile, not_at_this_scale):
     """Append the verdict as one JSON line to the file GAPLAB_CLAIM_LOG names, if set (the recorder reads it:
-    :mod:`gaplab.record`)."""
+    :mod:`gaplab.book.record`)."""
     log = os.environ.get("GAPLAB_CLAIM_LOG")
     if not log:
         return

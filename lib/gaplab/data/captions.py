@@ -12,7 +12,7 @@ the first words instead (this book's earlier recipe). This module supplies that 
 * :class:`TruncatingTokenizer` wraps any open_clip tokenizer so every caption is shortened first;
 * :func:`patched_open_clip_train` makes ``open_clip_train`` use it for the *training* captions only
   (validation retrieval and ImageNet zero-shot prompts stay whole, so runs are compared on equal terms);
-* ``python -m gaplab.realdata --caption-keep half <open_clip_train arguments>`` runs the trainer that way,
+* ``python -m gaplab.data.captions --caption-keep half <open_clip_train arguments>`` runs the trainer that way,
   and :func:`torchrun_command` writes the command for a multi-GPU CC3M/CC12M run.
 """
 
@@ -255,7 +255,7 @@ def torchrun_command(
         "torchrun",
         f"--nproc_per_node={int(gpus)}",
         "-m",
-        "gaplab.realdata",
+        "gaplab.data.captions",
         "--caption-keep",
         str(name),
         "--caption-mode",
@@ -316,7 +316,7 @@ def _pop_options(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m gaplab.realdata --caption-keep {full,half,quarter} [--caption-mode span|first]
+    """``python -m gaplab.data.captions --caption-keep {full,half,quarter} [--caption-mode span|first]
     [--caption-seed N] <open_clip_train arguments>``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     opts, rest = _pop_options(

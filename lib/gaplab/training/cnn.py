@@ -4,7 +4,7 @@ factory builds it from a model config (``"timm_model_name": "gaplab_mad_cnn"``) 
 A tiny open_clip ViT (patch 7, width 64) reached 0.76 zero-shot digit accuracy after 100k samples, so the MAD
 presets use this. BatchNorm, not GroupNorm: with GroupNorm the same tower reached only 0.76 supervised digit
 accuracy after 100k samples, with BatchNorm 0.97. In eval mode BatchNorm uses running statistics, which are
-meaningless at initialisation: see :func:`gaplab.models.calibrate_batchnorm` before measuring an untrained model.
+meaningless at initialisation: see :func:`gaplab.training.models.calibrate_batchnorm` before measuring an untrained model.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class MADConvNet(nn.Module):
         self.global_pool = global_pool
         self.head = nn.Linear(c, num_classes) if num_classes else nn.Identity()
         #: ask for channels-last input; off when many runs train at once under torch.func.vmap, which cannot
-        #: ask a batched tensor for its memory layout (see gaplab.grid)
+        #: ask a batched tensor for its memory layout (see gaplab.training.grid)
         self.channels_last = True
         # oneDNN's convolutions and BatchNorm run about a third faster on the CPU in channels-last layout
         # (measured on two cores, batch 256); cuDNN prefers it under autocast too

@@ -14,9 +14,9 @@ import warnings
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from gaplab.cnn import MADConvNet
-from gaplab.precision import Precision
-from gaplab.train import (
+from gaplab.training.cnn import MADConvNet
+from gaplab.training.precision import Precision
+from gaplab.training.train import (
     RunState,
     TrainConfig,
     apply_gradients,
@@ -47,7 +47,7 @@ class _Encoders(torch.nn.Module):
 class StackedRuns:
     """K runs' weights, buffers and optimiser state stacked along a first dimension of size K.
 
-    ``models`` and ``opts`` are the runs' own (built by :func:`gaplab.train.make_optimizer`); ``cfg`` gives
+    ``models`` and ``opts`` are the runs' own (built by :func:`gaplab.training.train.make_optimizer`); ``cfg`` gives
     the settings they share.
     """
 
@@ -114,7 +114,7 @@ class StackedRuns:
 
 def stacked_losses(stack: StackedRuns, cfg: TrainConfig, precision: Precision):
     """The K runs' training losses from the stacked (params, buffers) and (K, B, ...) images and tokens: the
-    single run's encoding and loss (:func:`gaplab.train.batch_embeddings`, :func:`gaplab.train.training_loss`)
+    single run's encoding and loss (:func:`gaplab.training.train.batch_embeddings`, :func:`gaplab.training.train.training_loss`)
     mapped over the stack, with only the towers under ``precision``'s autocast, as in a single run."""
 
     def one(params, buffers, images, tokens):

@@ -64,7 +64,7 @@ def _mad(chapter, name, config, resolve):
 
 
 def _finetune_runs(prof, chapter, resolve) -> list[BookRun]:
-    from gaplab import imbalance
+    from gaplab.experiments import imbalance
     from gaplab.runs import run_key, store
 
     source = _mad(
@@ -110,8 +110,8 @@ def book_runs(
     """Every run the ``chapters`` train at ``profile``, in the order they need them (a run shared by several
     chapters appears once per chapter). ``glyphs`` fixes what a profile's ``glyphs="auto"`` stands for (default:
     what training would use)."""
-    from gaplab import contrastive, imbalance, temperature
-    from gaplab.samemodality import SameModalityConfig, _key
+    from gaplab.experiments import contrastive, imbalance, temperature
+    from gaplab.experiments.samemodality import SameModalityConfig, _key
 
     prof = resolve_profile(profile)
     unknown = set(chapters) - set(CHAPTERS)
@@ -240,7 +240,7 @@ def book_runs(
                 for v in ("CLIP", "CUA")
             ]
         elif ch == "models_compared":
-            from gaplab.zoo.mad import mad_zoo_configs
+            from gaplab.experiments.mad_zoo import mad_zoo_configs
 
             out += [
                 _mad(ch, name, cfg, resolve)
@@ -256,7 +256,7 @@ def train_book_run(run: BookRun, *, progress: bool = True):
             f"{run.chapter}: {run.name} depends on run {run.after}, which is not trained yet"
         )
     if run.kind == "same-modality":
-        from gaplab.samemodality import get_or_train_same_modality
+        from gaplab.experiments.samemodality import get_or_train_same_modality
 
         return get_or_train_same_modality(run.config, progress=progress)
     from gaplab.runs import get_or_train

@@ -106,15 +106,19 @@ def mad_init_cone(
 ) -> dict[str, float]:
     """The cones of a freshly initialised MAD model's two towers, on ``n`` MAD images and their captions.
 
-    The model is :func:`gaplab.models.create_mad_model` ``(preset, seed=seed)``; the images come from
+    The model is :func:`gaplab.training.models.create_mad_model` ``(preset, seed=seed)``; the images come from
     :func:`gaplab.data.mad.generate_mad` ``(n, seed=seed, glyphs=glyphs)`` (procedural glyphs by default, as in
     training, so the result does not depend on whether MNIST is cached) and each caption names the digit and
     ``k`` other attributes. Returns the mean within-modality cosine of the image and of the text embeddings
     and the L2M between them.
     """
     from gaplab.data.mad import generate_mad
-    from gaplab.models import calibrate_batchnorm, create_mad_model, mad_image_input
-    from gaplab.tokenizer import MADTokenizer, caption_tokens
+    from gaplab.training.models import (
+        calibrate_batchnorm,
+        create_mad_model,
+        mad_image_input,
+    )
+    from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
     n = _check_int("n", n, 2)
     model = create_mad_model(preset, seed=seed)
@@ -181,7 +185,7 @@ def open_clip_init_cone(
     :func:`mad_init_cone`. A ViT-B-32 with ``n=8`` takes a few seconds on one CPU thread, most of it building
     the model.
     """
-    from gaplab.models import MAD_PRESETS, _quiet_no_weights, load_open_clip
+    from gaplab.training.models import MAD_PRESETS, _quiet_no_weights, load_open_clip
 
     if name in MAD_PRESETS:
         raise ValueError(

@@ -421,7 +421,7 @@ def ablation_curves(
 def training_curves(
     history: list[dict], *, measures: dict[str, str] | None = None, title: str = ""
 ) -> alt.Chart:
-    """Small multiples of a training history (gaplab.train) against samples seen."""
+    """Small multiples of a training history (gaplab.training.train) against samples seen."""
     measures = measures or {
         "loss": "training loss",
         "l2m": "L2M",
@@ -460,7 +460,7 @@ def metrics_by_k(
 ) -> alt.Chart:
     """Small multiples of run metrics against k: one dot per seed, the seed mean as a line, mean +- std as a band.
 
-    ``table`` has one row per run with a ``k`` and a ``seed`` column (gaplab.imbalance.imbalance_table).
+    ``table`` has one row per run with a ``k`` and a ``seed`` column (gaplab.experiments.imbalance.imbalance_table).
     """
     rows = [
         {

@@ -26,18 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaplab import losses
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS, GLYPH_SOURCES, MADSet, generate_mad
-from gaplab.models import (
-    MAD_PRESETS,
-    calibrate_batchnorm,
-    check_temperature,
-    create_mad_model,
-    mad_image_input,
-    set_temperature,
-)
-from gaplab.precision import Precision, choose_precision, make_scaler
 from gaplab.storage import (
     CacheWarning,
     atomic_save,
@@ -45,7 +35,17 @@ from gaplab.storage import (
     explain_os_error,
     sha256_file,
 )
-from gaplab.tokenizer import MADTokenizer, caption_tokens
+from gaplab.training import losses
+from gaplab.training.models import (
+    MAD_PRESETS,
+    calibrate_batchnorm,
+    check_temperature,
+    create_mad_model,
+    mad_image_input,
+    set_temperature,
+)
+from gaplab.training.precision import Precision, choose_precision, make_scaler
+from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = [
     "TrainConfig",
@@ -162,7 +162,7 @@ class TrainResult:
     eval_text: np.ndarray | None = None
     eval_factors: dict | None = None
     seconds: float = 0.0
-    #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.precision)
+    #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.training.precision)
     precision: str = "float32"
 
 
@@ -551,7 +551,7 @@ def train_step(
 ) -> torch.Tensor:
     """One optimiser step on a batch: CLIP loss plus the configured uniformity/alignment terms. Returns the loss.
 
-    The encoders run under ``precision``'s autocast (default: :func:`gaplab.precision.choose_precision` for the
+    The encoders run under ``precision``'s autocast (default: :func:`gaplab.training.precision.choose_precision` for the
     batch's device); the loss is computed in float32. With float16, pass the run's gradient ``scaler``. The logit
     scale is capped at 100 as in CLIP.
     """
@@ -559,7 +559,7 @@ def train_step(
     precision = precision or choose_precision(device)
     if precision.scaler and scaler is None:
         raise ValueError(
-            "float16 training needs a gradient scaler: pass scaler=gaplab.precision.make_scaler(...)"
+            "float16 training needs a gradient scaler: pass scaler=gaplab.training.precision.make_scaler(...)"
         )
     model.train()
     with precision_autocast(device, precision):
@@ -578,7 +578,7 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
 def param_groups(named, cfg: TrainConfig, *, stacked: bool = False) -> list[dict]:
     """:func:`make_optimizer`'s parameter groups from ``(name, parameter)`` pairs, in the model's order.
 
-    ``stacked``: each parameter holds several runs' copies along a first dimension (see :mod:`gaplab.grid`),
+    ``stacked``: each parameter holds several runs' copies along a first dimension (see :mod:`gaplab.training.grid`),
     so a parameter's own number of dimensions is one less.
     """
     named = list(named)

@@ -26,7 +26,7 @@ def mad_zoo_configs(profile="cpu", *, resolve=None) -> dict[str, tuple[str, obje
 
     ``resolve`` turns a config's ``glyphs="auto"`` into a source (default: as training does, which may fetch
     MNIST; the run catalogue passes one that never downloads)."""
-    from gaplab import contrastive, imbalance, temperature
+    from gaplab.experiments import contrastive, imbalance, temperature
     from gaplab.profiles import resolve_profile
     from gaplab.runs import resolve_glyphs, run_key
 
@@ -65,7 +65,7 @@ def _family(cfg) -> str:
 def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
     """One row per zoo model: what it is, its gap (RMG, L2M), object bias (MOAD of images and captions) and
     performance (zero-shot digit and attribute accuracy, image-to-text R@1), on its held-out set."""
-    from gaplab.evaluation import run_summary
+    from gaplab.experiments.readout import run_summary
     from gaplab.runs import get_or_train
 
     rows = []
@@ -104,7 +104,7 @@ def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
 def chance_level(column: str) -> float:
     """Accuracy by guessing, for the zoo's accuracy columns."""
     from gaplab.data.mad import FACTORS
-    from gaplab.evaluation import chance
+    from gaplab.experiments.readout import chance
 
     if column == "object_acc":
         return chance("digit")

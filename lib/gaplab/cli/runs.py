@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+
+from gaplab.book import catalogue
+from gaplab.book.catalogue import CHAPTERS
+from gaplab.profiles import PROFILES
+from gaplab.runs import archive, store
 
 __all__ = ["add_parser", "run"]
 
@@ -26,8 +30,6 @@ def _size(n: int) -> str:
 
 
 def add_parser(sub) -> None:
-    from gaplab.profiles import PROFILES
-    from gaplab.runs.catalogue import CHAPTERS
 
     p = sub.add_parser(
         "cache",
@@ -87,7 +89,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from gaplab.runs import archive, catalogue, store
 
     cmd = args.cache_command
     if cmd == "where":
@@ -175,9 +176,3 @@ def _where(store) -> None:
         f"Add a writable directory to {store.ENV} (directories separated by "
         f"{os.pathsep!r}), for example ~/.cache/gaplab/runs"
     )
-
-
-def main(argv=None) -> int:  # pragma: no cover - python -m gaplab is the entry point
-    from gaplab.__main__ import main as top
-
-    return top(["cache", *(argv if argv is not None else sys.argv[1:])])

@@ -7,7 +7,7 @@ temperature is a high logit scale). The shift experiments live in :mod:`gaplab.e
 from __future__ import annotations
 
 from gaplab.runs import get_or_train_all, mad_config
-from gaplab.train import TrainResult
+from gaplab.training.train import TrainResult
 
 __all__ = ["LOGIT_SCALES", "temperature_config", "temperature_runs"]
 

@@ -1,6 +1,6 @@
 """CLIP models built through open_clip's factory: tiny presets for MAD, and open_clip's own models.
 
-The MAD presets are open_clip model configs (JSON under ``gaplab/model_configs``), registered with
+The MAD presets are open_clip model configs (JSON under ``gaplab/training/model_configs``), registered with
 ``open_clip.add_model_config``, so a MAD model and a pretrained ViT-B-32 are built, saved and loaded by the same
 code path. Temperature: ``temperature="learnable"`` trains CLIP's logit scale (capped at 100 during training, as
 in CLIP); a number freezes the logit scale at that value (Liang et al. vary it this way).
@@ -36,7 +36,7 @@ def _register() -> None:
     if not _registered:
         import open_clip
 
-        import gaplab.cnn  # noqa: F401 - registers the MAD image tower with timm
+        import gaplab.training.cnn  # noqa: F401 - registers the MAD image tower with timm
 
         open_clip.add_model_config(_CONFIG_DIR)
         _registered = True
@@ -75,7 +75,7 @@ def create_mad_model(
     device="cpu",
     embed_dim: int | None = None,
 ):
-    """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.tokenizer.MADTokenizer`).
+    """A freshly initialised CLIP for 28x28 MAD images and MAD captions (see :class:`gaplab.training.tokenizer.MADTokenizer`).
 
     ``embed_dim`` replaces the preset's joint embedding size (Fahim et al. sweep it); None keeps the preset's.
     """
@@ -92,7 +92,7 @@ def create_mad_model(
     _register()
     import open_clip
 
-    from gaplab.tokenizer import MADTokenizer
+    from gaplab.training.tokenizer import MADTokenizer
 
     cfg = json.loads((_CONFIG_DIR / f"{preset}.json").read_text())
     tok = MADTokenizer(cfg["text_cfg"]["context_length"])
@@ -156,7 +156,7 @@ def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
             ) from None
         raise
     if name in MAD_PRESETS:
-        from gaplab.tokenizer import MADTokenizer
+        from gaplab.training.tokenizer import MADTokenizer
 
         tokenizer = MADTokenizer(model.context_length)
     else:

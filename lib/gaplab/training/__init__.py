@@ -1,0 +1,9 @@
+"""The model-and-training layer: MAD models as open_clip configurations, the CNN image tower, the tokenizer,
+the losses, precision by device, and the one step loop that trains single runs and grids.
+
+- :mod:`~gaplab.training.models`, :mod:`~gaplab.training.cnn`, :mod:`~gaplab.training.tokenizer`: the models;
+- :mod:`~gaplab.training.losses`: CLIP's loss and the terms added to it;
+- :mod:`~gaplab.training.precision`: the numeric precision each device trains in;
+- :mod:`~gaplab.training.train`: the training configuration, the step loop and a run's evaluations;
+- :mod:`~gaplab.training.grid`, :mod:`~gaplab.training.grid_stack`: many runs trained as one stacked model.
+"""
