@@ -88,7 +88,7 @@ def executed(tmp_path_factory):
 )
 def test_chapter_trains_exactly_the_runs_of_the_catalogue(executed, stem, monkeypatch):
     # what a teacher prepares and exports for a chapter is what the chapter really asks for
-    from gaplab.runs import catalogue
+    from gaplab.book import catalogue
 
     used, run_cache = executed.details(stem)
     monkeypatch.setenv(

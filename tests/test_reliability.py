@@ -578,7 +578,7 @@ def test_bad_input_gets_one_line_and_exit_code_2(
 
 
 def test_an_internal_error_is_one_line_and_a_file(monkeypatch, capsys):
-    from gaplab.runs import cli as cache_cli
+    from gaplab.cli import runs as cache_cli
 
     def broken(args):
         raise KeyError("a bug")

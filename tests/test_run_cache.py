@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from gaplab import runs
-from gaplab.runs import archive, catalogue, store
+from gaplab.book import catalogue
+from gaplab.runs import archive, store
 from gaplab.storage import CacheWarning, StorageError, atomic_save
 from gaplab.training.train import train
 

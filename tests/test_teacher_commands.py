@@ -23,8 +23,9 @@ import pytest
 
 from gaplab import runs
 from gaplab.__main__ import main as gaplab_main
-from gaplab.runs import archive, catalogue, store
-from gaplab.runs import cli as cache_cli
+from gaplab.book import catalogue
+from gaplab.cli import runs as cache_cli
+from gaplab.runs import archive, store
 from gaplab.teach import student
 from tests.test_run_cache import _mock_read_only
 

@@ -111,7 +111,8 @@ def book_runs(
     chapters appears once per chapter). ``glyphs`` fixes what a profile's ``glyphs="auto"`` stands for (default:
     what training would use)."""
     from gaplab.experiments import contrastive, imbalance, temperature
-    from gaplab.experiments.samemodality import SameModalityConfig, _key
+    from gaplab.experiments.samemodality import SameModalityConfig
+    from gaplab.experiments.samemodality import run_key as same_modality_key
 
     prof = resolve_profile(profile)
     unknown = set(chapters) - set(CHAPTERS)
@@ -214,7 +215,11 @@ def book_runs(
                 )
                 out.append(
                     BookRun(
-                        ch, "same-modality " + label, "same-modality", cfg, _key(cfg)
+                        ch,
+                        "same-modality " + label,
+                        "same-modality",
+                        cfg,
+                        same_modality_key(cfg),
                     )
                 )
             out.append(

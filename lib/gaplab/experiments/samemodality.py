@@ -82,6 +82,7 @@ __all__ = [
     "train_same_modality",
     "get_or_train_same_modality",
     "entry_version",
+    "run_key",
 ]
 
 
@@ -438,7 +439,7 @@ def entry_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _key(cfg: SameModalityConfig) -> str:
+def run_key(cfg: SameModalityConfig) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
     h.update(code_version().encode())
@@ -474,7 +475,7 @@ def get_or_train_same_modality(
         )
 
     return cached_run(
-        _key(cfg),
+        run_key(cfg),
         kind="same-modality",
         config=dataclasses.asdict(cfg),
         version=entry_version(),

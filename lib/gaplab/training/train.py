@@ -165,6 +165,15 @@ class TrainResult:
     #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.training.precision)
     precision: str = "float32"
 
+    @property
+    def final(self) -> dict:
+        """The run's last evaluation by name (``result.final["l2m"]``): what its chapter reports."""
+        if not self.history:
+            raise ValueError(
+                "this run has no evaluation yet: its history is empty (was it trained?)"
+            )
+        return dict(self.history[-1])
+
 
 def check_positive_ints(cfg, names) -> None:
     """Raise ValueError naming the first of ``names`` that is not a positive integer on ``cfg``."""
