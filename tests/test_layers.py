@@ -256,3 +256,14 @@ def test_the_checks_above_can_fail(tmp_path):
     assert targets and all(t.startswith("gaplab.metrics") for t in targets)
     runs_cache = MODULES["gaplab.runs"]
     assert any(t.startswith("gaplab.training") for _, t, _, _ in _imports(runs_cache))
+
+
+def test_the_readme_describes_every_layer():
+    readme = (PKG.parents[1] / "README.md").read_text()
+    table = readme[readme.index("## The package's layers") :]
+    folders = {k for k in LAYERS if (PKG / k).is_dir()}
+    missing = sorted(f for f in folders if f"`{f}/`" not in table)
+    assert not missing, f"README's layer table misses {missing}"
+    for module in table.split("| chapter |", 1)[1].split("\n\n", 1)[0].split("`"):
+        if module.endswith(".py") and "/" in module:
+            assert (PKG / module).exists(), f"README names {module}, which does not exist"
