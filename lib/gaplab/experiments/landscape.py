@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gaplab.metrics._inputs import as_pair
 from gaplab.metrics.geometry import shift_along_gap, unit_gap
+from gaplab.metrics.inputs import as_pair
 
 __all__ = [
     "LIANG_LOGIT_SCALES",

@@ -63,7 +63,7 @@ def linear_probe(emb, labels, *, seed: int = 0, test_fraction: float = 0.3) -> f
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    x = M._inputs.as_embeddings(emb, "embeddings")
+    x = M.inputs.as_embeddings(emb, "embeddings")
     y = np.asarray(labels)
     if y.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},); got {y.shape}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gaplab.metrics._inputs import check_matrix_shape
+from gaplab.metrics.inputs import check_matrix_shape
 
 __all__ = ["BLOCK", "as_rows", "unit_sum", "class_sums", "pair_cosines", "same_device"]
 

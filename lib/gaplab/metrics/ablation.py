@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_embeddings, as_pair
 from gaplab.metrics.gap import l2m, rmg
+from gaplab.metrics.inputs import as_embeddings, as_pair
 from gaplab.metrics.retrieval import recall_at_k
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_embeddings, as_labels
+from gaplab.metrics.inputs import as_embeddings, as_labels
 from gaplab.metrics.retrieval import TIE_TOLERANCE
 
 __all__ = ["QUERIES", "arithmetic_accuracy"]
@@ -50,6 +50,34 @@ def _labels(factors: Mapping, n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _checked_query(x, w, factors, factor, keep, ks, query):
+    """The labels, the value of ``factor`` per image and the ranks of a query, or ValueError naming what is
+    wrong."""
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"image and value text embeddings must have the same dimension; got {x.shape[1]} and "
+            f"{w.shape[1]}"
+        )
+    labels = _labels(factors, len(x))
+    if factor not in labels:
+        raise ValueError(
+            f"unknown factor {factor!r}; the labels have {', '.join(labels)}"
+        )
+    unknown = [name for name in keep if name not in labels]
+    if unknown or factor in keep:
+        raise ValueError(
+            f"keep must name other factors of the labels; got {list(keep)!r}"
+        )
+    if query not in QUERIES:
+        raise ValueError(f"query must be one of {', '.join(QUERIES)}; got {query!r}")
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be positive ranks; got {ks!r}")
+    value = as_labels(labels[factor], len(x), len(w), name=f"{factor} labels")
+
+    return labels, value, ks
+
+
 def arithmetic_accuracy(
     img,
     factors: Mapping,
@@ -74,27 +102,7 @@ def arithmetic_accuracy(
     """
     x = as_embeddings(img, "image embeddings", min_rows=2)
     w = as_embeddings(value_text, "value text embeddings", min_rows=2)
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"image and value text embeddings must have the same dimension; got {x.shape[1]} and "
-            f"{w.shape[1]}"
-        )
-    labels = _labels(factors, len(x))
-    if factor not in labels:
-        raise ValueError(
-            f"unknown factor {factor!r}; the labels have {', '.join(labels)}"
-        )
-    unknown = [name for name in keep if name not in labels]
-    if unknown or factor in keep:
-        raise ValueError(
-            f"keep must name other factors of the labels; got {list(keep)!r}"
-        )
-    if query not in QUERIES:
-        raise ValueError(f"query must be one of {', '.join(QUERIES)}; got {query!r}")
-    ks = [int(k) for k in ks]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive ranks; got {ks!r}")
-    value = as_labels(labels[factor], len(x), len(w), name=f"{factor} labels")
+    labels, value, ks = _checked_query(x, w, factors, factor, keep, ks, query)
 
     n = len(x)
     # rows that agree on every kept factor (the image itself excluded)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_embeddings, as_labels
+from gaplab.metrics.inputs import as_embeddings, as_labels
 
 __all__ = ["ideal_words", "ideal_images", "dot_accuracy", "closing_table"]
 

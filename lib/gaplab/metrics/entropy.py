@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-from gaplab.metrics._inputs import as_pair
+from gaplab.metrics.inputs import as_pair
 
 __all__ = ["logits_entropy"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gaplab.metrics._inputs import as_pair, as_pairs
 from gaplab.metrics._rows import as_rows, pair_cosines, same_device, unit_sum
+from gaplab.metrics.inputs import as_pair, as_pairs
 
 __all__ = [
     "l2m",

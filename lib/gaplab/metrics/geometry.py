@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_pair
+from gaplab.metrics.inputs import as_pair, unit_rows
 
 __all__ = ["joint_pca", "shift_along_gap", "unit_gap", "subtract_gap"]
 
@@ -65,14 +65,13 @@ def shift_along_gap(
             )
 
     def renormalise(z: np.ndarray, side: str) -> np.ndarray:
-        norms = np.linalg.norm(z, axis=1, keepdims=True)
-        zero = np.nonzero(norms[:, 0] == 0)[0]
-        if zero.size:
-            # a row equal to the shift itself has no direction left after it
-            raise ValueError(
+        # a row equal to the shift itself has no direction left after it
+        return unit_rows(
+            z,
+            lambda zero: (
                 f"shifting by lam={lam} sends {side} row {zero[0]} to zero; choose another lam"
-            )
-        return z / norms
+            ),
+        )
 
     return renormalise(x - lam * delta, "image"), renormalise(y + lam * delta, "text")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_embeddings, as_labels
+from gaplab.metrics.inputs import as_embeddings, as_labels
 
 __all__ = [
     "class_similarities",

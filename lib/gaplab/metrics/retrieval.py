@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaplab.metrics._inputs import as_embeddings, as_labels, as_pair, as_pairs
+from gaplab.metrics.inputs import as_embeddings, as_labels, as_pair, as_pairs
 
 __all__ = ["recall_at_k", "zero_shot_accuracy", "TIE_TOLERANCE"]
 

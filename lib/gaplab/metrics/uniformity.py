@@ -12,7 +12,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from gaplab.metrics._inputs import as_embeddings, as_pair
+from gaplab.metrics.inputs import as_embeddings, as_pair
 
 __all__ = ["alignment", "uniformity", "cross_uniformity"]
 

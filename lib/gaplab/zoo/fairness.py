@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gaplab.metrics._inputs import as_embeddings
 from gaplab.metrics.geometry import shift_along_gap, unit_gap
+from gaplab.metrics.inputs import as_embeddings
 from gaplab.zoo.datasets import CaptionData, DataError, ImageList
 
 __all__ = [

@@ -1,10 +1,18 @@
-"""Input checking shared by the metrics: every metric accepts numpy arrays or torch tensors of shape (N, d)."""
+"""Input checking shared by the metrics, and by experiments and zoo code that take embeddings the same way:
+every metric accepts numpy arrays or torch tensors of shape (N, d)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_embeddings", "as_pair", "as_pairs", "as_labels", "check_matrix_shape"]
+__all__ = [
+    "as_embeddings",
+    "as_pair",
+    "as_pairs",
+    "as_labels",
+    "check_matrix_shape",
+    "unit_rows",
+]
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
@@ -52,12 +60,21 @@ def as_embeddings(
         )
     if not normalise:
         return arr
+    return unit_rows(
+        arr,
+        lambda zero: (
+            f"{name} has {zero.size} all-zero rows (first row {zero[0]}); they have no direction"
+        ),
+    )
+
+
+def unit_rows(arr: np.ndarray, zero_rows_message) -> np.ndarray:
+    """``arr`` with each row scaled to length 1; an all-zero row has no direction, so it raises ValueError
+    with ``zero_rows_message(indices of the zero rows)``."""
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     zero = np.nonzero(norms[:, 0] == 0)[0]
     if zero.size:
-        raise ValueError(
-            f"{name} has {zero.size} all-zero rows (first row {zero[0]}); they have no direction"
-        )
+        raise ValueError(zero_rows_message(zero))
     return arr / norms
 
 
