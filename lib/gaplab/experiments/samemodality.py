@@ -41,11 +41,10 @@ from gaplab import metrics as M
 from gaplab.progress import progress_bars
 from gaplab.runs import cached_run, code_version, last_numbers
 from gaplab.storage import source_fingerprint
+from gaplab.training.config import MADRecipe
 from gaplab.training.losses import swap_symmetric_clip_loss
 from gaplab.training.models import (
-    MAD_PRESETS,
     calibrate_batchnorm,
-    check_temperature,
     create_mad_model,
     mad_image_input,
     set_temperature,
@@ -53,7 +52,6 @@ from gaplab.training.models import (
 from gaplab.training.train import (
     Checkpoint,
     _lr_at,
-    check_positive_ints,
     flush_denormal,
     mad_data,
     make_optimizer,
@@ -87,33 +85,19 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class SameModalityConfig:
-    n_train: int = 30_000
-    data_seed: int = 0
-    glyphs: str = "procedural"
-    preset: str = "mad-cnn"
+class SameModalityConfig(MADRecipe):
+    """A two-tower image-image CLIP: the MAD recipe (data, preset, schedule, evaluation, temperature) and how
+    the two towers start and what they read. ``from_profile`` builds it from a profile like a MAD run's."""
+
     shared: bool = False
-    steps: int = 400
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup: int = 50
-    temperature_lr_mult: float = 1.0
-    seed: int = 0
-    eval_n: int = 2000
-    eval_every: int = 50
     #: "augmented": each tower reads its own random view; "identical": both read the same image; "crop": the
     #: second tower reads :data:`CROP_BOX` of the image (Fahim et al.'s default)
     views: str = "augmented"
     #: "separate": towers from seeds ``seed`` and ``seed + 1``; "same": the second starts as a copy of the first
     init: str = "separate"
-    #: "learnable", or a logit scale to freeze at (Fahim et al. fix 100, a temperature of 0.01)
-    temperature: float | str = "learnable"
 
     def __post_init__(self):
-        check_positive_ints(
-            self, ("n_train", "steps", "batch_size", "eval_n", "eval_every")
-        )
+        super().__post_init__()
         if self.views not in VIEWS:
             raise ValueError(
                 f"views={self.views!r} is not allowed; choose one of {', '.join(VIEWS)}"
@@ -127,30 +111,6 @@ class SameModalityConfig:
                 "shared=True uses one tower, so init has nothing to set; leave it at "
                 '"separate"'
             )
-        check_temperature(self.temperature)
-        if self.preset not in MAD_PRESETS:
-            raise ValueError(
-                f"preset={self.preset!r} is not allowed; choose one of {', '.join(MAD_PRESETS)}"
-            )
-        if self.batch_size > self.n_train:
-            raise ValueError(
-                f"batch_size={self.batch_size} cannot exceed n_train={self.n_train}"
-            )
-
-    @classmethod
-    def from_profile(cls, profile="auto", **overrides) -> SameModalityConfig:
-        """The MAD recipe of a profile (same data size, steps, batch, evaluation), with overrides."""
-        from gaplab.runs import mad_config
-
-        base = mad_config(profile)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - fields
-        if unknown:
-            raise ValueError(
-                f"unknown settings {sorted(unknown)}; SameModalityConfig has {', '.join(sorted(fields))}"
-            )
-        shared_fields = {f: getattr(base, f) for f in fields if hasattr(base, f)}
-        return cls(**{**shared_fields, **overrides})
 
 
 class TwoViewCLIP(torch.nn.Module):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from gaplab.profiles import PROFILES, resolve_profile
+from gaplab.profiles import PROFILES
 from gaplab.progress import progress_bars
 from gaplab.runs import store
 from gaplab.runs.store import CacheLocationError
@@ -82,24 +82,9 @@ warnings.simplefilter("always", CacheWarning)
 
 
 def mad_config(profile="auto", **overrides) -> TrainConfig:
-    """The MAD training configuration of a profile, with any field overridden (e.g. ``k=3``)."""
-    prof = resolve_profile(profile)
-    base = dict(
-        n_train=prof.mad_n_train,
-        steps=prof.mad_steps,
-        batch_size=prof.mad_batch,
-        eval_n=prof.mad_eval_n,
-        eval_every=prof.mad_eval_every,
-        warmup=prof.mad_warmup,
-        glyphs=prof.mad_glyphs,
-    )
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
-    if unknown:
-        raise ValueError(
-            f"unknown training settings {sorted(unknown)}; TrainConfig has "
-            f"{', '.join(f.name for f in dataclasses.fields(TrainConfig))}"
-        )
-    return TrainConfig(**{**base, **overrides})
+    """The MAD training configuration of a profile, with any field overridden (e.g. ``k=3``): a delegate to
+    :meth:`TrainConfig.from_profile <gaplab.training.config.MADRecipe.from_profile>`, kept for chapters and the README."""
+    return TrainConfig.from_profile(profile, **overrides)
 
 
 def cache_dir() -> Path:
@@ -134,7 +119,7 @@ def resolve_glyphs(config: TrainConfig) -> TrainConfig:
     from gaplab.data import mad
 
     try:
-        mad._load_mnist(None)
+        mad.load_mnist(None)
         return dataclasses.replace(config, glyphs="mnist")
     except FileNotFoundError:
         return dataclasses.replace(config, glyphs="procedural")

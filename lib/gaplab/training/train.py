@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import functools
 import json
 import math
@@ -20,14 +19,14 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gaplab import metrics as M
-from gaplab.data.mad import FACTORS, GLYPH_SOURCES, MADSet, generate_mad
+from gaplab.data.mad import FACTORS, MADSet, generate_mad
 from gaplab.storage import (
     CacheWarning,
     atomic_save,
@@ -36,10 +35,14 @@ from gaplab.storage import (
     sha256_file,
 )
 from gaplab.training import losses
+from gaplab.training.config import (
+    MADRecipe,
+    TrainConfig,
+    TrainResult,
+    check_positive_ints,
+)
 from gaplab.training.models import (
-    MAD_PRESETS,
     calibrate_batchnorm,
-    check_temperature,
     create_mad_model,
     mad_image_input,
     set_temperature,
@@ -48,7 +51,9 @@ from gaplab.training.precision import Precision, choose_precision, make_scaler
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = [
+    "MADRecipe",
     "TrainConfig",
+    "check_positive_ints",
     "TrainResult",
     "train",
     "train_step",
@@ -61,128 +66,6 @@ __all__ = [
     "align_text_to_images",
     "atomic_save",
 ]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a run (and so its cache key)."""
-
-    n_train: int = 30_000
-    k: int = 2
-    object_factor: str = "digit"
-    data_seed: int = 0
-    glyphs: str = "procedural"
-    preset: str = "mad-cnn"
-    temperature: float | str = "learnable"
-    steps: int = 400
-    batch_size: int = 256
-    lr: float = 1e-3
-    #: the logit scale's learning rate as a multiple of ``lr``. CLIP's temperature settles over ~10^5 steps;
-    #: a run of a few hundred steps needs a faster one to reach where the data would take it
-    temperature_lr_mult: float = 1.0
-    weight_decay: float = 0.05
-    warmup: int = 50
-    seed: int = 0
-    uniformity_weight: float = 0.0
-    alignment_weight: float = 0.0
-    cross_uniformity_weight: float = 0.0
-    eval_n: int = 2000
-    eval_every: int = 50
-    #: optional weights to start from: ``"run:<key>"`` (a cached run, found wherever the cache search path has
-    #: it, so the key does not depend on where a cache lives) or a path to a ``final.pt``; fine-tuning
-    init_from: str | None = None
-    #: the joint embedding size; None keeps the preset's (Fahim et al. sweep 128, 64 and 32)
-    embed_dim: int | None = None
-    #: close the gap at initialisation as Liang et al. (2022, Sec. 4.4) do: an orthogonal map of the text
-    #: embeddings onto their images', folded into the text projection before the first step
-    align_init: bool = False
-
-    def __post_init__(self):
-        def bad(name, allowed):
-            raise ValueError(
-                f"{name}={getattr(self, name)!r} is not allowed; {allowed}"
-            )
-
-        check_positive_ints(
-            self, ("n_train", "steps", "batch_size", "eval_n", "eval_every")
-        )
-        if not isinstance(self.k, int) or not 0 <= self.k <= 5:
-            bad("k", "k must be an integer in 0..5")
-        if self.object_factor not in FACTORS:
-            bad("object_factor", f"choose one of {', '.join(FACTORS)}")
-        if self.glyphs not in GLYPH_SOURCES:
-            bad("glyphs", f"choose one of {', '.join(GLYPH_SOURCES)}")
-        if self.preset not in MAD_PRESETS:
-            bad("preset", f"choose one of {', '.join(MAD_PRESETS)}")
-        check_temperature(self.temperature)
-        if self.batch_size > self.n_train:
-            bad("batch_size", f"it cannot exceed n_train={self.n_train}")
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup >= 0):
-            raise ValueError(
-                "lr must be positive, weight_decay and warmup non-negative"
-            )
-        if self.init_from is not None and (
-            not isinstance(self.init_from, str) or not self.init_from.strip()
-        ):
-            bad("init_from", "give 'run:<key>' or a path to a final.pt")
-        if self.embed_dim is not None and (
-            isinstance(self.embed_dim, bool)
-            or not isinstance(self.embed_dim, int)
-            or self.embed_dim < 2
-        ):
-            bad(
-                "embed_dim",
-                "it must be an integer of at least 2, or None for the preset's",
-            )
-        if not isinstance(self.align_init, bool):
-            bad("align_init", "it must be True or False")
-        if self.align_init and self.init_from:
-            bad(
-                "align_init",
-                "a fine-tuning run starts from trained weights; aligning them is not this experiment",
-            )
-        if not (
-            isinstance(self.temperature_lr_mult, (int, float))
-            and self.temperature_lr_mult > 0
-            and math.isfinite(self.temperature_lr_mult)
-        ):
-            bad("temperature_lr_mult", "it must be a positive finite number")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class TrainResult:
-    config: TrainConfig
-    model: torch.nn.Module
-    history: list[dict] = field(default_factory=list)
-    #: embeddings of the held-out evaluation set after training, with its factors and caption tokens
-    eval_image: np.ndarray | None = None
-    eval_text: np.ndarray | None = None
-    eval_factors: dict | None = None
-    seconds: float = 0.0
-    #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.training.precision)
-    precision: str = "float32"
-
-    @property
-    def final(self) -> dict:
-        """The run's last evaluation by name (``result.final["l2m"]``): what its chapter reports."""
-        if not self.history:
-            raise ValueError(
-                "this run has no evaluation yet: its history is empty (was it trained?)"
-            )
-        return dict(self.history[-1])
-
-
-def check_positive_ints(cfg, names) -> None:
-    """Raise ValueError naming the first of ``names`` that is not a positive integer on ``cfg``."""
-    for name in names:
-        v = getattr(cfg, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(
-                f"{name}={v!r} is not allowed; it must be a positive integer"
-            )
 
 
 class Checkpoint:
