@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from gaplab.data import glyphs as mad_glyphs
 from gaplab.data import mad
 from gaplab.data.mad import CAPTION_WORDS, FACTORS
 
@@ -314,7 +315,7 @@ def offline_mnist(monkeypatch):
         )
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
-    monkeypatch.setattr(mad, "_MNIST_CACHE", {})
+    monkeypatch.setattr(mad_glyphs, "_MNIST_CACHE", {})
 
 
 def test_mnist_offline_raises_a_clear_error(offline_mnist, tmp_path):
@@ -339,7 +340,7 @@ def test_mnist_glyphs_pick_images_of_the_right_class(monkeypatch, tmp_path):
     images = (
         (labels[:, None, None] * 20 + 10).to(torch.uint8).expand(50, 28, 28).clone()
     )
-    monkeypatch.setattr(mad, "_MNIST_CACHE", {str(tmp_path): (images, labels)})
+    monkeypatch.setattr(mad_glyphs, "_MNIST_CACHE", {str(tmp_path): (images, labels)})
     s = mad.generate_mad(40, seed=0, glyphs="mnist", mnist_root=tmp_path)
     assert s.glyph_source == "mnist"
     gen = torch.Generator().manual_seed(0)
