@@ -668,7 +668,7 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
     def no_download(root):
         raise AssertionError("listing tried to load MNIST")
 
-    monkeypatch.setattr(mad, "_load_mnist", no_download)
+    monkeypatch.setattr(mad, "load_mnist", no_download)
     monkeypatch.setenv("GAPLAB_CACHE", str(teacher["cache"]))
     assert [r["key"] for r in archive.list_entries()] == [teacher["run"].key]
 
