@@ -243,14 +243,14 @@ def test_two_folders_with_the_same_file_names_never_share_embeddings(
 
 
 def test_array_images_are_keyed_by_their_pixels():
-    from gaplab.zoo.datasets import ImageList, _ArrayImages
+    from gaplab.zoo.images import ArrayImages, ImageList
 
     pixels = np.zeros((3, 4, 4, 3), np.uint8)
     other = pixels.copy()
     other[1] += 1
     same_ids = ["0", "1", "2"]
-    f1 = ImageList(same_ids, range(3), _ArrayImages(pixels)).fingerprints()
-    f2 = ImageList(same_ids, range(3), _ArrayImages(other)).fingerprints()
+    f1 = ImageList(same_ids, range(3), ArrayImages(pixels)).fingerprints()
+    f2 = ImageList(same_ids, range(3), ArrayImages(other)).fingerprints()
     assert f1[0] == f2[0] and f1[1] != f2[1]
 
 

@@ -640,7 +640,7 @@ def test_coco_download_fetches_and_unpacks_the_archives(coco, tmp_path, monkeypa
     import shutil
     import zipfile
 
-    from gaplab.zoo import datasets
+    from gaplab.zoo import caption_sets, datasets
 
     # COCO's archives, made from the fixture's files: the captions zip also holds a file that must not be unpacked
     zips = {}
@@ -661,7 +661,7 @@ def test_coco_download_fetches_and_unpacks_the_archives(coco, tmp_path, monkeypa
         fetched.append(url)
         shutil.copy(zips[url], dest)
 
-    monkeypatch.setattr(datasets, "_fetch", fake_fetch)
+    monkeypatch.setattr(caption_sets, "_fetch", fake_fetch)
     root = tmp_path / "fresh"
     d = load_data("coco", root, download=True)
     assert len(d.images) == 3 and len(d.captions) == 6
