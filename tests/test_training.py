@@ -16,7 +16,7 @@ from gaplab.data.mad import CAPTION_WORDS, FACTORS, generate_mad
 from gaplab.training import losses
 from gaplab.training.models import MAD_PRESETS, create_mad_model, load_open_clip
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
-from gaplab.training.train import TrainConfig, train
+from gaplab.training.train import TrainConfig, init_weights_path, train
 from tests.conftest import embedding_pair, normalise
 
 WORD_FACTOR = {w: f for (f, _), w in CAPTION_WORDS.items()}
@@ -354,3 +354,12 @@ def test_training_leaves_subnormal_floats_alone():
         device="cpu",
     )
     assert (np.array([5e-324]) * 1.0)[0] > 0
+
+
+def test_a_cached_start_needs_the_run_cache():
+    # training reads files only: "run:<key>" is for the run cache to resolve (gaplab.runs.get_or_train)
+    cfg = TrainConfig(n_train=64, batch_size=16, init_from="run:abc")
+    with pytest.raises(ValueError, match="run cache"):
+        init_weights_path(cfg)
+    assert str(init_weights_path(cfg, "/x/final.pt")) == "/x/final.pt"
+    assert init_weights_path(TrainConfig(n_train=64, batch_size=16)) is None

@@ -37,8 +37,13 @@ from gaplab.storage import (
     explain_os_error,
     source_fingerprint,
 )
-from gaplab.training.models import create_mad_model
-from gaplab.training.train import Checkpoint, TrainConfig, TrainResult, train
+from gaplab.training.train import (
+    Checkpoint,
+    TrainConfig,
+    TrainResult,
+    build_model,
+    train,
+)
 
 __all__ = [
     "mad_config",
@@ -132,17 +137,17 @@ def run_key(config: TrainConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+def init_weights(config: TrainConfig) -> Path | None:
+    """The weights file a fine-tuning run starts from, found in the cache before training: training reads
+    a file and knows nothing of the cache's search path (see :func:`gaplab.runs.store.resolve_init`)."""
+    return store.resolve_init(config.init_from) if config.init_from else None
+
+
 def _load(final: Path, config: TrainConfig, device) -> TrainResult:
     state = torch.load(final, map_location=device, weights_only=True)
     if state.get("config") != config.to_dict():
         raise ValueError("stored config differs from the requested one")
-    model = create_mad_model(
-        config.preset,
-        temperature=config.temperature,
-        seed=config.seed,
-        device=device,
-        embed_dim=config.embed_dim,
-    )
+    model = build_model(config, device)
     model.load_state_dict(state["model"])
     model.eval()
     return TrainResult(
@@ -538,7 +543,13 @@ def get_or_train(
         kind="mad",
         config=config.to_dict(),
         load=lambda final: _load(final, config, device),
-        train=lambda d: train(config, d, device=device, progress=progress),
+        train=lambda d: train(
+            config,
+            d,
+            device=device,
+            progress=progress,
+            init_weights=init_weights(config),
+        ),
         summarise=lambda r: _mad_summary(r, "single run"),
         announce=announce,
         label=label,
@@ -619,7 +630,13 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
         dirs = [slots[n][1].run_dir for n in names]
         started = time.perf_counter()
         try:
-            results = train_grid(cfgs, dirs, device=device, progress=progress)
+            results = train_grid(
+                cfgs,
+                dirs,
+                device=device,
+                progress=progress,
+                init_weights=[init_weights(c) for c in cfgs],
+            )
         except torch.cuda.OutOfMemoryError as exc:
             _release_all(slots)
             raise _out_of_memory(

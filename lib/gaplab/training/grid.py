@@ -114,27 +114,33 @@ def train_grid(
     device=None,
     progress: bool = True,
     stop_after: int | None = None,
+    init_weights: list | None = None,
 ) -> list[TrainResult]:
     """Train the runs of ``configs`` together; one :class:`~gaplab.training.train.TrainResult` per config, in order.
 
     ``run_dirs`` (one per config, or None) hold each run's checkpoint in the single-run format: a run
     interrupted in a grid resumes there, alone or in a grid. Runs whose checkpoints stand at different steps
     cannot share a grid (:class:`GridError`); :func:`gaplab.runs.get_or_train_all` groups them apart.
-    ``stop_after`` ends the loop after that many steps, as a killed process would.
+    ``stop_after`` ends the loop after that many steps, as a killed process would. ``init_weights`` (one
+    per config, or None): the weights file each fine-tuning run starts from, as the run cache resolved it
+    (see :func:`gaplab.training.train.init_weights_path`).
     """
     configs = list(configs)
     _check(configs)
     run_dirs = list(run_dirs) if run_dirs is not None else [None] * len(configs)
     if len(run_dirs) != len(configs):
         raise GridError(f"{len(configs)} configs but {len(run_dirs)} run directories")
+    inits = list(init_weights) if init_weights is not None else [None] * len(configs)
+    if len(inits) != len(configs):
+        raise GridError(f"{len(configs)} configs but {len(inits)} init_weights")
     with flush_denormal():
-        return _train_grid(configs, run_dirs, device, progress, stop_after)
+        return _train_grid(configs, run_dirs, inits, device, progress, stop_after)
 
 
-def _train_grid(configs, run_dirs, device, progress, stop_after):
+def _train_grid(configs, run_dirs, inits, device, progress, stop_after):
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
-    runs = [prepare_run(c, d, device) for c, d in zip(configs, run_dirs)]
+    runs = [prepare_run(c, d, device, i) for c, d, i in zip(configs, run_dirs, inits)]
     starts = sorted({r.start for r in runs})
     if len(starts) > 1:
         raise GridError(

@@ -509,15 +509,22 @@ def train(
     device=None,
     progress: bool = True,
     stop_after: int | None = None,
+    init_weights: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume) the run described by ``cfg``; checkpoints go to ``run_dir`` when given.
 
     ``stop_after`` ends the loop after that many steps without a final save, as if the process were killed
-    (the tests use it to check resumption).
+    (the tests use it to check resumption). ``init_weights``: the weights file ``cfg.init_from`` names, as
+    the run cache resolved it (needed for ``"run:<key>"``; a path in ``init_from`` is read as it is).
     """
     with flush_denormal():
         return _train(
-            cfg, run_dir, device=device, progress=progress, stop_after=stop_after
+            cfg,
+            run_dir,
+            device=device,
+            progress=progress,
+            stop_after=stop_after,
+            init_weights=init_weights,
         )
 
 
@@ -555,30 +562,48 @@ class RunState:
     tokenizer: MADTokenizer
 
 
-def prepare_run(cfg: TrainConfig, run_dir, device) -> RunState:
-    """Build the model, optimiser and batch stream of ``cfg``, resume its checkpoint in ``run_dir`` if there
-    is one, and otherwise measure it at step 0."""
-    tokenizer = MADTokenizer()
-    data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
-    ev = _eval_set(cfg, tokenizer, device)
-
-    model = create_mad_model(
+def build_model(cfg: TrainConfig, device) -> torch.nn.Module:
+    """The freshly initialised MAD model of ``cfg`` (its preset, seed, temperature and embedding size): the
+    model a run starts from, and the shape a stored run's weights are loaded into."""
+    return create_mad_model(
         cfg.preset,
         temperature=cfg.temperature,
         seed=cfg.seed,
         device=device,
         embed_dim=cfg.embed_dim,
     )
-    if cfg.init_from:
-        from gaplab.runs.store import resolve_init
 
-        state = torch.load(
-            resolve_init(cfg.init_from), map_location=device, weights_only=True
+
+def init_weights_path(cfg: TrainConfig, init_weights=None) -> Path | None:
+    """The weights file a fine-tuning run of ``cfg`` starts from: ``init_weights`` when the caller resolved
+    ``cfg.init_from`` (the run cache does, for ``"run:<key>"``), else ``cfg.init_from`` read as a path."""
+    if not cfg.init_from:
+        return None
+    if init_weights is not None:
+        return Path(init_weights)
+    if cfg.init_from.startswith("run:"):
+        raise ValueError(
+            f"init_from={cfg.init_from!r} names a cached run, which only the run cache can find: train this "
+            "config with gaplab.runs.get_or_train, or pass init_weights=<path of that run's final.pt>"
         )
+    return Path(cfg.init_from)
+
+
+def prepare_run(cfg: TrainConfig, run_dir, device, init_weights=None) -> RunState:
+    """Build the model, optimiser and batch stream of ``cfg``, resume its checkpoint in ``run_dir`` if there
+    is one, and otherwise measure it at step 0. ``init_weights``: the resolved path of ``cfg.init_from``
+    (see :func:`init_weights_path`)."""
+    tokenizer = MADTokenizer()
+    data = mad_data(cfg.n_train, cfg.data_seed, cfg.glyphs, device)
+    ev = _eval_set(cfg, tokenizer, device)
+
+    model = build_model(cfg, device)
+    init = init_weights_path(cfg, init_weights)
+    if init is not None:
+        state = torch.load(init, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
-        set_temperature(
-            model, cfg.temperature
-        )  # the new run's temperature mode wins over the old run's
+        # the new run's temperature mode wins over the old run's
+        set_temperature(model, cfg.temperature)
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
     scaler = make_scaler(precision, device)
@@ -717,11 +742,17 @@ def run_steps(
 
 
 def _train(
-    cfg: TrainConfig, run_dir, *, device, progress: bool, stop_after: int | None
+    cfg: TrainConfig,
+    run_dir,
+    *,
+    device,
+    progress: bool,
+    stop_after: int | None,
+    init_weights,
 ) -> TrainResult:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
-    run = prepare_run(cfg, run_dir, device)
+    run = prepare_run(cfg, run_dir, device, init_weights)
     if device.type == "cuda":
         print(
             f"gaplab: training in {run.precision.reason}", file=sys.stderr, flush=True
