@@ -1,4 +1,6 @@
-"""Where gaplab finds the book it came with: its chapters and its shipped data.
+"""Where gaplab finds the book it came with: its repository (:func:`book_root`), its table of contents
+(:func:`toc_chapters`, :func:`toc_order`) and its shipped data (:func:`data_dir`). Every other module asks
+here rather than finding them its own way.
 
 The package is used two ways: installed editable from a clone (the book build, the tests), and
 installed as a regular wheel from a clone (Colab's first cell runs ``pip install /content/gaplab``).
@@ -10,16 +12,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-__all__ = ["book_root", "data_dir", "BookNotFoundError"]
+__all__ = [
+    "book_root",
+    "data_dir",
+    "toc_chapters",
+    "toc_order",
+    "BookNotFoundError",
+]
 
 _ENV = "GAPLAB_DATA"
 _BOOK_ENV = "GAPLAB_BOOK"
-#: a folder is the book when it holds this file
+#: a folder is the book when it holds this file, its table of contents
 _MARKER = "_toc.yml"
+# where this package sits in a clone: lib/gaplab/paths.py
+_PACKAGE_CLONE = Path(__file__).resolve().parents[2]
 
 
 class BookNotFoundError(FileNotFoundError):
@@ -52,9 +63,7 @@ def _candidates() -> list[tuple[str, Path]]:
     env = os.environ.get(_BOOK_ENV)
     if env:
         found.append((f"${_BOOK_ENV}", Path(env).expanduser()))
-    found.append(
-        ("the clone holding this package", Path(__file__).resolve().parents[2])
-    )
+    found.append(("the clone holding this package", _PACKAGE_CLONE))
     source = _installed_from()
     if source is not None:
         found.append(("the folder pip installed gaplab from", source))
@@ -92,7 +101,7 @@ def data_dir() -> Path:
     try:
         candidates.append(book_root() / "data")
     except BookNotFoundError:
-        candidates.append(Path(__file__).resolve().parents[2] / "data")
+        candidates.append(_PACKAGE_CLONE / "data")
     for path in candidates:
         if path.is_dir():
             return path
@@ -102,3 +111,20 @@ def data_dir() -> Path:
         f"a clone of the book's repository (pip install ./gaplab), or point ${_ENV} at the "
         "repository's data/ folder."
     )
+
+
+def toc_chapters(toc: str | os.PathLike | None = None) -> list[str]:
+    """The chapters (notebook names) the table of contents ``toc`` lists, in its order; none when there is
+    no such file. ``toc`` defaults to the book's own ``_toc.yml`` (:func:`book_root`)."""
+    toc = Path(toc) if toc is not None else book_root() / _MARKER
+    if not toc.is_file():
+        return []
+    return re.findall(r"file:\s*notebooks/(\w+)", toc.read_text())
+
+
+def toc_order(stems, toc: str | os.PathLike | None = None) -> list[str]:
+    """``stems`` (chapter names) in the order of the table of contents ``toc`` (default: the book's); those
+    it does not list follow, in name order."""
+    listed = toc_chapters(toc)
+    stems = set(stems)
+    return [s for s in listed if s in stems] + sorted(stems - set(listed))

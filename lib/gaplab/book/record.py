@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gaplab.paths import BookNotFoundError, book_root
+from gaplab.book.claims import CLAIMS, GLUED
+from gaplab.paths import BookNotFoundError, book_root, data_dir, toc_order
 
 __all__ = [
     "RecordError",
@@ -60,16 +61,12 @@ class RecordError(ValueError):
 
 def record_dir() -> Path:
     """``data/recorded`` of the book's shipped data (see :func:`gaplab.paths.data_dir`)."""
-    from gaplab.paths import data_dir
-
     return data_dir() / "recorded"
 
 
 def chapters(notebooks: Path | None = None) -> list[str]:
     """The chapters in the order of the book's table of contents (a chapter that compares others' runs
     comes after them)."""
-    from gaplab.book import toc_order
-
     root = book_root()
     notebooks = notebooks or root / "notebooks"
     return toc_order((p.stem for p in notebooks.glob("*.ipynb")), root / "_toc.yml")
@@ -99,9 +96,10 @@ def _git(*args) -> str | None:
 
 def machine() -> dict:
     """Where a record is made: device, GPU name and compute capability, training precision, torch."""
+    # heavy: torch (and the precision rule, which needs it) only when a record is made
     import torch
 
-    from gaplab.training.precision import choose_precision
+    from gaplab.training.precision import choose_precision  # heavy: imports torch
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
@@ -134,7 +132,7 @@ def record_chapter(
     ``completed`` false, the error, and what it glued and checked before it stopped.
     """
     try:
-        import papermill
+        import papermill  # optional: only recording executes chapters
     except ImportError as exc:  # Colab and a plain install have no papermill
         raise RecordError(
             "recording executes chapters with papermill, which is not installed: "
@@ -150,8 +148,32 @@ def record_chapter(
     command = command or (
         f"python -m gaplab record --profile {profile} --chapters {stem}"
     )
+    values, claims, error, wall = _execute(papermill, source, notebooks, profile)
+    changed = _git("status", "--porcelain", "--untracked-files=no")
+    record = {
+        "schema": SCHEMA,
+        "chapter": stem,
+        "profile": profile,
+        "completed": error is None,
+        "error": error,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": _git("rev-parse", "HEAD"),
+        "changed_files": changed.splitlines() if changed else [],
+        "machine": machine(),
+        "wall_seconds": round(wall, 1),
+        "command": command,
+        "values": values,
+        "claims": claims,
+    }
+    _write_atomic(path, record)
+    return record
+
+
+def _execute(papermill, source: Path, notebooks: Path, profile: str):
+    """Run chapter ``source`` at ``profile`` through papermill; returns what it glued (name -> value), the
+    claims it checked, the error it stopped at (or None) and its wall time in seconds."""
     with tempfile.TemporaryDirectory(prefix="gaplab-record-") as tmp:
-        executed = Path(tmp) / f"{stem}.ipynb"
+        executed = Path(tmp) / source.name
         logs = {
             "GAPLAB_CLAIM_LOG": Path(tmp) / "claims.jsonl",
             "GAPLAB_GLUE_LOG": Path(tmp) / "glued.jsonl",
@@ -183,24 +205,7 @@ def record_chapter(
             line["name"]: line["value"] for line in _lines(logs["GAPLAB_GLUE_LOG"])
         }
         claims = _lines(logs["GAPLAB_CLAIM_LOG"])
-    changed = _git("status", "--porcelain", "--untracked-files=no")
-    record = {
-        "schema": SCHEMA,
-        "chapter": stem,
-        "profile": profile,
-        "completed": error is None,
-        "error": error,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _git("rev-parse", "HEAD"),
-        "changed_files": changed.splitlines() if changed else [],
-        "machine": machine(),
-        "wall_seconds": round(wall, 1),
-        "command": command,
-        "values": values,
-        "claims": claims,
-    }
-    _write_atomic(path, record)
-    return record
+    return values, claims, error, wall
 
 
 def _lines(path: Path) -> list[dict]:
@@ -288,10 +293,9 @@ def show(
 
     With no record, says so and gives the command that makes one. Returns the record (or None).
     """
+    # heavy: pandas and IPython only where a chapter shows its record
     import pandas as pd
-    from IPython.display import display
-
-    from gaplab.book import CLAIMS, GLUED
+    from IPython.display import display  # notebook only: not needed to make records
 
     record = load_record(stem, profile, out_dir=out_dir)
     if record is None:
