@@ -221,4 +221,4 @@ def test_cached_run_keeps_step_0(tmp_path, monkeypatch):
     assert np.array_equal(again.initial_b, run.initial_b)
     # the key follows every setting, init included
     other = dataclasses.replace(cfg, init="separate")
-    assert S._key(other) != S._key(cfg)
+    assert S.run_key(other) != S.run_key(cfg)

@@ -51,10 +51,13 @@ from gaplab.training.models import (
 )
 from gaplab.training.train import (
     Checkpoint,
-    _lr_at,
+    apply_gradients,
     flush_denormal,
+    history_row,
     mad_data,
     make_optimizer,
+    run_steps,
+    set_learning_rate,
 )
 
 #: how the two towers' inputs relate
@@ -326,27 +329,11 @@ def _train(
     if ckpt.resumable():
         history, start = ckpt.restore(model, opt, gen, device)
     else:
-        history.append(
-            {"step": 0, "samples": 0, "loss": None, **_evaluate(initial, ev)}
-        )
+        history.append(history_row(0, 0, None, _evaluate(initial, ev)))
     del initial
-    bar = None
-    if progress_bars(progress):
-        from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=cfg.steps,
-            initial=start,
-            desc="same-modality" + (" (shared)" if cfg.shared else ""),
-            unit="step",
-            leave=False,
-        )
-    running, count = 0.0, 0
-    for step in range(start, cfg.steps):
-        if stop_after is not None and step >= stop_after:
-            break
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
+    def step(i):
+        set_learning_rate(opt, i, cfg)
         idx = torch.randint(
             0, cfg.n_train, (cfg.batch_size,), generator=gen, device=device
         )
@@ -355,29 +342,26 @@ def _train(
         a = torch.nn.functional.normalize(model.encode_image(view_a).float(), dim=-1)
         b = torch.nn.functional.normalize(model.encode_text(view_b).float(), dim=-1)
         loss = swap_symmetric_clip_loss(a, b, model.logit_scale.exp().clamp(max=100))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(max=math.log(100.0))
-        running += float(loss.detach())
-        count += 1
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-        if done % cfg.eval_every == 0 or done == cfg.steps:
-            history.append(
-                {
-                    "step": done,
-                    "samples": done * cfg.batch_size,
-                    "loss": running / count,
-                    **_evaluate(model, ev),
-                }
-            )
-            running, count = 0.0, 0
-            ckpt.save(model, opt, gen, history, done)
-    if bar is not None:
-        bar.close()
+        # float32 throughout, as this control has always trained: no autocast, so no gradient scaler
+        apply_gradients(loss, opt, None, model.logit_scale)
+        return loss.detach()
+
+    def evaluate(done, means):
+        history.append(
+            history_row(done, cfg.batch_size, means[0], _evaluate(model, ev))
+        )
+        ckpt.save(model, opt, gen, history, done)
+
+    run_steps(
+        cfg,
+        start,
+        step,
+        evaluate,
+        device=device,
+        desc="same-modality" + (" (shared)" if cfg.shared else ""),
+        progress=progress_bars(progress),
+        stop_after=stop_after,
+    )
     a, b = _encode(model, ev)
     return SameModalityResult(
         cfg,

@@ -204,7 +204,8 @@ class Checkpoint:
             self.sums.unlink(missing_ok=True)
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: MADRecipe) -> float:
+    """The learning rate at ``step``: linear warmup over ``cfg.warmup`` steps, then cosine decay to 0."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
@@ -499,7 +500,7 @@ def param_groups(named, cfg: TrainConfig, *, stacked: bool = False) -> list[dict
 def set_learning_rate(opt, step: int, cfg: TrainConfig) -> None:
     """Warmup and cosine decay: every group's rate for ``step``, times its ``lr_mult``."""
     for group in opt.param_groups:
-        group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
+        group["lr"] = lr_at(step, cfg) * group["lr_mult"]
 
 
 def train(
@@ -613,31 +614,11 @@ def prepare_run(cfg: TrainConfig, run_dir, device, init_weights=None) -> RunStat
     ckpt = Checkpoint(run_dir)
     if ckpt.resumable():
         history, start = ckpt.restore(model, opt, gen, device, scaler)
-    elif cfg.init_from:
-        # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
-        history.append(
-            {
-                "step": 0,
-                "samples": 0,
-                "loss": None,
-                **_evaluate(model, ev, tokenizer, device),
-            }
-        )
     else:
-        if cfg.align_init:
-            align_text_to_images(model, data, cfg, tokenizer)
-        # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
-        initial = copy.deepcopy(model)
-        calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
+        measured = _measured_at_start(model, data, cfg, tokenizer)
         history.append(
-            {
-                "step": 0,
-                "samples": 0,
-                "loss": None,
-                **_evaluate(initial, ev, tokenizer, device),
-            }
+            history_row(0, 0, None, _evaluate(measured, ev, tokenizer, device))
         )
-        del initial
     return RunState(
         cfg,
         model,
@@ -653,6 +634,25 @@ def prepare_run(cfg: TrainConfig, run_dir, device, init_weights=None) -> RunStat
         device,
         tokenizer,
     )
+
+
+def _measured_at_start(model, data: MADSet, cfg: TrainConfig, tokenizer):
+    """The model a fresh run's step 0 is measured on (aligning ``model`` first when ``cfg`` says so)."""
+    if cfg.init_from:
+        # a loaded model's BatchNorm statistics are its own: measure it as it is, on the new captions
+        return model
+    if cfg.align_init:
+        align_text_to_images(model, data, cfg, tokenizer)
+    # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
+    initial = copy.deepcopy(model)
+    calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
+    return initial
+
+
+def history_row(done: int, batch_size: int, mean_loss, measures: dict) -> dict:
+    """A run's history row after ``done`` steps: steps, samples seen, the mean training loss since the row
+    before (None at step 0) and what the evaluation measured."""
+    return {"step": done, "samples": done * batch_size, "loss": mean_loss, **measures}
 
 
 def draw_batch(run: RunState) -> tuple[torch.Tensor, torch.Tensor]:
@@ -672,14 +672,8 @@ def is_evaluation(done: int, cfg: TrainConfig) -> bool:
 
 def record_evaluation(run: RunState, done: int, mean_loss: float) -> None:
     """Measure ``run`` after ``done`` steps, add the row to its history and write its checkpoint."""
-    run.history.append(
-        {
-            "step": done,
-            "samples": done * run.cfg.batch_size,
-            "loss": mean_loss,
-            **_evaluate(run.model, run.ev, run.tokenizer, run.device),
-        }
-    )
+    measures = _evaluate(run.model, run.ev, run.tokenizer, run.device)
+    run.history.append(history_row(done, run.cfg.batch_size, mean_loss, measures))
     run.ckpt.save(run.model, run.opt, run.gen, run.history, done, run.scaler)
 
 
