@@ -16,22 +16,16 @@
 # ---
 
 # %% tags=["remove-cell"]
-# On Colab: fetch the book and install gaplab (elsewhere this cell does nothing).
-import sys
+# On Colab: clone the book once, install it and point gaplab at it (elsewhere: nothing).
+import os, subprocess, sys  # noqa: E401, I001 (one line keeps the cell short)
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-
-    subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 "
-        "https://github.com/gaplab-book/gaplab"
-        " /content/gaplab;"
-        f" {sys.executable} -m pip install -q /content/gaplab",
-        shell=True,
-        check=True,
-    )
-    os.environ["GAPLAB_BOOK"] = "/content/gaplab"
+    url = "https://github.com/gaplab-book/gaplab"
+    book = "/content/gaplab"
+    if not os.path.isdir(book):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", url, book], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", book], check=True)
+    os.environ["GAPLAB_BOOK"] = book
 
 # %% [markdown]
 # # MAD: a data set where information imbalance is a knob, and training a CLIP on it

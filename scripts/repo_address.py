@@ -1,7 +1,8 @@
 """Write the repository's address from its one source, ``_config.yml``, wherever it is needed.
 
-The address appears in the chapters' Colab cell (which clones it), the course guide's Colab links
-to the student notebooks, the citation file and the README. A fork edits ``repository.url`` (and
+The address appears in the chapters' Colab cell (which clones it; the whole cell is written
+here, by :func:`colab_cell`, the same in every chapter), the course guide's Colab links to the
+student notebooks, the citation file and the README. A fork edits ``repository.url`` (and
 ``branch``) in ``_config.yml`` and runs ``make address``; ``--check`` (run by ``make lint`` and the
 tests) fails when any of those places disagrees. The chapters' ``.ipynb`` twins and the student
 notebooks follow from the chapters' sources through ``make sync`` and ``make student``.
@@ -13,12 +14,31 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 _GITHUB = re.compile(r"^https://github\.com/([\w.-]+)/([\w.-]+?)/?$")
+
+#: where the Colab cell clones the book; GAPLAB_BOOK tells gaplab its data lies there
+COLAB_BOOK = "/content/gaplab"
+
+# `pip` runs as the kernel's own Python (sys.executable), so the install lands where
+# the notebook imports from; a clone left by an earlier run is reused, not fetched again
+_COLAB_CELL = """\
+# On Colab: clone the book once, install it and point gaplab at it (elsewhere: nothing).
+import os, subprocess, sys  # noqa: E401, I001 (one line keeps the cell short)
+
+if "google.colab" in sys.modules:
+    url = "{url}"
+    book = "{book}"
+    if not os.path.isdir(book):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", url, book], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", book], check=True)
+    os.environ["GAPLAB_BOOK"] = book
+"""
 
 
 def address(root: Path = REPO) -> tuple[str, str]:
@@ -34,16 +54,30 @@ def address(root: Path = REPO) -> tuple[str, str]:
     return url, branch
 
 
-def _rules(url: str, branch: str) -> list[tuple[str, re.Pattern, str]]:
+def colab_cell(url: str, book: str = COLAB_BOOK) -> str:
+    """The first cell of every chapter, cloning ``url`` into ``book`` on Colab.
+
+    Off Colab it does nothing; on Colab it clones once (a re-run reuses the clone), installs
+    the clone with pip and sets ``GAPLAB_BOOK`` to it. A failed clone or install raises
+    ``CalledProcessError``, so the notebook stops there instead of failing later at an import.
+    """
+    return _COLAB_CELL.format(url=url, book=book)
+
+
+def _rules(url: str, branch: str) -> list[tuple[str, re.Pattern, str | Callable]]:
     """(files, pattern, replacement): each pattern finds one kind of place the address sits."""
     owner, name = _GITHUB.match(url).groups()
     colab = f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/"
+    cell = colab_cell(url)
     return [
-        # the Colab cell: `git clone -q --depth 1 "` then the address on the next line
+        # the Colab cell: the whole first cell, from its tag line to the blank line before the next
         (
             "notebooks_py/*.py",
-            re.compile(r'(git clone -q --depth 1 "\n\s*")https://[^"\s]+(")'),
-            rf"\g<1>{url}\g<2>",
+            re.compile(
+                r'^(# %% tags=\["remove-cell"\]\n)# On Colab\b.*?\n(?=\n# %%)',
+                re.M | re.S,
+            ),
+            lambda m: m.group(1) + cell,
         ),
         (
             "book/course_guide.md",

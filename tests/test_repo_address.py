@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,84 @@ def test_an_address_colab_cannot_open_is_refused(tmp_path, url):
     _fork(root, url or "''")
     with pytest.raises(SystemExit, match="repository.url"):
         address.sync(root, check=True)
+
+
+def _fake_tools(tmp_path: Path, monkeypatch, *, git_rc=0, pip_rc=0) -> Path:
+    """A `git` on PATH and a `python` as sys.executable that log their arguments and exit
+    with the given codes (git clone makes its target), so the Colab cell runs here."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    for name, rc, make in (
+        ("git", git_rc, 'mkdir -p "${@: -1}"'),
+        ("python", pip_rc, ""),
+    ):
+        tool = bin_dir / name
+        body = make if rc == 0 else ""
+        tool.write_text(f'#!/bin/bash\necho "{name} $*" >> {log}\n{body}\nexit {rc}\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.delenv("GAPLAB_BOOK", raising=False)
+    return log
+
+
+def _run_cell(tmp_path: Path, *, on_colab: bool, monkeypatch) -> Path:
+    book = tmp_path / "book"
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(address.colab_cell("https://github.com/a/b", str(book)), {})
+    return book
+
+
+def test_the_colab_cell_does_nothing_off_colab(tmp_path, monkeypatch):
+    log = _fake_tools(tmp_path, monkeypatch)
+    book = _run_cell(tmp_path, on_colab=False, monkeypatch=monkeypatch)
+    assert not log.exists() and not book.exists()
+    assert "GAPLAB_BOOK" not in os.environ
+
+
+def test_the_colab_cell_clones_once_installs_and_points_gaplab_at_the_clone(
+    tmp_path, monkeypatch
+):
+    log = _fake_tools(tmp_path, monkeypatch)
+    book = _run_cell(tmp_path, on_colab=True, monkeypatch=monkeypatch)
+    _run_cell(tmp_path, on_colab=True, monkeypatch=monkeypatch)  # a re-run
+    assert log.read_text().splitlines() == [
+        f"git clone -q --depth 1 https://github.com/a/b {book}",
+        f"python -m pip install -q {book}",
+        f"python -m pip install -q {book}",
+    ]
+    assert os.environ["GAPLAB_BOOK"] == str(book)
+
+
+@pytest.mark.parametrize("failing", ["git", "pip"])
+def test_the_colab_cell_stops_loudly_when_clone_or_install_fails(
+    tmp_path, monkeypatch, failing
+):
+    rcs = {"git_rc": 128} if failing == "git" else {"pip_rc": 1}
+    log = _fake_tools(tmp_path, monkeypatch, **rcs)
+    with pytest.raises(subprocess.CalledProcessError):
+        _run_cell(tmp_path, on_colab=True, monkeypatch=monkeypatch)
+    assert len(log.read_text().splitlines()) == (1 if failing == "git" else 2)
+    assert "GAPLAB_BOOK" not in os.environ
+
+
+def test_the_colab_cell_is_short_and_as_ruff_formats_it():
+    # `make lint` formats and lints the chapters: a cell it would rewrite could never agree
+    # with the generated one
+    cell = address.colab_cell(address.address(ROOT)[0])
+    assert len(cell.splitlines()) <= 10
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed beside this Python")
+    for command in (["format", "--check"], ["check"]):
+        done = subprocess.run(
+            [str(ruff), *command, "--stdin-filename", "notebooks_py/cell.py", "-"],
+            input=cell,
+            text=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
