@@ -1,7 +1,8 @@
 """What chapters need besides the science: glued numbers and checks of the papers' claims.
 
 ``glue`` stores plain Python values (not numpy scalars) so that the pages cite them and the tests read them
-back with ``ast.literal_eval``. ``check_claim`` asserts a finding at the profiles where it should hold and
+back with ``ast.literal_eval``; ``glue_row`` glues a row of related values under one prefix in one call.
+``check_claim`` asserts a finding at the profiles where it should hold and
 fails the build when it does not; at ``smoke`` it only reports.
 """
 
@@ -13,15 +14,19 @@ import math
 import os
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from IPython import get_ipython
+from IPython.display import display as display_rich
 
 from gaplab.profiles import Profile, resolve_profile
 
 __all__ = [
     "glue",
+    "glue_row",
     "plain",
     "ClaimNotReproduced",
     "check_claim",
@@ -47,7 +52,8 @@ def toc_order(stems, toc) -> list[str]:
 
 
 def plain(value):
-    """Convert numpy scalars and arrays (also inside lists, tuples and dicts) to plain Python values."""
+    """Convert numpy scalars and arrays and pandas columns (also inside lists, tuples and dicts) to plain
+    Python values."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -58,6 +64,8 @@ def plain(value):
         return value.item()
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
+    if callable(getattr(value, "tolist", None)):  # a pandas Series or Index
+        return plain(value.tolist())
     raise TypeError(
         f"cannot glue a {type(value).__name__}; give numbers, strings or lists of them"
     )
@@ -76,12 +84,22 @@ def glue(name: str, value, display: bool = False) -> None:
         with open(log, "a") as f:
             f.write(json.dumps({"name": name, "value": value}) + "\n")
     try:
+        # optional extra (book), heavy: on Colab there is neither myst-nb nor a page
         from myst_nb import glue as _glue
-    except (
-        ImportError
-    ):  # e.g. on Colab without the book tools: nothing to record the value for
+    except ImportError:
         return
     _glue(name, value, display=display)
+
+
+def glue_row(prefix: str, values: Mapping[str, object]) -> None:
+    """Glue each of ``values`` as :func:`glue` does, under the name ``f"{prefix}_{name}"``.
+
+    A chapter's related numbers (one table row, one experiment's results) in one call:
+    ``glue_row("temperature", {"l2m": ..., "rmg": ...})`` glues ``temperature_l2m`` and
+    ``temperature_rmg``, in the order given. Returns nothing, like :func:`glue`.
+    """
+    for name, value in values.items():
+        glue(f"{prefix}_{name}", value)
 
 
 def note(message: str, title: str = "Note") -> None:
@@ -91,12 +109,7 @@ def note(message: str, title: str = "Note") -> None:
     As HTML it wraps, and the theme draws it as an admonition; links become clickable.
     Outside a notebook it is printed.
     """
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is None or get_ipython() is None:
+    if get_ipython() is None:
         print(message)
         return
     paragraphs = "".join(
@@ -108,7 +121,7 @@ def note(message: str, title: str = "Note") -> None:
         f'<div class="admonition note"><p class="admonition-title">'
         f"{html.escape(title)}</p>{paragraphs}</div>"
     )
-    display({"text/html": box, "text/plain": message}, raw=True)
+    display_rich({"text/html": box, "text/plain": message}, raw=True)
 
 
 def _linked(escaped: str) -> str:
