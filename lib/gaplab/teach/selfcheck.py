@@ -9,80 +9,14 @@ notebook's own names (so it holds at every profile and on every machine), compar
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from gaplab.teach.exercises import exercise
+from gaplab.teach.spec import Exercise, NotReady, stored_run
+
 __all__ = ["Exercise", "NotReady", "Verdict", "check", "stored_run", "verdict"]
-
-
-class NotReady(Exception):
-    """The check needs something the student has not made yet (a training run); the message says what."""
-
-
-def stored_run(config):
-    """The finished MAD run of ``config`` if it is in the run cache; otherwise :class:`NotReady`, so that a
-    check never starts a training of its own."""
-    from gaplab import runs
-
-    config = runs.resolve_glyphs(config)
-    if not runs.is_stored(runs.run_key(config)):
-        raise NotReady(
-            "train the run the exercise asks for first (runs.get_or_train(...))."
-        )
-    return runs.get_or_train(config, progress=False)
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """How a student answers one of the book's exercises, and how the answer is checked.
-
-    Exactly one of ``expected`` (a value the chapter computes, compared within ``rtol``/``atol``),
-    ``accept`` (a test of the answer, for tasks with many right answers) or ``choices`` (multiple
-    choice, with ``correct`` the right letter) says what is right.
-    """
-
-    label: str
-    variable: str
-    task: str
-    expected: Callable[[dict], Any] | None = None
-    accept: Callable[[Any, dict], bool] | None = None
-    choices: tuple[str, ...] = ()
-    correct: str | None = None
-    rtol: float = 1e-4
-    atol: float = 1e-6
-    hint: str = ""
-    # what a student might write; the tests fill it into the answer cell, it is never shown
-    worked: str = field(default="", repr=False)
-
-    def __post_init__(self):
-        kinds = [self.expected is not None, self.accept is not None, bool(self.choices)]
-        if sum(kinds) != 1:
-            raise ValueError(
-                f"{self.label}: give exactly one of expected, accept or choices"
-            )
-        if self.choices:
-            letters = "abcdefgh"[: len(self.choices)]
-            if self.correct not in tuple(letters):
-                raise ValueError(
-                    f"{self.label}: correct must be one of {tuple(letters)}"
-                )
-        if not re.fullmatch(r"[A-Za-z_]\w*", self.variable):
-            raise ValueError(f"{self.label}: {self.variable!r} is not a Python name")
-        if not re.fullmatch(r"[a-z_]+-ex\d+", self.label):
-            raise ValueError(
-                f"{self.label!r} is not a label of the form <chapter>-ex<N>"
-            )
-
-    @property
-    def chapter(self) -> str:
-        return self.label.rsplit("-ex", 1)[0]
-
-    @property
-    def letters(self) -> str:
-        return "abcdefgh"[: len(self.choices)]
 
 
 @dataclass(frozen=True)
@@ -190,6 +124,4 @@ def check(label: str, namespace: dict, number: int | None = None) -> None:
     """Print the verdict on the answer to the exercise ``label`` stored in ``namespace`` (a notebook
     passes ``globals()``; the student notebooks pass the book's ``number`` of the exercise too).
     :func:`verdict` returns it instead."""
-    from gaplab.teach.exercises import exercise
-
     print(verdict(exercise(label), namespace, number).message)

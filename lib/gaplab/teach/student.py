@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 
-from gaplab.book import toc_order
+from gaplab.paths import book_root, toc_order
 from gaplab.teach.exercises import exercise
 
 __all__ = [
@@ -29,7 +30,7 @@ __all__ = [
     "main",
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = book_root()
 SOURCES = ROOT / "notebooks_py"
 TARGET = ROOT / "notebooks" / "student"
 
@@ -62,7 +63,7 @@ def book_numbers(sources=SOURCES, toc=None) -> dict[str, int]:
 
 def _labels(source: Path) -> list[str]:
     """The labels of a chapter's exercises, in the chapter's order."""
-    import jupytext
+    import jupytext  # optional: a book-building tool, not a dependency of gaplab
 
     cells = jupytext.read(source).cells
     text = "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
@@ -103,7 +104,7 @@ def student_notebook(
 ) -> nbformat.NotebookNode:
     """The student version of one chapter (a ``notebooks_py`` percent script); ``numbers`` are the
     book's exercise numbers (default: :func:`book_numbers` of the chapter's folder)."""
-    import jupytext
+    import jupytext  # optional: a book-building tool, not a dependency of gaplab
 
     source = Path(source)
     numbers = book_numbers(source.parent) if numbers is None else numbers
@@ -208,12 +209,11 @@ def rehearse(
     The notebooks are written to ``workdir`` when one is given (and kept there), else to
     a temporary folder that is removed afterwards, also when the rehearsal fails."""
     try:
-        import papermill
+        import papermill  # optional: only rehearsals execute notebooks
     except ImportError as err:
         raise ImportError(
             "rehearsing needs papermill: pip install 'gaplab[test]'"
         ) from err
-    import tempfile
 
     src = SOURCES / f"{chapter}.py"
     if not src.is_file():

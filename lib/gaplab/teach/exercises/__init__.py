@@ -10,7 +10,7 @@ import functools
 import importlib
 import pkgutil
 
-from gaplab.teach.selfcheck import Exercise
+from gaplab.teach.spec import Exercise
 
 __all__ = ["all_exercises", "exercise"]
 
