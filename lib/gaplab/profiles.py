@@ -93,7 +93,7 @@ PROFILE_NAMES = (*PROFILES, "auto")
 
 def _has_cuda() -> bool:
     try:
-        import torch
+        import torch  # heavy and optional: only "auto" asks
     except ImportError:  # the metrics work without torch; so does profile resolution
         return False
     return bool(torch.cuda.is_available())

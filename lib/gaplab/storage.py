@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -153,7 +154,7 @@ def atomic_save(obj, path, *, before_replace=None) -> None:
     """``torch.save(obj)`` to ``path`` atomically; raises :class:`StorageError` when the write
     fails, a full disk included. ``before_replace(tmp)`` runs once the new file is whole and
     before it takes the old one's place."""
-    import torch
+    import torch  # heavy: only saving tensors needs torch
 
     _atomic(path, lambda tmp: torch.save(obj, tmp), before_replace)
 
@@ -171,8 +172,6 @@ def atomic_write_json(path, obj) -> None:
 def probe_write(folder) -> None:
     """Create and remove a file in ``folder``; raises the OSError of a folder that cannot be
     written (permission bits do not stop root, and a read-only mount is only found by trying)."""
-    import tempfile
-
     fd, probe = tempfile.mkstemp(prefix=f"{TMP_PREFIX}write-probe-", dir=folder)
     os.close(fd)
     os.unlink(probe)

@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import torch
+from PIL import Image
 
 from gaplab.book.widgets import stepper
 from gaplab.data.mad import FACTORS, MADSet
@@ -17,8 +18,6 @@ __all__ = ["image_html", "image_grid_html", "factor_gallery", "caption_gallery"]
 
 def image_html(image_uint8, scale: int = 3) -> str:
     """One (3, H, W) uint8 image as an inline PNG <img>, enlarged without smoothing."""
-    from PIL import Image
-
     arr = (
         image_uint8.cpu().numpy()
         if isinstance(image_uint8, torch.Tensor)
@@ -55,7 +54,7 @@ def image_grid_html(images, labels=None, scale: int = 3, columns: int = 8) -> st
 
 def factor_gallery(mad: MADSet, per_value: int = 6) -> "object":
     """A tab per factor; in each, ``per_value`` samples for every value of that factor."""
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # heavy: only the interactive gallery needs the widget kernel side
 
     children, titles = [], []
     for name, values in FACTORS.items():

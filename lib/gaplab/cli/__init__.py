@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tarfile
+import tempfile
+import traceback
+import zipfile
+
+from PIL import Image
 
 from gaplab.cli import record, runs, zoo
+from gaplab.runs.archive import ArchiveError
+from gaplab.runs.store import CacheLocationError
 
 
 def main(argv=None) -> int:
@@ -51,14 +59,6 @@ def main(argv=None) -> int:
 
 def _bad_input() -> tuple[type[BaseException], ...]:
     """What bad arguments, files and disks raise: each says in words what was wrong."""
-    import tarfile
-    import zipfile
-
-    from PIL import Image
-
-    from gaplab.runs.archive import ArchiveError
-    from gaplab.runs.store import CacheLocationError
-
     return (
         CacheLocationError,
         ArchiveError,
@@ -76,9 +76,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _write_traceback() -> str:
-    import tempfile
-    import traceback
-
     fd, path = tempfile.mkstemp(prefix="gaplab-traceback-", suffix=".txt")
     with os.fdopen(fd, "w") as f:
         traceback.print_exc(file=f)

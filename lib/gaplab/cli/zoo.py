@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gaplab.storage import check_output_dir
+from gaplab.zoo.datasets import KINDS
+from gaplab.zoo.report import (
+    DEFAULT_LOGIT_SCALE,
+    format_table,
+    report,
+    report_embeddings,
+)
+
 
 def _kinds_help() -> str:
-    from gaplab.zoo.datasets import KINDS
-
     return "data kinds (--data KIND:PATH):\n" + "\n".join(
         f"  {k:<10} {v}" for k, v in KINDS.items()
     )
@@ -95,20 +102,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from gaplab.zoo.report import (
-        DEFAULT_LOGIT_SCALE,
-        format_table,
-        report,
-        report_embeddings,
-    )
-
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1; got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.out:
-        from gaplab.storage import check_output_dir
-
         check_output_dir(args.out, "report folder")  # before the encoding, not after
     if args.embeddings:
         if args.model or args.data or args.limit is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import random
 import shlex
 import sys
 from collections.abc import Sequence
@@ -73,8 +74,6 @@ def span_index(text: str, chunks: int, *, seed: int = 0, epoch: int = 0) -> int:
     """Which of the ``chunks`` chunks of ``text`` is kept: uniform over them, a function of (seed, epoch, text),
     so the same caption gets the same chunk within an epoch on every worker and machine and a fresh one the next
     epoch."""
-    import random
-
     return random.Random(f"{int(seed)}:{int(epoch)}:{text}").randrange(int(chunks))
 
 
@@ -188,6 +187,7 @@ def patched_open_clip_train(keep="half", *, mode: str = "span", seed: int = 0):
             info.set_epoch = set_epoch
 
     try:
+        # optional extra: open_clip_train, the trainer these patches apply to
         import open_clip_train.main as oc_main
     except (
         ImportError
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         TruncatingTokenizer(None, keep, mode=mode, seed=seed)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    import open_clip_train.main as oc_main
+    import open_clip_train.main as oc_main  # optional extra: open_clip_train
 
     with patched_open_clip_train(keep, mode=mode, seed=seed):
         oc_main.main(rest)

@@ -312,7 +312,7 @@ def gain_test(table: pd.DataFrame, *, min_k: int = 1) -> dict:
     One gain per run with ``k >= min_k`` and role (the mean over its attribute factors, and the object's),
     tested with one-sided one-sample t-tests: ``p_attr`` for attribute gain > 0, ``p_obj`` for object
     gain > 0, ``p_more`` for attribute gain > object gain. Also the mean gains and the number of runs."""
-    from scipy import stats
+    from scipy import stats  # heavy: scipy only for the intervals
 
     need = {"k", "seed", "role", "plain prompt", "ideal words - u0"}
     if not need <= set(table.columns):

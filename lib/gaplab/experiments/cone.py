@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import torch
 
+from gaplab.data.mad import generate_mad
 from gaplab.metrics import l2m, mean_cosine
+from gaplab.training.models import (
+    MAD_PRESETS,
+    _quiet_no_weights,
+    calibrate_batchnorm,
+    create_mad_model,
+    load_open_clip,
+    mad_image_input,
+)
+from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = [
     "ACTIVATIONS",
@@ -112,14 +122,6 @@ def mad_init_cone(
     ``k`` other attributes. Returns the mean within-modality cosine of the image and of the text embeddings
     and the L2M between them.
     """
-    from gaplab.data.mad import generate_mad
-    from gaplab.training.models import (
-        calibrate_batchnorm,
-        create_mad_model,
-        mad_image_input,
-    )
-    from gaplab.training.tokenizer import MADTokenizer, caption_tokens
-
     n = _check_int("n", n, 2)
     model = create_mad_model(preset, seed=seed)
     data = generate_mad(n, seed=seed, glyphs=glyphs)
@@ -185,8 +187,6 @@ def open_clip_init_cone(
     :func:`mad_init_cone`. A ViT-B-32 with ``n=8`` takes a few seconds on one CPU thread, most of it building
     the model.
     """
-    from gaplab.training.models import MAD_PRESETS, _quiet_no_weights, load_open_clip
-
     if name in MAD_PRESETS:
         raise ValueError(
             f"{name!r} is a MAD preset, which reads 28x28 MAD images and MAD captions; use mad_init_cone"

@@ -20,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gaplab import metrics as M
+from gaplab.data.mad import FACTORS
+from gaplab.experiments.organisation import class_text
 from gaplab.metrics.geometry import shift_along_gap, unit_gap
 from gaplab.metrics.inputs import as_pair
 
@@ -143,8 +146,6 @@ def landscape_minima(frame: pd.DataFrame) -> pd.DataFrame:
 def shift_effects(img, txt, shifts=LIANG_SHIFTS) -> pd.DataFrame:
     """Retrieval as the pairs are shifted: per shift distance, the signed distance of the means, L2M and
     recall@1 in both directions (rows of ``img`` and ``txt`` are pairs)."""
-    from gaplab import metrics as M
-
     x, y = as_pair(img, txt, same_rows=True)
     g = unit_gap(x, y)
     rows = []
@@ -165,10 +166,6 @@ def shift_effects(img, txt, shifts=LIANG_SHIFTS) -> pd.DataFrame:
 def zero_shot_under_shift(result, shifts=LIANG_SHIFTS, factors=None) -> pd.DataFrame:
     """Zero-shot accuracy of a MAD run per factor as its images move by ``-d/2 ĝ`` and its class prompts, like
     captions, by ``+d/2 ĝ`` (ĝ from the run's held-out pairs); one row per (shift, factor)."""
-    from gaplab import metrics as M
-    from gaplab.data.mad import FACTORS
-    from gaplab.experiments.organisation import class_text
-
     g = unit_gap(result.eval_image, result.eval_text)
     x = np.asarray(result.eval_image, dtype=np.float64)
     rows = []

@@ -6,10 +6,12 @@ Everything is measured on the run's held-out evaluation set (its images, and cap
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
+from gaplab.metrics.inputs import as_embeddings
 from gaplab.training.tokenizer import MADTokenizer
 from gaplab.training.train import TrainResult, class_prompts
 
@@ -60,10 +62,11 @@ def zero_shot_by_factor(result: TrainResult, factors=None) -> dict[str, float]:
 def linear_probe(emb, labels, *, seed: int = 0, test_fraction: float = 0.3) -> float:
     """Held-out accuracy of a logistic regression from embeddings to labels: whether the information is there
     at all, whatever the text side makes of it."""
+    # heavy: sklearn only for the probe
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # heavy: as above
 
-    x = M.inputs.as_embeddings(emb, "embeddings")
+    x = as_embeddings(emb, "embeddings")
     y = np.asarray(labels)
     if y.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},); got {y.shape}")
@@ -76,8 +79,6 @@ def linear_probe(emb, labels, *, seed: int = 0, test_fraction: float = 0.3) -> f
 
 def attribute_readout(result: TrainResult):
     """Per attribute factor of a run: linear-probe accuracy on its image embeddings, zero-shot accuracy, chance."""
-    import pandas as pd
-
     zs = zero_shot_by_factor(result)
     rows = [
         {

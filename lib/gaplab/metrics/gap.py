@@ -122,7 +122,7 @@ def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.2) -> 
     (seeded with 2 by ``prepare_config`` in their tests/gap_metrics.ipynb), which a numpy ``seed`` cannot
     replay, so the book's split is the same in size and kind, not in which pairs it picks.
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy: sklearn only here
 
     x, y = as_pair(img, txt, min_rows=4)
     if not 0.0 < test_fraction < 1.0:

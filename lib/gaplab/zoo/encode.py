@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import torch
+from tqdm.auto import tqdm
 
 from gaplab.progress import progress_bars
 from gaplab.storage import CacheWarning, atomic_save, atomic_write_json
@@ -49,7 +51,6 @@ def embed_cache_dir() -> Path:
     env = os.environ.get(ENV, "").strip()
     if env:
         return Path(env).expanduser().absolute()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("gaplab")) / "embeddings"
 
@@ -83,6 +84,33 @@ def _load_chunk(path: Path, rows: int, digest: str):
         return None
 
 
+def _open_cache(folder: Path, loaded, what: str, n: int, describe: dict) -> bool:
+    """Make the cache folder of one encoding and say what it holds (meta.json); False, with a warning, when
+    it cannot be written, so that the encoding goes on without it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "model": loaded.name,
+            "pretrained": loaded.pretrained,
+            "weights": loaded.weights,
+            "what": what,
+            "rows": n,
+            "chunk": CHUNK,
+            "version": _VERSION,
+            **describe,
+        }
+        if not (folder / "meta.json").is_file():
+            atomic_write_json(folder / "meta.json", meta)
+    except OSError as exc:
+        warnings.warn(
+            f"embedding cache {folder} cannot be written ({exc}); encoding without it",
+            CacheWarning,
+            stacklevel=4,
+        )
+        return False
+    return True
+
+
 def _encode_cached(
     loaded,
     what: str,
@@ -105,35 +133,11 @@ def _encode_cached(
         raise ValueError(f"{len(identity)} fingerprints for {n} {what}")
     key = entry_key(loaded, what, identity)
     folder = embed_cache_dir() / key
-    usable = cache
-    if cache:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            meta = {
-                "model": loaded.name,
-                "pretrained": loaded.pretrained,
-                "weights": loaded.weights,
-                "what": what,
-                "rows": n,
-                "chunk": CHUNK,
-                "version": _VERSION,
-                **describe,
-            }
-            if not (folder / "meta.json").is_file():
-                atomic_write_json(folder / "meta.json", meta)
-        except OSError as exc:
-            warnings.warn(
-                f"embedding cache {folder} cannot be written ({exc}); encoding without it",
-                CacheWarning,
-                stacklevel=3,
-            )
-            usable = False
+    usable = cache and _open_cache(folder, loaded, what, n, describe)
     bounds = [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
     parts: list[np.ndarray] = []
     bar = None
     if progress_bars(progress):
-        from tqdm.auto import tqdm
-
         bar = tqdm(
             total=n,
             desc=f"encoding {what} ({loaded.name})",

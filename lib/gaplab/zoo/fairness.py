@@ -31,7 +31,9 @@ import pandas as pd
 
 from gaplab.metrics.geometry import shift_along_gap, unit_gap
 from gaplab.metrics.inputs import as_embeddings
-from gaplab.zoo.datasets import CaptionData, DataError, ImageList
+from gaplab.zoo.datasets import CaptionData, DataError, ImageList, load_data
+from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
+from gaplab.zoo.models import load_model
 
 __all__ = [
     "FAIRFACE_SOURCE",
@@ -193,7 +195,7 @@ def load_fairface(
 def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson's score interval for ``k`` successes in ``n`` trials (arrays broadcast). Unlike the normal
     approximation it stays inside [0, 1] and has a width at k = 0, which matters for rare classes."""
-    from scipy.stats import norm
+    from scipy.stats import norm  # heavy: scipy only for intervals
 
     k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
@@ -344,8 +346,6 @@ def gap_from_captions(
     """:func:`gaplab.metrics.geometry.unit_gap` of caption data (e.g. ``load_data("coco", root)``) under ``loaded``: each image
     against its first caption as Liang et al. do (all captions with ``first_caption=False``). gaplab's COCO
     reader orders an image's captions by annotation id; torchvision's, which they used, by file order."""
-    from gaplab.zoo.encode import encode_images, encode_texts
-
     if not isinstance(data, CaptionData):
         raise TypeError(
             f"gap_from_captions needs caption data (gaplab.zoo.datasets.CaptionData), not "
@@ -380,8 +380,6 @@ def fairness_probe(
     COCO val2017); or None, the faces against the probe's prompts (not the authors' choice: it needs no
     other data). ``df.attrs["gap_source"]`` says which was used.
     """
-    from gaplab.zoo.encode import class_embeddings, encode_images
-
     lams = _lambdas(lambdas)  # fail before encoding anything
     prompts = dict(PROMPTS if prompts is None else prompts)
     kw = {"cache": cache, "progress": progress}
@@ -436,9 +434,6 @@ def chapter_probe(
 ) -> pd.DataFrame | None:
     """The chapter's section: the probe with Liang et al.'s model (OpenAI's ViT-B/32) on FairFace's val split,
     the gap vector from COCO val2017 when it is at ``coco_root``; or None, after saying why it did not run."""
-    from gaplab.zoo.datasets import load_data
-    from gaplab.zoo.models import load_model
-
     root = Path(fairface_root).expanduser()
     if models != "open_clip":
         why = (

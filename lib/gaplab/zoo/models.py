@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import torch
 
 from gaplab.storage import sha256_file
+from gaplab.training.models import _register
 
 __all__ = [
     "ModelUnavailable",
@@ -101,7 +102,7 @@ def _cached_weights(cfg: dict) -> str | None:
     """The local file open_clip would load for a tag, when it has been downloaded before."""
     hub = cfg.get("hf_hub", "")
     if hub:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # optional: with open_clip
 
         repo, filename = os.path.split(hub)
         names = (
@@ -134,9 +135,7 @@ def _offline_message(name: str, tag: str) -> str:
 
 
 def _check_architecture(name: str) -> None:
-    import open_clip
-
-    from gaplab.training.models import _register
+    import open_clip  # heavy: loads on first model
 
     _register()
     if name not in open_clip.list_models():
@@ -159,7 +158,7 @@ def load_model(name: str, pretrained: str | None = None, *, device=None) -> Load
     ``pretrained``: an open_clip tag (``open_clip.list_pretrained_tags_by_model(name)``), a path to a local
     checkpoint, or None for a randomly initialised model (seeded, so two calls give the same weights).
     """
-    import open_clip
+    import open_clip  # heavy: loads on first model
 
     _check_architecture(name)
     device = torch.device(device) if device is not None else default_device()
@@ -306,7 +305,7 @@ def _torch_load(path: Path, head: bytes):
 
 
 def _safetensors_shapes(path: Path) -> dict:
-    from safetensors import safe_open
+    from safetensors import safe_open  # optional: with open_clip
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -368,7 +367,7 @@ def _shape(s: tuple) -> str:
 
 def _mismatch(source: str, name: str, shapes: dict, exc: BaseException) -> str:
     """One line saying how the checkpoint differs from the architecture ``name``."""
-    import open_clip
+    import open_clip  # heavy: loads on first model
 
     expected = {
         k: tuple(v.shape) for k, v in open_clip.create_model(name).state_dict().items()

@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from gaplab import metrics as M
+from gaplab.metrics.closing import closing_table
 from gaplab.metrics.entropy import logits_entropy
 from gaplab.storage import atomic_write_json
+from gaplab.zoo import datasets as D
+from gaplab.zoo.datasets import load_data
+from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
+from gaplab.zoo.models import load_model
 
 __all__ = [
     "TEMPLATES",
@@ -55,7 +61,7 @@ _ENTROPY_BLOCK = 512
 
 
 def _templates(name: str) -> list:
-    from open_clip import zero_shot_metadata as z
+    from open_clip import zero_shot_metadata as z  # heavy: open_clip
 
     return {
         "openai": list(z.OPENAI_IMAGENET_TEMPLATES),
@@ -168,9 +174,6 @@ def measure_data(
     """Encode ``data`` (a gaplab.zoo.datasets reader's result) under ``loaded`` and measure it. ``closing``:
     for attribute data also closing the gap with the mean gap vector and ideal words
     (:func:`gaplab.metrics.closing.closing_table`), which encodes every attribute-object prompt."""
-    from gaplab.zoo import datasets as D
-    from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
-
     kw = {"cache": cache, "progress": progress}
     img = encode_images(
         loaded, data.images, describe=_describe(data), batch_size=batch_size, **kw
@@ -209,8 +212,6 @@ def measure_data(
         )
         emb.update(text=match, attributes=attr_txt, objects=obj_txt)
         if closing:
-            from gaplab.metrics.closing import closing_table
-
             prompts = [f"an image of a {a} {o}." for a in data.attrs for o in data.objs]
             comp = encode_texts(loaded, prompts, describe=_describe(data), **kw)
             comp = comp.reshape(len(data.attrs), len(data.objs), -1)
@@ -240,9 +241,6 @@ def report(
 ) -> dict:
     """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"); write
     ``out_dir/report.json`` when ``out_dir`` is given. Every data set is checked before the model loads."""
-    from gaplab.zoo.datasets import load_data
-    from gaplab.zoo.models import load_model
-
     specs = list(data_specs)
     if not specs:
         raise ValueError("give at least one data set (--data KIND:PATH)")
@@ -322,8 +320,6 @@ def _unique(existing: dict, name: str) -> str:
 
 
 def _read_embeddings(p: Path) -> tuple[np.ndarray, np.ndarray]:
-    import zipfile
-
     # a cut-off or damaged file fails as a zip, a pickle or a short read: all say the same here
     broken = (ValueError, EOFError, zipfile.BadZipFile, OSError)
     try:

@@ -18,9 +18,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from gaplab.metrics.correlation import kendall, kendall_by_group
 from gaplab.storage import atomic_write_json
+from gaplab.training.models import _quiet_no_weights
+from gaplab.zoo.report import report
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -118,7 +121,7 @@ def data_group(tag: str) -> str:
 
 def default_selection(n: int | None = None) -> list[tuple[str, str]]:
     """:data:`DEFAULT_MODELS` that the installed open_clip knows, the first ``n`` of them."""
-    import open_clip
+    import open_clip  # heavy: open_clip loads only to list models
 
     known = set(open_clip.list_pretrained())
     chosen = [p for p in DEFAULT_MODELS if p in known]
@@ -127,10 +130,7 @@ def default_selection(n: int | None = None) -> list[tuple[str, str]]:
 
 def parameter_counts(pairs) -> dict[tuple[str, str], int]:
     """Parameters of each architecture, counted without allocating weights (meta device)."""
-    import open_clip
-    import torch
-
-    from gaplab.training.models import _quiet_no_weights
+    import open_clip  # heavy: open_clip loads only to list models
 
     by_arch: dict[str, int] = {}
     for name, _ in pairs:
@@ -163,8 +163,6 @@ def survey(
     A model whose report exists is not measured again; one that cannot be loaded (no network, a missing file)
     is recorded with its error and the survey goes on.
     """
-    from gaplab.zoo.report import report
-
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     pairs = list(pairs)
