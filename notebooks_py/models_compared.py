@@ -16,22 +16,16 @@
 # ---
 
 # %% tags=["remove-cell"]
-# On Colab: fetch the book and install gaplab (elsewhere this cell does nothing).
-import sys
+# On Colab: clone the book once, install it and point gaplab at it (elsewhere: nothing).
+import os, subprocess, sys  # noqa: E401, I001 (one line keeps the cell short)
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-
-    subprocess.run(
-        "test -d /content/gaplab || git clone -q --depth 1 "
-        "https://github.com/gaplab-book/gaplab"
-        " /content/gaplab;"
-        f" {sys.executable} -m pip install -q /content/gaplab",
-        shell=True,
-        check=True,
-    )
-    os.environ["GAPLAB_BOOK"] = "/content/gaplab"
+    url = "https://github.com/gaplab-book/gaplab"
+    book = "/content/gaplab"
+    if not os.path.isdir(book):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", url, book], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", book], check=True)
+    os.environ["GAPLAB_BOOK"] = book
 
 # %% [markdown]
 # # Does the gap matter? Models compared
@@ -75,6 +69,7 @@ from IPython.display import display
 
 import gaplab
 from gaplab.book import charts, check_claim, glue, note
+from gaplab.experiments import mad_zoo
 from gaplab.zoo import compare
 from gaplab.zoo.models import hub_reachable
 
@@ -131,7 +126,7 @@ if models == "open_clip":
         n_models, data_root, attribute_data, survey_dir
     )
 else:
-    comparison = compare.from_mad(prof)
+    comparison = mad_zoo.from_mad(prof)
 glue("models_set", comparison.models_set)
 glue("models_n", len(comparison.table))
 shown = ("group", "gap", "l2m", "performance", "moad", "attribute")

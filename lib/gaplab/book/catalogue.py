@@ -1,8 +1,10 @@
-"""The trained runs each chapter of the book needs, per profile.
+"""The trained runs each chapter of the book needs, per profile, gathered from the experiments that own them.
 
-This is what a teacher prepares before class (``python -m gaplab cache prepare``) and packs for students
-(``python -m gaplab cache export``), and what ``cache list`` uses to say which chapter an entry belongs to. The
-tests execute every chapter and check that the runs it asked for are exactly the ones listed here.
+Each chapter that trains MAD models has one experiment module that lists its runs (``chapter_runs(profile,
+chapter)``, built by the same functions the chapter trains with); :data:`SOURCES` says which. The catalogue is what
+a teacher prepares before class (``python -m gaplab cache prepare``) and packs for students (``python -m gaplab
+cache export``), and what ``cache list`` uses to say which chapter an entry belongs to. The tests execute every
+chapter and check that the runs it asked for are exactly the ones listed here.
 
 One run depends on another's result: the entropy chapter's frozen-temperature fine-tuning keeps the logit scale
 its source run ended with, so its key is known only once the source is in the cache (``key`` is None until then).
@@ -10,25 +12,46 @@ its source run ended with, so its key is known only once the source is in the ca
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
 
-from gaplab.profiles import resolve_profile
-
-__all__ = ["BookRun", "CHAPTERS", "book_runs", "run_label", "train_book_run", "prepare"]
-
-#: the chapters that train MAD models, in the book's order
-CHAPTERS = (
-    "mad_training",
-    "object_bias",
-    "imbalance_training",
-    "entropy_link",
-    "closing_gap",
-    "cone_temperature",
-    "contrastive_gap",
-    "models_compared",
+from gaplab import runs as run_cache
+from gaplab.experiments import (
+    contrastive,
+    imbalance,
+    mad_zoo,
+    samemodality,
+    temperature,
 )
+from gaplab.profiles import PROFILES, resolve_profile
+from gaplab.runs import store
+
+__all__ = [
+    "BookRun",
+    "CHAPTERS",
+    "SOURCES",
+    "book_runs",
+    "run_index",
+    "entry_versions",
+    "run_label",
+    "train_book_run",
+    "prepare",
+]
+
+#: the chapters that train MAD models, in the book's order, and the experiment module that lists each one's runs
+SOURCES = {
+    "mad_training": imbalance,
+    "object_bias": imbalance,
+    "imbalance_training": imbalance,
+    "entropy_link": imbalance,
+    "closing_gap": imbalance,
+    "cone_temperature": temperature,
+    "contrastive_gap": contrastive,
+    "models_compared": mad_zoo,
+}
+CHAPTERS = tuple(SOURCES)
 
 
 @dataclass(frozen=True)
@@ -47,61 +70,21 @@ class BookRun:
 def _resolver(glyphs):
     """How ``glyphs="auto"`` becomes a source: as training would (MNIST when it can be had, which may download
     it), or fixed to ``glyphs`` (listing a cache must not download anything)."""
-    import dataclasses
-
-    from gaplab.runs import resolve_glyphs
-
     if glyphs is None:
-        return resolve_glyphs
+        return run_cache.resolve_glyphs
     return lambda c: dataclasses.replace(c, glyphs=glyphs) if c.glyphs == "auto" else c
 
 
-def _mad(chapter, name, config, resolve):
-    from gaplab.runs import run_key
-
+def _book_run(chapter: str, name: str, config, resolve) -> BookRun:
+    if isinstance(config, samemodality.SameModalityConfig):
+        key = samemodality.run_key(config)
+        return BookRun(chapter, name, "same-modality", config, key)
+    if isinstance(config, imbalance.AwaitingRun):
+        return BookRun(chapter, name, "mad", None, None, after=config.key)
     config = resolve(config)
-    return BookRun(chapter, name, "mad", config, run_key(config))
-
-
-def _finetune_runs(prof, chapter, resolve) -> list[BookRun]:
-    from gaplab.experiments import imbalance
-    from gaplab.runs import run_key, store
-
-    source = _mad(
-        chapter,
-        "fine-tuning source k=5",
-        imbalance.finetune_source_config(prof, 5, 0),
-        resolve,
-    )
-    final = store.find_final(source.key)
-    scale = None
-    if final is not None:
-        scale = (
-            (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
-        )
-    # the learnable arm does not depend on the source's scale; the frozen arm keeps it
-    cfgs = imbalance.finetune_configs(
-        prof,
-        source_scale=scale if scale is not None else 1.0,
-        source_k=5,
-        target_k=1,
-        source=source.config,
-    )
-    out = [source]
-    for arm in ("frozen", "learnable"):
-        cfg = resolve(cfgs[arm])
-        known = arm == "learnable" or scale is not None
-        out.append(
-            BookRun(
-                chapter,
-                f"fine-tuning {arm} k=5->1",
-                "mad",
-                cfg if known else None,
-                run_key(cfg) if known else None,
-                after=source.key,
-            )
-        )
-    return out
+    start = config.init_from or ""
+    after = start[len("run:") :] if start.startswith("run:") else None
+    return BookRun(chapter, name, "mad", config, run_cache.run_key(config), after)
 
 
 def book_runs(
@@ -110,148 +93,55 @@ def book_runs(
     """Every run the ``chapters`` train at ``profile``, in the order they need them (a run shared by several
     chapters appears once per chapter). ``glyphs`` fixes what a profile's ``glyphs="auto"`` stands for (default:
     what training would use)."""
-    from gaplab.experiments import contrastive, imbalance, temperature
-    from gaplab.experiments.samemodality import SameModalityConfig
-    from gaplab.experiments.samemodality import run_key as same_modality_key
-
     prof = resolve_profile(profile)
     unknown = set(chapters) - set(CHAPTERS)
     if unknown:
         raise ValueError(
             f"unknown chapters {sorted(unknown)}; the chapters that train runs are {', '.join(CHAPTERS)}"
         )
-    grid = [(k, s) for s in range(prof.imbalance_seeds) for k in imbalance.IMBALANCE_KS]
     resolve = _resolver(glyphs)
-    out: list[BookRun] = []
-    for ch in chapters:
-        if ch == "mad_training":
-            out.append(
-                _mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve)
-            )
-        elif ch == "object_bias":
-            out += [
-                _mad(
-                    ch, f"k={k} seed 0", imbalance.imbalance_config(prof, k, 0), resolve
-                )
-                for k in imbalance.IMBALANCE_KS
-            ]
-            out.append(
-                _mad(
-                    ch,
-                    "colour as the object, k=2",
-                    imbalance.imbalance_config(prof, 2, 0, object_factor="color"),
-                    resolve,
-                )
-            )
-        elif ch in ("imbalance_training", "entropy_link", "closing_gap"):
-            out += [
-                _mad(
-                    ch,
-                    f"k={k} seed {s}",
-                    imbalance.imbalance_config(prof, k, s),
-                    resolve,
-                )
-                for k, s in grid
-            ]
-            if ch == "imbalance_training" and prof.imbalance_frozen_recipe:
-                out += [
-                    _mad(
-                        ch,
-                        f"k={k} seed {s}, temperature frozen",
-                        imbalance.imbalance_config(
-                            prof, k, s, temperature=imbalance.FROZEN_LOGIT_SCALE
-                        ),
-                        resolve,
-                    )
-                    for k, s in grid
-                ]
-            if ch == "entropy_link":
-                out += _finetune_runs(prof, ch, resolve)
-        elif ch == "cone_temperature":
-            out += [
-                _mad(
-                    ch,
-                    f"logit scale {s:g}",
-                    temperature.temperature_config(prof, s),
-                    resolve,
-                )
-                for s in temperature.LOGIT_SCALES
-            ]
-            out.append(
-                _mad(ch, "k=2 seed 0", imbalance.imbalance_config(prof, 2, 0), resolve)
-            )
-            for label, extra in (
-                ("learnable", {}),
-                ("logit scale 100", {"temperature": 100.0}),
-            ):
-                out.append(
-                    _mad(
-                        ch,
-                        f"k=2 seed 0, gap closed at initialisation, {label}",
-                        imbalance.imbalance_config(
-                            prof, 2, 0, align_init=True, **extra
-                        ),
-                        resolve,
-                    )
-                )
-        elif ch == "contrastive_gap":
-            # the chapter's same-modality set-ups, all at logit scale 100
-            same = {
-                **{
-                    f"same start, crop view, seed {seed}": {
-                        "init": "same",
-                        "views": "crop",
-                        "seed": seed,
-                    }
-                    for seed in (0, 1, 2)
-                },
-                "same start, identical inputs": {"init": "same", "views": "identical"},
-                "separate seeds, identical inputs": {"views": "identical"},
-                "one shared tower, crop view": {"shared": True, "views": "crop"},
-            }
-            for label, overrides in same.items():
-                cfg = SameModalityConfig.from_profile(
-                    prof, temperature=100.0, **overrides
-                )
-                out.append(
-                    BookRun(
-                        ch,
-                        "same-modality " + label,
-                        "same-modality",
-                        cfg,
-                        same_modality_key(cfg),
-                    )
-                )
-            out.append(
-                _mad(
-                    ch,
-                    "logit scale 100",
-                    temperature.temperature_config(prof, 100.0),
-                    resolve,
-                )
-            )
-            out += [
-                _mad(ch, f"loss {v}", contrastive.variant_config(prof, v), resolve)
-                for v in contrastive.LOSS_VARIANTS
-            ]
-            out += [
-                _mad(
-                    ch,
-                    f"loss {v}, {d} dimensions",
-                    contrastive.variant_config(prof, v, embed_dim=d),
-                    resolve,
-                )
-                for d in (64, 32)
-                for v in ("CLIP", "CUA")
-            ]
-        elif ch == "models_compared":
-            from gaplab.experiments.mad_zoo import mad_zoo_configs
+    return [
+        _book_run(chapter, name, config, resolve)
+        for chapter in chapters
+        for name, config in SOURCES[chapter]
+        .chapter_runs(prof, chapter, resolve=resolve)
+        .items()
+    ]
 
-            out += [
-                _mad(ch, name, cfg, resolve)
-                for name, cfg in mad_zoo_configs(prof, resolve=resolve).values()
-            ]
-    return out
+
+def run_index() -> dict[str, dict]:
+    """key -> {"profiles", "chapters", "name", "names"} over every profile's book runs, for ``cache list``;
+    ``names`` holds (chapter, what the chapter calls the run) pairs."""
+    index: dict[str, dict] = {}
+    # glyphs="auto" (paper) may stand for either source: list both, and never download MNIST to find out
+    variants = [
+        (name, g)
+        for name, p in PROFILES.items()
+        for g in ((None,) if p.mad_glyphs != "auto" else ("mnist", "procedural"))
+    ]
+    for name, glyphs in variants:
+        for run in book_runs(name, glyphs=glyphs):
+            if run.key is None:
+                continue
+            item = index.setdefault(
+                run.key,
+                {"profiles": [], "chapters": [], "name": run.name, "names": []},
+            )
+            if name not in item["profiles"]:
+                item["profiles"].append(name)
+            if run.chapter not in item["chapters"]:
+                item["chapters"].append(run.chapter)
+                item["names"].append((run.chapter, run.name))
+    return index
+
+
+def entry_versions() -> dict[str, str]:
+    """The code version a new cache entry of each kind the catalogue lists is stamped with: entries of another
+    version are never used, so the run cache reports and prunes them."""
+    return {
+        "mad": run_cache.code_version(),
+        "same-modality": samemodality.entry_version(),
+    }
 
 
 def train_book_run(run: BookRun, *, progress: bool = True):
@@ -261,12 +151,8 @@ def train_book_run(run: BookRun, *, progress: bool = True):
             f"{run.chapter}: {run.name} depends on run {run.after}, which is not trained yet"
         )
     if run.kind == "same-modality":
-        from gaplab.experiments.samemodality import get_or_train_same_modality
-
-        return get_or_train_same_modality(run.config, progress=progress)
-    from gaplab.runs import get_or_train
-
-    return get_or_train(run.config, progress=progress, label=run_label(run))
+        return samemodality.get_or_train_same_modality(run.config, progress=progress)
+    return run_cache.get_or_train(run.config, progress=progress, label=run_label(run))
 
 
 def run_label(run: BookRun) -> str:
@@ -278,9 +164,7 @@ def run_label(run: BookRun) -> str:
 def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
     """Where grids are in use (a GPU, or GAPLAB_GRID=on), train the missing MAD runs in grids first; the
     loop that follows then finds them cached."""
-    from gaplab.runs import get_or_train_all, store, use_grids
-
-    if not use_grids(None, None):
+    if not run_cache.use_grids(None, None):
         return
     # one per cache key: a run two chapters share is trained once, under its first
     # chapter's name
@@ -292,7 +176,9 @@ def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
     if len(missing) > 1:
         echo(f"training {len(missing)} MAD runs in grids ...")
         t0 = time.perf_counter()
-        get_or_train_all(missing, desc="book runs", progress=progress, together=True)
+        run_cache.get_or_train_all(
+            missing, desc="book runs", progress=progress, together=True
+        )
         echo(f"      done in {time.perf_counter() - t0:.0f} s")
 
 
@@ -301,8 +187,6 @@ def prepare(
 ) -> list[BookRun]:
     """Train every catalogue run of ``profile`` that is not in the cache yet (those found are only checked);
     returns the runs. Runs that depend on another are trained once it is there."""
-    from gaplab.runs import store
-
     locs = store.locations()
     if store.write_location(locs) is None:
         # training what cannot be kept would cost hours and leave nothing behind

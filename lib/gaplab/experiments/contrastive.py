@@ -2,16 +2,29 @@
 
 :data:`LOSS_VARIANTS` names the three losses compared (weights 1, as in the paper); :func:`variant_runs` trains
 them with the MAD recipe and :func:`embedding_report` measures what the paper reports for each.
+:func:`same_modality_setups` are the chapter's two-image-tower controls (:mod:`gaplab.experiments.samemodality`),
+and :func:`chapter_runs` lists every run the contrastive_gap chapter trains, under the run catalogue's names.
 """
 
 from __future__ import annotations
 
 from gaplab import metrics as M
+from gaplab.experiments import temperature
+from gaplab.experiments.samemodality import SameModalityConfig
 from gaplab.metrics.uniformity import cross_uniformity
-from gaplab.runs import get_or_train_all, mad_config
+from gaplab.profiles import resolve_profile
+from gaplab.runs import get_or_train_all, mad_config, resolve_glyphs
 from gaplab.training.train import TrainResult
 
-__all__ = ["LOSS_VARIANTS", "variant_config", "variant_runs", "embedding_report"]
+__all__ = [
+    "LOSS_VARIANTS",
+    "variant_config",
+    "variant_configs",
+    "variant_runs",
+    "embedding_report",
+    "same_modality_setups",
+    "chapter_runs",
+]
 
 #: label -> TrainConfig overrides. "CUA": CLIP + in-modality uniformity (mean of both sides) + alignment;
 #: "CUA + cross-uniformity" adds uniformity across the modalities
@@ -39,11 +52,16 @@ def variant_config(
     )
 
 
+def variant_configs(profile="auto", variants=tuple(LOSS_VARIANTS), **kwargs) -> dict:
+    """``{variant: config}``: what :func:`variant_runs` trains."""
+    return {v: variant_config(profile, v, **kwargs) for v in variants}
+
+
 def variant_runs(
     profile="auto", variants=tuple(LOSS_VARIANTS), *, progress: bool = True, **kwargs
 ) -> dict[str, TrainResult]:
     return get_or_train_all(
-        {v: variant_config(profile, v, **kwargs) for v in variants},
+        variant_configs(profile, variants, **kwargs),
         desc="loss variants",
         progress=progress,
     )
@@ -66,3 +84,46 @@ def embedding_report(img, txt) -> dict[str, float]:
         "cross_uniformity": cross_uniformity(img, txt),
         "alignment": M.alignment(img, txt),
     }
+
+
+def same_modality_setups(profile="auto", logit_scale: float = 100.0) -> dict:
+    """``{set-up: SameModalityConfig}`` of the chapter's same-modality controls, all at the fixed ``logit_scale``:
+    the same start with a crop view (three seeds) and with identical inputs, separate seeds with identical
+    inputs, and one shared tower."""
+    prof = resolve_profile(profile)
+    setups = {
+        **{
+            f"same start, crop view, seed {seed}": {
+                "init": "same",
+                "views": "crop",
+                "seed": seed,
+            }
+            for seed in (0, 1, 2)
+        },
+        "same start, identical inputs": {"init": "same", "views": "identical"},
+        "separate seeds, identical inputs": {"views": "identical"},
+        "one shared tower, crop view": {"shared": True, "views": "crop"},
+    }
+    return {
+        label: SameModalityConfig.from_profile(prof, temperature=logit_scale, **kw)
+        for label, kw in setups.items()
+    }
+
+
+def chapter_runs(profile="auto", chapter="contrastive_gap", *, resolve=resolve_glyphs):
+    """``{name: config}`` of every run the contrastive_gap chapter trains: the same-modality set-ups, the
+    image-caption model at logit scale 100, the loss variants, and CLIP and CUA at 64 and 32 dimensions.
+    (``resolve`` is accepted for the catalogue's sake; no key is needed here.)"""
+    if chapter != "contrastive_gap":
+        raise ValueError(f"the contrastive experiments train no runs for {chapter!r}")
+    prof = resolve_profile(profile)
+    out = {
+        "same-modality " + label: cfg
+        for label, cfg in same_modality_setups(prof).items()
+    }
+    out["logit scale 100"] = temperature.temperature_config(prof, 100.0)
+    out.update({f"loss {v}": c for v, c in variant_configs(prof).items()})
+    for dim in (64, 32):
+        narrow = variant_configs(prof, ("CLIP", "CUA"), embed_dim=dim)
+        out.update({f"loss {v}, {dim} dimensions": c for v, c in narrow.items()})
+    return out

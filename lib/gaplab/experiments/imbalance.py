@@ -5,12 +5,16 @@
 * :func:`imbalance_table` / :func:`by_k`: their gap, object bias, entropy and zero-shot numbers, per run and
   as seed means with spread;
 * :func:`finetune_experiment`: the entropy intervention. A model trained with little imbalance is fine-tuned
-  on more imbalanced captions twice, once with its temperature frozen and once learnable.
+  on more imbalanced captions twice, once with its temperature frozen and once learnable;
+* :func:`chapter_runs`: the runs each of the chapters this module serves trains (mad_training, object_bias,
+  imbalance_training, entropy_link, closing_gap), under the names the run catalogue gives them.
 
 Every run goes through :func:`gaplab.runs.get_or_train`, so the chapters share trained models through the cache.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,6 +28,7 @@ from gaplab.runs import (
     mad_config,
     resolve_glyphs,
     run_key,
+    store,
 )
 from gaplab.training.train import TrainResult
 
@@ -31,6 +36,7 @@ __all__ = [
     "IMBALANCE_KS",
     "SUMMARY_METRICS",
     "imbalance_config",
+    "grid_configs",
     "imbalance_runs",
     "imbalance_table",
     "by_k",
@@ -42,6 +48,9 @@ __all__ = [
     "trends",
     "trend_table",
     "FROZEN_LOGIT_SCALE",
+    "AwaitingRun",
+    "finetune_runs",
+    "chapter_runs",
 ]
 
 IMBALANCE_KS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -63,15 +72,21 @@ def imbalance_config(profile="auto", k: int = 2, seed: int = 0, **overrides):
     return mad_config(profile, k=k, seed=seed, **overrides)
 
 
+def grid_configs(profile="auto", ks=IMBALANCE_KS, seeds=None, **overrides) -> dict:
+    """``{(k, seed): config}`` of the imbalance grid, seed by seed (seeds default to the profile's
+    ``imbalance_seeds``): what :func:`imbalance_runs` trains and :func:`chapter_runs` lists."""
+    prof = resolve_profile(profile)
+    seeds = tuple(range(prof.imbalance_seeds)) if seeds is None else tuple(seeds)
+    return {
+        (k, s): imbalance_config(prof, k, s, **overrides) for s in seeds for k in ks
+    }
+
+
 def imbalance_runs(
     profile="auto", ks=IMBALANCE_KS, seeds=None, *, progress: bool = True, **overrides
 ) -> dict[tuple[int, int], TrainResult]:
     """``{(k, seed): run}`` for every k and seed (seeds default to the profile's ``imbalance_seeds``)."""
-    prof = resolve_profile(profile)
-    seeds = tuple(range(prof.imbalance_seeds)) if seeds is None else tuple(seeds)
-    configs = {
-        (k, s): imbalance_config(prof, k, s, **overrides) for s in seeds for k in ks
-    }
+    configs = grid_configs(profile, ks, seeds, **overrides)
     return get_or_train_all(configs, desc="imbalance runs", progress=progress)
 
 
@@ -235,4 +250,73 @@ def finetune_experiment(
             out[f"{arm}_{name}_before"] = float(before[name])
             out[f"{arm}_{name}_after"] = float(after[name])
             out[f"{arm}_{name}_change"] = float(after[name] - before[name])
+    return out
+
+
+@dataclass(frozen=True)
+class AwaitingRun:
+    """A run whose configuration needs another run's result: known once the run ``key`` is stored (the frozen
+    fine-tuning arm keeps the logit scale its source ended with)."""
+
+    key: str
+
+
+def _stored_logit_scale(key: str) -> float | None:
+    """The logit scale the stored run ``key`` ended with, or None while it is not in the cache."""
+    final = store.find_final(key)
+    if final is None:
+        return None
+    return (store.read_meta(final.parent) or {}).get("summary", {}).get("logit_scale")
+
+
+def finetune_runs(profile="auto", *, resolve=resolve_glyphs) -> dict:
+    """The entropy chapter's fine-tuning runs by name: the source (k = 5) and both arms (k = 5 -> 1). The frozen
+    arm is an :class:`AwaitingRun` until the source is stored; the learnable arm does not depend on the source's
+    scale. ``resolve`` turns the source's ``glyphs="auto"`` into the source training would use."""
+    source = resolve(finetune_source_config(profile, 5, 0))
+    scale = _stored_logit_scale(run_key(source))
+    cfgs = finetune_configs(
+        profile,
+        source_scale=scale if scale is not None else 1.0,
+        source_k=5,
+        target_k=1,
+        source=source,
+    )
+    frozen = cfgs["frozen"] if scale is not None else AwaitingRun(run_key(source))
+    return {
+        "fine-tuning source k=5": source,
+        "fine-tuning frozen k=5->1": frozen,
+        "fine-tuning learnable k=5->1": cfgs["learnable"],
+    }
+
+
+def _named(grid: dict, suffix: str = "") -> dict:
+    return {f"k={k} seed {s}{suffix}": cfg for (k, s), cfg in grid.items()}
+
+
+def chapter_runs(
+    profile="auto", chapter="imbalance_training", *, resolve=resolve_glyphs
+):
+    """``{name: config}`` of every run ``chapter`` trains at ``profile``, built by the functions the chapter
+    calls: mad_training's one run, object_bias's grid at seed 0 and its colour run, and the full grid of
+    imbalance_training (with the frozen-temperature grid where the profile has that recipe), entropy_link (with
+    :func:`finetune_runs`) and closing_gap."""
+    prof = resolve_profile(profile)
+    if chapter == "mad_training":
+        return {"k=2 seed 0": imbalance_config(prof, 2, 0)}
+    if chapter == "object_bias":
+        return {
+            **_named(grid_configs(prof, seeds=(0,))),
+            "colour as the object, k=2": imbalance_config(
+                prof, 2, 0, object_factor="color"
+            ),
+        }
+    if chapter not in ("imbalance_training", "entropy_link", "closing_gap"):
+        raise ValueError(f"the imbalance experiments train no runs for {chapter!r}")
+    out = _named(grid_configs(prof))
+    if chapter == "imbalance_training" and prof.imbalance_frozen_recipe:
+        frozen = grid_configs(prof, temperature=FROZEN_LOGIT_SCALE)
+        out.update(_named(frozen, ", temperature frozen"))
+    if chapter == "entropy_link":
+        out.update(finetune_runs(prof, resolve=resolve))
     return out

@@ -5,6 +5,9 @@ compare, without network, the MAD models its chapters train: the imbalance grid 
 caption, several seeds), the frozen-temperature runs and the loss variants (both at k = 2). Their differences are
 known by construction, and k plays the part of the training data set: the paper conditions its correlations on
 the data set's size, this zoo on k.
+
+:func:`from_mad` puts the zoo in the :class:`~gaplab.zoo.compare.Comparison` the models_compared chapter also
+fills from a survey of open_clip models; :func:`chapter_runs` lists the zoo's runs for the run catalogue.
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ import numpy as np
 import pandas as pd
 
 from gaplab import metrics as M
+from gaplab.data.mad import FACTORS
+from gaplab.experiments import contrastive, imbalance, temperature
+from gaplab.experiments.readout import chance, run_summary
+from gaplab.profiles import resolve_profile
+from gaplab.runs import get_or_train, resolve_glyphs, run_key
+from gaplab.zoo.compare import Comparison
 
-__all__ = ["mad_zoo_configs", "mad_zoo", "MAD_PERFORMANCE"]
+__all__ = ["mad_zoo_configs", "mad_zoo", "from_mad", "chapter_runs", "MAD_PERFORMANCE"]
 
 #: the analogues of the paper's performance measures: zero-shot digit accuracy (for ImageNet accuracy) and
 #: held-out image-to-text R@1 (for COCO R@1)
@@ -26,10 +35,6 @@ def mad_zoo_configs(profile="cpu", *, resolve=None) -> dict[str, tuple[str, obje
 
     ``resolve`` turns a config's ``glyphs="auto"`` into a source (default: as training does, which may fetch
     MNIST; the run catalogue passes one that never downloads)."""
-    from gaplab.experiments import contrastive, imbalance, temperature
-    from gaplab.profiles import resolve_profile
-    from gaplab.runs import resolve_glyphs, run_key
-
     prof = resolve_profile(profile)
     named = [
         (f"k={k} seed {s}", imbalance.imbalance_config(prof, k, s))
@@ -65,9 +70,6 @@ def _family(cfg) -> str:
 def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
     """One row per zoo model: what it is, its gap (RMG, L2M), object bias (MOAD of images and captions) and
     performance (zero-shot digit and attribute accuracy, image-to-text R@1), on its held-out set."""
-    from gaplab.experiments.readout import run_summary
-    from gaplab.runs import get_or_train
-
     rows = []
     for key, (name, cfg) in mad_zoo_configs(profile).items():
         run = get_or_train(cfg, progress=progress)
@@ -103,11 +105,39 @@ def mad_zoo(profile="cpu", *, progress: bool = False) -> pd.DataFrame:
 
 def chance_level(column: str) -> float:
     """Accuracy by guessing, for the zoo's accuracy columns."""
-    from gaplab.data.mad import FACTORS
-    from gaplab.experiments.readout import chance
-
     if column == "object_acc":
         return chance("digit")
     if column == "attribute_acc":
         return float(np.mean([chance(f) for f in FACTORS if f != "digit"]))
     raise ValueError(f"no chance level for {column!r}")
+
+
+def from_mad(profile="cpu", *, progress: bool = False) -> Comparison:
+    """The MAD zoo (:func:`mad_zoo`) as a comparison: k stands for the training data."""
+    table = mad_zoo(profile, progress=progress)
+    table = table.assign(group=table["k"].map(lambda k: f"k={k}"))
+    cols = {
+        "gap": "rmg",
+        "l2m": "l2m",
+        "performance": "object_acc",
+        "retrieval": "i2t_r1",
+        "moad": "moad_img",
+        "moad_text": "moad_txt",
+        "attribute": "attribute_acc",
+        "object": "object_acc",
+        "group": "group",
+    }
+    labels = {
+        "performance": "digit zero-shot accuracy",
+        "object": "digit zero-shot accuracy",
+        "attribute": "attribute zero-shot accuracy",
+        "group": "k (attributes per caption)",
+    }
+    return Comparison("mad", table, cols, labels)
+
+
+def chapter_runs(profile="cpu", chapter="models_compared", *, resolve=resolve_glyphs):
+    """``{name: config}`` of the zoo's runs (each run once), as :func:`mad_zoo` trains them."""
+    if chapter != "models_compared":
+        raise ValueError(f"the MAD zoo trains no runs for {chapter!r}")
+    return dict(mad_zoo_configs(profile, resolve=resolve).values())

@@ -1,20 +1,24 @@
 """One table for the model comparison, whichever set of models ran: open_clip models or the MAD zoo.
 
 The chapter's cells read the columns named in :class:`Comparison` (``gap``, ``performance``, ``moad``, ...), so
-the same analysis runs on a survey of pretrained models (online) and on the book's MAD models (offline).
+the same analysis runs on a survey of pretrained models (online, :func:`from_survey`) and on the book's MAD models
+(offline: :func:`gaplab.experiments.mad_zoo.from_mad`, which lives with the MAD experiments because real models
+never depend on them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-from gaplab.zoo.survey import correlations
+from gaplab.zoo import survey
+from gaplab.zoo.datasets import DataError, load_data
+from gaplab.zoo.survey import correlations, keep_like_the_authors, survey_table
 
 __all__ = [
     "Comparison",
-    "from_mad",
     "from_survey",
     "survey_open_clip",
     "closing_frame",
@@ -104,32 +108,6 @@ class Comparison:
         )
 
 
-def from_mad(profile="cpu", *, progress: bool = False) -> Comparison:
-    """The MAD zoo (:func:`gaplab.experiments.mad_zoo.mad_zoo`): k stands for the training data."""
-    from gaplab.experiments.mad_zoo import mad_zoo
-
-    table = mad_zoo(profile, progress=progress)
-    table = table.assign(group=table["k"].map(lambda k: f"k={k}"))
-    cols = {
-        "gap": "rmg",
-        "l2m": "l2m",
-        "performance": "object_acc",
-        "retrieval": "i2t_r1",
-        "moad": "moad_img",
-        "moad_text": "moad_txt",
-        "attribute": "attribute_acc",
-        "object": "object_acc",
-        "group": "group",
-    }
-    labels = {
-        "performance": "digit zero-shot accuracy",
-        "object": "digit zero-shot accuracy",
-        "attribute": "attribute zero-shot accuracy",
-        "group": "k (attributes per caption)",
-    }
-    return Comparison("mad", table, cols, labels)
-
-
 def from_survey(
     results,
     *,
@@ -140,8 +118,6 @@ def from_survey(
 ) -> Comparison:
     """A survey of open_clip models (:func:`gaplab.zoo.survey.survey`): the named data sets' measures, grouped by
     training-set size as the authors group them."""
-    from gaplab.zoo.survey import keep_like_the_authors, survey_table
-
     table = survey_table(results)
     if like_the_authors:
         table = keep_like_the_authors(table, captions)
@@ -188,11 +164,6 @@ def survey_open_clip(
     """The chapter's online survey: COCO val2017 and CIFAR-10 (downloaded into ``data_root`` when missing) and
     ``attribute_data``, for the first ``n_models`` of the default selection. Returns the comparison and the
     measured reports."""
-    from pathlib import Path
-
-    from gaplab.zoo import survey
-    from gaplab.zoo.datasets import DataError, load_data
-
     root = Path(data_root).expanduser()
     pairs = survey.default_selection(n_models)
     sizes = survey.parameter_counts(pairs)
