@@ -20,7 +20,8 @@ import torch
 
 from gaplab import runs
 from gaplab.__main__ import main as gaplab_main
-from gaplab.runs import archive, store
+from gaplab.cli import runs as cache_cli
+from gaplab.runs import archive, store, unpack
 from gaplab.storage import (
     CacheWarning,
     StorageError,
@@ -115,7 +116,7 @@ def test_a_full_disk_at_the_final_save_keeps_the_run_and_its_checkpoint(
                 key,
                 load=lambda f: pytest.fail("nothing is stored yet"),
                 train=train_then_fill,
-                to_state=lambda r: runs._mad_state(cfg, r, "single run"),
+                to_state=lambda r: runs.mad._mad_state(cfg, r, "single run"),
             )
         entry = disk / key
         assert got.history == fresh.history
@@ -220,7 +221,7 @@ def test_a_kill_between_the_finished_files_resumes_instead_of_retraining(
     (entry,) = [p for p in tmp_path.iterdir() if store.is_entry_name(p.name)]
     assert not (entry / store.FINAL).exists()
     assert Checkpoint(entry).step() == cfg.steps  # the last checkpoint is still there
-    state = {r["key"]: r["state"] for r in archive.list_entries()}
+    state = {r["key"]: r["state"] for r in cache_cli.list_entries()}
     assert state[entry.name] == "training or interrupted"
 
     result = runs.get_or_train(cfg, progress=False)
@@ -250,7 +251,7 @@ def test_a_damaged_final_run_is_set_aside_and_its_checkpoint_kept(
         runs.get_or_train(cfg, progress=False)
     assert store.entry_problem(entry) is None
     assert len(list(entry.glob("final.damaged-*.pt"))) == 1
-    removed = archive.prune()
+    removed = cache_cli.prune()
     assert [Path(r["path"]).name[:14] for r in removed] == ["final.damaged-"]
 
 
@@ -267,10 +268,10 @@ def test_leftovers_of_killed_writers_are_not_listed_and_are_pruned(
     lock = store.EntryLock(entry)
     assert lock.acquire(wait=False)
     try:  # a trainer holds the entry: its temporary file is live and stays
-        assert archive.prune() == []
+        assert cache_cli.prune() == []
     finally:
         lock.release()
-    removed = archive.prune()
+    removed = cache_cli.prune()
     assert [Path(r["path"]).name for r in removed] == [".ckpt.pt.4242.tmp"]
     assert not (entry / ".ckpt.pt.4242.tmp").exists()
 
@@ -301,7 +302,7 @@ def test_a_second_trainer_of_one_key_waits_and_loads(tmp_path, monkeypatch):
     monkeypatch.setenv(store.ENV, str(tmp_path))
     cfg = runs.resolve_glyphs(runs.mad_config("smoke", **TINY))
     key = runs.run_key(cfg)
-    found, slot = runs._find_or_reserve(
+    found, slot = runs.cache.find_or_reserve(
         key, load=lambda f: None, kind="mad", config=cfg.to_dict(), version=None
     )
     assert found is None and slot.lock is not None
@@ -327,10 +328,10 @@ def test_a_second_trainer_of_one_key_waits_and_loads(tmp_path, monkeypatch):
             err += line
         assert "is being trained by another process; waiting" in err, err
         result = train(cfg, slot.run_dir, device="cpu", progress=False)
-        runs._keep(
+        runs.cache.keep(
             slot,
             result,
-            to_state=lambda r: runs._mad_state(cfg, r, "single run"),
+            to_state=lambda r: runs.mad._mad_state(cfg, r, "single run"),
             summarise=None,
         )
     finally:
@@ -348,7 +349,7 @@ def test_prepare_refuses_at_once_without_a_writable_cache(
     ro.mkdir()
     monkeypatch.setenv(store.ENV, str(ro))
     monkeypatch.setattr(
-        runs, "train", lambda *a, **k: pytest.fail("nothing may be trained")
+        runs.mad, "train", lambda *a, **k: pytest.fail("nothing may be trained")
     )
     with read_only(ro):
         code = gaplab_main(["cache", "prepare", "--profile", "smoke"])
@@ -369,10 +370,10 @@ def test_metadata_of_the_wrong_shape_does_not_break_list_or_prune(
     other.mkdir()
     (other / "meta.json").write_text('{"status": "complete", "files": 7}')
     (other / "final.pt").write_bytes(b"x")
-    rows = {r["key"]: r["state"] for r in archive.list_entries()}
+    rows = {r["key"]: r["state"] for r in cache_cli.list_entries()}
     assert rows["a" * 20].startswith("damaged")
     assert rows["b" * 20] == "damaged: meta.json names no checksum for final.pt"
-    assert {Path(r["path"]).name for r in archive.prune(dry_run=True)} >= {"a" * 20}
+    assert {Path(r["path"]).name for r in cache_cli.prune(dry_run=True)} >= {"a" * 20}
 
 
 # --- archives checked before anything is written ------------------------------------------------------------
@@ -471,19 +472,19 @@ def test_an_import_in_another_pid_namespace_is_not_taken_for_stale(teacher, tmp_
     lock = store.EntryLock(live)
     assert lock.acquire(wait=False)
     try:
-        archive.import_archive(teacher["tar"], into)
+        cache_cli.import_archive(teacher["tar"], into)
         assert live.exists()
-        assert not archive._stale_imports(into)
+        assert not unpack.stale_imports(into)
     finally:
         lock.release()
-    assert archive._stale_imports(into) == [live]
+    assert unpack.stale_imports(into) == [live]
 
 
 def test_an_import_that_cannot_fit_is_refused_before_writing(teacher, tmp_path):
     with small_disk(tmp_path, "64k") as disk:
         need = sum(
             f["bytes"]
-            for e in archive._read_manifest(
+            for e in unpack._read_manifest(
                 tarfile.open(teacher["tar"]), teacher["tar"]
             )["entries"].values()
             for f in e["files"].values()
@@ -578,8 +579,6 @@ def test_bad_input_gets_one_line_and_exit_code_2(
 
 
 def test_an_internal_error_is_one_line_and_a_file(monkeypatch, capsys):
-    from gaplab.cli import runs as cache_cli
-
     def broken(args):
         raise KeyError("a bug")
 
@@ -701,7 +700,7 @@ def test_prune_removes_a_link_to_an_old_entry_and_goes_on(tmp_path, monkeypatch)
     (elsewhere / "final.pt").write_bytes(b"x")  # no metadata: pruned as an old entry
     (tmp_path / "c" / ("b" * 20)).symlink_to(elsewhere)
     (tmp_path / "c" / ("c" * 20)).mkdir()  # a second leftover, after the link
-    removed = {Path(r["path"]).name for r in archive.prune()}
+    removed = {Path(r["path"]).name for r in cache_cli.prune()}
     assert removed == {"b" * 20, "c" * 20}
     assert elsewhere.exists() and not (tmp_path / "c" / ("b" * 20)).exists()
     assert store.entry_problem(entry) is None

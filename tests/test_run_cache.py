@@ -22,6 +22,7 @@ import torch
 
 from gaplab import runs
 from gaplab.book import catalogue
+from gaplab.cli import runs as cache_cli
 from gaplab.runs import archive, store
 from gaplab.storage import CacheWarning, StorageError, atomic_save
 from gaplab.training.train import train
@@ -94,7 +95,7 @@ def teacher(tmp_path_factory):
     [run] = catalogue.book_runs("smoke", ("mad_training",))
     result = runs.get_or_train(run.config, progress=False)
     tar = tmp_path_factory.mktemp("archive") / "course-runs.tar"
-    manifest = archive.export("smoke", tar, ["mad_training"])
+    manifest = cache_cli.export("smoke", tar, ["mad_training"])
     mp.undo()
     return {
         "cache": cache,
@@ -119,7 +120,7 @@ def test_search_path_loads_from_a_read_only_course_cache_and_trains_misses_into_
         locs = store.locations()
         assert [loc.writable for loc in locs] == [False, True]
         with monkeypatch.context() as m:
-            m.setattr(runs, "train", _no_training)
+            m.setattr(runs.mad, "train", _no_training)
             hit = runs.get_or_train(teacher["run"].config, progress=False)
         assert hit.history == teacher["result"].history
         assert np.array_equal(hit.eval_image, teacher["result"].eval_image)
@@ -173,8 +174,8 @@ def test_unusable_location_is_named_before_any_model_is_built(
 ):
     path, problem = _bad_locations(tmp_path)[case]
     monkeypatch.setenv("GAPLAB_CACHE", str(path))
-    monkeypatch.setattr(runs, "create_mad_model", _no_training)
-    monkeypatch.setattr(runs, "train", _no_training)
+    monkeypatch.setattr(runs.mad, "build_model", _no_training)
+    monkeypatch.setattr(runs.mad, "train", _no_training)
     t = time.perf_counter()
     with pytest.raises(runs.CacheLocationError) as info:
         runs.get_or_train(runs.mad_config("smoke", **TINY), progress=False)
@@ -365,7 +366,7 @@ def test_out_of_memory_names_the_profile_batch_and_what_to_lower(tmp_path, monke
             "CUDA out of memory. Tried to allocate 2.00 GiB"
         )
 
-    monkeypatch.setattr(runs, "train", oom)
+    monkeypatch.setattr(runs.mad, "train", oom)
     with pytest.raises(runs.TrainingOutOfMemory) as info:
         runs.get_or_train(runs.mad_config("paper"), progress=False)
     msg = str(info.value)
@@ -385,13 +386,13 @@ def test_archive_round_trip(teacher, tmp_path, monkeypatch):
     assert list(manifest["entries"]) == [key]
     assert manifest["entries"][key]["chapters"] == ["mad_training"]
     into = tmp_path / "student"
-    out = archive.import_archive(teacher["tar"], into)
+    out = cache_cli.import_archive(teacher["tar"], into)
     assert out["added"] == [key] and out["present"] == []
-    assert archive.import_archive(teacher["tar"], into)["present"] == [
+    assert cache_cli.import_archive(teacher["tar"], into)["present"] == [
         key
     ]  # a second import changes nothing
     monkeypatch.setenv("GAPLAB_CACHE", str(into))
-    monkeypatch.setattr(runs, "train", _no_training)
+    monkeypatch.setattr(runs.mad, "train", _no_training)
     loaded = runs.get_or_train(teacher["run"].config, progress=False)
     assert loaded.history == teacher["result"].history
 
@@ -402,7 +403,7 @@ def test_export_names_the_runs_that_are_missing(tmp_path, monkeypatch):
         archive.ArchiveError,
         match=r"not in the run cache .*k=2 seed 0.*cache prepare --profile smoke",
     ):
-        archive.export("smoke", tmp_path / "x.tar", ["mad_training"])
+        cache_cli.export("smoke", tmp_path / "x.tar", ["mad_training"])
     assert not (tmp_path / "x.tar").exists()
 
 
@@ -419,7 +420,7 @@ def _rewrite(src: Path, dst: Path, change):
 
 def _refused(tar, into, match):
     with pytest.raises(archive.ArchiveError, match=match):
-        archive.import_archive(tar, into)
+        cache_cli.import_archive(tar, into)
     assert not into.exists() or list(into.iterdir()) == []  # nothing half-unpacked
 
 
@@ -508,13 +509,15 @@ def test_interrupted_import_leaves_nothing_partial(teacher, tmp_path, monkeypatc
 
     monkeypatch.setattr("builtins.open", interrupting_open)
     with pytest.raises(KeyboardInterrupt):
-        archive.import_archive(teacher["tar"], into)
+        cache_cli.import_archive(teacher["tar"], into)
     monkeypatch.undo()
     assert list(into.iterdir()) == []
     # a killed import (no chance to clean up) leaves its folder; loads ignore it and the next import removes it
     dead = into / ".import-999999999-deadbeef"
     (dead / teacher["run"].key).mkdir(parents=True)
-    assert archive.import_archive(teacher["tar"], into)["added"] == [teacher["run"].key]
+    assert cache_cli.import_archive(teacher["tar"], into)["added"] == [
+        teacher["run"].key
+    ]
     assert sorted(p.name for p in into.iterdir()) == [teacher["run"].key]
 
 
@@ -559,10 +562,10 @@ def test_prune_removes_other_versions_and_leftovers_only(
     keep = cache / "notes"  # not an entry: never touched
     keep.mkdir()
     monkeypatch.setenv("GAPLAB_CACHE", str(cache))
-    would = archive.prune(dry_run=True)
+    would = cache_cli.prune(dry_run=True)
     assert {Path(r["path"]).name for r in would} == {old.name, legacy.name, stale.name}
     assert old.exists()
-    archive.prune()
+    cache_cli.prune()
     assert sorted(p.name for p in cache.iterdir()) == sorted([key, "notes"])
 
 
@@ -570,7 +573,7 @@ def test_list_says_chapter_profile_and_state(teacher, tmp_path, monkeypatch):
     cache = tmp_path / "c"
     shutil.copytree(teacher["cache"], cache)
     monkeypatch.setenv("GAPLAB_CACHE", str(cache))
-    [row] = archive.list_entries()
+    [row] = cache_cli.list_entries()
     assert (
         row["key"] == teacher["run"].key
         and row["state"] == "ok"
@@ -670,7 +673,7 @@ def test_listing_never_downloads_mnist(teacher, tmp_path, monkeypatch):
 
     monkeypatch.setattr(mad, "load_mnist", no_download)
     monkeypatch.setenv("GAPLAB_CACHE", str(teacher["cache"]))
-    assert [r["key"] for r in archive.list_entries()] == [teacher["run"].key]
+    assert [r["key"] for r in cache_cli.list_entries()] == [teacher["run"].key]
 
     def mad_keys(glyphs):
         return {

@@ -153,7 +153,7 @@ def test_export_and_import_name_the_runs_they_carry(tmp_path, monkeypatch, capsy
 def test_export_advice_keeps_the_chapters_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
     with pytest.raises(archive.ArchiveError) as err:
-        archive.export("smoke", tmp_path / "x.tar", ["mad_training", "object_bias"])
+        cache_cli.export("smoke", tmp_path / "x.tar", ["mad_training", "object_bias"])
     advice = str(err.value).split("Train them first: ")[1]
     assert "--chapter mad_training" in advice
     args = _parses(advice)
@@ -164,7 +164,7 @@ def test_export_advice_keeps_the_chapters_asked_for(tmp_path, monkeypatch):
 def test_export_advice_for_every_chapter_needs_no_chapter_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
     with pytest.raises(archive.ArchiveError) as err:
-        archive.export("smoke", tmp_path / "x.tar")
+        cache_cli.export("smoke", tmp_path / "x.tar")
     args = _parses(str(err.value).split("Train them first: ")[1])
     assert args.chapter is None and args.profile == "smoke"
 
@@ -183,9 +183,9 @@ def test_refusals_of_an_import_say_how_to_export_in_full(tmp_path, monkeypatch):
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
     _entry(tmp_path / "cache", _chapter_run().config, version="0" * 16)
     tar = tmp_path / "old runs.tar"
-    archive.export("smoke", tar, ["mad_training"])
+    cache_cli.export("smoke", tar, ["mad_training"])
     with pytest.raises(archive.ArchiveError, match="another version") as err:
-        archive.import_archive(tar, tmp_path / "student")
+        cache_cli.import_archive(tar, tmp_path / "student")
     args = _parses(str(err.value).split("the students use: ")[1])
     assert (args.cache_command, args.profile, args.chapter, args.out) == (
         "export",
@@ -197,7 +197,7 @@ def test_refusals_of_an_import_say_how_to_export_in_full(tmp_path, monkeypatch):
     with tarfile.open(plain, "w"):
         pass
     with pytest.raises(archive.ArchiveError, match="not a gaplab run archive") as err:
-        archive.import_archive(plain, tmp_path / "student")
+        cache_cli.import_archive(plain, tmp_path / "student")
     args = _parses(str(err.value).split("make one with: ")[1])
     assert args.cache_command == "export" and args.out
 
@@ -215,7 +215,7 @@ def _not_an_archive(tmp_path: Path) -> Path:
 def test_a_refused_import_removes_the_folders_it_made(tmp_path):
     into = tmp_path / "course" / "runs"
     with pytest.raises(archive.ArchiveError):
-        archive.import_archive(_not_an_archive(tmp_path), into)
+        cache_cli.import_archive(_not_an_archive(tmp_path), into)
     assert not (tmp_path / "course").exists()
 
 
@@ -223,10 +223,10 @@ def test_a_refused_import_keeps_folders_that_were_there(tmp_path):
     there = tmp_path / "shared"
     there.mkdir()
     with pytest.raises(archive.ArchiveError):
-        archive.import_archive(_not_an_archive(tmp_path), there / "new" / "runs")
+        cache_cli.import_archive(_not_an_archive(tmp_path), there / "new" / "runs")
     assert there.is_dir() and not (there / "new").exists()
     with pytest.raises(archive.ArchiveError):
-        archive.import_archive(_not_an_archive(tmp_path), there)
+        cache_cli.import_archive(_not_an_archive(tmp_path), there)
     assert there.is_dir()
 
 
@@ -236,7 +236,7 @@ def test_a_damaged_archive_refused_from_the_command_line_leaves_no_folder(
     monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "cache"))
     _entry(tmp_path / "cache", _chapter_run().config)
     tar = tmp_path / "c.tar"
-    archive.export("smoke", tar, ["mad_training"])
+    cache_cli.export("smoke", tar, ["mad_training"])
     damaged = tmp_path / "damaged.tar"
     with tarfile.open(tar) as a, tarfile.open(damaged, "w") as b:
         for m in a.getmembers():

@@ -6,6 +6,10 @@ prepare    train the runs the book's chapters need at a profile (what is cached 
 export     pack those runs into a tar archive with a manifest of SHA-256 sums
 import     check an archive against its manifest and unpack it into the cache
 prune      remove entries of other code versions and leftovers of interrupted imports
+
+The run cache (:mod:`gaplab.runs`) knows no chapter: this is where the book's catalogue
+(:mod:`gaplab.book.catalogue`) tells it which runs a chapter needs, what each is called, and the
+code version of every kind of entry.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import os
 from gaplab.book import catalogue
 from gaplab.book.catalogue import CHAPTERS
 from gaplab.profiles import PROFILES
-from gaplab.runs import archive, store
+from gaplab.runs import archive, inventory, store, unpack
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "list_entries", "export", "import_archive", "prune"]
 
 
 def _size(n: int) -> str:
@@ -88,50 +92,50 @@ def add_parser(sub) -> None:
     )
 
 
+# The run cache's operations with the book's catalogue filled in: which runs each chapter
+# needs, what the chapters call them, and the code version of each kind of entry.
+
+
+def list_entries() -> list[dict]:
+    """Every cached entry, named by the chapters that use it (:func:`gaplab.runs.inventory.list_entries`)."""
+    return inventory.list_entries(catalogue.run_index(), catalogue.entry_versions())
+
+
+def export(profile="cpu", out="course-runs.tar", chapters=None) -> dict:
+    """Pack the runs the book's ``chapters`` (default: all) need at ``profile`` into ``out``
+    (:func:`gaplab.runs.archive.export`); returns the manifest."""
+    runs = catalogue.book_runs(profile, tuple(chapters) if chapters else CHAPTERS)
+    return archive.export(runs, out, profile=profile, order=CHAPTERS)
+
+
+def import_archive(path, into=None) -> dict:
+    """Check and unpack a run archive (:func:`gaplab.runs.unpack.import_archive`)."""
+    return unpack.import_archive(
+        path, into, versions=catalogue.entry_versions(), order=CHAPTERS
+    )
+
+
+def prune(*, dry_run: bool = False) -> list[dict]:
+    """Remove what no chapter can use (:func:`gaplab.runs.inventory.prune`)."""
+    return inventory.prune(dry_run=dry_run, versions=catalogue.entry_versions())
+
+
 def run(args) -> int:
 
     cmd = args.cache_command
     if cmd == "where":
         _where(store)
     elif cmd == "list":
-        rows = archive.list_entries()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        if not rows:
-            print(
-                "the run cache is empty ("
-                + ", ".join(map(str, store.cache_paths()))
-                + ")"
-            )
-            return 0
-        last = None
-        for r in rows:
-            if r["location"] != last:
-                last = r["location"]
-                print(f"\n{last}" + ("" if r["writable"] else "  (read-only)"))
-                print(
-                    f"  {'key':<34} {'profile':<8} {'size':>7}  {'date':<16}  "
-                    f"{'state':<8} run (chapter: name)"
-                )
-            profiles = ",".join(r["profiles"]) or "-"
-            # the name goes last and whole: "k=2 seed 0, gap closed at initialisation,
-            # learnable" cut to a column would not say which run it is
-            print(
-                f"  {r['key']:<34} {profiles:<8} {_size(r['bytes']):>7}  "
-                f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {r['label']}"
-            )
-        total = sum(r["bytes"] for r in rows)
-        print(f"\n{len(rows)} entries, {_size(total)}")
+        _list(args.json)
     elif cmd == "prepare":
-        chapters = tuple(args.chapter) if args.chapter else catalogue.CHAPTERS
+        chapters = tuple(args.chapter) if args.chapter else CHAPTERS
         runs = catalogue.prepare(args.profile, chapters, progress=False)
         print(
             f"{len({r.key for r in runs})} runs ready for profile {args.profile!r} in "
             + ", ".join(map(str, store.cache_paths()))
         )
     elif cmd == "export":
-        manifest = archive.export(args.profile, args.out, args.chapter)
+        manifest = export(args.profile, args.out, args.chapter)
         entries = manifest["entries"]
         size = sum(f["bytes"] for e in entries.values() for f in e["files"].values())
         for key, e in entries.items():
@@ -141,7 +145,7 @@ def run(args) -> int:
             f"({_size(size)}), with a manifest of SHA-256 sums"
         )
     elif cmd == "import":
-        out = archive.import_archive(args.archive, args.into)
+        out = import_archive(args.archive, args.into)
         for key in out["added"]:
             print(f"  {key}  {out['labels'][key]}")
         for key in out["busy"]:
@@ -151,7 +155,7 @@ def run(args) -> int:
             f"({len(out['present'])} were already there); profile {out['profile']!r}"
         )
     elif cmd == "prune":
-        removed = archive.prune(dry_run=args.dry_run)
+        removed = prune(dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         for r in removed:
             print(f"{verb} {r['path']} ({_size(r['bytes'])}): {r['why']}")
@@ -159,6 +163,37 @@ def run(args) -> int:
             f"{verb} {len(removed)} entries and files, {_size(sum(r['bytes'] for r in removed))}"
         )
     return 0
+
+
+def _list(as_json: bool) -> None:
+    """``cache list``: every entry, named by the chapters that use it."""
+    rows = list_entries()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print(
+            "the run cache is empty (" + ", ".join(map(str, store.cache_paths())) + ")"
+        )
+        return
+    last = None
+    for r in rows:
+        if r["location"] != last:
+            last = r["location"]
+            print(f"\n{last}" + ("" if r["writable"] else "  (read-only)"))
+            print(
+                f"  {'key':<34} {'profile':<8} {'size':>7}  {'date':<16}  "
+                f"{'state':<8} run (chapter: name)"
+            )
+        profiles = ",".join(r["profiles"]) or "-"
+        # the name goes last and whole: "k=2 seed 0, gap closed at initialisation,
+        # learnable" cut to a column would not say which run it is
+        print(
+            f"  {r['key']:<34} {profiles:<8} {_size(r['bytes']):>7}  "
+            f"{r['date'][:16].replace('T', ' '):<16}  {r['state']:<8} {r['label']}"
+        )
+    total = sum(r["bytes"] for r in rows)
+    print(f"\n{len(rows)} entries, {_size(total)}")
 
 
 def _where(store) -> None:

@@ -26,6 +26,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: EntryLock does nothing
+    fcntl = None
+
 from gaplab.storage import (
     atomic_write_json,
     explain_os_error,
@@ -76,6 +81,8 @@ class Location:
 
 
 def _default_dir() -> Path:
+    # optional dependency: platformdirs comes with Jupyter, not with gaplab's own requirements, and only a
+    # cache without GAPLAB_CACHE needs it
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("gaplab")) / "runs"
@@ -233,20 +240,16 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _write_meta(entry: Path, identity: dict, status: str, **fields) -> None:
+    """``meta.json``: the entry's identity (key, kind, config, code version), its status, then ``fields``."""
+    atomic_write_json(Path(entry) / META, {**identity, "status": status, **fields})
+
+
 def write_training_meta(
     entry: Path, *, key: str, kind: str, config: dict, code_version: str
 ) -> None:
-    atomic_write_json(
-        Path(entry) / META,
-        {
-            "key": key,
-            "kind": kind,
-            "config": config,
-            "code_version": code_version,
-            "status": "training",
-            "started": _now(),
-        },
-    )
+    identity = dict(key=key, kind=kind, config=config, code_version=code_version)
+    _write_meta(entry, identity, "training", started=_now())
 
 
 def write_complete_meta(
@@ -263,21 +266,15 @@ def write_complete_meta(
     """Mark ``entry`` finished, naming the SHA-256 of ``final`` (default: its ``final.pt``;
     the run cache names the new file while it still has a temporary name, see ``_keep``)."""
     final = Path(entry) / FINAL if final is None else Path(final)
-    atomic_write_json(
-        Path(entry) / META,
-        {
-            "key": key,
-            "kind": kind,
-            "config": config,
-            "code_version": code_version,
-            "status": "complete",
-            "created": _now(),
-            "train_seconds": round(float(seconds), 3),
-            "summary": summary or {},
-            "files": {
-                FINAL: {"sha256": sha256_file(final), "bytes": final.stat().st_size}
-            },
-        },
+    identity = dict(key=key, kind=kind, config=config, code_version=code_version)
+    _write_meta(
+        entry,
+        identity,
+        "complete",
+        created=_now(),
+        train_seconds=round(float(seconds), 3),
+        summary=summary or {},
+        files={FINAL: {"sha256": sha256_file(final), "bytes": final.stat().st_size}},
     )
 
 
@@ -327,9 +324,7 @@ class EntryLock:
 
     def acquire(self, *, wait: bool = True) -> bool:
         """Take the lock; with ``wait=False`` return False at once when another holds it."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
+        if fcntl is None:  # pragma: no cover - Windows
             return True
         if str(self.path) in EntryLock._held:
             if not wait:
