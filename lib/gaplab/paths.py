@@ -29,8 +29,6 @@ _ENV = "GAPLAB_DATA"
 _BOOK_ENV = "GAPLAB_BOOK"
 #: a folder is the book when it holds this file, its table of contents
 _MARKER = "_toc.yml"
-# where this package sits in a clone: lib/gaplab/paths.py
-_PACKAGE_CLONE = Path(__file__).resolve().parents[2]
 
 
 class BookNotFoundError(FileNotFoundError):
@@ -58,12 +56,17 @@ def _installed_from() -> Path | None:
     return Path(unquote(parsed.path))
 
 
+def _package_clone() -> Path:
+    """The clone this module would sit in (as lib/gaplab/paths.py) when installed from one, editable."""
+    return Path(__file__).resolve().parents[2]
+
+
 def _candidates() -> list[tuple[str, Path]]:
     found = []
     env = os.environ.get(_BOOK_ENV)
     if env:
         found.append((f"${_BOOK_ENV}", Path(env).expanduser()))
-    found.append(("the clone holding this package", _PACKAGE_CLONE))
+    found.append(("the clone holding this package", _package_clone()))
     source = _installed_from()
     if source is not None:
         found.append(("the folder pip installed gaplab from", source))
@@ -101,7 +104,7 @@ def data_dir() -> Path:
     try:
         candidates.append(book_root() / "data")
     except BookNotFoundError:
-        candidates.append(_PACKAGE_CLONE / "data")
+        candidates.append(_package_clone() / "data")
     for path in candidates:
         if path.is_dir():
             return path
