@@ -59,7 +59,7 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue, glue_row
 from gaplab.book.papers import glue_paper_numbers
 from gaplab.experiments import contrastive, samemodality
 
@@ -158,51 +158,60 @@ sep = same_table.loc["(iii) separate seeds, identical inputs"]
 one = same_table.loc["one shared tower, crop view"]
 pair_100 = run_cache.get_or_train(temperature.temperature_config(prof, 100.0))
 two_mod = contrastive.embedding_report(pair_100.eval_image, pair_100.eval_text)
-rise = crop["L2M, end"] - crop["L2M, step 0"]
-for key, col in (
-    ("l2m_start", "L2M, step 0"),
-    ("l2m", "L2M, end"),
-    ("sep_start", "separability, step 0"),
-    ("sep", "separability, end"),
-):
-    glue(f"samemodality_crop_{key}", [float(v) for v in crop[col]])
-    glue(f"samemodality_crop_{key}_text", ", ".join(f"{v:.3f}" for v in crop[col]))
-glue("samemodality_crop_rise_min", float(rise.min()))
-glue("samemodality_crop_rise_max", float(rise.max()))
-glue("samemodality_crop_l2m_start_max", float(crop["L2M, step 0"].max()))
-glue("samemodality_crop_sep_start_max", float(crop["separability, step 0"].max()))
-glue("samemodality_crop_sep_min", float(crop["separability, end"].min()))
-glue("samemodality_l2m", float(crop["L2M, end"].mean()))
-glue("samemodality_linear_separability", float(crop["separability, end"].mean()))
-for prefix, row in (
-    ("samemodality_symmetric", sym),
-    ("samemodality_separate", sep),
-    ("samemodality_shared", one),
-):
-    glue(f"{prefix}_l2m_start", float(row["L2M, step 0"]))
-    glue(f"{prefix}_l2m", float(row["L2M, end"]))
-    glue(f"{prefix}_linear_separability", float(row["separability, end"]))
-glue("samemodality_pairs_100_l2m", float(two_mod["l2m"]))
+crop_cols = {
+    "l2m_start": crop["L2M, step 0"],
+    "l2m": crop["L2M, end"],
+    "sep_start": crop["separability, step 0"],
+    "sep": crop["separability, end"],
+}
+rise = crop_cols["l2m"] - crop_cols["l2m_start"]
+glue_row(
+    "samemodality_crop",
+    {
+        **crop_cols,
+        **{
+            f"{key}_text": ", ".join(f"{v:.3f}" for v in col)
+            for key, col in crop_cols.items()
+        },
+        "rise_min": rise.min(),
+        "rise_max": rise.max(),
+        "l2m_start_max": crop_cols["l2m_start"].max(),
+        "sep_start_max": crop_cols["sep_start"].max(),
+        "sep_min": crop_cols["sep"].min(),
+    },
+)
+for prefix, row in (("symmetric", sym), ("separate", sep), ("shared", one)):
+    glue_row(
+        f"samemodality_{prefix}",
+        {
+            "l2m_start": row["L2M, step 0"],
+            "l2m": row["L2M, end"],
+            "linear_separability": row["separability, end"],
+        },
+    )
 ratio = float(crop["L2M, end"].mean() / two_mod["l2m"])
-glue("samemodality_ratio_to_pairs", ratio)
-# "same order" read as within a factor of three either way
-glue(
-    "samemodality_order",
-    "of the same order as" if 1 / 3 <= ratio <= 3 else "not of the same order as",
-)
 beyond_shared = float(crop["L2M, end"].min() - one["L2M, end"])
-glue("samemodality_beyond_shared", beyond_shared)
-glue(
-    "samemodality_beyond_shared_verdict",
-    "larger than"
-    if (crop["L2M, end"] > one["L2M, end"]).all()
-    else "smaller than"
-    if (crop["L2M, end"] < one["L2M, end"]).all()
-    else "on both sides of",
-)
-glue(
-    "samemodality_separate_verdict",
-    "shrinks" if sep["L2M, end"] < sep["L2M, step 0"] else "grows",
+glue_row(
+    "samemodality",
+    {
+        "l2m": crop["L2M, end"].mean(),
+        "linear_separability": crop["separability, end"].mean(),
+        "pairs_100_l2m": two_mod["l2m"],
+        "ratio_to_pairs": ratio,
+        # "same order" read as within a factor of three either way
+        "order": "of the same order as"
+        if 1 / 3 <= ratio <= 3
+        else "not of the same order as",
+        "beyond_shared": beyond_shared,
+        "beyond_shared_verdict": "larger than"
+        if (crop["L2M, end"] > one["L2M, end"]).all()
+        else "smaller than"
+        if (crop["L2M, end"] < one["L2M, end"]).all()
+        else "on both sides of",
+        "separate_verdict": "shrinks"
+        if sep["L2M, end"] < sep["L2M, step 0"]
+        else "grows",
+    },
 )
 
 # %% [markdown]
@@ -314,27 +323,30 @@ rows = {}
 for name, run in variants.items():
     rows[name] = {
         **contrastive.embedding_report(run.eval_image, run.eval_text),
-        "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"],
+        "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
     }
 v_table = pd.DataFrame(rows).T
-for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-uniformity")):
+LOSSES = {"clip": "CLIP", "cua": "CUA", "cuax": "CUA + cross-uniformity"}
+for key, name in LOSSES.items():
+    # the pages cite CLIP's MAD numbers as clip_..._mad (clip_l2m is real CLIP's)
     suffix = "_mad" if key == "clip" else ""
-    glue(f"{key}_l2m{suffix}", float(v_table.loc[name, "l2m"]))
-    glue(
-        f"{key}_linear_separability{suffix}",
-        float(v_table.loc[name, "linear_separability"]),
+    row = v_table.loc[name].rename({"zero-shot digit accuracy": "zero_shot"})
+    glue_row(
+        key,
+        {
+            f"{measure}{suffix}": row[measure]
+            for measure in (
+                "l2m",
+                "linear_separability",
+                "zero_shot",
+                "uniformity",
+                "image_uniformity",
+                "text_uniformity",
+                "cross_uniformity",
+                "alignment",
+            )
+        },
     )
-    glue(
-        f"{key}_zero_shot{suffix}", float(v_table.loc[name, "zero-shot digit accuracy"])
-    )
-    for measure in (
-        "uniformity",
-        "image_uniformity",
-        "text_uniformity",
-        "cross_uniformity",
-        "alignment",
-    ):
-        glue(f"{key}_{measure}{suffix}", float(v_table.loc[name, measure]))
 # Fahim et al.'s values (authors' result files), from data/paper-numbers
 glue_paper_numbers(
     *(f"fahim-centroid-{loss}-{d}" for loss in ("clip", "cua") for d in (128, 64, 32)),
@@ -423,19 +435,20 @@ for dim in dims:
                 "loss": name,
                 "l2m": rep["l2m"],
                 "linear separability": rep["linear_separability"],
-                "zero-shot digit accuracy": run.history[-1]["zero_shot_digit_acc"],
+                "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
             }
         )
 by_dim = pd.DataFrame(dim_rows)
 for name in ("CLIP", "CUA"):
-    part = by_dim[by_dim["loss"] == name]
-    glue(f"dims_{name.lower()}_l2m", [float(v) for v in part["l2m"]])
-    glue(
-        f"dims_{name.lower()}_separability",
-        [float(v) for v in part["linear separability"]],
+    part = by_dim[by_dim["loss"] == name].set_index("dimensions")
+    glue_row(
+        f"dims_{name.lower()}",
+        {
+            "l2m": part["l2m"],
+            "separability": part["linear separability"],
+            **{f"l2m_{dim}": v for dim, v in part["l2m"].items()},
+        },
     )
-    for dim, v in zip(part["dimensions"], part["l2m"]):
-        glue(f"dims_{name.lower()}_l2m_{dim}", float(v))
 clip_seq = [float(v) for v in by_dim[by_dim["loss"] == "CLIP"]["l2m"]]  # 128, 64, 32
 shrinks = clip_seq[0] > clip_seq[1] > clip_seq[2]
 glue(
@@ -516,37 +529,43 @@ top1 = arithmetic.arithmetic_summary(arith)
 shown = top1.xs(("same digit", "as trained"), level=("targets", "gap"))
 closed = top1.xs(("same digit", "closed"), level=("targets", "gap"))
 strict = top1.xs(("all else unchanged", "as trained"), level=("targets", "gap"))
-for key, name in (("clip", "CLIP"), ("cua", "CUA"), ("cuax", "CUA + cross-uniformity")):
-    glue(f"arithmetic_top1_{key}", float(shown.loc[name, "image+text"]))
-    glue(f"arithmetic_top1_{key}_closed", float(closed.loc[name, "image+text"]))
-    glue(f"arithmetic_top1_{key}_strict", float(strict.loc[name, "image+text"]))
-glue("arithmetic_closing_change", float((closed - shown)["image+text"].abs().max()))
-glue_paper_numbers(*(f"fahim-simat-{loss}-128" for loss in ("clip", "cua", "cuaxu")))
-glue("arithmetic_top1_image_only", float(shown.loc["CLIP", "image"]))
-glue("arithmetic_top1_text_only", float(shown.loc["CLIP", "text"]))
-glue(
-    "arithmetic_top5_clip",
-    float(
-        arithmetic.arithmetic_summary(arith, "top-5").loc[
-            ("CLIP", "same digit", "as trained"), "image+text"
-        ]
-    ),
+for key, name in LOSSES.items():
+    glue_row(
+        "arithmetic_top1",
+        {
+            key: shown.loc[name, "image+text"],
+            f"{key}_closed": closed.loc[name, "image+text"],
+            f"{key}_strict": strict.loc[name, "image+text"],
+        },
+    )
+top5 = arithmetic.arithmetic_summary(arith, "top-5")
+glue_row(
+    "arithmetic",
+    {
+        "closing_change": (closed - shown)["image+text"].abs().max(),
+        "top1_image_only": shown.loc["CLIP", "image"],
+        "top1_text_only": shown.loc["CLIP", "text"],
+        "top5_clip": top5.loc[("CLIP", "same digit", "as trained"), "image+text"],
+    },
 )
+glue_paper_numbers(*(f"fahim-simat-{loss}-128" for loss in ("clip", "cua", "cuaxu")))
 diffs = {
-    key: arithmetic.bootstrap_difference(variants["CLIP"], variants[name])
-    for key, name in (("cua", "CUA"), ("cuax", "CUA + cross-uniformity"))
+    key: arithmetic.bootstrap_difference(variants["CLIP"], variants[LOSSES[key]])
+    for key in ("cua", "cuax")
 }
 for key, d in diffs.items():
-    glue(f"arithmetic_{key}_gain", d["difference"])
-    glue(f"arithmetic_{key}_gain_low", d["low"])
-    glue(f"arithmetic_{key}_gain_high", d["high"])
-    glue(
-        f"arithmetic_{key}_gain_verdict",
-        "better than CLIP beyond the resampling interval"
-        if d["low"] > 0
-        else "not distinguishable from CLIP"
-        if d["high"] > 0
-        else "worse than CLIP beyond the resampling interval",
+    glue_row(
+        f"arithmetic_{key}",
+        {
+            "gain": d["difference"],
+            "gain_low": d["low"],
+            "gain_high": d["high"],
+            "gain_verdict": "better than CLIP beyond the resampling interval"
+            if d["low"] > 0
+            else "not distinguishable from CLIP"
+            if d["high"] > 0
+            else "worse than CLIP beyond the resampling interval",
+        },
     )
 display(top1.style.format(precision=3))
 per_attr = arith[
