@@ -65,7 +65,7 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue, glue_row
 from gaplab.experiments import closing, imbalance, organisation
 
 prof = gaplab.resolve_profile(profile)
@@ -188,24 +188,18 @@ charts.lines(
 ks = [int(k) for k in close_k["k"]]
 named = close_k[close_k["k"] >= 1]  # at k = 0 no caption names an attribute
 for role in ("object", "attribute"):
-    glue(
-        f"closing_{role}_acc_before",
-        [float(v) for v in close_k[f"{role} plain prompt"]],
+    glue_row(
+        f"closing_{role}",
+        {
+            "acc_before": close_k[f"{role} plain prompt"],
+            "acc_after": close_k[f"{role} ideal words - u0"],
+            "acc_ensemble": close_k[f"{role} prompt ensemble"],
+            "gain_mean": named[f"{role} gain"].mean(),
+        },
     )
-    glue(
-        f"closing_{role}_acc_after",
-        [float(v) for v in close_k[f"{role} ideal words - u0"]],
-    )
-    glue(
-        f"closing_{role}_acc_ensemble",
-        [float(v) for v in close_k[f"{role} prompt ensemble"]],
-    )
-    glue(f"closing_{role}_gain_mean", float(named[f"{role} gain"].mean()))
-glue("closing_ks", ks)
 attr_gain, obj_gain = named["attribute gain"].mean(), named["object gain"].mean()
 better = int((named["attribute gain"] > named["object gain"]).sum())
-glue("closing_attr_wins", better)
-glue("closing_named_ks", len(named))
+glue_row("closing", {"ks": ks, "attr_wins": better, "named_ks": len(named)})
 print(
     f"k >= 1: mean gain attributes {attr_gain:+.3f}, digit {obj_gain:+.3f}; "
     f"attributes gain more at {better} of {len(named)} k"
@@ -217,12 +211,17 @@ print(
 test = closing.gain_test(close)
 p_attr, p_obj, p_more = test["p_attr"], test["p_obj"], test["p_more"]
 holds = p_attr < 0.05 and p_obj < 0.05
-glue("closing_runs", test["runs"])
-glue("closing_p_attr", p_attr)
-glue("closing_p_obj", p_obj)
-glue("closing_p_more", p_more)
-glue("closing_verdict", "holds" if holds else "does not hold")
-glue("closing_more", "more" if p_more < 0.05 else "not significantly more")
+glue_row(
+    "closing",
+    {
+        "runs": test["runs"],
+        "p_attr": p_attr,
+        "p_obj": p_obj,
+        "p_more": p_more,
+        "verdict": "holds" if holds else "does not hold",
+        "more": "more" if p_more < 0.05 else "not significantly more",
+    },
+)
 
 # %% [markdown]
 # Over the models whose captions name attributes at all ($k \ge 1$), ideal words (with or without $u_0$ and
@@ -304,8 +303,10 @@ short = {
     "cos ideal words - u0 + gap": "minus_u0_gap",
 }
 for role, tag in (("attribute", "attr"), ("object", "obj")):
-    for col, name in short.items():
-        glue(f"closing_cos_{tag}_{name}", float(align.loc[role, col]))
+    glue_row(
+        f"closing_cos_{tag}",
+        {name: align.loc[role, col] for col, name in short.items()},
+    )
     glue(
         f"closing_align_{tag}",
         "closer"
@@ -388,23 +389,26 @@ charts.lines(
 
 # %%
 digits = org_k[org_k["role"] == "object"].set_index("k")
-glue("organisation_kendall_tau", [float(v) for v in digits["tau"]])
-glue("organisation_distance", [float(v) for v in digits["distance"]])
-glue("organisation_script_distance", [float(v) for v in digits["script distance"]])
-glue("organisation_shuffled", [float(v) for v in digits["shuffled labels"]])
-glue("organisation_distance_mean", float(digits["distance"].mean()))
-glue("organisation_script_mean", float(digits["script distance"].mean()))
-glue("organisation_shuffled_mean", float(digits["shuffled labels"].mean()))
-glue(
-    "organisation_script_shuffled_mean", float(digits["script, shuffled labels"].mean())
-)
 attrs = org_k[org_k["role"] == "attribute"].set_index("k")
-glue("organisation_kendall_tau_attributes", [float(v) for v in attrs["tau"]])
-glue("organisation_attr_distance_mean", float(attrs["distance"].mean()))
-glue("organisation_tau_attr_k0", float(attrs.loc[0, "tau"]))
-glue("organisation_tau_attr_k5", float(attrs.loc[5, "tau"]))
-glue("organisation_seed_image_mean", float(digits["image vs image"].mean()))
-glue("organisation_seed_text_mean", float(digits["text vs text"].mean()))
+glue_row(
+    "organisation",
+    {
+        "kendall_tau": digits["tau"],
+        "distance": digits["distance"],
+        "script_distance": digits["script distance"],
+        "shuffled": digits["shuffled labels"],
+        "distance_mean": digits["distance"].mean(),
+        "script_mean": digits["script distance"].mean(),
+        "shuffled_mean": digits["shuffled labels"].mean(),
+        "script_shuffled_mean": digits["script, shuffled labels"].mean(),
+        "kendall_tau_attributes": attrs["tau"],
+        "attr_distance_mean": attrs["distance"].mean(),
+        "tau_attr_k0": attrs.loc[0, "tau"],
+        "tau_attr_k5": attrs.loc[5, "tau"],
+        "seed_image_mean": digits["image vs image"].mean(),
+        "seed_text_mean": digits["text vs text"].mean(),
+    },
+)
 display(digits.round(3))
 
 # %% [markdown]
