@@ -107,7 +107,7 @@ caption_gallery(samples, n=6)
 # %%
 print(config)
 result = runs.get_or_train(config)
-final = result.history[-1]
+final = result.final
 glue("mad_zero_shot_acc", final["zero_shot_digit_acc"])
 glue("mad_train_samples", final["samples"])
 glue("mad_final_l2m", final["l2m"])
@@ -173,7 +173,7 @@ record.show(
 # :label: mad_training-sol1
 # :class: dropdown
 #
-# Compare `result.history[-1]` of both runs. Schrodi et al. name information imbalance as the driving factor of
+# Compare `result.final` of both runs. Schrodi et al. name information imbalance as the driving factor of
 # the gap (their abstract), so the gap should shrink as captions carry more of their images' information; one pair of runs is a single data point with seed noise, so the imbalance chapter
 # measures all $k$ with several seeds before drawing a conclusion.
 # ```

@@ -100,7 +100,7 @@ def test_zero_shot_under_shift(cache):
     from gaplab.runs import get_or_train
 
     run = get_or_train(temperature.temperature_config("smoke", 10), progress=False)
-    assert run.history[-1]["logit_scale"] == pytest.approx(10.0)
+    assert run.final["logit_scale"] == pytest.approx(10.0)
     from gaplab.experiments import landscape
 
     frame = landscape.zero_shot_under_shift(
@@ -110,9 +110,8 @@ def test_zero_shot_under_shift(cache):
     at0 = frame[(frame["shift"] == 0.0) & (frame["factor"] == "digit")][
         "accuracy"
     ].iloc[0]
-    assert at0 == pytest.approx(
-        run.history[-1]["zero_shot_digit_acc"]
-    )  # no shift: the run's own zero-shot
+    # no shift: the run's own zero-shot
+    assert at0 == pytest.approx(run.final["zero_shot_digit_acc"])
     assert frame["accuracy"].between(0, 1).all()
     with pytest.raises(ValueError, match="finite"):
         landscape.zero_shot_under_shift(run, [float("nan")])

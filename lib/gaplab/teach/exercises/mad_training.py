@@ -6,8 +6,8 @@ from gaplab.teach.selfcheck import Exercise, stored_run
 
 def _rmg_k5_minus_k2(ns):
     prof = ns["prof"]
-    k5 = stored_run(runs.mad_config(prof, k=5)).history[-1]["rmg"]
-    k2 = stored_run(runs.mad_config(prof, k=2)).history[-1]["rmg"]
+    k5 = stored_run(runs.mad_config(prof, k=5)).final["rmg"]
+    k2 = stored_run(runs.mad_config(prof, k=2)).final["rmg"]
     return float(k5 - k2)
 
 
@@ -15,7 +15,7 @@ def _entropy_frozen_minus_learnable(ns):
     prof = ns["prof"]
     frozen = stored_run(runs.mad_config(prof, temperature=10.0))
     learnable = stored_run(runs.mad_config(prof))
-    return float(frozen.history[-1]["entropy"] - learnable.history[-1]["entropy"])
+    return float(frozen.final["entropy"] - learnable.final["entropy"])
 
 
 EXERCISES = [
@@ -26,13 +26,13 @@ EXERCISES = [
         expected=_rmg_k5_minus_k2,
         rtol=1e-3,
         atol=1e-6,
-        hint="a run's last evaluation is `result.history[-1]`; read the same "
+        hint="a run's last evaluation is `result.final`; read the same "
         "measure from both runs and subtract in the order the task says.",
         worked="from gaplab import runs\n\n"
         "result5 = runs.get_or_train(runs.mad_config(profile, k=5))\n"
         "result2 = runs.get_or_train(runs.mad_config(profile, k=2))\n"
-        'rmg_k5_minus_k2 = result5.history[-1]["rmg"] - result2.history[-1]["rmg"]\n'
-        'print(result5.history[-1]["l2m"] - result2.history[-1]["l2m"])',
+        'rmg_k5_minus_k2 = result5.final["rmg"] - result2.final["rmg"]\n'
+        'print(result5.final["l2m"] - result2.final["l2m"])',
     ),
     Exercise(
         "mad_training-ex2",
@@ -46,9 +46,8 @@ EXERCISES = [
         worked="from gaplab import runs\nfrom gaplab.book import charts\n\n"
         "frozen = runs.get_or_train(runs.mad_config(profile, temperature=10.0))\n"
         "learnable = runs.get_or_train(runs.mad_config(profile))\n"
-        "entropy_frozen_minus_learnable = (\n"
-        '    frozen.history[-1]["entropy"] - learnable.history[-1]["entropy"]\n'
-        ")\n"
+        "entropy_frozen_minus_learnable = "
+        'frozen.final["entropy"] - learnable.final["entropy"]\n'
         'charts.training_curves(frozen.history, title="logit scale frozen at 10")',
     ),
 ]
