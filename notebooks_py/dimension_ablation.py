@@ -55,7 +55,7 @@ from IPython.display import display
 
 import gaplab
 from gaplab import metrics
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue, glue_row
 from gaplab.book.widgets import stepper
 from gaplab.data.embeddings import embedding_info, load_embeddings
 from gaplab.experiments.real_embeddings import ablation_effect, ablation_panels
@@ -115,11 +115,16 @@ top = metrics.ablation_curve(img, txt, max_k=prof.ablation_max_k)
 control = metrics.random_ablation_curve(
     img, txt, max_k=prof.ablation_max_k, repeats=prof.ablation_random_repeats, seed=0
 )
-glue("ablation_l2m", top["l2m"])
-glue("ablation_rmg", top["rmg"])
-glue("ablation_i2t_r1", top["i2t_r1"])
-glue("ablation_t2i_r1", top["t2i_r1"])
-glue("ablation_random_l2m", control["l2m"]["mean"])
+glue_row(
+    "ablation",
+    {
+        "l2m": top["l2m"],
+        "rmg": top["rmg"],
+        "i2t_r1": top["i2t_r1"],
+        "t2i_r1": top["t2i_r1"],
+        "random_l2m": control["l2m"]["mean"],
+    },
+)
 print(f"random control: {prof.ablation_random_repeats} repeats per k")
 charts.ablation_curves(
     top,

@@ -59,7 +59,7 @@ import pandas as pd
 from IPython.display import display
 
 import gaplab
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue_row
 from gaplab.experiments import imbalance
 
 prof = gaplab.resolve_profile(profile)
@@ -84,10 +84,15 @@ table = imbalance.imbalance_table(runs)
 corr = float(np.corrcoef(table["entropy"], table["rmg"])[0, 1])
 corr_l2m = float(np.corrcoef(table["entropy"], table["l2m"])[0, 1])
 rank_corr = imbalance.spearman(table["entropy"], table["rmg"])
-glue("entropy_gap_corr", corr)
-glue("entropy_l2m_corr", corr_l2m)
-glue("entropy_gap_spearman", rank_corr)
-glue("entropy_n_runs", len(table))
+glue_row(
+    "entropy",
+    {
+        "gap_corr": corr,
+        "l2m_corr": corr_l2m,
+        "gap_spearman": rank_corr,
+        "n_runs": len(table),
+    },
+)
 charts.scatter(
     table,
     "entropy",
@@ -127,14 +132,24 @@ charts.scatter(
 # %%
 ft = imbalance.finetune_experiment(prof, source_k=5, target_k=1)
 for arm in ("frozen", "learnable"):
-    glue(f"finetune_gap_change_{arm}", ft[f"{arm}_rmg_change"])
-    glue(f"finetune_entropy_change_{arm}", ft[f"{arm}_entropy_change"])
-    glue(f"finetune_l2m_change_{arm}", ft[f"{arm}_l2m_change"])
-    glue(f"finetune_scale_after_{arm}", ft[f"{arm}_logit_scale_after"])
-glue("finetune_gap_before", ft["frozen_rmg_before"])
-glue("finetune_scale_before", ft["source_logit_scale"])
-glue("finetune_steps", prof.finetune_steps)
-glue("finetune_temperature_lr_mult", prof.finetune_temperature_lr_mult)
+    glue_row(
+        "finetune",
+        {
+            f"gap_change_{arm}": ft[f"{arm}_rmg_change"],
+            f"entropy_change_{arm}": ft[f"{arm}_entropy_change"],
+            f"l2m_change_{arm}": ft[f"{arm}_l2m_change"],
+            f"scale_after_{arm}": ft[f"{arm}_logit_scale_after"],
+        },
+    )
+glue_row(
+    "finetune",
+    {
+        "gap_before": ft["frozen_rmg_before"],
+        "scale_before": ft["source_logit_scale"],
+        "steps": prof.finetune_steps,
+        "temperature_lr_mult": prof.finetune_temperature_lr_mult,
+    },
+)
 display(
     pd.DataFrame(
         {

@@ -52,7 +52,7 @@ profile = "auto"
 from IPython.display import display
 
 import gaplab
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue, glue_row
 from gaplab.experiments import imbalance
 
 prof = gaplab.resolve_profile(profile)
@@ -111,7 +111,6 @@ rho_rmg, rho_l2m, rho_entropy = rho["rmg"], rho["l2m"], rho["entropy"]
 rho_moad_img, rho_moad_txt = rho["moad_img"], rho["moad_txt"]
 rmg_tail = imbalance.spearman(ks[1:], mean["rmg"].iloc[1:])
 
-glue("imbalance_k", ks)
 for name in (
     "rmg",
     "l2m",
@@ -121,27 +120,37 @@ for name in (
     "object_acc",
     "attribute_acc",
 ):
-    glue(f"imbalance_{name}", [float(v) for v in mean[name]])
-    glue(
-        f"imbalance_{name}_std", [float(v) for v in summary[(name, "std")].fillna(0.0)]
+    # by k: the mean over seeds and its spread (0 with one seed)
+    glue_row(
+        "imbalance",
+        {name: mean[name], f"{name}_std": summary[(name, "std")].fillna(0.0)},
     )
-glue("imbalance_seeds", len(seeds))
-glue("imbalance_samples_per_run", prof.mad_steps * prof.mad_batch)
-glue("imbalance_rho_rmg", rho_rmg)
-glue("imbalance_rho_rmg_k1", rmg_tail)
-glue("imbalance_rho_l2m", rho_l2m)
-glue("imbalance_rho_moad_img", rho_moad_img)
-glue("imbalance_rho_moad_txt", rho_moad_txt)
-glue("imbalance_rho_entropy", rho_entropy)
-for name, values in (
-    ("rmg", mean["rmg"]),
-    ("moad_img", mean["moad_img"]),
-    ("l2m", mean["l2m"]),
-):
-    glue(f"imbalance_{name}_k0", float(values.iloc[0]))
-    glue(f"imbalance_{name}_k1", float(values.iloc[1]))
-    glue(f"imbalance_{name}_k5", float(values.iloc[-1]))
-glue("imbalance_rmg_k0_rank", int(1 + (mean["rmg"] > mean["rmg"].iloc[0]).sum()))
+glue_row(
+    "imbalance",
+    {
+        "k": ks,
+        "seeds": len(seeds),
+        "samples_per_run": prof.mad_steps * prof.mad_batch,
+        "rmg_k0_rank": int(1 + (mean["rmg"] > mean["rmg"].iloc[0]).sum()),
+    },
+)
+glue_row(
+    "imbalance_rho",
+    {
+        "rmg": rho_rmg,
+        "rmg_k1": rmg_tail,
+        "l2m": rho_l2m,
+        "moad_img": rho_moad_img,
+        "moad_txt": rho_moad_txt,
+        "entropy": rho_entropy,
+    },
+)
+for name in ("rmg", "moad_img", "l2m"):
+    values = mean[name]
+    glue_row(
+        f"imbalance_{name}",
+        {"k0": values.iloc[0], "k1": values.iloc[1], "k5": values.iloc[-1]},
+    )
 print(
     f"Spearman with k: RMG {rho_rmg:.2f} (k >= 1: {rmg_tail:.2f}), "
     f"L2M {rho_l2m:.2f}, MOAD images {rho_moad_img:.2f}, "
@@ -215,8 +224,10 @@ check_claim(
 # recipe learns its temperature, as CLIP does, so under the frozen recipe the trends are reported, not required.
 
 # %%
-glue("imbalance_logit_scale_low", float(mean["logit_scale"].min()))
-glue("imbalance_logit_scale_high", float(mean["logit_scale"].max()))
+glue_row(
+    "imbalance_logit_scale",
+    {"low": mean["logit_scale"].min(), "high": mean["logit_scale"].max()},
+)
 if prof.imbalance_frozen_recipe:
     frozen = imbalance.by_k(
         imbalance.imbalance_table(imbalance.frozen_runs(prof, seeds=seeds))
@@ -224,8 +235,10 @@ if prof.imbalance_frozen_recipe:
     frozen_rho = imbalance.trends(frozen)
     frozen_mean = frozen.xs("mean", axis=1, level=1)
     for name in ("rmg", "moad_img"):
-        glue(f"imbalance_frozen_{name}", [float(v) for v in frozen_mean[name]])
-        glue(f"imbalance_frozen_rho_{name}", frozen_rho[name])
+        glue_row(
+            "imbalance_frozen",
+            {name: frozen_mean[name], f"rho_{name}": frozen_rho[name]},
+        )
     frozen_label = f"frozen at {imbalance.FROZEN_LOGIT_SCALE:.1f}"
     recipes = {"learnable": rho, frozen_label: frozen_rho}
     display(imbalance.trend_table(recipes).style.format("{:.2f}"))
@@ -256,8 +269,7 @@ if prof.imbalance_frozen_recipe:
 # %%
 glue("imbalance_attribute_chance", float(table["attribute_chance"].iloc[0]))
 for name in ("attribute_acc", "object_acc"):
-    glue(f"imbalance_{name}_k0", float(mean[name].iloc[0]))
-    glue(f"imbalance_{name}_k5", float(mean[name].iloc[-1]))
+    glue_row(f"imbalance_{name}", {"k0": mean[name].iloc[0], "k5": mean[name].iloc[-1]})
 charts.metrics_by_k(
     table,
     {

@@ -233,7 +233,8 @@ if has_attributes:
     display(scatter("moad", "attribute", "Object bias against attribute accuracy"))
 else:
     note(
-        f"No attribute data at {attribute_data}: this scatter needs MIT-States or UT-Zappos."
+        f"No attribute data at {attribute_data}: "
+        "this scatter needs MIT-States or UT-Zappos."
     )
 
 # %%

@@ -58,7 +58,7 @@ from IPython.display import display
 
 import gaplab
 from gaplab import metrics as M
-from gaplab.book import charts, check_claim, glue
+from gaplab.book import charts, check_claim, glue, glue_row
 from gaplab.data import toy
 from gaplab.data.mad import FACTORS
 from gaplab.experiments import imbalance, readout
@@ -132,11 +132,19 @@ for side, emb in (("images", model.eval_image), ("captions", model.eval_text)):
         )
 contrasts = pd.DataFrame(contrast_rows)
 summary = readout.run_summary(model)
-glue("bias_moad_img", summary["moad_img"])
-glue("bias_moad_txt", summary["moad_txt"])
-glue("bias_object_acc", summary["object_acc"])
-glue("bias_attribute_acc", summary["attribute_acc"])
-glue("bias_attribute_chance", summary["attribute_chance"])
+glue_row(
+    "bias",
+    {
+        name: summary[name]
+        for name in (
+            "moad_img",
+            "moad_txt",
+            "object_acc",
+            "attribute_acc",
+            "attribute_chance",
+        )
+    },
+)
 charts.grouped_bars(
     contrasts,
     category="factor",
@@ -189,13 +197,23 @@ display(
 )
 probe_mean = probes.groupby("k")[["linear probe", "zero-shot", "chance"]].mean()
 moad_k = {k: readout.run_summary(grid[(k, 0)])["moad_img"] for k in (0, 5)}
-glue("probe_attr_k0", probe_mean.loc[0, "linear probe"])
-glue("probe_attr_k5", probe_mean.loc[5, "linear probe"])
-glue("zs_attr_k0", probe_mean.loc[0, "zero-shot"])
-glue("zs_attr_k5", probe_mean.loc[5, "zero-shot"])
-glue("probe_chance", probe_mean.loc[0, "chance"])
-glue("probe_moad_k0", moad_k[0])
-glue("probe_moad_k5", moad_k[5])
+glue_row(
+    "probe",
+    {
+        "attr_k0": probe_mean.loc[0, "linear probe"],
+        "attr_k5": probe_mean.loc[5, "linear probe"],
+        "chance": probe_mean.loc[0, "chance"],
+        "moad_k0": moad_k[0],
+        "moad_k5": moad_k[5],
+    },
+)
+glue_row(
+    "zs",
+    {
+        "attr_k0": probe_mean.loc[0, "zero-shot"],
+        "attr_k5": probe_mean.loc[5, "zero-shot"],
+    },
+)
 readouts = probes.melt(
     id_vars=["k", "factor"],
     value_vars=["linear probe", "zero-shot"],
@@ -265,10 +283,10 @@ presence_moad = {
     for label, run in (("digit", model), ("colour", colour_run))
     for obj in ("digit", "color")
 }
-glue("presence_moad_color_in_colour_model", presence_moad[("colour", "color")])
-glue("presence_moad_color_in_digit_model", presence_moad[("digit", "color")])
-glue("presence_moad_digit_in_colour_model", presence_moad[("colour", "digit")])
-glue("presence_moad_digit_in_digit_model", presence_moad[("digit", "digit")])
+glue_row(
+    "presence_moad",
+    {f"{obj}_in_{label}_model": value for (label, obj), value in presence_moad.items()},
+)
 charts.grouped_bars(
     presence,
     category="factor",
