@@ -224,7 +224,7 @@ def test_get_or_train_all_stores_each_run_of_a_grid(tmp_path, monkeypatch):
         raise AssertionError("a stored run was trained again")
 
     monkeypatch.setattr("gaplab.training.grid.train_grid", refuse)
-    monkeypatch.setattr("gaplab.runs.train", refuse)
+    monkeypatch.setattr("gaplab.runs.mad.train", refuse)
     again = runs.get_or_train_all(configs, progress=False, together=True)
     for k in configs:
         assert again[k].history == first[k].history
@@ -242,4 +242,4 @@ def test_the_grid_setting_is_read_and_checked(monkeypatch):
         runs.use_grids(None, "cpu")
     monkeypatch.setenv(runs.GRID_MAX_ENV, "zero")
     with pytest.raises(ValueError, match="GAPLAB_GRID_MAX"):
-        runs._grid_max()
+        runs.mad._grid_max()

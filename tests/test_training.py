@@ -293,7 +293,7 @@ def test_run_cache(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="could not be read"):
         redone = runs.get_or_train(cfg, device="cpu", progress=False)
     assert redone.history == first.history
-    with pytest.raises(ValueError, match="unknown training settings"):
+    with pytest.raises(ValueError, match="unknown settings"):
         runs.mad_config("smoke", epochs=3)
 
 
@@ -331,9 +331,9 @@ def test_fine_tuning_starts_from_another_runs_weights(tmp_path, monkeypatch):
     # step 0 measures the loaded model as it is (its own BatchNorm statistics) on the new run's captions
     from gaplab import metrics as M
     from gaplab.training.tokenizer import MADTokenizer
-    from gaplab.training.train import _eval_set, encode
+    from gaplab.training.train import encode, eval_set
 
-    ev = _eval_set(tuned_cfg, MADTokenizer(), torch.device("cpu"))
+    ev = eval_set(tuned_cfg, MADTokenizer(), torch.device("cpu"))
     img, txt = encode(source.model, ev["images"], ev["tokens"])
     assert start.history[0]["l2m"] == pytest.approx(M.l2m(img, txt), abs=1e-6)
     tuned = runs.get_or_train(tuned_cfg, device="cpu", progress=False)

@@ -91,7 +91,7 @@ def test_missing_model_configs_are_named_not_hashed(monkeypatch, tmp_path):
     from gaplab import runs
 
     (tmp_path / "model_configs").mkdir()
-    monkeypatch.setattr(runs, "_PKG", tmp_path)
+    monkeypatch.setattr(runs.versions, "_PKG", tmp_path)
     runs.code_version.cache_clear()
     try:
         with pytest.raises(FileNotFoundError, match="model configs are missing"):
