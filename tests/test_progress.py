@@ -20,9 +20,13 @@ def test_the_run_cache_trains_without_a_bar_in_the_build(monkeypatch, tmp_path):
     import gaplab.runs as runs
 
     seen = []
-    monkeypatch.setattr(runs.mad, "cached_run", lambda key, train, **kw: train(tmp_path))
     monkeypatch.setattr(
-        runs.mad, "train", lambda config, d, device, progress, **kw: seen.append(progress)
+        runs.mad, "cached_run", lambda key, train, **kw: train(tmp_path)
+    )
+    monkeypatch.setattr(
+        runs.mad,
+        "train",
+        lambda config, d, device, progress, **kw: seen.append(progress),
     )
     config = runs.mad_config("smoke")
     monkeypatch.delenv(BUILD_LOG_ENV, raising=False)

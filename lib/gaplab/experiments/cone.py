@@ -15,7 +15,7 @@ from gaplab.data.mad import generate_mad
 from gaplab.metrics import l2m, mean_cosine
 from gaplab.training.models import (
     MAD_PRESETS,
-    _quiet_no_weights,
+    quiet_no_weights_warning,
     calibrate_batchnorm,
     create_mad_model,
     load_open_clip,
@@ -193,7 +193,7 @@ def open_clip_init_cone(
         )
     n = _check_int("n", n, 2)
     # without weights is the point here, so open_clip's warning about it would only be noise on the page
-    with torch.random.fork_rng(devices=[]), _quiet_no_weights():
+    with torch.random.fork_rng(devices=[]), quiet_no_weights_warning():
         torch.manual_seed(int(seed))
         model, _, tokenizer = load_open_clip(name, pretrained=None)
     model.eval()

@@ -10,6 +10,8 @@ meaningless at initialisation: see :func:`gaplab.training.models.calibrate_batch
 from __future__ import annotations
 
 import torch
+from timm.models import register_model
+from timm.models._registry import _model_entrypoints  # noqa: PLC2701 - checking avoids a double registration
 from torch import nn
 
 __all__ = ["MADConvNet"]
@@ -80,9 +82,6 @@ class MADConvNet(nn.Module):
 
 
 def _register() -> None:
-    from timm.models import register_model
-    from timm.models._registry import _model_entrypoints  # noqa: PLC2701 - checking avoids a double registration
-
     if "gaplab_mad_cnn" in _model_entrypoints:
         return
 

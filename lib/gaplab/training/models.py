@@ -16,6 +16,10 @@ from pathlib import Path
 
 import torch
 
+# the MAD image tower registers itself with timm when imported, before open_clip builds a preset that names it
+import gaplab.training.cnn  # noqa: F401
+from gaplab.training.tokenizer import MADTokenizer
+
 __all__ = [
     "MAD_PRESETS",
     "create_mad_model",
@@ -24,6 +28,8 @@ __all__ = [
     "set_temperature",
     "mad_image_input",
     "calibrate_batchnorm",
+    "register_mad_presets",
+    "quiet_no_weights_warning",
 ]
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -31,15 +37,16 @@ MAD_PRESETS: tuple[str, ...] = tuple(sorted(p.stem for p in _CONFIG_DIR.glob("*.
 _registered = False
 
 
-def _register() -> None:
+def register_mad_presets():
+    """open_clip, with the MAD presets added to its model configs (once); returns the ``open_clip`` module."""
     global _registered
+    # open_clip is heavy (seconds to import, with its hub and transform stacks): only building a model needs it
+    import open_clip
+
     if not _registered:
-        import open_clip
-
-        import gaplab.training.cnn  # noqa: F401 - registers the MAD image tower with timm
-
         open_clip.add_model_config(_CONFIG_DIR)
         _registered = True
+    return open_clip
 
 
 def check_temperature(temperature) -> None:
@@ -89,18 +96,14 @@ def create_mad_model(
         raise ValueError(
             f"embed_dim must be an integer of at least 2 (or None for the preset's); got {embed_dim!r}"
         )
-    _register()
-    import open_clip
-
-    from gaplab.training.tokenizer import MADTokenizer
-
+    open_clip = register_mad_presets()
     cfg = json.loads((_CONFIG_DIR / f"{preset}.json").read_text())
     tok = MADTokenizer(cfg["text_cfg"]["context_length"])
     if cfg["text_cfg"]["vocab_size"] != tok.vocab_size:
         raise RuntimeError(
             f"{preset}: vocab_size {cfg['text_cfg']['vocab_size']} != tokenizer's {tok.vocab_size}"
         )
-    with torch.random.fork_rng(devices=[]), _quiet_no_weights():
+    with torch.random.fork_rng(devices=[]), quiet_no_weights_warning():
         torch.manual_seed(seed)
         extra = {} if embed_dim is None else {"embed_dim": int(embed_dim)}
         model = open_clip.create_model(preset, pretrained=None, device=device, **extra)
@@ -114,7 +117,7 @@ class _NoWeightsFilter(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_no_weights():
+def quiet_no_weights_warning():
     """A MAD model is meant to start without weights; open_clip's warning that it does would only be noise."""
     root, quiet = logging.getLogger(), _NoWeightsFilter()
     root.addFilter(quiet)
@@ -130,9 +133,7 @@ def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
     ``pretrained`` is an open_clip tag (e.g. ``"openai"``, needs network the first time) or a path to a local
     checkpoint. Without network a tag fails with a message naming the offline alternatives.
     """
-    _register()
-    import open_clip
-
+    open_clip = register_mad_presets()
     if name not in open_clip.list_models():
         raise ValueError(
             f"unknown open_clip model {name!r}; see open_clip.list_models() (MAD presets: {', '.join(MAD_PRESETS)})"
@@ -156,8 +157,6 @@ def load_open_clip(name: str, pretrained: str | None = None, device="cpu"):
             ) from None
         raise
     if name in MAD_PRESETS:
-        from gaplab.training.tokenizer import MADTokenizer
-
         tokenizer = MADTokenizer(model.context_length)
     else:
         tokenizer = open_clip.get_tokenizer(name)

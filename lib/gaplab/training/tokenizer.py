@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from gaplab.data.mad import caption_vocabulary
+from gaplab.data.mad import CAPTION_WORDS, FACTORS, caption_vocabulary
 
 __all__ = ["MADTokenizer", "PAD", "START"]
 
@@ -54,8 +54,6 @@ class MADTokenizer:
 
         Cached per device: the training loop asks for it at every step.
         """
-        from gaplab.data.mad import CAPTION_WORDS, FACTORS
-
         key = str(torch.device(device))
         if key not in self._factor_ids:
             self._factor_ids[key] = [
@@ -85,8 +83,6 @@ def caption_tokens(
     (the same distribution as :meth:`gaplab.data.mad.MADSet.captions`). ``extra`` names one more factor that
     every caption must contain besides those (used to build zero-shot prompts for an attribute).
     """
-    from gaplab.data.mad import FACTORS
-
     if object_factor not in FACTORS:
         raise ValueError(
             f"unknown object factor {object_factor!r}; choose one of {', '.join(FACTORS)}"

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import torch
 
 from gaplab.storage import sha256_file
-from gaplab.training.models import _register
+from gaplab.training.models import register_mad_presets
 
 __all__ = [
     "ModelUnavailable",
@@ -137,7 +137,7 @@ def _offline_message(name: str, tag: str) -> str:
 def _check_architecture(name: str) -> None:
     import open_clip  # heavy: loads on first model
 
-    _register()
+    register_mad_presets()
     if name not in open_clip.list_models():
         close = [
             m

@@ -22,7 +22,7 @@ import torch
 
 from gaplab.metrics.correlation import kendall, kendall_by_group
 from gaplab.storage import atomic_write_json
-from gaplab.training.models import _quiet_no_weights
+from gaplab.training.models import quiet_no_weights_warning
 from gaplab.zoo.report import report
 
 __all__ = [
@@ -135,7 +135,7 @@ def parameter_counts(pairs) -> dict[tuple[str, str], int]:
     by_arch: dict[str, int] = {}
     for name, _ in pairs:
         if name not in by_arch:
-            with torch.device("meta"), _quiet_no_weights():
+            with torch.device("meta"), quiet_no_weights_warning():
                 model = open_clip.create_model(name, pretrained=None, device="meta")
             by_arch[name] = int(sum(p.numel() for p in model.parameters()))
     return {(name, tag): by_arch[name] for name, tag in pairs}
