@@ -101,28 +101,12 @@ def class_prompt_embeddings(
 
 
 def class_prompts(
-    model,
-    factor: str,
-    tokenizer: MADTokenizer,
-    device,
-    *,
-    k: int = 0,
-    object_factor: str = "digit",
-    n_prompts: int = 64,
-    seed: int = 0,
+    model, factor: str, tokenizer: MADTokenizer, device, **options
 ) -> np.ndarray:
     """Zero-shot class embeddings: one normalised row per value of ``factor``, the normalised mean of
-    :func:`class_prompt_embeddings`."""
-    emb = class_prompt_embeddings(
-        model,
-        factor,
-        tokenizer,
-        device,
-        k=k,
-        object_factor=object_factor,
-        n_prompts=n_prompts,
-        seed=seed,
-    )
+    :func:`class_prompt_embeddings` (whose keyword ``options`` it takes: ``k``, ``object_factor``,
+    ``n_prompts``, ``seed``)."""
+    emb = class_prompt_embeddings(model, factor, tokenizer, device, **options)
     return torch.nn.functional.normalize(emb.mean(dim=1), dim=-1).cpu().numpy()
 
 
