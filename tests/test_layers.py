@@ -266,4 +266,6 @@ def test_the_readme_describes_every_layer():
     assert not missing, f"README's layer table misses {missing}"
     for module in table.split("| chapter |", 1)[1].split("\n\n", 1)[0].split("`"):
         if module.endswith(".py") and "/" in module:
-            assert (PKG / module).exists(), f"README names {module}, which does not exist"
+            assert (PKG / module).exists(), (
+                f"README names {module}, which does not exist"
+            )

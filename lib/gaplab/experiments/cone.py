@@ -15,11 +15,11 @@ from gaplab.data.mad import generate_mad
 from gaplab.metrics import l2m, mean_cosine
 from gaplab.training.models import (
     MAD_PRESETS,
-    quiet_no_weights_warning,
     calibrate_batchnorm,
     create_mad_model,
     load_open_clip,
     mad_image_input,
+    quiet_no_weights_warning,
 )
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
