@@ -1,6 +1,7 @@
 """The book layer: what chapters need besides the science.
 
-- :mod:`~gaplab.book.claims`: glued numbers and checks of the papers' claims (``glue``, ``check_claim``);
+- :mod:`~gaplab.book.claims`: glued numbers and checks of the papers' claims (``glue``, ``glue_row``,
+  ``check_claim``);
 - :mod:`~gaplab.book.charts`, :mod:`~gaplab.book.widgets`, :mod:`~gaplab.book.gallery`: what pages draw;
 - :mod:`~gaplab.book.papers`: the three papers' own numbers beside the book's;
 - :mod:`~gaplab.book.record`: chapters' results kept from a GPU run and shown beside the live ones;
@@ -17,7 +18,6 @@ from gaplab.book.claims import (
     glue_row,
     note,
     plain,
-    toc_order,
 )
 
 __all__ = [
@@ -30,5 +30,4 @@ __all__ = [
     "glue_row",
     "note",
     "plain",
-    "toc_order",
 ]

@@ -16,7 +16,6 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from IPython import get_ipython
@@ -33,22 +32,10 @@ __all__ = [
     "note",
     "CLAIMS",
     "GLUED",
-    "toc_order",
 ]
 
 #: every value glued in this kernel, by name: :func:`gaplab.book.record.show` sets recorded numbers beside them
 GLUED: dict = {}
-
-
-def toc_order(stems, toc) -> list[str]:
-    """``stems`` (chapter names) in the order of the table of contents ``toc`` (a ``_toc.yml`` path); those
-    it does not list follow, in name order."""
-    toc = Path(toc)
-    listed = (
-        re.findall(r"file:\s*notebooks/(\w+)", toc.read_text()) if toc.is_file() else []
-    )
-    stems = set(stems)
-    return [s for s in listed if s in stems] + sorted(stems - set(listed))
 
 
 def plain(value):
