@@ -269,3 +269,31 @@ def test_the_readme_describes_every_layer():
             assert (PKG / module).exists(), (
                 f"README names {module}, which does not exist"
             )
+
+
+def test_the_run_key_hashes_every_module_a_run_s_numbers_come_from():
+    """A module the training loop reaches but the key does not hash lets a changed result pass under an old
+    key. What the loop reaches is read from the import graph; only storage-side modules are left out."""
+    from gaplab.runs.versions import TRAINING_CODE
+
+    hashed = {_module_name(PKG / f) for f in TRAINING_CODE}
+    # where a run is kept, not what it computes; profiles only fill a config's fields, which the key holds
+    not_numbers = {
+        "gaplab.training.checkpoint",
+        "gaplab.storage",
+        "gaplab.progress",
+        "gaplab.paths",
+        "gaplab.profiles",
+    }
+    seen, todo = set(), ["gaplab.training.train"]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        seen.add(mod)
+        todo += [t for _, t, _, _ in _imports(MODULES[mod]) if t not in seen]
+    reached = {m for m in seen if MODULES[m].name != "__init__.py"} - not_numbers
+    missing = sorted(reached - hashed)
+    assert not missing, (
+        f"modules the training loop uses that the run key does not hash: {missing}"
+    )

@@ -11,8 +11,12 @@ import functools
 import numpy as np
 import torch
 
-from gaplab import metrics as M
 from gaplab.data.mad import FACTORS, MADSet, generate_mad
+
+# the metrics a history row reports, by module: the run key hashes exactly these (runs/versions.py)
+from gaplab.metrics.entropy import logits_entropy
+from gaplab.metrics.gap import l2m, rmg
+from gaplab.metrics.retrieval import zero_shot_accuracy
 from gaplab.training.config import TrainConfig
 from gaplab.training.models import calibrate_batchnorm, mad_image_input
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
@@ -119,11 +123,11 @@ def evaluate(model, ev, tokenizer, device) -> dict:
         model, "digit", tokenizer, device, k=ev["k"], object_factor=ev["object_factor"]
     )
     return {
-        "l2m": M.l2m(img, txt),
-        "rmg": M.rmg(img, txt),
+        "l2m": l2m(img, txt),
+        "rmg": rmg(img, txt),
         "logit_scale": scale,
-        "entropy": M.logits_entropy(img, txt, scale),
-        "zero_shot_digit_acc": M.zero_shot_accuracy(
+        "entropy": logits_entropy(img, txt, scale),
+        "zero_shot_digit_acc": zero_shot_accuracy(
             img, digits, ev["factors"]["digit"].cpu().numpy()
         ),
     }
