@@ -82,11 +82,7 @@ print(f"profile: {prof.name}")
 
 # %%
 depth = 10
-cone_rows = []
-for act in cone.ACTIVATIONS:
-    for layer, value in enumerate(cone.mlp_cone(act, depth=depth, seed=0)):
-        cone_rows.append({"layer": layer, "activation": act, "mean cosine": value})
-cones = pd.DataFrame(cone_rows)
+cones = cone.mlp_cone_table(depth=depth, seed=0)  # cone.mlp_cone per activation
 final_cos = cones[cones.layer == depth].set_index("activation")["mean cosine"]
 glue_row(
     "cone_mlp",
@@ -120,35 +116,7 @@ charts.lines(
 # embeddings Liang et al. released (their `Figure_1_Modality_Gap/features_*_random.npy`).
 
 # %%
-n_openclip = 8 if prof.name == "smoke" else 32
-init_rows = []
-for preset in MAD_PRESETS:
-    init_rows.append(
-        {
-            "model": preset,
-            "source": "MAD preset, MAD inputs",
-            **cone.mad_init_cone(preset, seed=0),
-        }
-    )
-init_rows.append(
-    {
-        "model": "ViT-B-32 (open_clip)",
-        "source": "no weights, noise inputs",
-        **cone.open_clip_init_cone("ViT-B-32", n=n_openclip, seed=0),
-    }
-)
-for name in ("clip", "convirt", "videoclip", "clasp"):
-    img, txt = load_embeddings(f"{name}_random")
-    init_rows.append(
-        {
-            "model": name,
-            "source": "shipped random-init embeddings",
-            "image_mean_cos": M.mean_cosine(img),
-            "text_mean_cos": M.mean_cosine(txt),
-            "l2m": M.l2m(img, txt),
-        }
-    )
-init = pd.DataFrame(init_rows)
+init = cone.init_cone_table(prof, seed=0)
 mad_init = init[init.model.isin(MAD_PRESETS)]
 towers = ["image_mean_cos", "text_mean_cos"]
 glue_row(
@@ -191,18 +159,7 @@ check_claim(
 
 # %%
 t_runs = temperature.temperature_runs(prof)
-t_rows = [
-    {
-        "logit scale": s,
-        "l2m": r.final["l2m"],
-        "rmg": r.final["rmg"],
-        "zero-shot digit accuracy": r.final["zero_shot_digit_acc"],
-        "entropy": r.final["entropy"],
-        "l2m at init": r.history[0]["l2m"],
-    }
-    for s, r in t_runs.items()
-]
-t_table = pd.DataFrame(t_rows)
+t_table = temperature.temperature_table(t_runs)
 rho_t = imbalance.spearman(t_table["logit scale"], t_table["l2m"])
 acc = t_table["zero-shot digit accuracy"]
 glue_row(
@@ -356,10 +313,8 @@ from gaplab.experiments import mismatch
 toy = mismatch.loss_against_z(swaps=(0, 1, 2, 3, 4))
 toy_low = mismatch.loss_minima(toy)
 by_swap = toy_low.pivot(index="logit scale", columns="swapped pairs", values="z")
-swap_eff = [
-    mismatch.effective_logit_scale(s, z) for s, z in by_swap[1].items() if z > 0
-]
-moved = by_swap.index[by_swap[1] > 0]
+# from which scale the one-swap minimum leaves z = 0, and s(1 - z^2) there
+swap_moved = mismatch.moved_minima(by_swap[1])
 glue_row(
     "mismatch",
     {
@@ -367,10 +322,8 @@ glue_row(
         "min_z_matched": by_swap[0],
         "min_z_swapped": by_swap[1],
         "matched_max_z": by_swap[0].max(),
-        "first_moved": moved.min() if len(moved) else float("nan"),
         "z_at_1000": by_swap.loc[1000.0, 1],
-        "eff_low": min(swap_eff),
-        "eff_high": max(swap_eff),
+        **swap_moved,
     },
 )
 display(
@@ -427,10 +380,8 @@ paper_toy = mismatch.loss_against_tilt()
 paper_low = mismatch.loss_minima(paper_toy, along="tilt")
 tilt_by = paper_low.pivot(index="logit scale", columns="swapped pairs", values="tilt")
 gap_by = paper_low.pivot(index="logit scale", columns="swapped pairs", values="gap")
-tilt_eff = [
-    mismatch.tilt_effective_logit_scale(s, t) for s, t in tilt_by[1].items() if t > 0
-]
-moved_t = tilt_by.index[tilt_by[1] > 0]
+# from which scale the one-swap minimum leaves no tilt, and s cos(tilt) there
+tilt_moved = mismatch.moved_minima(tilt_by[1], along="tilt")
 glue_row(
     "paper_toy",
     {
@@ -438,11 +389,9 @@ glue_row(
         "tilt_matched": tilt_by[0],
         "tilt_swapped": tilt_by[1],
         "matched_max_tilt": tilt_by[0].max(),
-        "first_moved": moved_t.min() if len(moved_t) else float("nan"),
         "tilt_100": tilt_by.loc[100.0, 1],
         "gap_100": gap_by.loc[100.0, 1],
-        "eff_low": min(tilt_eff) if tilt_eff else float("nan"),
-        "eff_high": max(tilt_eff) if tilt_eff else float("nan"),
+        **tilt_moved,
     },
 )
 display(
@@ -665,44 +614,16 @@ charts.lines(
 # shape of the text cone, so the gap at step 0 is small but not zero when the two cones differ in width.
 
 # %%
-from gaplab import runs as run_cache
-
-align_cfg = imbalance.imbalance_config(prof, 2, 0, align_init=True)
-init_runs = {
-    "plain": t_runs[100.0],
-    "aligned": run_cache.get_or_train(
-        imbalance.imbalance_config(prof, 2, 0, align_init=True, temperature=100.0)
-    ),
-    "learnable_plain": mad_run,
-    "learnable_aligned": run_cache.get_or_train(align_cfg),
-}
-for key, run in init_runs.items():
-    glue_row(
-        f"init_{key}",
-        {
-            "l2m_start": run.history[0]["l2m"],
-            "l2m_end": run.final["l2m"],
-            "acc_end": run.final["zero_shot_digit_acc"],
-        },
-    )
-aligned, plain = init_runs["aligned"], init_runs["plain"]
-learnable = init_runs["learnable_aligned"]
-peak = max(learnable.history, key=lambda h: h["l2m"])
+# with and without the gap closed at step 0, at logit scale 100 and learnable
+init_runs = temperature.align_init_runs(prof)
+per_run, overall = temperature.align_init_summary(init_runs)
+for key, row in per_run.items():
+    glue_row(f"init_{key}", row)
 # a rotation keeps the length of the text mean: the gap cannot fall below the
 # difference of the two lengths
 cnn = mad_init[mad_init.model == "mad-cnn"].iloc[0]
-glue_row(
-    "init",
-    {
-        "share": aligned.final["l2m"] / plain.final["l2m"],
-        "learnable_share": learnable.final["l2m"]
-        / init_runs["learnable_plain"].final["l2m"],
-        "learnable_peak": peak["l2m"],
-        "learnable_peak_step": int(peak["step"]),
-        "learnable_scale": learnable.final["logit_scale"],
-        "bound": abs(cnn.image_mean_cos**0.5 - cnn.text_mean_cos**0.5),
-    },
-)
+bound = abs(cnn.image_mean_cos**0.5 - cnn.text_mean_cos**0.5)
+glue_row("init", {**overall, "bound": bound})
 glue_paper_numbers(  # Liang et al.'s Sec. 4.4, from data/paper-numbers
     "liang-init-original-start",
     "liang-init-original-end",
@@ -710,12 +631,7 @@ glue_paper_numbers(  # Liang et al.'s Sec. 4.4, from data/paper-numbers
     "liang-init-amended-end",
     "liang-init-share",
 )
-labels = {
-    "plain": "logit scale 100, as initialised",
-    "aligned": "logit scale 100, gap closed at init",
-    "learnable_plain": "learnable, as initialised",
-    "learnable_aligned": "learnable, gap closed at init",
-}
+labels = temperature.ALIGN_INIT_LABELS
 charts.compare_histories(
     {labels[key]: run.history for key, run in init_runs.items()},
     {"l2m": "L2M", "zero_shot_digit_acc": "zero-shot digit accuracy"},
@@ -743,8 +659,8 @@ charts.compare_histories(
 # loss keeps a gap of its own whatever the start.
 
 # %% tags=["hide-input"]
-a0, a1 = aligned.history[0]["l2m"], aligned.final["l2m"]
-p1 = plain.final["l2m"]
+a0, a1 = per_run["aligned"]["l2m_start"], per_run["aligned"]["l2m_end"]
+p1 = per_run["plain"]["l2m_end"]
 check_claim(
     "At a low temperature, a gap closed at initialisation opens again in training, "
     "though less than without the amendment (Liang et al. 2022, Sec. 4.4)",

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from gaplab import metrics
+from gaplab.data.embeddings import load_embeddings
 from gaplab.data.mad import generate_mad
 from gaplab.experiments import cone
-from gaplab.training.models import create_mad_model, mad_image_input
+from gaplab.training.models import MAD_PRESETS, create_mad_model, mad_image_input
 from gaplab.training.tokenizer import MADTokenizer
 
 torch.set_num_threads(1)
@@ -176,3 +177,49 @@ def test_open_clip_init_cone_bad_arguments():
         cone.open_clip_init_cone("ViT-Z-99", n=8)
     with pytest.raises(ValueError, match="n must be an integer"):
         cone.open_clip_init_cone(n=1)
+
+
+# ------------------------------------------------------------------------------------------- chapter tables
+
+
+def test_mlp_cone_table_is_mlp_cone_per_activation():
+    table = cone.mlp_cone_table(depth=3, seed=2, width=16, n=10, in_dim=8)
+    assert list(table.columns) == ["layer", "activation", "mean cosine"]
+    assert list(table["activation"].unique()) == list(cone.ACTIVATIONS)
+    for act in cone.ACTIVATIONS:
+        rows = table[table.activation == act]
+        assert list(rows["layer"]) == [0, 1, 2, 3]
+        direct = cone.mlp_cone(act, depth=3, seed=2, width=16, n=10, in_dim=8)
+        assert list(rows["mean cosine"]) == direct
+
+
+def test_init_cone_table_rows(monkeypatch):
+    # the two encoders are stubbed (each has its own tests above); the table's job is the rows
+    calls = []
+
+    def fake_mad(preset, seed=0):
+        calls.append(("mad", preset, seed))
+        return {"image_mean_cos": 0.5, "text_mean_cos": 0.6, "l2m": 0.7}
+
+    def fake_open_clip(name, n, seed=0):
+        calls.append(("open_clip", name, n, seed))
+        return {"image_mean_cos": 0.1, "text_mean_cos": 0.2, "l2m": 0.3}
+
+    monkeypatch.setattr(cone, "mad_init_cone", fake_mad)
+    monkeypatch.setattr(cone, "open_clip_init_cone", fake_open_clip)
+    table = cone.init_cone_table("smoke", seed=0)
+    columns = ["model", "source", "image_mean_cos", "text_mean_cos", "l2m"]
+    assert list(table.columns) == columns
+    models = [*MAD_PRESETS, "ViT-B-32 (open_clip)", *cone.RANDOM_INIT_EMBEDDINGS]
+    assert list(table["model"]) == models
+    assert ("open_clip", "ViT-B-32", 8, 0) in calls  # 8 inputs at smoke
+    cone.init_cone_table("cpu", seed=0)
+    assert ("open_clip", "ViT-B-32", 32, 0) in calls
+    # the shipped rows: the chapter's old inline computation
+    for name in cone.RANDOM_INIT_EMBEDDINGS:
+        img, txt = load_embeddings(f"{name}_random")
+        row = table[table.model == name].iloc[0]
+        assert row["source"] == "shipped random-init embeddings"
+        assert row["image_mean_cos"] == metrics.mean_cosine(img)
+        assert row["text_mean_cos"] == metrics.mean_cosine(txt)
+        assert row["l2m"] == metrics.l2m(img, txt)

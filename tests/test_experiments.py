@@ -3,6 +3,8 @@ multimodal arithmetic."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,14 @@ from hypothesis import strategies as st
 
 from gaplab import metrics as M
 from gaplab.data.mad import FACTORS
-from gaplab.experiments import arithmetic, closing, landscape, organisation
+from gaplab.experiments import (
+    arithmetic,
+    closing,
+    imbalance,
+    landscape,
+    organisation,
+    temperature,
+)
 from gaplab.training import losses
 from gaplab.training.tokenizer import MADTokenizer
 from gaplab.training.train import class_prompts
@@ -492,3 +501,72 @@ def test_bootstrap_difference_refuses_different_held_out_sets(smoke_runs):
     )()
     with pytest.raises(ValueError, match="different held-out images"):
         arithmetic.bootstrap_difference(a, other)
+
+
+# -- temperature -------------------------------------------------------------------------------------------------
+
+
+def _fake_run(l2m_start, l2m_end, acc, scale=30.0, peak=None):
+    """A stand-in for a TrainResult: only the history and final numbers the readers use."""
+    history = [{"step": 0, "l2m": l2m_start}]
+    if peak is not None:
+        history.append({"step": 5, "l2m": peak})
+    history.append({"step": 10, "l2m": l2m_end})
+    final = {
+        "l2m": l2m_end,
+        "rmg": l2m_end / 2,
+        "zero_shot_digit_acc": acc,
+        "entropy": 1.0 + acc,
+        "logit_scale": scale,
+    }
+    return SimpleNamespace(history=history, final=final)
+
+
+def test_temperature_table_reads_each_run():
+    runs = {1.0: _fake_run(0.9, 0.2, 0.5), 100.0: _fake_run(0.8, 0.6, 0.9)}
+    table = temperature.temperature_table(runs)
+    assert list(table.columns) == [
+        "logit scale",
+        "l2m",
+        "rmg",
+        "zero-shot digit accuracy",
+        "entropy",
+        "l2m at init",
+    ]
+    assert list(table["logit scale"]) == [1.0, 100.0]
+    for (s, run), row in zip(runs.items(), table.itertuples(index=False)):
+        assert row[1] == run.final["l2m"] and row[2] == run.final["rmg"]
+        assert row[3] == run.final["zero_shot_digit_acc"]
+        assert row[4] == run.final["entropy"] and row[5] == run.history[0]["l2m"]
+
+
+def test_align_init_summary():
+    runs = {
+        "plain": _fake_run(0.8, 0.6, 0.9),
+        "aligned": _fake_run(0.1, 0.3, 0.8),
+        "learnable_plain": _fake_run(0.8, 0.4, 0.95),
+        "learnable_aligned": _fake_run(0.1, 0.2, 0.9, scale=12.5, peak=0.5),
+    }
+    per_run, overall = temperature.align_init_summary(runs)
+    assert per_run["aligned"] == {"l2m_start": 0.1, "l2m_end": 0.3, "acc_end": 0.8}
+    assert list(per_run) == list(runs)
+    assert overall == {
+        "share": 0.3 / 0.6,
+        "learnable_share": 0.2 / 0.4,
+        "learnable_peak": 0.5,
+        "learnable_peak_step": 5,
+        "learnable_scale": 12.5,
+    }
+    assert set(temperature.ALIGN_INIT_LABELS) == set(runs)
+
+
+def test_align_init_configs_are_the_chapter_runs():
+    configs = temperature.align_init_configs("smoke")
+    assert configs["plain"] == temperature.temperature_config("smoke", 100.0)
+    assert configs["learnable_plain"] == imbalance.imbalance_config("smoke", 2, 0)
+    assert configs["aligned"].align_init and configs["aligned"].temperature == 100.0
+    assert configs["learnable_aligned"] == imbalance.imbalance_config(
+        "smoke", 2, 0, align_init=True
+    )
+    listed = temperature.chapter_runs("smoke")
+    assert all(c in listed.values() for c in configs.values())

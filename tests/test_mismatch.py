@@ -304,3 +304,20 @@ def test_the_paper_set_up_keeps_a_gap_only_with_the_mismatch_at_low_temperature(
 def test_meridian_points_reject_tilts_off_the_meridian(tilt):
     with pytest.raises(ValueError, match="tilt is the captions' move"):
         mismatch.meridian_points(tilt)
+
+
+def test_moved_minima_against_direct_computation():
+    z = pd.Series([0.0, 0.0, 0.4, 0.9], index=[1.0, 5.0, 50.0, 1000.0])
+    got = mismatch.moved_minima(z)
+    eff = [mismatch.effective_logit_scale(50.0, 0.4), 1000.0 * (1 - 0.81)]
+    assert got["first_moved"] == 50.0
+    assert got["eff_low"] == min(eff)
+    assert got["eff_high"] == pytest.approx(max(eff))
+    tilt = pd.Series([0.0, 60.0], index=[1.0, 100.0])
+    got = mismatch.moved_minima(tilt, along="tilt")
+    assert got["first_moved"] == 100.0
+    assert got["eff_low"] == got["eff_high"] == pytest.approx(50.0)
+    none = mismatch.moved_minima(pd.Series([0.0, 0.0], index=[1.0, 5.0]))
+    assert all(math.isnan(v) for v in none.values())
+    with pytest.raises(ValueError, match="along"):
+        mismatch.moved_minima(z, along="x")

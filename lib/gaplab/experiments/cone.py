@@ -2,17 +2,22 @@
 cone, and two separately initialised towers map them into two different cones, so a gap exists before any
 training.
 
-:func:`mlp_cone` follows the cone through the layers of a random MLP; :func:`mad_init_cone` and
-:func:`open_clip_init_cone` measure both towers of a freshly initialised CLIP, small (MAD) or large (open_clip).
+:func:`mlp_cone` follows the cone through the layers of a random MLP (:func:`mlp_cone_table` for every
+activation, the chapter's first chart); :func:`mad_init_cone` and :func:`open_clip_init_cone` measure both towers
+of a freshly initialised CLIP, small (MAD) or large (open_clip), and :func:`init_cone_table` puts them beside the
+random-initialisation embeddings Liang et al. released (the chapter's table of cones at initialisation).
 Everything is seeded: the same arguments give the same numbers on the same machine.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 
+from gaplab.data.embeddings import load_embeddings
 from gaplab.data.mad import generate_mad
 from gaplab.metrics import l2m, mean_cosine
+from gaplab.profiles import resolve_profile
 from gaplab.training.models import (
     MAD_PRESETS,
     calibrate_batchnorm,
@@ -25,10 +30,13 @@ from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = [
     "ACTIVATIONS",
+    "RANDOM_INIT_EMBEDDINGS",
     "mlp_cone",
+    "mlp_cone_table",
     "mad_init_cone",
     "open_clip_init_cone",
     "random_clip_tokens",
+    "init_cone_table",
 ]
 
 _ACTIVATIONS = {
@@ -39,6 +47,9 @@ _ACTIVATIONS = {
 }
 #: the activations :func:`mlp_cone` accepts
 ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATIONS)
+#: the models whose random-initialisation embeddings Liang et al. released
+#: (``Figure_1_Modality_Gap/features_*_random.npy``), as :func:`load_embeddings` names them
+RANDOM_INIT_EMBEDDINGS: tuple[str, ...] = ("clip", "convirt", "videoclip", "clasp")
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -95,6 +106,22 @@ def mlp_cone(
         h = act(layer(h))
         values.append(_layer_cosine(h, k))
     return values
+
+
+def mlp_cone_table(
+    activations=ACTIVATIONS, depth: int = 10, seed: int = 0, **options
+) -> pd.DataFrame:
+    """:func:`mlp_cone` for each of ``activations``, one row per (activation, layer).
+
+    Columns ``layer`` (0 for the inputs), ``activation`` and ``mean cosine``; rows by activation, then layer.
+    ``options`` go to :func:`mlp_cone` (``width``, ``n``, ``in_dim``, ``bias``).
+    """
+    rows = [
+        {"layer": layer, "activation": act, "mean cosine": value}
+        for act in activations
+        for layer, value in enumerate(mlp_cone(act, depth=depth, seed=seed, **options))
+    ]
+    return pd.DataFrame(rows)
 
 
 def _cone_summary(img: torch.Tensor, txt: torch.Tensor) -> dict[str, float]:
@@ -203,3 +230,32 @@ def open_clip_init_cone(
     images = torch.randn(n, 3, h, w, generator=gen)
     tokens = random_clip_tokens(tokenizer, n, model.context_length, gen)
     return _cone_summary(model.encode_image(images), model.encode_text(tokens))
+
+
+def init_cone_table(profile="auto", seed: int = 0) -> pd.DataFrame:
+    """The cones at initialisation of every model the chapter measures, one row per model.
+
+    The MAD presets (:func:`mad_init_cone`, MAD inputs), open_clip's ViT-B-32 without weights
+    (:func:`open_clip_init_cone` on 8 inputs at the smoke profile, 32 otherwise) and the shipped
+    random-initialisation embeddings of :data:`RANDOM_INIT_EMBEDDINGS`. Columns ``model``, ``source`` and
+    :func:`mad_init_cone`'s keys.
+    """
+    prof = resolve_profile(profile)
+    # a ViT-B-32 forward pass is the slow part on a CPU: smoke only checks the row is there
+    n_openclip = 8 if prof.name == "smoke" else 32
+    rows = [
+        {"model": p, "source": "MAD preset, MAD inputs", **mad_init_cone(p, seed=seed)}
+        for p in MAD_PRESETS
+    ]
+    rows.append(
+        {
+            "model": "ViT-B-32 (open_clip)",
+            "source": "no weights, noise inputs",
+            **open_clip_init_cone("ViT-B-32", n=n_openclip, seed=seed),
+        }
+    )
+    for name in RANDOM_INIT_EMBEDDINGS:
+        img, txt = load_embeddings(f"{name}_random")
+        source = {"model": name, "source": "shipped random-init embeddings"}
+        rows.append({**source, **_cone_summary(img, txt)})
+    return pd.DataFrame(rows)

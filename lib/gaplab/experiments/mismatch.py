@@ -56,6 +56,7 @@ __all__ = [
     "loss_against_z",
     "loss_against_tilt",
     "loss_minima",
+    "moved_minima",
     "train_free_points",
     "free_points_grid",
 ]
@@ -263,6 +264,27 @@ def loss_minima(frame: pd.DataFrame, along: str = "z") -> pd.DataFrame:
         .sort_values(["swapped pairs", "logit scale"])
         .reset_index(drop=True)
     )
+
+
+def moved_minima(at_minimum: pd.Series, along: str = "z") -> dict:
+    """Where one family of curves' minima left a closed gap, and the effective logit scale there.
+
+    ``at_minimum``: ``z`` (or, with ``along="tilt"``, the tilt) at the minimum, indexed by logit scale (a
+    column of :func:`loss_minima` pivoted by swapped pairs). Returns ``first_moved`` (the smallest logit
+    scale whose minimum is not at 0; NaN if none) and ``eff_low``/``eff_high``, the range of
+    :func:`effective_logit_scale` (:func:`tilt_effective_logit_scale`) over the minima that moved (NaN if none).
+    """
+    effective = {"z": effective_logit_scale, "tilt": tilt_effective_logit_scale}
+    if along not in effective:
+        raise ValueError(f"along must be 'z' or 'tilt'; got {along!r}")
+    eff = [effective[along](s, v) for s, v in at_minimum.items() if v > 0]
+    moved = at_minimum.index[at_minimum > 0]
+    nan = float("nan")
+    return {
+        "first_moved": moved.min() if len(moved) else nan,
+        "eff_low": min(eff) if eff else nan,
+        "eff_high": max(eff) if eff else nan,
+    }
 
 
 def _unit(t: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,20 @@
 """Liang et al.'s (2022) temperature experiment on MAD models.
 
 :func:`temperature_runs` trains the MAD recipe with the logit scale frozen at each of :data:`LOGIT_SCALES` (a low
-temperature is a high logit scale). The shift experiments live in :mod:`gaplab.experiments.landscape`.
-:func:`chapter_runs` lists every run the cone_temperature chapter trains, under the run catalogue's names.
+temperature is a high logit scale) and :func:`temperature_table` reads them. :func:`align_init_runs` is Liang et
+al.'s (Sec. 4.4) "closing the gap at initialisation": the k = 2 run with its gap closed before the first step,
+beside the same run without, at logit scale 100 and with the learnable temperature; :func:`align_init_summary`
+reads them. The shift experiments live in :mod:`gaplab.experiments.landscape`. :func:`chapter_runs` lists every
+run the cone_temperature chapter trains, under the run catalogue's names.
 """
 
 from __future__ import annotations
 
+import pandas as pd
+
 from gaplab.experiments import imbalance
 from gaplab.profiles import resolve_profile
-from gaplab.runs import get_or_train_all, mad_config, resolve_glyphs
+from gaplab.runs import get_or_train, get_or_train_all, mad_config, resolve_glyphs
 from gaplab.training.train import TrainResult
 
 __all__ = [
@@ -17,6 +22,11 @@ __all__ = [
     "temperature_config",
     "temperature_configs",
     "temperature_runs",
+    "temperature_table",
+    "ALIGN_INIT_LABELS",
+    "align_init_configs",
+    "align_init_runs",
+    "align_init_summary",
     "chapter_runs",
 ]
 
@@ -46,6 +56,82 @@ def temperature_runs(
     return get_or_train_all(configs, desc="temperature runs", progress=progress)
 
 
+def temperature_table(runs: dict) -> pd.DataFrame:
+    """One row per ``{logit_scale: run}`` of :func:`temperature_runs`, in the dict's order: the gap (L2M, RMG),
+    zero-shot digit accuracy and entropy after training, and the L2M at step 0."""
+    rows = [
+        {
+            "logit scale": s,
+            "l2m": r.final["l2m"],
+            "rmg": r.final["rmg"],
+            "zero-shot digit accuracy": r.final["zero_shot_digit_acc"],
+            "entropy": r.final["entropy"],
+            "l2m at init": r.history[0]["l2m"],
+        }
+        for s, r in runs.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+#: the runs of :func:`align_init_configs`, as the chapter's chart names them
+ALIGN_INIT_LABELS = {
+    "plain": "logit scale 100, as initialised",
+    "aligned": "logit scale 100, gap closed at init",
+    "learnable_plain": "learnable, as initialised",
+    "learnable_aligned": "learnable, gap closed at init",
+}
+
+
+def align_init_configs(profile="auto") -> dict:
+    """``{key: config}`` of the k = 2, seed 0 run with and without its gap closed at initialisation
+    (``align_init=True``), at logit scale 100 (Liang et al.'s temperature; "plain" is the temperature run at
+    100) and learnable ("learnable_plain" is the imbalance grid's run); keys as in :data:`ALIGN_INIT_LABELS`."""
+    prof = resolve_profile(profile)
+    return {
+        "plain": temperature_config(prof, 100.0),
+        "aligned": imbalance.imbalance_config(
+            prof, 2, 0, align_init=True, temperature=100.0
+        ),
+        "learnable_plain": imbalance.imbalance_config(prof, 2, 0),
+        "learnable_aligned": imbalance.imbalance_config(prof, 2, 0, align_init=True),
+    }
+
+
+def align_init_runs(profile="auto", *, progress: bool = True) -> dict[str, TrainResult]:
+    """``{key: run}`` of :func:`align_init_configs`, each from the run cache (trained one by one when missing)."""
+    configs = align_init_configs(profile)
+    return {key: get_or_train(c, progress=progress) for key, c in configs.items()}
+
+
+def align_init_summary(runs: dict) -> tuple[dict, dict]:
+    """What :func:`align_init_runs` shows: ``(per_run, overall)``.
+
+    ``per_run``: ``{key: {"l2m_start", "l2m_end", "acc_end"}}`` (L2M at step 0 and after training, zero-shot
+    digit accuracy after training). ``overall``: the share of the gap that returns (aligned over plain L2M after
+    training) at logit scale 100 (``share``) and learnable (``learnable_share``), and the learnable aligned
+    run's highest L2M (``learnable_peak``), the step it is reached at and its final logit scale.
+    """
+    per_run = {
+        key: {
+            "l2m_start": run.history[0]["l2m"],
+            "l2m_end": run.final["l2m"],
+            "acc_end": run.final["zero_shot_digit_acc"],
+        }
+        for key, run in runs.items()
+    }
+    learnable = runs["learnable_aligned"]
+    peak = max(learnable.history, key=lambda h: h["l2m"])
+    overall = {
+        "share": runs["aligned"].final["l2m"] / runs["plain"].final["l2m"],
+        "learnable_share": learnable.final["l2m"]
+        / runs["learnable_plain"].final["l2m"],
+        "learnable_peak": peak["l2m"],
+        "learnable_peak_step": int(peak["step"]),
+        "learnable_scale": learnable.final["logit_scale"],
+    }
+    return per_run, overall
+
+
 def chapter_runs(profile="auto", chapter="cone_temperature", *, resolve=resolve_glyphs):
     """``{name: config}`` of every run the cone_temperature chapter trains: the frozen scales, the learnable
     k = 2 run, and that run with the gap closed at initialisation, learnable and at logit scale 100.
@@ -54,12 +140,9 @@ def chapter_runs(profile="auto", chapter="cone_temperature", *, resolve=resolve_
         raise ValueError(f"the temperature experiment trains no runs for {chapter!r}")
     prof = resolve_profile(profile)
     out = {f"logit scale {s:g}": c for s, c in temperature_configs(prof).items()}
-    out["k=2 seed 0"] = imbalance.imbalance_config(prof, 2, 0)
-    for label, extra in (
-        ("learnable", {}),
-        ("logit scale 100", {"temperature": 100.0}),
-    ):
-        out[f"k=2 seed 0, gap closed at initialisation, {label}"] = (
-            imbalance.imbalance_config(prof, 2, 0, align_init=True, **extra)
-        )
+    aligned = align_init_configs(prof)
+    out["k=2 seed 0"] = aligned["learnable_plain"]
+    closed = "k=2 seed 0, gap closed at initialisation"
+    out[f"{closed}, learnable"] = aligned["learnable_aligned"]
+    out[f"{closed}, logit scale 100"] = aligned["aligned"]
     return out
