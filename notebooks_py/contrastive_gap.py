@@ -55,7 +55,6 @@ if "google.colab" in sys.modules:
 profile = "auto"
 
 # %% tags=["hide-input"]
-import pandas as pd
 from IPython.display import display
 
 import gaplab
@@ -107,43 +106,15 @@ import numpy as np
 from gaplab import runs as run_cache
 from gaplab.experiments import temperature
 
-same_cfg = samemodality.SameModalityConfig.from_profile
-FIXED = {"temperature": 100.0}
-CROP_SEEDS = (0, 1, 2)
-setups = {
-    **{
-        f"(i) same start, crop view, seed {s}": same_cfg(
-            prof, init="same", views="crop", seed=s, **FIXED
-        )
-        for s in CROP_SEEDS
-    },
-    "(ii) same start, identical inputs": same_cfg(
-        prof, init="same", views="identical", **FIXED
-    ),
-    "(iii) separate seeds, identical inputs": same_cfg(
-        prof, views="identical", **FIXED
-    ),
-    "one shared tower, crop view": same_cfg(prof, shared=True, views="crop", **FIXED),
-}
+CROP_SEEDS = contrastive.CROP_SEEDS
+setups = contrastive.same_modality_setups(prof, logit_scale=100.0, numbered=True)
 same = {
     name: samemodality.get_or_train_same_modality(cfg) for name, cfg in setups.items()
 }
-rows = {}
-for name, r in same.items():
-    start = contrastive.embedding_report(r.initial_a, r.initial_b)
-    end = contrastive.embedding_report(r.eval_a, r.eval_b)
-    rows[name] = {
-        "L2M, step 0": start["l2m"],
-        "L2M, end": end["l2m"],
-        "separability, step 0": start["linear_separability"],
-        "separability, end": end["linear_separability"],
-    }
-same_table = pd.DataFrame(rows).T
+same_table = contrastive.same_modality_table(same)
 display(same_table.round(3))
 charts.lines(
-    pd.DataFrame(
-        [{"set-up": name, **h} for name, r in same.items() for h in r.history]
-    ),
+    contrastive.history_frame(same, by="set-up"),
     "step",
     {"l2m": "L2M"},
     series="set-up",
@@ -319,13 +290,7 @@ check_claim(
 
 # %%
 variants = contrastive.variant_runs(prof)
-rows = {}
-for name, run in variants.items():
-    rows[name] = {
-        **contrastive.embedding_report(run.eval_image, run.eval_text),
-        "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
-    }
-v_table = pd.DataFrame(rows).T
+v_table = contrastive.variant_table(variants)
 LOSSES = {"clip": "CLIP", "cua": "CUA", "cuax": "CUA + cross-uniformity"}
 for key, name in LOSSES.items():
     # the pages cite CLIP's MAD numbers as clip_..._mad (clip_l2m is real CLIP's)
@@ -422,23 +387,7 @@ check_claim(
 
 # %%
 dims = (128, 64, 32)
-dim_rows = []
-for dim in dims:
-    extra = {} if dim == 128 else {"embed_dim": dim}
-    for name, run in contrastive.variant_runs(
-        prof, ("CLIP", "CUA"), progress=False, **extra
-    ).items():
-        rep = contrastive.embedding_report(run.eval_image, run.eval_text)
-        dim_rows.append(
-            {
-                "dimensions": dim,
-                "loss": name,
-                "l2m": rep["l2m"],
-                "linear separability": rep["linear_separability"],
-                "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
-            }
-        )
-by_dim = pd.DataFrame(dim_rows)
+by_dim = contrastive.dimension_table(prof, dims, ("CLIP", "CUA"))
 for name in ("CLIP", "CUA"):
     part = by_dim[by_dim["loss"] == name].set_index("dimensions")
     glue_row(
@@ -696,7 +645,7 @@ record.show(
 #
 # `from_profile(prof, init="same", views="crop", seed=0)`: the temperature is learnable unless fixed. Train it
 # with `r = samemodality.get_or_train_same_modality(cfg)` and read `r.history[0]["l2m"]` against
-# `r.history[-1]["l2m"]`, and `r.history[-1]["logit_scale"]` for where the scale settled. The symmetry control
+# `r.final["l2m"]`, and `r.final["logit_scale"]` for where the scale settled. The symmetry control
 # needs no second run: with equal towers and equal inputs no temperature can part them.
 # ```
 

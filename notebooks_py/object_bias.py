@@ -122,15 +122,10 @@ k_focus = 2
 grid = imbalance.imbalance_runs(prof, seeds=(0,))
 model = grid[(k_focus, 0)]
 f = model.eval_factors
-contrast_rows = []
-for side, emb in (("images", model.eval_image), ("captions", model.eval_text)):
-    for name, value in readout.factor_contrasts(
-        emb, {n: f[n] for n in FACTORS}
-    ).items():
-        contrast_rows.append(
-            {"factor": name, "embeddings": side, "similarity contrast": value}
-        )
-contrasts = pd.DataFrame(contrast_rows)
+contrasts = readout.contrast_table(
+    {"images": (model.eval_image, f), "captions": (model.eval_text, f)},
+    by="embeddings",
+)
 summary = readout.run_summary(model)
 glue_row(
     "bias",
@@ -160,16 +155,8 @@ charts.grouped_bars(
 # (chance: {glue:text}`bias_attribute_chance:.3f`):
 
 # %%
-acc = readout.zero_shot_by_factor(model)
-acc_frame = pd.DataFrame(
-    [
-        {"factor": n, "which": "zero-shot accuracy", "accuracy": a}
-        for n, a in acc.items()
-    ]
-    + [{"factor": n, "which": "chance", "accuracy": readout.chance(n)} for n in acc]
-)
 charts.grouped_bars(
-    acc_frame,
+    readout.zero_shot_table(model),
     category="factor",
     group="which",
     value="accuracy",
@@ -268,15 +255,13 @@ check_claim(
 colour_run = gaplab.runs.get_or_train(
     imbalance.imbalance_config(prof, k_focus, 0, object_factor="color")
 )
-presence_rows = []
-for label, run in (("digit always named", model), ("colour always named", colour_run)):
-    for name, value in readout.factor_contrasts(
-        run.eval_image, {n: run.eval_factors[n] for n in FACTORS}
-    ).items():
-        presence_rows.append(
-            {"factor": name, "model": label, "similarity contrast": value}
-        )
-presence = pd.DataFrame(presence_rows)
+presence = readout.contrast_table(
+    {
+        "digit always named": (model.eval_image, model.eval_factors),
+        "colour always named": (colour_run.eval_image, colour_run.eval_factors),
+    },
+    by="model",
+)
 
 presence_moad = {
     (label, obj): readout.moad_towards(run, obj)

@@ -157,3 +157,57 @@ def test_same_modality_resumes_an_interrupted_run(tmp_path):
     assert np.array_equal(resumed.eval_a, whole.eval_a) and np.array_equal(
         resumed.eval_b, whole.eval_b
     )
+
+
+def _fake_run(rng, zero_shot):
+    run = dataclasses.make_dataclass("Run", ["eval_image", "eval_text", "final"])
+    return run(
+        rng.normal(size=(40, 8)),
+        rng.normal(size=(40, 8)) + 1,
+        {"zero_shot_digit_acc": zero_shot},
+    )
+
+
+def test_variant_table_matches_the_inline_loop():
+    rng = np.random.default_rng(0)
+    runs = {"CLIP": _fake_run(rng, 0.5), "CUA": _fake_run(rng, 0.25)}
+    table = contrastive.variant_table(runs)
+    for name, run in runs.items():
+        assert table.loc[name].to_dict() == {
+            **contrastive.embedding_report(run.eval_image, run.eval_text),
+            "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
+        }
+    assert list(table.index) == ["CLIP", "CUA"]
+
+
+def test_dimension_table_matches_the_inline_loop(monkeypatch):
+    rng = np.random.default_rng(1)
+    fakes = {
+        (dim, v): _fake_run(rng, dim / 1000)
+        for dim in (128, 32)
+        for v in ("CLIP", "CUA")
+    }
+    asked = []
+
+    def variant_runs(profile, variants, *, progress=True, **extra):
+        asked.append(extra)
+        dim = extra.get("embed_dim", 128)
+        return {v: fakes[(dim, v)] for v in variants}
+
+    monkeypatch.setattr(contrastive, "variant_runs", variant_runs)
+    table = contrastive.dimension_table("smoke", (128, 32), ("CLIP", "CUA"))
+    # the 128-dimensional runs are the recipe's own, asked for without embed_dim
+    assert asked == [{}, {"embed_dim": 32}]
+    expected = []
+    for (dim, name), run in fakes.items():
+        rep = contrastive.embedding_report(run.eval_image, run.eval_text)
+        expected.append(
+            {
+                "dimensions": dim,
+                "loss": name,
+                "l2m": rep["l2m"],
+                "linear separability": rep["linear_separability"],
+                "zero-shot digit accuracy": run.final["zero_shot_digit_acc"],
+            }
+        )
+    assert table.to_dict("records") == expected

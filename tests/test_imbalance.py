@@ -145,3 +145,32 @@ def test_moad_towards(smoke_runs):
         readout.moad_towards(run, "shape")
     with pytest.raises(ValueError, match="side"):
         readout.moad_towards(run, "color", side="audio")
+
+
+def test_contrast_table_matches_the_inline_loop():
+    emb, obj, attr = toy.factor_embeddings(n=60, seed=2)
+    factors = {n: np.arange(60) % len(FACTORS[n]) for n in FACTORS}
+    factors["digit"], factors["color"] = obj % 10, attr % 7
+    table = readout.contrast_table(
+        {"images": (emb, factors), "captions": (-emb, factors)}, by="embeddings"
+    )
+    rows = []
+    for side, e in (("images", emb), ("captions", -emb)):
+        for name, value in readout.factor_contrasts(
+            e, {n: factors[n] for n in FACTORS}
+        ).items():
+            rows.append(
+                {"factor": name, "embeddings": side, "similarity contrast": value}
+            )
+    assert table.to_dict("records") == rows
+
+
+def test_zero_shot_table(smoke_runs):
+    run = smoke_runs[(3, 0)]
+    acc = readout.zero_shot_by_factor(run)
+    table = readout.zero_shot_table(run)
+    expected = [
+        {"factor": n, "which": "zero-shot accuracy", "accuracy": a}
+        for n, a in acc.items()
+    ] + [{"factor": n, "which": "chance", "accuracy": readout.chance(n)} for n in acc]
+    assert table.to_dict("records") == expected

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaplab.data.mad import generate_mad
+from gaplab.experiments import contrastive
 from gaplab.experiments import samemodality as S
 from gaplab.training import losses
 from gaplab.training.models import calibrate_batchnorm, mad_image_input
@@ -222,3 +223,66 @@ def test_cached_run_keeps_step_0(tmp_path, monkeypatch):
     # the key follows every setting, init included
     other = dataclasses.replace(cfg, init="separate")
     assert S.run_key(other) != S.run_key(cfg)
+
+
+def test_final_is_the_last_history_row_and_refuses_an_empty_history():
+    run = S.train_same_modality(
+        _small(init="same", views="crop", temperature=100.0), None, progress=False
+    )
+    assert run.final == run.history[-1] and run.final is not run.history[-1]
+    empty = dataclasses.replace(run, history=[])
+    with pytest.raises(ValueError, match="history is empty"):
+        empty.final
+
+
+def test_the_chapters_numbered_setups_are_the_catalogues():
+    plain = contrastive.same_modality_setups("smoke")
+    numbered = contrastive.same_modality_setups("smoke", numbered=True)
+    # the labels and configs the chapter built inline before
+    same_cfg = S.SameModalityConfig.from_profile
+    fixed = {"temperature": 100.0}
+    inline = {
+        **{
+            f"(i) same start, crop view, seed {s}": same_cfg(
+                "smoke", init="same", views="crop", seed=s, **fixed
+            )
+            for s in (0, 1, 2)
+        },
+        "(ii) same start, identical inputs": same_cfg(
+            "smoke", init="same", views="identical", **fixed
+        ),
+        "(iii) separate seeds, identical inputs": same_cfg(
+            "smoke", views="identical", **fixed
+        ),
+        "one shared tower, crop view": same_cfg(
+            "smoke", shared=True, views="crop", **fixed
+        ),
+    }
+    assert numbered == inline
+    assert list(plain.values()) == list(numbered.values())
+    assert list(plain)[0] == "same start, crop view, seed 0"
+
+
+def test_same_modality_table_and_history_frame_match_the_inline_loops():
+    rng = np.random.default_rng(0)
+
+    def fake(shift):
+        emb = [rng.normal(size=(40, 6)) + shift * i for i in range(4)]
+        return dataclasses.make_dataclass(
+            "R", ["initial_a", "initial_b", "eval_a", "eval_b", "history"]
+        )(*emb, [{"step": 0, "l2m": 0.1}, {"step": 5, "l2m": shift}])
+
+    results = {"a": fake(0.0), "b": fake(0.5)}
+    table = contrastive.same_modality_table(results)
+    for name, r in results.items():
+        start = contrastive.embedding_report(r.initial_a, r.initial_b)
+        end = contrastive.embedding_report(r.eval_a, r.eval_b)
+        assert table.loc[name].to_dict() == {
+            "L2M, step 0": start["l2m"],
+            "L2M, end": end["l2m"],
+            "separability, step 0": start["linear_separability"],
+            "separability, end": end["linear_separability"],
+        }
+    frame = contrastive.history_frame(results, by="set-up")
+    assert list(frame["set-up"]) == ["a", "a", "b", "b"]
+    assert list(frame["l2m"]) == [0.1, 0.0, 0.1, 0.5]

@@ -22,6 +22,8 @@ __all__ = [
     "attribute_readout",
     "run_summary",
     "factor_contrasts",
+    "contrast_table",
+    "zero_shot_table",
     "moad_towards",
 ]
 
@@ -97,6 +99,33 @@ def attribute_readout(result: TrainResult):
 def factor_contrasts(emb, factors: dict) -> dict[str, float]:
     """Per factor: mean cosine of pairs sharing its value minus pairs that do not (the parts of MOAD)."""
     return {f: M.similarity_contrast(emb, v, name=f) for f, v in factors.items()}
+
+
+def contrast_table(embeddings: dict, by: str) -> pd.DataFrame:
+    """:func:`factor_contrasts` of several embedding sets in one long frame for a grouped bar chart.
+
+    ``embeddings`` maps a label to ``(emb, factors)``, ``factors`` a run's ``eval_factors`` (only MAD's
+    :data:`FACTORS` are read, in that order). Columns: ``factor``, ``by`` (the label), ``similarity contrast``.
+    """
+    rows = [
+        {"factor": name, by: label, "similarity contrast": value}
+        for label, (emb, factors) in embeddings.items()
+        for name, value in factor_contrasts(
+            emb, {n: factors[n] for n in FACTORS}
+        ).items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def zero_shot_table(result: TrainResult) -> pd.DataFrame:
+    """:func:`zero_shot_by_factor` of a run beside each factor's :func:`chance`, as one long frame (columns
+    ``factor``, ``which``: "zero-shot accuracy" or "chance", ``accuracy``), the accuracies first."""
+    acc = zero_shot_by_factor(result)
+    rows = [
+        {"factor": n, "which": "zero-shot accuracy", "accuracy": a}
+        for n, a in acc.items()
+    ] + [{"factor": n, "which": "chance", "accuracy": chance(n)} for n in acc]
+    return pd.DataFrame(rows)
 
 
 def moad_towards(result: TrainResult, factor: str, side: str = "image") -> float:

@@ -269,6 +269,15 @@ class SameModalityResult:
     initial_a: np.ndarray
     initial_b: np.ndarray
 
+    @property
+    def final(self) -> dict:
+        """The run's last evaluation by name (``result.final["l2m"]``), as a MAD run's ``final``."""
+        if not self.history:
+            raise ValueError(
+                "this same-modality run has no evaluation: its history is empty"
+            )
+        return dict(self.history[-1])
+
 
 @torch.no_grad()
 def _encode(model, ev) -> tuple[np.ndarray, np.ndarray]:
