@@ -55,7 +55,7 @@ def shell():
 def test_a_note_in_a_notebook_is_an_admonition_with_links(shell, monkeypatch):
     shown = []
     monkeypatch.setattr(
-        "IPython.display.display", lambda obj, raw: shown.append((obj, raw))
+        "gaplab.book.claims.display_rich", lambda obj, raw: shown.append((obj, raw))
     )
     note("FairFace is not at <root>.\nSee https://example.org/data.")
     ((obj, raw),) = shown
