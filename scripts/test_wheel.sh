@@ -48,8 +48,9 @@ import sys
 from pathlib import Path
 
 import gaplab
-from gaplab import paths, record
-from gaplab.models import MAD_PRESETS
+from gaplab import paths
+from gaplab.book import record
+from gaplab.training.models import MAD_PRESETS
 
 work = Path(sys.argv[1])
 here = Path(gaplab.__file__).resolve()
