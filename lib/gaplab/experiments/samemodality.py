@@ -41,7 +41,7 @@ from gaplab import metrics as M
 from gaplab.progress import progress_bars
 from gaplab.runs import cached_run, code_version, last_numbers
 from gaplab.storage import source_fingerprint
-from gaplab.training.config import MADRecipe
+from gaplab.training.config import FinalEvaluation, MADRecipe
 from gaplab.training.losses import swap_symmetric_clip_loss
 from gaplab.training.models import (
     calibrate_batchnorm,
@@ -257,7 +257,7 @@ def initial_model(
 
 
 @dataclass
-class SameModalityResult:
+class SameModalityResult(FinalEvaluation):
     config: SameModalityConfig
     model: TwoViewCLIP
     history: list
@@ -268,15 +268,6 @@ class SameModalityResult:
     #: the evaluation views' embeddings at step 0 (see :func:`initial_model`)
     initial_a: np.ndarray
     initial_b: np.ndarray
-
-    @property
-    def final(self) -> dict:
-        """The run's last evaluation by name (``result.final["l2m"]``), as a MAD run's ``final``."""
-        if not self.history:
-            raise ValueError(
-                "this same-modality run has no evaluation: its history is empty"
-            )
-        return dict(self.history[-1])
 
 
 @torch.no_grad()

@@ -19,7 +19,13 @@ from gaplab.data.mad import FACTORS, GLYPH_SOURCES
 from gaplab.profiles import resolve_profile
 from gaplab.training.models import MAD_PRESETS, check_temperature
 
-__all__ = ["MADRecipe", "TrainConfig", "TrainResult", "check_positive_ints"]
+__all__ = [
+    "FinalEvaluation",
+    "MADRecipe",
+    "TrainConfig",
+    "TrainResult",
+    "check_positive_ints",
+]
 
 
 def check_positive_ints(cfg, names) -> None:
@@ -154,8 +160,23 @@ class TrainConfig(MADRecipe):
             )
 
 
+class FinalEvaluation:
+    """``final``: a trained run's last evaluation by name (``result.final["l2m"]``), what its chapter reports;
+    for any result that keeps its evaluations in ``history``."""
+
+    history: list
+
+    @property
+    def final(self) -> dict:
+        if not self.history:
+            raise ValueError(
+                "this run has no evaluation yet: its history is empty (was it trained?)"
+            )
+        return dict(self.history[-1])
+
+
 @dataclass
-class TrainResult:
+class TrainResult(FinalEvaluation):
     config: TrainConfig
     model: torch.nn.Module
     history: list[dict] = field(default_factory=list)
@@ -166,12 +187,3 @@ class TrainResult:
     seconds: float = 0.0
     #: the autocast precision the run trained in ("float32" on the CPU; see gaplab.training.precision)
     precision: str = "float32"
-
-    @property
-    def final(self) -> dict:
-        """The run's last evaluation by name (``result.final["l2m"]``): what its chapter reports."""
-        if not self.history:
-            raise ValueError(
-                "this run has no evaluation yet: its history is empty (was it trained?)"
-            )
-        return dict(self.history[-1])
