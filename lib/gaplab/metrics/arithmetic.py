@@ -134,7 +134,8 @@ def arithmetic_accuracy(
         for k in ks:
             hits[k] += np.bincount(own, weights=ahead < k, minlength=n).astype(np.int64)
     asked = int(asked_by_image.sum())
-    out = {
+    # accuracies and counts, and with per_image the per-image arrays
+    out: dict[str, float | np.ndarray] = {
         f"top-{k}": (int(hits[k].sum()) / asked if asked else float("nan")) for k in ks
     }
     out.update(queries=asked, skipped=skipped)

@@ -15,6 +15,15 @@ def logits_entropy(img, txt, logit_scale: float) -> float:
 
     Rows are L2-normalised first. Computed with log-softmax, so large scales do not overflow. Lies in
     [0, log(number of texts)].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import logits_entropy
+    >>> round(logits_entropy(img, txt, logit_scale=10.0), 4)
+    0.4048
     """
     x, y = as_pair(img, txt)
     scale = float(logit_scale)

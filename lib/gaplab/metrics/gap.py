@@ -3,16 +3,22 @@
 All inputs are (N, d) arrays or tensors; rows are L2-normalised here, so the embeddings live on the unit
 sphere as in CLIP. L2M, L2I, RMG and the mean within-modality cosine run in O(N*d) time and memory: the
 averages over all pairs of rows follow from the row sums (sum_{i != j} <x_i, x_j> = ||sum_i x_i||^2 - N for
-unit rows), so no N x N matrix is formed. They compute in torch on the data's own device without copying it
-(:mod:`gaplab.metrics._rows`), so a GPU tensor is measured where it lies.
+unit rows), so no N x N matrix is formed. They compute without copying the data (:mod:`gaplab.metrics._rows`):
+numpy arrays in numpy, torch tensors in torch on their own device, so a GPU tensor is measured where it lies and
+torch is never needed for arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from gaplab.metrics._rows import as_rows, pair_cosines, same_device, unit_sum
+from gaplab.metrics._rows import (
+    as_rows,
+    pair_cosines,
+    pair_distances,
+    same_device,
+    unit_sum,
+)
 from gaplab.metrics.inputs import as_pair, as_pairs
 
 __all__ = [
@@ -37,8 +43,7 @@ def _pair_rows(img, txt, min_rows: int = 2):
         raise ValueError(
             f"image and text embeddings must have the same dimension; got {x.shape[1]} and {y.shape[1]}"
         )
-    x, y = same_device(x, y)
-    return x, ix.to(x.device), y, iy.to(x.device)
+    return same_device(x, ix, y, iy)
 
 
 def _pairs_or_identity(pairs, n_img: int, n_txt: int) -> np.ndarray | None:
@@ -50,10 +55,21 @@ def l2m(img, txt) -> float:
     """L2M: Euclidean distance between the means of the normalised image and text embeddings (Liang et al., 2022).
 
     Lies in [0, 2]. The two sides may have different numbers of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import l2m
+    >>> round(l2m(img, txt), 4)
+    1.2015
+    >>> l2m(img, img)
+    0.0
     """
     x, ix, y, iy = _pair_rows(img, txt)
     diff = unit_sum(x, ix) / x.shape[0] - unit_sum(y, iy) / y.shape[0]
-    return float(torch.linalg.vector_norm(diff))
+    return float(np.linalg.norm(diff))
 
 
 def l2i(img, txt, pairs=None) -> float:
@@ -61,24 +77,25 @@ def l2i(img, txt, pairs=None) -> float:
 
     ``pairs`` is an optional (P, 2) array of (image row, text row); by default row i pairs with row i.
     Lies in [0, 2].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import l2i
+    >>> round(l2i(img, txt), 4)
+    1.2015
+    >>> round(l2i(img, txt, pairs=[[0, 0], [0, 1], [2, 2]]), 4)
+    1.2674
     """
     x, ix, y, iy = _pair_rows(img, txt)
     p = _pairs_or_identity(pairs, x.shape[0], y.shape[0])
-    cos = pair_cosines(x, ix, y, iy, p)
-    dist = torch.sqrt(torch.clamp(2.0 - 2.0 * cos, min=0.0))
-    # sqrt(2 - 2 cos) loses digits when a pair nearly coincides: measure those pairs as a difference instead
-    close = torch.nonzero(dist < 0.1).flatten()
-    if close.numel():
-        i = close if p is None else torch.as_tensor(p[:, 0], device=x.device)[close]
-        j = close if p is None else torch.as_tensor(p[:, 1], device=x.device)[close]
-        diff = (
-            x[i].double() * ix[i, None].double() - y[j].double() * iy[j, None].double()
-        )
-        dist[close] = torch.linalg.vector_norm(diff, dim=1)
-    return float(dist.mean())
+    # nearly coinciding pairs are measured as a difference, where sqrt(2 - 2 cos) would lose digits
+    return float(pair_distances(x, ix, y, iy, p).mean())
 
 
-def _mean_offdiagonal_cosine(x: torch.Tensor, inv: torch.Tensor) -> float:
+def _mean_offdiagonal_cosine(x, inv) -> float:
     n = x.shape[0]
     s = unit_sum(x, inv)
     value = (float(s @ s) - n) / (n * (n - 1))
@@ -87,7 +104,17 @@ def _mean_offdiagonal_cosine(x: torch.Tensor, inv: torch.Tensor) -> float:
 
 
 def mean_cosine(x) -> float:
-    """Mean cosine similarity over all pairs of distinct rows: how narrow the cone of one modality is."""
+    """Mean cosine similarity over all pairs of distinct rows: how narrow the cone of one modality is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics import mean_cosine
+    >>> round(mean_cosine(np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])), 4)
+    0.9333
+    >>> mean_cosine(np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    -1.0
+    """
     return _mean_offdiagonal_cosine(*as_rows(x, "embeddings", min_rows=2))
 
 
@@ -98,6 +125,17 @@ def rmg(img, txt, pairs=None) -> float:
     :data:`RMG_MIN_MATCHED_DISTANCE`), ``d_img`` and ``d_txt`` the mean d over pairs of distinct rows within each
     modality, and RMG = m / (m + (d_img + d_txt) / 2). It lies in [0, 1]: near 0 when matched pairs are much
     closer than samples within a modality, near 1 when they are further apart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import rmg
+    >>> round(rmg(img, txt), 4)
+    0.9209
+    >>> round(rmg(img, img), 4)  # matched pairs coincide: the clamp keeps RMG above 0
+    0.0291
     """
     x, ix, y, iy = _pair_rows(img, txt)
     p = _pairs_or_identity(pairs, x.shape[0], y.shape[0])
@@ -121,6 +159,15 @@ def linear_separability(img, txt, seed: int = 0, test_fraction: float = 0.2) -> 
     modalities of a pair in the same split, as here. Their permutation comes from torch's global generator
     (seeded with 2 by ``prepare_config`` in their tests/gap_metrics.ipynb), which a numpy ``seed`` cannot
     replay, so the book's split is the same in size and kind, not in which pairs it picks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import linear_separability
+    >>> linear_separability(np.vstack([img, img]), np.vstack([txt, txt]))
+    1.0
     """
     from sklearn.linear_model import LogisticRegression  # heavy: sklearn only here
 
@@ -155,6 +202,15 @@ def neighbour_overlap(img, txt, k: int = 10) -> float:
     For each pair i, take the k nearest neighbours of image i among the images and of text i among the texts
     (cosine similarity, excluding i itself) and count the share of neighbours the two sets have in common.
     Returns the mean share in [0, 1]; two unrelated organisations give about k / (N - 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import neighbour_overlap
+    >>> neighbour_overlap(img, txt, k=1)
+    1.0
     """
     x, y = as_pair(img, txt, same_rows=True, min_rows=2)
     n = len(x)

@@ -19,6 +19,16 @@ def joint_pca(
     Returns ``(img_proj, txt_proj, explained)``: the (N, n_components) projections and the share of the joint
     variance each component explains. Components are signed so that the image mean has a non-negative first
     coordinate, which makes the picture the same on every platform.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics.geometry import joint_pca
+    >>> img_2d, txt_2d, explained = joint_pca(img, txt)
+    >>> img_2d.shape, explained.round(4)
+    ((3, 2), array([0.9565, 0.0435]))
     """
     x, y = as_pair(img, txt)
     joint = np.concatenate([x, y])
@@ -46,6 +56,17 @@ def shift_along_gap(
     normalised inputs; positive ``lam`` moves the modalities towards each other (at ``lam = 0.5`` their means
     meet before renormalising), negative ``lam`` pushes them apart. The two sides may have different numbers
     of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import l2m
+    >>> from gaplab.metrics.geometry import shift_along_gap
+    >>> img_s, txt_s = shift_along_gap(img, txt, lam=0.5)
+    >>> round(l2m(img, txt), 4), round(l2m(img_s, txt_s), 4)
+    (1.2015, 0.0701)
     """
     if isinstance(lam, bool) or not isinstance(
         lam, (int, float, np.integer, np.floating)
@@ -78,7 +99,17 @@ def shift_along_gap(
 
 def unit_gap(img, txt) -> np.ndarray:
     """ĝ: the mean of the normalised image rows minus that of the normalised text rows, scaled to length 1.
-    The two sides may have different numbers of rows."""
+    The two sides may have different numbers of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics.geometry import unit_gap
+    >>> unit_gap(img, txt).round(4)
+    array([ 0.6718, -0.7407])
+    """
     x, y = as_pair(img, txt, min_rows=1)
     g = x.mean(axis=0) - y.mean(axis=0)
     norm = np.linalg.norm(g)
@@ -91,7 +122,18 @@ def unit_gap(img, txt) -> np.ndarray:
 
 def subtract_gap(img, txt) -> np.ndarray:
     """The normalised images moved by minus the mean gap vector (mean image minus mean text row, both
-    normalised) and renormalised: the gap closed on the image side, as Schrodi et al. close it."""
+    normalised) and renormalised: the gap closed on the image side, as Schrodi et al. close it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import l2m
+    >>> from gaplab.metrics.geometry import subtract_gap
+    >>> round(l2m(subtract_gap(img, txt), txt), 4)
+    0.0236
+    """
     x, y = as_pair(img, txt, min_rows=1)
     moved = x - (x.mean(axis=0) - y.mean(axis=0))
     return moved / np.linalg.norm(moved, axis=1, keepdims=True)

@@ -16,10 +16,9 @@ __all__ = [
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(
-        x, "cpu"
-    ):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        # a torch tensor, told without importing torch; widened first, since numpy has no bfloat16
+        x = x.detach().cpu().double().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -14,11 +14,10 @@ from gaplab.metrics.inputs import as_embeddings, as_labels, as_pair, as_pairs
 __all__ = ["recall_at_k", "zero_shot_accuracy", "TIE_TOLERANCE"]
 
 _DIRECTIONS = ("i2t", "t2i")
+#: queries per block: keeps memory at O(chunk * N) for large galleries
 _CHUNK = 1024
 #: cosine similarities closer than this are treated as equal
-TIE_TOLERANCE = (
-    1e-10  # queries per block keeps memory at O(chunk * N) for large galleries
-)
+TIE_TOLERANCE = 1e-10
 
 
 def recall_at_k(img, txt, k: int = 1, direction: str = "i2t", pairs=None) -> float:
@@ -28,6 +27,17 @@ def recall_at_k(img, txt, k: int = 1, direction: str = "i2t", pairs=None) -> flo
     optional (P, 2) array of matched (image row, text row), which allows several captions per image; by default
     row i pairs with row i. A query counts as a hit when one of its matches ranks within the top ``k``; queries
     without any match are left out of the mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import recall_at_k
+    >>> round(recall_at_k(img, txt, k=1), 4)
+    0.3333
+    >>> round(recall_at_k(img, txt, k=2), 4)
+    0.6667
     """
     if direction not in _DIRECTIONS:
         raise ValueError(f"direction must be one of {_DIRECTIONS}; got {direction!r}")
@@ -60,6 +70,15 @@ def zero_shot_accuracy(img, class_txt, labels) -> float:
 
     ``class_txt`` has one row per class (e.g. the embedding of "a photo of a {class}"); ``labels`` holds each
     image's class index. Ties count against the image, as in :func:`recall_at_k`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import zero_shot_accuracy
+    >>> round(zero_shot_accuracy(img, class_txt=txt[:2], labels=[0, 1, 0]), 4)
+    0.3333
     """
     x = as_embeddings(img, "image embeddings", min_rows=1)
     y = as_embeddings(class_txt, "class text embeddings", min_rows=2)

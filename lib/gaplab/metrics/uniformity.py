@@ -22,6 +22,15 @@ def alignment(x, y) -> float:
 
     Row i of ``x`` pairs with row i of ``y``, so both need the same number of rows. Lies in [0, 4]: 0 when
     every pair coincides, 4 when every pair is antipodal. Lower is better aligned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import alignment
+    >>> round(alignment(img, txt), 4)
+    1.5505
     """
     a, b = as_pair(x, y, same_rows=True, min_rows=1)
     # for unit rows ||a - b||^2 = 2 - 2<a, b>; the difference form stays exact for nearly equal rows
@@ -44,6 +53,15 @@ def uniformity(x, t: float = 2.0) -> float:
     Lies in [-4t, 0]: 0 when all rows coincide, lower the more evenly the rows spread over the sphere.
     ``t`` must be positive and finite; Wang and Isola use t = 2. Needs at least 2 rows. Forms the N x N
     Gram matrix, so it is meant for evaluation sets of up to some thousands of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics import uniformity
+    >>> round(uniformity(np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])), 4)
+    -0.2501
+    >>> round(uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])), 4)  # antipodal: -4t with t = 2
+    -8.0
     """
     t = _temperature(t)
     z = as_embeddings(x, "embeddings", min_rows=2)
@@ -66,6 +84,15 @@ def cross_uniformity(x, y, t: float = 2.0) -> float:
     and lower means more uniform. Rows are normalised first (the authors' embeddings arrive normalised).
 
     Lies in [-4t, 0] and is symmetric in ``x`` and ``y``. Needs at least 2 pairs; forms the N x N matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[1.0, 0.1], [0.9, 0.3], [1.0, -0.2]])
+    >>> txt = np.array([[0.2, 1.0], [0.4, 0.9], [-0.1, 1.0]])
+    >>> from gaplab.metrics import cross_uniformity
+    >>> round(cross_uniformity(img, txt), 4)
+    -2.7314
     """
     t = _temperature(t)
     a, b = as_pair(x, y, same_rows=True, min_rows=2)
