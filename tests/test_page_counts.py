@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from gaplab.book.catalogue import CHAPTERS, book_runs
+from gaplab.data.embeddings import load_embeddings
 from gaplab.experiments import temperature
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "book" / "course_guide.md"
 HOW_TO_RUN = ROOT / "book" / "how_to_run.md"
+MEASURE = ROOT / "book" / "measure_your_model.md"
 README = ROOT / "README.md"
 STEMS = sorted(p.stem for p in (ROOT / "notebooks_py").glob("*.py"))
 WORDS = {
@@ -89,6 +91,11 @@ COUNTS = {
         HOW_TO_RUN,
         r"\| Cone effect and temperature \| (\d+) at frozen temperatures",
         lambda: [len(temperature.LOGIT_SCALES)],
+    ),
+    "the shipped CLIP pairs (measure your own model)": (
+        MEASURE,
+        r"the CLIP features of (\d+) MSCOCO image-caption pairs[\s\S]*L2M is [\d.]+ on these (\d+) pairs",
+        lambda: [len(load_embeddings("clip")[0])] * 2,
     ),
 }
 

@@ -13,6 +13,33 @@ advisory lock on the entry), and a second one waits for the first and loads its 
 it (keys, single runs, sets of runs, grids), :mod:`gaplab.runs.versions` the training code a key hashes,
 :mod:`gaplab.runs.store` the search path and entry files, :mod:`gaplab.runs.archive` packs runs for a class. The
 names used from ``gaplab.runs`` are re-exported here.
+
+Where runs go is read from the environment at each call: :data:`store.ENV <gaplab.runs.store.ENV>`, and
+:data:`GRID_ENV` and :data:`GRID_MAX_ENV` for how missing runs of a set are trained:
+
+>>> from gaplab import runs
+>>> runs.store.ENV, runs.GRID_ENV, runs.GRID_MAX_ENV
+('GAPLAB_CACHE', 'GAPLAB_GRID', 'GAPLAB_GRID_MAX')
+
+A directory that cannot hold a cache stops a call before any model is built, with a
+:class:`CacheLocationError` that says what to do:
+
+>>> import os, tempfile
+>>> os.environ["GAPLAB_CACHE"] = tempfile.mkstemp()[1]  # a file
+>>> runs.cache_dir()  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+gaplab.runs.store.CacheLocationError: run cache ... cannot be used: it is a file. ...
+>>> os.environ["GAPLAB_CACHE"] = tempfile.mkdtemp()
+
+Two more a caller may catch: a run that cannot be stored (a read-only cache, a full disk)
+is still returned, with a :class:`CacheWarning` saying why; a GPU out of memory during training raises
+:class:`TrainingOutOfMemory`, whose message says how to go on (a smaller batch, another profile).
+
+>>> issubclass(runs.CacheWarning, UserWarning)
+True
+>>> issubclass(runs.TrainingOutOfMemory, RuntimeError)
+True
 """
 
 from __future__ import annotations

@@ -48,14 +48,26 @@ class TrainingOutOfMemory(RuntimeError):
 
 def cache_dir() -> Path:
     """The directory new runs are written to: the first writable one of the search path (or, when none is
-    writable, the first one)."""
+    writable, the first one).
+
+    >>> import os, tempfile
+    >>> from gaplab import runs
+    >>> os.environ["GAPLAB_CACHE"] = folder = tempfile.mkdtemp()
+    >>> str(runs.cache_dir()) == folder
+    True
+    """
     locs = store.locations()
     loc = store.write_location(locs)
     return (loc or locs[0]).path
 
 
 def last_numbers(history: list[dict]) -> dict:
-    """The numeric fields of a run's last evaluation: the summary kept in its ``meta.json``."""
+    """The numeric fields of a run's last evaluation: the summary kept in its ``meta.json``.
+
+    >>> from gaplab import runs
+    >>> runs.last_numbers([{"step": 0, "l2m": 0.9}, {"step": 10, "l2m": 0.5, "device": "cpu"}])
+    {'step': 10, 'l2m': 0.5}
+    """
     return {k: v for k, v in history[-1].items() if isinstance(v, (int, float))}
 
 
@@ -71,6 +83,15 @@ def progress_line(message: str) -> None:
 
     A chapter's own output goes into its notebook; ``make book`` tails this file, so a long build shows which
     model is training and how long the rest will take.
+
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from gaplab import runs
+    >>> os.environ["GAPLAB_BUILD_LOG"] = log = os.path.join(tempfile.mkdtemp(), "build.log")
+    >>> runs.progress_line("k=2 seed 0 trained in 40 s")
+    >>> Path(log).read_text().splitlines()
+    ['gaplab: k=2 seed 0 trained in 40 s']
+    >>> del os.environ["GAPLAB_BUILD_LOG"]
     """
     log = os.environ.get("GAPLAB_BUILD_LOG")
     if log:
@@ -82,7 +103,16 @@ def progress_line(message: str) -> None:
 
 
 def is_stored(key: str) -> bool:
-    """Whether a finished copy of run ``key`` sits in some directory of the run cache (not checked further)."""
+    """Whether a finished copy of run ``key`` sits in some directory of the run cache (not checked further).
+
+    >>> from gaplab import runs
+    >>> runs.is_stored("0" * 20)
+    False
+    >>> config = runs.mad_config("smoke", steps=2, eval_every=2)
+    >>> _ = runs.get_or_train(config, device="cpu", progress=False)
+    >>> runs.is_stored(runs.run_key(config))
+    True
+    """
     return any((loc.path / key / store.FINAL).exists() for loc in store.locations())
 
 
@@ -337,6 +367,24 @@ def cached_run(
     after a run was trained (default: a :func:`progress_line` with the key and the time).
     ``label`` says what the run is ("k=2 seed 0", a chapter's name for it) in the lines
     that announce its training.
+
+    Any result a state dict can hold is cached this way; here a number, trained once:
+
+    >>> import torch
+    >>> from gaplab import runs
+    >>> trained = []
+    >>> def train(run_dir):
+    ...     trained.append(run_dir)
+    ...     return 42
+    >>> def load(final):
+    ...     return torch.load(final, weights_only=True)["answer"]
+    >>> for _ in range(2):
+    ...     runs.cached_run("0123456789abcdef0123", kind="toy", load=load, train=train,
+    ...                     to_state=lambda answer: {"answer": answer})
+    42
+    42
+    >>> len(trained)
+    1
     """
     found, slot = find_or_reserve(
         key, load=load, kind=kind, config=config, version=version, label=label

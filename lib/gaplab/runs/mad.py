@@ -52,12 +52,25 @@ __all__ = [
 
 def mad_config(profile="auto", **overrides) -> TrainConfig:
     """The MAD training configuration of a profile, with any field overridden (e.g. ``k=3``): a delegate to
-    :meth:`TrainConfig.from_profile <gaplab.training.config.MADRecipe.from_profile>`, kept for chapters and the README."""
+    :meth:`TrainConfig.from_profile <gaplab.training.config.MADRecipe.from_profile>`, kept for chapters and the README.
+
+    >>> from gaplab import runs
+    >>> config = runs.mad_config("smoke", k=3, steps=2)
+    >>> config.k, config.steps, config.batch_size
+    (3, 2, 64)
+    """
     return TrainConfig.from_profile(profile, **overrides)
 
 
 def resolve_glyphs(config: TrainConfig) -> TrainConfig:
-    """Replace ``glyphs="auto"`` by the source that will really be used, so the cache key says which."""
+    """Replace ``glyphs="auto"`` by the source that will really be used, so the cache key says which.
+
+    >>> from gaplab import runs
+    >>> runs.resolve_glyphs(runs.mad_config("smoke", glyphs="procedural")).glyphs
+    'procedural'
+    >>> runs.resolve_glyphs(runs.mad_config("smoke", glyphs="auto")).glyphs in ("mnist", "procedural")
+    True
+    """
     if config.glyphs != "auto":
         return config
     try:
@@ -68,6 +81,16 @@ def resolve_glyphs(config: TrainConfig) -> TrainConfig:
 
 
 def run_key(config: TrainConfig) -> str:
+    """The cache key of a MAD run: 20 hex digits of the SHA-256 of its configuration and of
+    :func:`~gaplab.runs.versions.code_version`, so another setting or changed training code is another run.
+
+    >>> from gaplab import runs
+    >>> key = runs.run_key(runs.mad_config("smoke"))
+    >>> len(key), key == runs.run_key(runs.mad_config("smoke"))
+    (20, True)
+    >>> key == runs.run_key(runs.mad_config("smoke", seed=1))
+    False
+    """
     payload = json.dumps(
         {"config": config.to_dict(), "code": code_version()}, sort_keys=True
     )
@@ -76,7 +99,12 @@ def run_key(config: TrainConfig) -> str:
 
 def init_weights(config: TrainConfig) -> Path | None:
     """The weights file a fine-tuning run starts from, found in the cache before training: training reads
-    a file and knows nothing of the cache's search path (see :func:`gaplab.runs.store.resolve_init`)."""
+    a file and knows nothing of the cache's search path (see :func:`gaplab.runs.store.resolve_init`).
+
+    >>> from gaplab import runs
+    >>> runs.init_weights(runs.mad_config("smoke")) is None  # not a fine-tuning run: it starts from scratch
+    True
+    """
     return store.resolve_init(config.init_from) if config.init_from else None
 
 
@@ -102,7 +130,12 @@ def _load(final: Path, config: TrainConfig, device) -> TrainResult:
 def describe(config: TrainConfig) -> str:
     """A MAD run in a few words: k, seed, steps, and whatever else sets it apart from
     the profile's recipe (a frozen logit scale, loss terms, the embedding size, ...), so two
-    runs of one chapter read apart."""
+    runs of one chapter read apart.
+
+    >>> from gaplab import runs
+    >>> runs.describe(runs.mad_config("smoke", k=3, temperature=10.0))
+    'MAD k=3 seed 0, 20 steps, logit scale 10 frozen'
+    """
     parts = [f"MAD k={config.k} seed {config.seed}", f"{config.steps} steps"]
     if config.temperature != "learnable":
         parts.append(f"logit scale {float(config.temperature):g} frozen")
@@ -157,7 +190,18 @@ def get_or_train(
     """The finished run of ``config``: from the cache when present and whole, else trained (resuming a
     checkpoint left by an interrupted attempt) and stored. ``announce(seconds)`` replaces the build-log line
     written after training (see :func:`progress_line`); ``label`` names the run in the
-    lines that announce its training (default: :func:`describe` of the config)."""
+    lines that announce its training (default: :func:`describe` of the config).
+
+    A run of two steps, trained on the first call (a line on stderr says so) and loaded on the second:
+
+    >>> from gaplab import runs
+    >>> config = runs.mad_config("smoke", steps=2, eval_every=2)
+    >>> result = runs.get_or_train(config, device="cpu", progress=False)
+    >>> result.config == config, [row["step"] for row in result.history]
+    (True, [0, 2])
+    >>> runs.get_or_train(config, device="cpu", progress=False).history == result.history
+    True
+    """
     config = resolve_glyphs(config)
     key = run_key(config)
     device = _device(device)
@@ -195,7 +239,16 @@ GRID_MAX_ENV = "GAPLAB_GRID_MAX"
 
 
 def use_grids(together: bool | None, device) -> bool:
-    """Whether missing runs are trained in grids: ``together`` when given, else as :data:`GRID_ENV` says."""
+    """Whether missing runs are trained in grids: ``together`` when given, else as :data:`GRID_ENV` says.
+
+    >>> import os
+    >>> from gaplab import runs
+    >>> runs.use_grids(True, "cpu"), runs.use_grids(False, "cuda")
+    (True, False)
+    >>> _ = os.environ.pop(runs.GRID_ENV, None)  # the default, "auto": grids on a GPU only
+    >>> runs.use_grids(None, "cpu"), runs.use_grids(None, "cuda")
+    (False, True)
+    """
     if together is not None:
         return bool(together)
     mode = os.environ.get(GRID_ENV, "auto").strip().lower() or "auto"
@@ -312,6 +365,12 @@ def get_or_train_all(
     still stored as its own run. Default (None): as :data:`GRID_ENV` says, which by default means on a GPU,
     where one small model cannot keep the device busy, and not on the CPU, where grids are no faster and the
     book's numbers come from single runs.
+
+    >>> from gaplab import runs
+    >>> configs = {k: runs.mad_config("smoke", k=k, steps=2, eval_every=2) for k in (2, 3)}
+    >>> results = runs.get_or_train_all(configs, device="cpu", progress=False)
+    >>> {k: r.config.k for k, r in results.items()}
+    {2: 2, 3: 3}
     """
     device = _device(device)
     progress = progress_bars(progress)

@@ -40,7 +40,14 @@ TRAINING_CODE = (
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """A hash of :data:`TRAINING_CODE` and the MAD model configs."""
+    """A hash of :data:`TRAINING_CODE` and the MAD model configs: 16 hex digits, part of every MAD run's key
+    (:func:`gaplab.runs.run_key`).
+
+    >>> from gaplab import runs
+    >>> version = runs.code_version()
+    >>> len(version), all(c in "0123456789abcdef" for c in version)
+    (16, True)
+    """
     h = hashlib.sha256()
     configs = sorted((_PKG / "training" / "model_configs").glob("*.json"))
     if not configs:

@@ -61,7 +61,25 @@ def _is_number_like(value) -> bool:
 def verdict(ex: Exercise, namespace: dict, number: int | None = None) -> Verdict:
     """Judge the answer stored in ``namespace[ex.variable]`` (None or missing: not answered yet).
     ``number`` is the exercise's number in the book; without it the verdict names the exercise by its
-    label, since only the book's table of contents fixes the number."""
+    label, since only the book's table of contents fixes the number.
+
+    An exercise of your own, with the value it expects, judged three times:
+
+    >>> from gaplab.teach import Exercise, verdict
+    >>> ex = Exercise("my_chapter-ex1", variable="answer", task="two plus two", expected=lambda ns: 4.0)
+    >>> verdict(ex, {"answer": 4})
+    Verdict(status='correct', message='Exercise my_chapter-ex1: correct.')
+    >>> print(verdict(ex, {"answer": 5}, number=1))
+    Exercise 1: not yet.
+    >>> verdict(ex, {"answer": None}).status
+    'unanswered'
+
+    A multiple-choice exercise takes a letter:
+
+    >>> quiz = Exercise("my_chapter-ex2", variable="choice", task="which?", choices=("yes", "no"), correct="b")
+    >>> print(verdict(quiz, {"choice": "c"}))
+    Exercise my_chapter-ex2: `choice` should be one of "a", "b".
+    """
     head = f"Exercise {ex.label if number is None else number}"
     if not isinstance(namespace, dict):
         return Verdict(
@@ -123,5 +141,12 @@ def _verdict(ex: Exercise, namespace: dict, head: str) -> Verdict:
 def check(label: str, namespace: dict, number: int | None = None) -> None:
     """Print the verdict on the answer to the exercise ``label`` stored in ``namespace`` (a notebook
     passes ``globals()``; the student notebooks pass the book's ``number`` of the exercise too).
-    :func:`verdict` returns it instead."""
+    :func:`verdict` returns it instead.
+
+    >>> from gaplab.teach import check
+    >>> check("gap_geometry-ex3", {"l2m_shifted": None}, number=3)
+    Exercise 3: not answered yet (store your answer in `l2m_shifted`).
+    >>> check("gap_geometry-ex3", "not a dict")
+    Exercise gap_geometry-ex3: cannot check: pass the notebook's variables as a dict, `globals()`, not str.
+    """
     print(verdict(exercise(label), namespace, number).message)

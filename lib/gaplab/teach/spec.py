@@ -20,7 +20,20 @@ class NotReady(Exception):
 
 def stored_run(config):
     """The finished MAD run of ``config`` if it is in the run cache; otherwise :class:`NotReady`, so that a
-    check never starts a training of its own."""
+    check never starts a training of its own.
+
+    >>> from gaplab import runs
+    >>> from gaplab.teach import NotReady, stored_run
+    >>> config = runs.mad_config("smoke", steps=2, eval_every=2, seed=7)
+    >>> try:
+    ...     stored_run(config)
+    ... except NotReady as why:
+    ...     print(why)
+    train the run the exercise asks for first (runs.get_or_train(...)).
+    >>> trained = runs.get_or_train(config, device="cpu", progress=False)
+    >>> stored_run(config).history == trained.history
+    True
+    """
     # heavy: the run cache loads torch; only the checks that need a finished run pay for it
     from gaplab import runs
 
