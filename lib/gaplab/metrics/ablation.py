@@ -41,7 +41,7 @@ def mean_differences(img, txt) -> np.ndarray:
 
 
 def top_gap_dimensions(img, txt, k: int | None = None) -> np.ndarray:
-    """Dimension indices sorted by |mean difference|, largest first (ties by index); the first ``k`` if given.
+    """Dimension indices sorted by ``|mean difference|``, largest first (ties by index); the first ``k`` if given.
 
     Examples
     --------

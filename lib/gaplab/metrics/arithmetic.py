@@ -99,6 +99,19 @@ def arithmetic_accuracy(
     :data:`QUERIES`. Returns ``{"top-1": ..., "top-5": ..., "queries": n, "skipped": m}``; with ``per_image``
     also ``"image queries"`` and ``"image top-k"``: per query image, its number of answered queries and of
     hits, so that a bootstrap can resample images.
+
+    Examples
+    --------
+    Red or blue (axes 0, 1), circle or square (axis 2); "red circle + blue - red" must find the blue circle:
+
+    >>> import numpy as np
+    >>> from gaplab.metrics.arithmetic import QUERIES, arithmetic_accuracy
+    >>> img = np.array([[1.0, 0, 0.3], [0, 1.0, 0.3], [1.0, 0, -0.3], [0, 1.0, -0.3]])
+    >>> factors = {"colour": np.array([0, 1, 0, 1]), "shape": np.array([0, 0, 1, 1])}
+    >>> words = np.eye(3)[:2]  # "red", "blue"
+    >>> {q: arithmetic_accuracy(img, factors, "colour", words, keep=["shape"], query=q)["top-1"]
+    ...  for q in QUERIES}  # the image alone finds the red square; the word ties both blue images
+    {'image+text': 1.0, 'image': 0.0, 'text': 0.0}
     """
     x = as_embeddings(img, "image embeddings", min_rows=2)
     w = as_embeddings(value_text, "value text embeddings", min_rows=2)

@@ -31,7 +31,23 @@ def _unit(x) -> np.ndarray:
 
 def ideal_words(compositions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From (A, O, d) text embeddings of every attribute-object prompt: (attribute words (A, d), object words
-    (O, d), u0 (d,)), each a mean of normalised embeddings."""
+    (O, d), u0 (d,)), each a mean of normalised embeddings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.closing import ideal_words
+    >>> compositions = np.array([[[1.0, 0, 0], [0, 1.0, 0]], [[0, 0, 1.0], [0.6, 0.8, 0]]])
+    >>> attributes, objects, u0 = ideal_words(compositions)
+    >>> attributes.round(4)
+    array([[0.5, 0.5, 0. ],
+           [0.3, 0.4, 0.5]])
+    >>> objects.round(4)
+    array([[0.5, 0. , 0.5],
+           [0.3, 0.9, 0. ]])
+    >>> u0.round(4)
+    array([0.4 , 0.45, 0.25])
+    """
     t = np.asarray(compositions, dtype=np.float64)
     if t.ndim != 3 or t.shape[0] < 2 or t.shape[1] < 2:
         raise ValueError(
@@ -45,7 +61,23 @@ def ideal_images(
     img, attr_labels, obj_labels
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The image-side counterpart: per attribute and per object the mean normalised image embedding, and u0 the
-    mean of all. Every attribute and object must occur at least once."""
+    mean of all. Every attribute and object must occur at least once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.closing import ideal_images
+    >>> img = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    >>> attributes, objects, u0 = ideal_images(img, [0, 0, 1, 1], [0, 1, 0, 1])
+    >>> attributes.round(4)
+    array([[0.9, 0.3],
+           [0.3, 0.9]])
+    >>> objects.round(4)
+    array([[0.5, 0.5],
+           [0.7, 0.7]])
+    >>> u0.round(4)
+    array([0.6, 0.6])
+    """
     x = as_embeddings(img, "image embeddings", min_rows=2)
     a, o = np.asarray(attr_labels), np.asarray(obj_labels)
     if a.shape != (len(x),) or o.shape != (len(x),):
@@ -65,7 +97,19 @@ def ideal_images(
 
 def dot_accuracy(img, class_vectors, labels) -> float:
     """Share of images whose largest dot product (normalised image, class vector as given) is their own class.
-    Ties count against the image."""
+    Ties count against the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.closing import dot_accuracy
+    >>> img = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    >>> classes = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> dot_accuracy(img, classes, [0, 0, 1, 1])
+    1.0
+    >>> dot_accuracy(img, classes, [0, 1, 1, 1])  # the second image is nearer class 0
+    0.75
+    """
     x = as_embeddings(img, "image embeddings", min_rows=1)
     v = np.asarray(class_vectors, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] != x.shape[1] or v.shape[0] < 2:
@@ -99,6 +143,26 @@ def closing_table(
     zero-shot rule); ``attribute_dot`` and ``object_dot``, by the authors' raw dot product. Adding one vector
     to every class vector adds the same amount to each class's dot product with an image, so under the dot
     rule "+ gap" cannot change a prediction; under the cosine rule it can.
+
+    Examples
+    --------
+    Two attributes (axes 0, 1) and two objects (axes 2, 3); the images lie off along axis 0, the text along
+    axis 3:
+
+    >>> import numpy as np
+    >>> from gaplab.metrics.closing import closing_table
+    >>> rng = np.random.default_rng(3)
+    >>> attr, obj = np.repeat([0, 1], 4), np.tile([0, 1], 4)
+    >>> e = np.eye(4)
+    >>> img = e[attr] + e[2 + obj] + 0.8 * rng.normal(size=(8, 4)) + [2, 0, 0, 0]
+    >>> shift = [0, 0, 0, 1.5]
+    >>> compositions = e[:2, None] + e[None, 2:] + shift
+    >>> table = closing_table(img, attr, obj, e[:2] + shift, e[2:] + shift, compositions)
+    >>> for name in ("class prompts", "class prompts + gap"):
+    ...     row = table[name]
+    ...     print(name, row["attribute"], row["object"], row["attribute_dot"], row["object_dot"])
+    class prompts 0.5 0.875 0.5 0.875
+    class prompts + gap 0.75 1.0 0.5 0.875
     """
     x = as_embeddings(img, "image embeddings", min_rows=2)
     words_a, words_o = _unit(attr_words), _unit(obj_words)

@@ -65,7 +65,18 @@ def _discordant_share(a: np.ndarray, b: np.ndarray) -> float:
 
 def kendall_distance(u, v) -> float:
     """Share of item pairs that scores ``u`` and ``v`` order differently; a pair tied in either is not counted
-    as discordant (but stays in the denominator, n(n-1)/2)."""
+    as discordant (but stays in the denominator, n(n-1)/2).
+
+    Examples
+    --------
+    >>> from gaplab.metrics.organisation import kendall_distance
+    >>> round(kendall_distance([0.1, 0.2, 0.4, 0.3], [0.1, 0.3, 0.4, 0.2]), 4)  # 1 of 6 pairs
+    0.1667
+    >>> kendall_distance([1, 2, 3], [3, 2, 1])
+    1.0
+    >>> kendall_distance([1, 1, 2], [1, 2, 3])  # the tied pair is not discordant
+    0.0
+    """
     a, b = _pair_check(u, v)
     return _discordant_share(a, b)
 
@@ -81,7 +92,17 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 def script_kendall_distance(u, v) -> float:
     """The number ``gap_neighborhood_test.py`` prints for scores ``u`` and ``v``: both are turned into rank
     vectors, and the distance is taken between their inverses (the class at each rank), compared by class
-    index. Equal to :func:`kendall_distance` when one ranking is the identity order; not in general."""
+    index. Equal to :func:`kendall_distance` when one ranking is the identity order; not in general.
+
+    Examples
+    --------
+    >>> from gaplab.metrics.organisation import kendall_distance, script_kendall_distance
+    >>> u, v = [0.1, 0.2, 0.4, 0.3], [0.1, 0.3, 0.4, 0.2]
+    >>> round(kendall_distance(u, v), 4), round(script_kendall_distance(u, v), 4)
+    (0.1667, 0.5)
+    >>> script_kendall_distance([1, 2, 3, 4], v) == kendall_distance([1, 2, 3, 4], v)
+    True
+    """
     a, b = _pair_check(u, v)
     return _discordant_share(
         np.argsort(_ranks(a)).astype(float), np.argsort(_ranks(b)).astype(float)
@@ -94,6 +115,20 @@ def class_similarities(img, labels, class_text) -> tuple[np.ndarray, np.ndarray]
     ``img``: (N, d) image embeddings; ``labels``: their classes 0..C-1, every class present; ``class_text``:
     (C, d) one text embedding per class (a prompt, or a prompt ensemble). Image side: the mean cosine over all
     pairs of images of the two classes; text side: the cosine of the two class embeddings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.organisation import class_similarities
+    >>> img = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]])
+    >>> text = np.array([[1.0, 0.2], [0.2, 1.0]])
+    >>> image_side, text_side = class_similarities(img, [0, 0, 1, 1], text)
+    >>> image_side.round(4)
+    array([[0.9 , 0.54],
+           [0.54, 0.9 ]])
+    >>> text_side.round(4)
+    array([[1.    , 0.3846],
+           [0.3846, 1.    ]])
     """
     x = as_embeddings(img, "image embeddings", min_rows=2)
     t = as_embeddings(class_text, "class text embeddings", min_rows=2)
@@ -121,6 +156,20 @@ def row_distances(
 
     ``include_self`` keeps the class itself in its row, as the authors' script does (it is then usually first
     in both rankings, which pulls the distance down a little); False ranks only the other classes.
+    ``definition`` is one of :data:`DEFINITIONS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.organisation import DEFINITIONS, row_distances
+    >>> a = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.1], [0.2, 0.1, 1.0]])
+    >>> b = np.array([[1.0, 0.1, 0.4], [0.1, 1.0, 0.3], [0.4, 0.3, 1.0]])
+    >>> for definition in DEFINITIONS:
+    ...     print(definition, row_distances(a, b, definition=definition).round(4))
+    standard [0.3333 0.3333 0.    ]
+    script [0.3333 1.     0.    ]
+    >>> row_distances(a, b, include_self=False)
+    array([1., 1., 0.])
     """
     if definition not in DEFINITIONS:
         raise ValueError(
@@ -154,6 +203,18 @@ def organisation_test(
 
     Returns ``distance`` (mean over classes), ``tau`` (mean of ``1 - 2 * distance``), ``per_class`` (the
     distances) and ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaplab.metrics.organisation import organisation_test
+    >>> rng = np.random.default_rng(0)
+    >>> img, text = rng.normal(size=(6, 3)), rng.normal(size=(3, 3))
+    >>> result = organisation_test(img, [0, 0, 1, 1, 2, 2], text)
+    >>> round(result["distance"], 4), round(result["tau"], 4), result["classes"]
+    (0.2222, 0.5556, 3)
+    >>> result["per_class"].round(4)
+    array([0.3333, 0.3333, 0.    ])
     """
     img_side, txt_side = class_similarities(img, labels, class_text)
     per_class = row_distances(
