@@ -29,8 +29,8 @@ help:
 	@echo "make sync       regenerate notebooks/*.ipynb from their notebooks_py/*.py twins"
 	@echo "make student    write notebooks/student/*.ipynb: the chapters without solutions, with self-checks"
 	@echo "make address    write the repository address of _config.yml into the Colab cells, guide, citation"
-	@echo "make test-wheel install gaplab as Colab does (not editable) in a fresh venv; run and record a chapter"
-	@echo "make lint       the pre-commit checks on every file (ruff, jupytext sync, student notebooks, nbstripout)"
+	@echo "make test-wheel build the sdist and wheel, check them; core wheel, Colab's install, models extra in fresh venvs"
+	@echo "make lint       the pre-commit checks on every file (ruff, jupytext sync, student notebooks, nbstripout, mypy)"
 	@echo "make course-cache  train the chapters' runs at cpu (what is missing) and pack them into _build/course-runs.tar"
 	@echo "make clean      remove the build (keeps .venv)"
 
@@ -65,7 +65,8 @@ _build/html/.built: $(STAMP) $(ASSETS) $(BOOK_SOURCES)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Colab's install: a regular pip install of a clone into a fresh environment, then a chapter run and recorded
+# The sdist and wheel built and checked; the core wheel alone, Colab's install (a chapter run and recorded)
+# and the wheel with the models extra, each in a fresh environment (scripts/test_wheel.sh)
 test-wheel: $(STAMP)
 	bash scripts/test_wheel.sh
 

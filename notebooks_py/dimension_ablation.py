@@ -20,11 +20,11 @@
 import os, subprocess, sys  # noqa: E401, I001 (one line keeps the cell short)
 
 if "google.colab" in sys.modules:
-    url = "https://github.com/gaplab-book/gaplab"
-    book = "/content/gaplab"
+    url, book = "https://github.com/gaplab-book/gaplab", "/content/gaplab"
     if not os.path.isdir(book):
         subprocess.run(["git", "clone", "-q", "--depth", "1", url, book], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", book], check=True)
+    package = book + "[models,charts]"  # with the extras the chapters import
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
     os.environ["GAPLAB_BOOK"] = book
 
 # %% [markdown]

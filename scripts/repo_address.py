@@ -24,6 +24,10 @@ _GITHUB = re.compile(r"^https://github\.com/([\w.-]+)/([\w.-]+?)/?$")
 
 #: where the Colab cell clones the book; GAPLAB_BOOK tells gaplab its data lies there
 COLAB_BOOK = "/content/gaplab"
+#: the extras of pyproject.toml the chapters import (real models, charts and widgets): not
+#: `book`, whose site builders Colab does not need; all are ranges, so Colab keeps its torch
+#: (scripts/test_wheel.sh installs the same)
+COLAB_EXTRAS = "models,charts"
 
 # `pip` runs as the kernel's own Python (sys.executable), so the install lands where
 # the notebook imports from; a clone left by an earlier run is reused, not fetched again
@@ -32,11 +36,11 @@ _COLAB_CELL = """\
 import os, subprocess, sys  # noqa: E401, I001 (one line keeps the cell short)
 
 if "google.colab" in sys.modules:
-    url = "{url}"
-    book = "{book}"
+    url, book = "{url}", "{book}"
     if not os.path.isdir(book):
         subprocess.run(["git", "clone", "-q", "--depth", "1", url, book], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", book], check=True)
+    package = book + "[{extras}]"  # with the extras the chapters import
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
     os.environ["GAPLAB_BOOK"] = book
 """
 
@@ -58,10 +62,10 @@ def colab_cell(url: str, book: str = COLAB_BOOK) -> str:
     """The first cell of every chapter, cloning ``url`` into ``book`` on Colab.
 
     Off Colab it does nothing; on Colab it clones once (a re-run reuses the clone), installs
-    the clone with pip and sets ``GAPLAB_BOOK`` to it. A failed clone or install raises
+    the clone with pip with the extras :data:`COLAB_EXTRAS` and sets ``GAPLAB_BOOK`` to it. A failed clone or install raises
     ``CalledProcessError``, so the notebook stops there instead of failing later at an import.
     """
-    return _COLAB_CELL.format(url=url, book=book)
+    return _COLAB_CELL.format(url=url, book=book, extras=COLAB_EXTRAS)
 
 
 def _rules(url: str, branch: str) -> list[tuple[str, re.Pattern, str | Callable]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import sys
 from pathlib import Path
 
 import jupytext
@@ -11,21 +13,177 @@ import pytest
 import tomllib
 import yaml
 
+import gaplab
+from gaplab.cli.extras import DISTRIBUTIONS
 from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+PKG = ROOT / "lib" / "gaplab"
+#: the extras each folder of gaplab is installed with (its module-level imports need no more)
+FOLDER_EXTRAS = {
+    "(loose)": [],
+    "metrics": [],
+    "cli": [],
+    "data": ["models"],
+    "training": ["models"],
+    "runs": ["models"],
+    "zoo": ["models"],
+    "experiments": ["models"],
+    # what the Colab cell installs (scripts/repo_address.py COLAB_EXTRAS): no site builders
+    "book": ["models", "charts"],
+    "teach": ["book"],
+}
 
 
 def _norm(req: str) -> str:
     return re.sub(r"\s+", "", req).lower().replace("_", "-")
 
 
+def _name(req: str) -> str:
+    """A requirement's distribution, as pip compares names (PEP 503)."""
+    name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req.strip())[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _provided(extras) -> set[str]:
+    """The distributions the core and ``extras`` install, following gaplab[...] within them."""
+    out = {_name(r) for r in PROJECT["dependencies"]}
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in PROJECT["optional-dependencies"][extra]:
+            inner = re.fullmatch(r"gaplab\[([\w,\s-]+)\]", req.strip())
+            if inner:
+                todo += [e.strip() for e in inner[1].split(",")]
+            else:
+                out.add(_name(req))
+    return out
+
+
+def _third_party_imports():
+    """(module path, line, top-level module name, at module level?) of every import of
+    another distribution in lib/gaplab, lazy ones included."""
+    for path in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                mod = name.split(".")[0]
+                if mod != "gaplab" and mod not in sys.stdlib_module_names:
+                    yield path.relative_to(PKG), node.lineno, mod, id(node) in top
+
+
+def test_the_core_is_numpy_scipy_scikit_learn_and_platformdirs():
+    assert sorted(_name(r) for r in PROJECT["dependencies"]) == [
+        "numpy",
+        "platformdirs",
+        "scikit-learn",
+        "scipy",
+    ]
+    assert {"models", "charts", "book", "test", "realdata"} <= set(
+        PROJECT["optional-dependencies"]
+    )
+
+
+def test_every_import_is_declared_in_the_extra_its_folder_installs_with():
+    undeclared, misplaced = [], []
+    everything = _provided(PROJECT["optional-dependencies"])
+    for rel, line, mod, at_top in _third_party_imports():
+        where = f"{rel}:{line} imports {mod}"
+        dist = DISTRIBUTIONS.get(mod)
+        if dist is None or _name(dist) not in everything:
+            undeclared.append(f"{where}: add it to pyproject.toml and DISTRIBUTIONS")
+            continue
+        folder = rel.parts[0] if len(rel.parts) > 1 else "(loose)"
+        extras = FOLDER_EXTRAS[folder]
+        # lazy imports may reach further (torch for profile "auto", open_clip_train): the
+        # line of gaplab.cli.extras names their extra when one is missing
+        if at_top and _name(dist) not in _provided(extras):
+            misplaced.append(f"{where} ({dist}), not in {extras or 'the core'}")
+    assert not undeclared, "\n".join(undeclared)
+    assert not misplaced, "\n".join(misplaced)
+
+
+def test_the_scan_sees_what_the_core_must_not_import():
+    found = {(str(rel), mod) for rel, _, mod, _ in _third_party_imports()}
+    assert ("zoo/images.py", "PIL") in found and ("training/train.py", "tqdm") in found
+    assert "torch" in _provided(["book"]) and "torch" not in _provided([])
+
+
+def test_every_known_distribution_is_declared():
+    everything = _provided(PROJECT["optional-dependencies"])
+    assert {_name(d) for d in DISTRIBUTIONS.values()} <= everything
+
+
+def test_the_colab_extras_hold_what_the_chapters_import():
+    address = load_script("scripts", "repo_address")
+    extras = address.COLAB_EXTRAS.split(",")
+    assert FOLDER_EXTRAS["book"] == extras and "book" not in extras
+    provided = _provided(extras)
+    for path in sorted((ROOT / "notebooks_py").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module.split(".")[0]]
+            else:
+                continue
+            for mod in mods:
+                if mod in sys.stdlib_module_names or mod == "gaplab":
+                    continue
+                dist = DISTRIBUTIONS.get(mod, mod)
+                assert _name(dist) in provided, f"{path.name} imports {mod}"
+
+
+def test_ranges_not_pins_and_no_cap_on_torch():
+    """Colab keeps its preinstalled torch: nothing may make pip replace it."""
+    for extra, reqs in [
+        ("core", PROJECT["dependencies"]),
+        *PROJECT["optional-dependencies"].items(),
+    ]:
+        for req in reqs:
+            assert "==" not in req and "~=" not in req, f"{extra}: {req} is a pin"
+            if _name(req) in {"torch", "torchvision", "numpy"}:
+                assert "<" not in req, f"{extra}: {req} caps what Colab has"
+
+
+def test_the_version_is_the_packages_and_the_command_an_entry_point():
+    assert "version" not in PROJECT and "version" in PROJECT["dynamic"]
+    dynamic = PYPROJECT["tool"]["setuptools"]["dynamic"]
+    assert dynamic["version"] == {"attr": "gaplab.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", gaplab.__version__)
+    assert PROJECT["scripts"] == {"gaplab": "gaplab.cli:main"}
+    from gaplab.cli import main
+
+    assert callable(main)
+
+
+def test_mypy_checks_the_public_api():
+    mypy = PYPROJECT["tool"]["mypy"]
+    assert mypy["files"][0] == "lib/gaplab/metrics" and mypy["python_version"] == "3.11"
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    ids = {h["id"]: h for repo in hooks["repos"] for h in repo["hooks"]}
+    assert ids["mypy"]["entry"].startswith("mypy")
+
+
 def test_environment_yml_equals_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = PROJECT
     wanted = {_norm(r) for r in project["dependencies"]}
     for extra in project["optional-dependencies"].values():
-        wanted |= {_norm(r) for r in extra}
+        # gaplab[models,...]: the extras it names are listed themselves
+        wanted |= {_norm(r) for r in extra if not r.startswith("gaplab[")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(
         d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d
@@ -131,8 +289,8 @@ def test_citation_file_is_valid_and_matches_the_package():
     assert cff["cff-version"] == "1.2.0"
     for key in ("message", "title", "authors", "license", "repository-code"):
         assert cff[key], key
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert str(cff["version"]) == version
+    # the version is written once, in gaplab/__init__.py (pyproject.toml reads it too)
+    assert str(cff["version"]) == gaplab.__version__
     cited = {ref["title"].split(":")[0] for ref in cff["references"]}
     assert cited == {
         "Two Effects, One Trigger",

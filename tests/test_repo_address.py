@@ -59,7 +59,7 @@ def test_a_fork_edits_one_place_and_the_rest_follows(tmp_path):
     for rel in PLACES[1:]:
         assert old_url not in (root / rel).read_text(), rel
     cell = (root / "notebooks_py" / "mad_training.py").read_text()
-    assert '"https://github.com/some-teacher/gap-course"' in cell
+    assert '"https://github.com/some-teacher/gap-course", "/content/gaplab"' in cell
     guide = (root / "book" / "course_guide.md").read_text()
     assert (
         "https://colab.research.google.com/github/some-teacher/gap-course/blob/spring/"
@@ -138,8 +138,8 @@ def test_the_colab_cell_clones_once_installs_and_points_gaplab_at_the_clone(
     _run_cell(tmp_path, on_colab=True, monkeypatch=monkeypatch)  # a re-run
     assert log.read_text().splitlines() == [
         f"git clone -q --depth 1 https://github.com/a/b {book}",
-        f"python -m pip install -q {book}",
-        f"python -m pip install -q {book}",
+        f"python -m pip install -q {book}[models,charts]",
+        f"python -m pip install -q {book}[models,charts]",
     ]
     assert os.environ["GAPLAB_BOOK"] == str(book)
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import gaplab
 from gaplab.__main__ import main
+from gaplab.cli import COMMANDS
+from gaplab.cli.extras import DISTRIBUTIONS, extras_of, needs_extra
 from gaplab.zoo.models import CheckpointError, CheckpointMismatch, load_model
 from gaplab.zoo.report import RANDOM_WEIGHTS, format_table, weights_source
 from tests.test_zoo import _CFG, TINY, _register, embed_cache, tiny  # noqa: F401
@@ -443,3 +449,165 @@ def test_a_batch_size_below_one_is_refused(tiny, class_folders, capsys):
     argv = ["--model", TINY, "--pretrained", tiny[1], "--batch-size", "0"]
     code, _, err = _report([*argv, "--data", f"folder:{class_folders}"], capsys)
     assert code == 2 and "--batch-size must be at least 1; got 0" in err
+
+
+# --------------------------------------------------------------------------------------
+# the `gaplab` command on the core install: --version, report --embeddings, the extras
+
+#: what only the extras install (pyproject.toml's models, charts and book), blocked below
+EXTRA_MODULES = sorted(
+    set(DISTRIBUTIONS) - {"numpy", "scipy", "sklearn", "platformdirs"}  # the core
+)
+
+_CORE_ONLY = """
+import sys
+BLOCKED = set(sys.argv[1].split(","))
+
+class CoreOnly:  # an import of an extra's module fails as on an install without it
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, CoreOnly())
+from gaplab.cli import main
+
+try:
+    code = main(sys.argv[2:])
+except SystemExit as exc:  # --help and --version end in argparse
+    code = exc.code
+print("loaded:", sorted(m for m in BLOCKED if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _core_only(*argv, blocked=EXTRA_MODULES, cwd=None):
+    """``gaplab ARGV`` in a fresh interpreter where the extras' modules cannot be imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CORE_ONLY, ",".join(blocked), *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+    err = done.stderr.splitlines()
+    assert err and err[-1] == "loaded: []", done.stderr  # nothing blocked got in
+    return done.returncode, done.stdout, "\n".join(err[:-1])
+
+
+def test_version_is_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"gaplab {gaplab.__version__}\n"
+    code, out, err = _core_only("--version")
+    assert (code, out, err) == (0, f"gaplab {gaplab.__version__}\n", "")
+
+
+def test_help_lists_every_command_under_the_name_gaplab():
+    code, out, err = _core_only("--help")
+    assert code == 0 and err == ""
+    assert out.startswith("usage: gaplab [-h] [--version] COMMAND ...")
+    for name, text in COMMANDS.items():
+        assert re.search(rf"^\s+{name}\s+{re.escape(text.split()[0])}", out, re.M)
+    code, out, _ = _core_only("report", "--help")
+    assert code == 0 and out.startswith("usage: gaplab report ")
+    assert (
+        'needs the models extra (pillow is not installed): pip install "gaplab[models]"'
+        in out
+    )
+
+
+def test_report_embeddings_runs_on_the_core_install(tmp_path):
+    rng = np.random.default_rng(3)
+    img, txt = rng.normal(size=(12, 5)) + 0.5, rng.normal(size=(12, 5))
+    np.savez(tmp_path / "pairs.npz", image=img, text=txt)
+    code, out, err = _core_only(
+        "report", "--embeddings", "pairs.npz", "--out", "rep", cwd=tmp_path
+    )
+    assert code == 0 and err == "", err
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    measured = rep["data"]["embeddings"]
+    # L2M by its definition: the distance between the means of the normalised rows
+    unit = [a / np.linalg.norm(a, axis=1, keepdims=True) for a in (img, txt)]
+    l2m = float(np.linalg.norm(unit[0].mean(0) - unit[1].mean(0)))
+    assert measured["l2m"] == pytest.approx(l2m, rel=1e-6)
+    assert re.search(rf"^L2M\s+{measured['l2m']:.3f}$", out, re.M)
+    assert (
+        out.splitlines()[0] == "embeddings   pairs.npz (precomputed: no model loaded)"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, doing",
+    [
+        (
+            ["report", "--model", "ViT-B-32", "--data", "coco:/x"],
+            "gaplab report --model",
+        ),
+        (
+            ["report", "--model", TINY, "--pretrained", "w.pt", "--data", "folder:."],
+            "gaplab report --model",
+        ),
+    ],
+    ids=["random-weights", "checkpoint"],
+)
+def test_a_model_without_the_models_extra_is_one_line_naming_it(argv, doing):
+    code, out, err = _core_only(*argv)
+    assert code == 2 and out == ""
+    assert err == (
+        f"error: {doing} needs the models extra (torch is not installed): "
+        'pip install "gaplab[models]"'
+    )
+
+
+def test_the_extra_named_is_the_missing_modules_own():
+    # pillow present, torch missing: the line names torch, the module that was missing
+    code, _, err = _core_only(
+        "report", "--model", TINY, "--data", "coco:/x", blocked=["torch", "open_clip"]
+    )
+    assert code == 2 and "(torch is not installed)" in err
+    # the charts extra is what the book's catalogue misses first for `gaplab cache`
+    code, _, err = _core_only("cache", "where", blocked=["IPython", "altair"])
+    assert code == 2
+    assert err == (
+        "error: gaplab cache needs the charts extra (ipython is not installed): "
+        'pip install "gaplab[charts]"'
+    )
+
+
+def test_needs_extra_reads_the_extra_from_the_metadata():
+    requires = [
+        "numpy>=1.24",
+        'pandas>=2.0; extra == "charts"',
+        'pandas>=2.0; extra == "models"',
+        'gaplab[models]; extra == "book"',
+        'altair>=5; extra == "charts"',
+    ]
+    missing = ModuleNotFoundError("No module named 'pandas.core'", name="pandas.core")
+    assert needs_extra(missing, "doing it", requires) == (
+        'doing it needs the models extra (pandas is not installed): pip install "gaplab[models]"'
+    )
+    assert extras_of("pandas", requires) == ["models", "charts"]
+    # a distribution no extra declares: named as itself
+    assert needs_extra(ModuleNotFoundError(name="PIL"), "x", requires) == (
+        'x needs pillow (PIL is not installed): pip install "pillow"'
+    )
+    # a module of no known distribution is a bug, not a missing install
+    assert (
+        needs_extra(ModuleNotFoundError(name="gaplab.nowhere"), "x", requires) is None
+    )
+
+
+def test_a_missing_module_of_gaplab_itself_is_an_internal_error(monkeypatch, capsys):
+    from gaplab.cli import zoo as report_cli
+
+    def broken(args):
+        raise ModuleNotFoundError(
+            "No module named 'gaplab.nowhere'", name="gaplab.nowhere"
+        )
+
+    monkeypatch.setattr(report_cli, "run", broken)
+    assert main(["report", "--embeddings", "x.npy"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("internal error: ModuleNotFoundError: No module named")
+    Path(re.search(r"traceback is in (\S+?)\)", err).group(1)).unlink()

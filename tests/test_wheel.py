@@ -17,6 +17,7 @@ import pytest
 
 from gaplab import paths
 from gaplab.runs import code_version
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,3 +164,32 @@ def test_the_folder_pip_recorded(monkeypatch, text, expected):
 
     monkeypatch.setattr(paths.metadata, "distribution", lambda name: Dist())
     assert paths._installed_from() == expected
+
+
+# --------------------------------------------------------------------------------------
+# scripts/check_dist.py, which `make test-wheel` runs on the built sdist and wheel
+
+
+def test_check_dist_passes_the_wheel_and_reads_its_metadata(wheel, capsys):
+    check = load_script("scripts", "check_dist")
+    assert check.check_wheel(ROOT, wheel) == []
+    line = capsys.readouterr().out
+    assert "extras ['book', 'charts', 'models', 'realdata', 'test']" in line
+    assert "core ['numpy', 'platformdirs', 'scikit-learn', 'scipy']" in line
+
+
+def test_check_dist_names_a_lost_config_a_stray_file_and_a_missing_command(
+    wheel, tmp_path
+):
+    check = load_script("scripts", "check_dist")
+    broken = tmp_path / wheel.name
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(broken, "w") as out:
+        for item in src.infolist():
+            if item.filename.endswith(("mad-cnn.json", "entry_points.txt")):
+                continue
+            out.writestr(item, src.read(item))
+        out.writestr("tests/test_x.py", "")
+    problems = check.check_wheel(ROOT, broken)
+    assert "wheel lacks gaplab/training/model_configs/mad-cnn.json" in problems
+    assert "wheel carries tests/test_x.py" in problems
+    assert any(p.startswith("entry_points.txt lacks") for p in problems), problems

@@ -15,7 +15,6 @@ from gaplab.storage import check_output_dir
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "record",
-        help="execute chapters at a profile (the papers' scale on a GPU) and record their results",
         description="Execute each chapter at --profile and write data/recorded/<profile>/<chapter>.json: "
         "every glued value, every claim verdict, the device, precision, date, commit and wall time. "
         "A chapter already recorded at this commit is skipped (unless --force), so a session that "

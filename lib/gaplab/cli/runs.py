@@ -37,7 +37,6 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser(
         "cache",
-        help="list, prepare, export, import and prune trained runs",
         description="The run cache: the trained MAD models the chapters load instead of training. "
         "GAPLAB_CACHE may name several directories (separated by os.pathsep): runs "
         "load from each in order, new ones go to the first writable one.",

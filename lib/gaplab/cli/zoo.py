@@ -1,12 +1,16 @@
-"""``python -m gaplab report``: the modality gap, object bias and performance of one model on real data."""
+"""``gaplab report``: the modality gap, object bias and performance of one model on real data.
+
+``--embeddings`` runs on the core install (numpy, scipy, scikit-learn); ``--model`` needs the models
+extra (torch, open_clip), imported by :func:`gaplab.zoo.report.report` when it encodes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from gaplab.cli.extras import needs_extra
 from gaplab.storage import check_output_dir
-from gaplab.zoo.datasets import KINDS
 from gaplab.zoo.report import (
     DEFAULT_LOGIT_SCALE,
     format_table,
@@ -16,6 +20,14 @@ from gaplab.zoo.report import (
 
 
 def _kinds_help() -> str:
+    try:
+        # lazy: the readers need the models extra (PIL, torchvision); --help does not
+        from gaplab.zoo.datasets import KINDS
+    except ModuleNotFoundError as exc:
+        line = needs_extra(exc, "reading data sets (--data)")
+        if line is None:
+            raise
+        return f"data kinds (--data KIND:PATH): {line}"
     return "data kinds (--data KIND:PATH):\n" + "\n".join(
         f"  {k:<10} {v}" for k, v in KINDS.items()
     )
@@ -24,14 +36,13 @@ def _kinds_help() -> str:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "report",
-        help="measure an open_clip model (or precomputed embeddings) on real data",
         description="Encode each data set with an open_clip model and report its modality gap (L2M, L2I, RMG, "
         "linear separability, gap dimensions, logits entropy), object bias (MOAD) and performance "
         "(retrieval R@1, zero-shot accuracy). Embeddings are cached (GAPLAB_EMBED_CACHE).",
         epilog=_kinds_help() + "\n\nexamples:\n"
-        "  python -m gaplab report --model ViT-B-32 --pretrained laion2b_s34b_b79k \\\n"
+        "  gaplab report --model ViT-B-32 --pretrained laion2b_s34b_b79k \\\n"
         "      --data coco:~/data/coco --data mitstates:~/data/mit-states --out reports/vitb32\n"
-        "  python -m gaplab report --embeddings data/liang2022-embeddings/features_clip.npy",
+        "  gaplab report --embeddings data/liang2022-embeddings/features_clip.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -125,8 +136,11 @@ def run(args) -> int:
             )
         if not args.data:
             raise ValueError(
-                "give at least one --data KIND:PATH (see python -m gaplab report --help for the kinds)"
+                "give at least one --data KIND:PATH (see gaplab report --help for the kinds)"
             )
+        # lazy: a missing models extra is named here, before the note below
+        from gaplab.zoo import models  # noqa: F401
+
         if args.pretrained is None:
             # said before the encoding starts, not only in the table at its end
             print(

@@ -1,4 +1,4 @@
-"""A model's modality gap, object bias and performance on real data: what ``python -m gaplab report`` prints.
+"""A model's modality gap, object bias and performance on real data: what ``gaplab report`` prints.
 
 Every number is a gaplab.metrics measure of the embeddings, computed as Schrodi et al. (2025) do per data kind
 (analysis/gap_precompute.py and analysis/object_bias_precompute.py in lmb-freiburg/two-effects-one-trigger):
@@ -27,10 +27,6 @@ from gaplab import metrics as M
 from gaplab.metrics.closing import closing_table
 from gaplab.metrics.entropy import logits_entropy
 from gaplab.storage import atomic_write_json
-from gaplab.zoo import datasets as D
-from gaplab.zoo.datasets import load_data
-from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts
-from gaplab.zoo.models import load_model
 
 __all__ = [
     "TEMPLATES",
@@ -174,6 +170,10 @@ def measure_data(
     """Encode ``data`` (a gaplab.zoo.datasets reader's result) under ``loaded`` and measure it. ``closing``:
     for attribute data also closing the gap with the mean gap vector and ideal words
     (:func:`gaplab.metrics.closing.closing_table`), which encodes every attribute-object prompt."""
+    # lazy, both: encoding needs the models extra; the measures run on the core install
+    from gaplab.zoo import datasets as D
+    from gaplab.zoo.encode import class_embeddings, encode_images, encode_texts  # lazy
+
     kw = {"cache": cache, "progress": progress}
     img = encode_images(
         loaded, data.images, describe=_describe(data), batch_size=batch_size, **kw
@@ -241,6 +241,9 @@ def report(
 ) -> dict:
     """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"); write
     ``out_dir/report.json`` when ``out_dir`` is given. Every data set is checked before the model loads."""
+    from gaplab.zoo.datasets import load_data  # lazy and first, as in measure_data
+    from gaplab.zoo.models import load_model  # lazy: the models extra (torch)
+
     specs = list(data_specs)
     if not specs:
         raise ValueError("give at least one data set (--data KIND:PATH)")
@@ -380,7 +383,15 @@ def report_embeddings(
 ) -> dict:
     """The report of precomputed embeddings whose rows i are a matched (image, text) pair: a .npy array of
     shape (2, N, d) like the book's shipped ``data/liang2022-embeddings/features_*.npy``, or a .npz file with
-    (N, d) arrays ``image`` and ``text``."""
+    (N, d) arrays ``image`` and ``text``.
+
+    Examples:
+        >>> import os, tempfile, numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "pairs.npz")
+        >>> np.savez(path, image=np.tile([1.0, 0], (4, 1)), text=np.tile([0, 1.0], (4, 1)))
+        >>> round(report_embeddings(path)["data"]["embeddings"]["l2m"], 4)  # sqrt(2)
+        1.4142
+    """
     p = Path(path).expanduser()
     if p.is_dir():
         raise IsADirectoryError(
@@ -502,7 +513,17 @@ def _columns(rows: list[list[str]]) -> list[str]:
 def format_table(result: dict) -> str:
     """The report as plain text: what was measured (model, weights, logit scale), one
     row per measure and one column per data set, a footnote for every "-" saying why
-    that value is missing, and the closing-the-gap tables when there are any."""
+    that value is missing, and the closing-the-gap tables when there are any.
+
+    Examples:
+        >>> data = {"x": {"kind": "captions", "n": 6, "l2m": 0.5}}
+        >>> table = format_table({"embeddings": "x.npy", "logit_scale": 100.0, "data": data})
+        >>> print("\\n".join(table.splitlines()[3:]))  # below the header: what was measured
+        measure      x
+        --------------
+        images       6
+        L2M      0.500
+    """
     sets = result["data"]
     names = list(sets)
     rows = [["measure", *names]]
