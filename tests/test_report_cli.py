@@ -566,13 +566,14 @@ def test_the_extra_named_is_the_missing_modules_own():
         "report", "--model", TINY, "--data", "coco:/x", blocked=["torch", "open_clip"]
     )
     assert code == 2 and "(torch is not installed)" in err
-    # the charts extra is what the book's catalogue misses first for `gaplab cache`
-    code, _, err = _core_only("cache", "where", blocked=["IPython", "altair"])
-    assert code == 2
-    assert err == (
-        "error: gaplab cache needs the charts extra (ipython is not installed): "
-        'pip install "gaplab[charts]"'
-    )
+    # `gaplab cache` needs two extras: the line names both, whichever module was missing
+    for blocked in (["IPython", "altair"], ["torch"]):
+        code, _, err = _core_only("cache", "where", blocked=blocked)
+        assert code == 2
+        assert err.startswith(
+            "error: gaplab cache needs the models and charts extras ("
+        )
+        assert err.endswith('is not installed): pip install "gaplab[models,charts]"')
 
 
 def test_needs_extra_reads_the_extra_from_the_metadata():
@@ -591,6 +592,10 @@ def test_needs_extra_reads_the_extra_from_the_metadata():
     # a distribution no extra declares: named as itself
     assert needs_extra(ModuleNotFoundError(name="PIL"), "x", requires) == (
         'x needs pillow (PIL is not installed): pip install "pillow"'
+    )
+    # a command's known needs are named together, with the module that was missing
+    assert needs_extra(missing, "x", requires, wanted=("models", "charts")) == (
+        'x needs the models and charts extras (pandas is not installed): pip install "gaplab[models,charts]"'
     )
     # a module of no known distribution is a bug, not a missing install
     assert (

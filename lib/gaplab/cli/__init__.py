@@ -23,7 +23,7 @@ import zipfile
 from gaplab import __version__
 from gaplab.cli.extras import needs_extra
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "WANTS", "main"]
 
 #: the subcommands and the line ``gaplab --help`` shows for each (without importing them)
 COMMANDS = {
@@ -32,6 +32,10 @@ COMMANDS = {
     "record": "execute chapters at a profile (the papers' scale on a GPU) and record "
     "their results",
 }
+
+#: the extras a subcommand needs whatever its arguments (report's depend on them: its
+#: missing module names its own extra)
+WANTS = {"cache": ("models", "charts"), "record": ("book",)}
 
 
 def main(argv=None) -> int:
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
         args = _parser(module).parse_args(argv)
         return module.run(args)
     except ModuleNotFoundError as exc:
-        line = needs_extra(exc, _doing(command, args))
+        line = needs_extra(exc, _doing(command, args), wanted=WANTS.get(command, ()))
         if line is None:
             return _internal_error(exc)
         print(f"error: {line}", file=sys.stderr)

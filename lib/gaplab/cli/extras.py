@@ -75,24 +75,31 @@ def extras_of(distribution: str, requires: list[str] | None = None) -> list[str]
 
 
 def needs_extra(
-    exc: ModuleNotFoundError, doing: str, requires: list[str] | None = None
+    exc: ModuleNotFoundError,
+    doing: str,
+    requires: list[str] | None = None,
+    wanted: tuple[str, ...] = (),
 ) -> str | None:
     """The line saying what ``doing`` (e.g. "gaplab report --model") needs, or None.
 
-    None when the missing module is none of :data:`DISTRIBUTIONS` (a module of gaplab's
-    own, or a typo: a bug, not an install to complete).
+    ``wanted``: the extras ``doing`` is known to need; when given, the line names all of
+    them, so that one install completes it (naming only the missing module's own extra
+    would send the user back for a second one). None when the missing module is none of
+    :data:`DISTRIBUTIONS` (a module of gaplab's own, or a typo: a bug, not an install to
+    complete).
     """
     module = (exc.name or "").split(".")[0]
     distribution = DISTRIBUTIONS.get(module)
     if distribution is None:
         return None
-    extras = extras_of(distribution, requires)
+    extras = list(wanted) or extras_of(distribution, requires)[:1]
     if not extras:
         return (
             f"{doing} needs {distribution} ({module} is not installed): "
             f'pip install "{distribution}"'
         )
+    plural = "s" if len(extras) > 1 else ""
     return (
-        f"{doing} needs the {extras[0]} extra ({distribution} is not installed): "
-        f'pip install "gaplab[{extras[0]}]"'
+        f"{doing} needs the {' and '.join(extras)} extra{plural} ({distribution} is "
+        f'not installed): pip install "gaplab[{",".join(extras)}]"'
     )
