@@ -73,7 +73,7 @@ print(f"profile: {prof.name}")
 # the temperature fixed at 0.01 (logit scale 100) as in Fahim et al.'s code (`src/config.py`: `temperature`
 # 0.01, `learnable_temperature` False). Every run is measured at step 0 too, before any training, so a gap that
 # training *creates* can be told from one the two towers start with and training merely keeps: two separately
-# seeded towers start in two different cones (the cone effect of {doc}`cone_effect`), a gap of their
+# seeded towers start in two different cones (the cone effect of {doc}`cone_temperature`), a gap of their
 # initialisation. Four set-ups:
 #
 # - **(i) same start, crop view**: the second tower starts as an exact copy of the first and reads a fixed crop
