@@ -18,6 +18,13 @@ from gaplab.metrics.gap import (
     neighbour_overlap,
     rmg,
 )
+from gaplab.metrics.remedies import (
+    center,
+    gap_statistics,
+    modality_means,
+    remove_gap_vector,
+    standardise,
+)
 from gaplab.metrics.retrieval import recall_at_k, zero_shot_accuracy
 from gaplab.metrics.uniformity import alignment, cross_uniformity, uniformity
 
@@ -25,20 +32,25 @@ __all__ = [
     "ablate",
     "ablation_curve",
     "alignment",
+    "center",
     "cross_uniformity",
     "gap_share",
+    "gap_statistics",
     "l2i",
     "l2m",
     "linear_separability",
     "logits_entropy",
     "mean_cosine",
     "mean_differences",
+    "modality_means",
     "moad",
     "neighbour_overlap",
     "random_ablation_curve",
     "recall_at_k",
+    "remove_gap_vector",
     "rmg",
     "similarity_contrast",
+    "standardise",
     "top_gap_dimensions",
     "uniformity",
     "zero_shot_accuracy",
