@@ -33,7 +33,12 @@ from gaplab.runs.cache import (
 from gaplab.runs.versions import code_version
 from gaplab.training.checkpoint import Checkpoint
 from gaplab.training.config import TrainConfig, TrainResult
-from gaplab.training.grid import describe_grid, group_grids, train_grid
+from gaplab.training.grid import (
+    describe_grid,
+    grid_refusal,
+    group_grids,
+    train_grid,
+)
 from gaplab.training.train import build_model, train
 
 __all__ = [
@@ -137,8 +142,21 @@ def describe(config: TrainConfig) -> str:
     'MAD k=3 seed 0, 20 steps, logit scale 10 frozen'
     """
     parts = [f"MAD k={config.k} seed {config.seed}", f"{config.steps} steps"]
-    if config.temperature != "learnable":
+    if config.temperature_end is not None:
+        parts.append(
+            f"logit scale scheduled from {float(config.temperature):g} to "
+            f"{float(config.temperature_end):g}"
+        )
+    elif config.temperature != "learnable":
         parts.append(f"logit scale {float(config.temperature):g} frozen")
+    if config.temperature_param != "exp":
+        parts.append(f"{config.temperature_param} temperature")
+    if config.loss != "clip":
+        parts.append(f"{config.loss} loss")
+    if config.swap_prob:
+        parts.append(f"{config.swap_mode} modality swap p={config.swap_prob:g}")
+    if config.embed_norm:
+        parts.append("embedding normalisation")
     if config.object_factor != "digit":
         parts.append(f"{config.object_factor} as the object")
     for name in ("uniformity", "alignment", "cross_uniformity"):
@@ -288,6 +306,9 @@ def _train_in_grids(configs: dict, desc: str, progress: bool, device) -> dict:
             if run_key(config) in {s.key for _, s in slots.values()}:
                 continue
             if is_stored(run_key(config)):
+                continue
+            # a run a grid cannot train (grid_refusal names why) is left to the single-run path
+            if grid_refusal(config) is not None:
                 continue
             found, slot = find_or_reserve(
                 run_key(config),

@@ -2,8 +2,12 @@
 
 :class:`MADRecipe` holds the settings every MAD run has (data, model preset, optimiser schedule, evaluation) and
 builds them from a profile (:meth:`MADRecipe.from_profile`); :class:`TrainConfig` adds what a CLIP on images and
-captions varies (caption attributes ``k``, loss terms, fine-tuning), and the same-modality control
-(:class:`gaplab.experiments.samemodality.SameModalityConfig`) adds its two towers' settings to the same recipe.
+captions varies (caption attributes ``k``, loss terms, fine-tuning, the training-time remedies of the gap), and the
+same-modality control (:class:`gaplab.experiments.samemodality.SameModalityConfig`) adds its two towers' settings
+to the same recipe.
+
+The remedies' defaults (no schedule, ``exp``, no swapping, CLIP's loss, no normalisation layer) train exactly as
+the trainer did before they existed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 
 from gaplab.data.mad import FACTORS, GLYPH_SOURCES
 from gaplab.profiles import resolve_profile
-from gaplab.training.models import MAD_PRESETS, check_temperature
+from gaplab.training.models import MAD_PRESETS, TEMPERATURE_PARAMS, check_temperature
 
 __all__ = [
     "FinalEvaluation",
@@ -25,7 +29,18 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "check_positive_ints",
+    "LOSSES",
+    "SWAP_MODES",
 ]
+
+#: the contrastive losses a MAD run trains with: CLIP's softmax loss, or SigLIP's sigmoid loss (Zhai et al. 2023)
+LOSSES = ("clip", "sigmoid")
+#: Yaras et al.'s two ways of swapping between the modalities' embeddings (see :func:`gaplab.training.step.swap_modalities`)
+SWAP_MODES = ("hard", "soft")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def check_positive_ints(cfg, names) -> None:
@@ -129,6 +144,24 @@ class TrainConfig(MADRecipe):
     #: close the gap at initialisation as Liang et al. (2022, Sec. 4.4) do: an orthogonal map of the text
     #: embeddings onto their images', folded into the text projection before the first step
     align_init: bool = False
+    #: temperature scheduling (Yaras et al. 2025, the scheduling rows of their Table 2): instead of being learned,
+    #: the temperature 1/scale goes linearly from 1/``temperature`` (a number: the start's logit scale) to
+    #: 1/``temperature_end`` over the run's steps (see :func:`gaplab.training.step.scheduled_logit_scale`).
+    #: None: no schedule
+    temperature_end: float | None = None
+    #: how a learnable logit scale is parameterised: "exp" (CLIP) or "softplus" (Yaras et al.'s
+    #: reparameterisation; see :data:`gaplab.training.models.TEMPERATURE_PARAMS`)
+    temperature_param: str = "exp"
+    #: modality swapping (Yaras et al. 2025): the probability that a training step swaps entries between the
+    #: image and text embeddings of its pairs before the loss (:func:`gaplab.training.step.swap_modalities`)
+    swap_prob: float = 0.0
+    #: "hard" (entries exchanged, each with probability 1/2) or "soft" (entries mixed with uniform weights)
+    swap_mode: str = "hard"
+    #: "clip" (softmax cross-entropy both ways) or "sigmoid" (SigLIP, with a learnable logit bias)
+    loss: str = "clip"
+    #: a normalisation layer on each encoder's embedding, as in I0T's trainable variant (An et al. 2025; see
+    #: :func:`gaplab.training.models.add_embedding_norm`)
+    embed_norm: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -157,6 +190,64 @@ class TrainConfig(MADRecipe):
                 self,
                 "align_init",
                 "a fine-tuning run starts from trained weights; aligning them is not this experiment",
+            )
+        self._check_remedies()
+
+    def _check_remedies(self) -> None:
+        if self.temperature_end is not None:
+            if not (_is_number(self.temperature_end) and self.temperature_end > 0):
+                _bad(
+                    self,
+                    "temperature_end",
+                    "it must be a positive logit scale to end the schedule at, or None",
+                )
+            if self.temperature == "learnable":
+                _bad(
+                    self,
+                    "temperature_end",
+                    "a schedule replaces the learned temperature: give temperature=<the logit scale it "
+                    "starts at> (a number), not 'learnable'",
+                )
+            if self.temperature_param != "exp":
+                _bad(
+                    self,
+                    "temperature_end",
+                    f"a scheduled temperature is not learned, so temperature_param="
+                    f"{self.temperature_param!r} would change nothing; leave it 'exp'",
+                )
+        if self.temperature_param not in TEMPERATURE_PARAMS:
+            _bad(
+                self,
+                "temperature_param",
+                f"choose one of {', '.join(TEMPERATURE_PARAMS)}",
+            )
+        if self.temperature_param != "exp" and self.temperature != "learnable":
+            _bad(
+                self,
+                "temperature_param",
+                "a reparameterisation changes how a learned temperature moves; a frozen one "
+                f"(temperature={self.temperature!r}) does not move: use temperature='learnable'",
+            )
+        if not (_is_number(self.swap_prob) and 0.0 <= self.swap_prob <= 1.0):
+            _bad(self, "swap_prob", "it must be a probability in [0, 1]")
+        if self.swap_mode not in SWAP_MODES:
+            _bad(self, "swap_mode", f"choose one of {', '.join(SWAP_MODES)}")
+        if self.swap_mode != "hard" and not self.swap_prob:
+            _bad(
+                self,
+                "swap_mode",
+                "it has no effect without swapping: give swap_prob > 0, or leave swap_mode 'hard'",
+            )
+        if self.loss not in LOSSES:
+            _bad(self, "loss", f"choose one of {', '.join(LOSSES)}")
+        if not isinstance(self.embed_norm, bool):
+            _bad(self, "embed_norm", "it must be True or False")
+        if self.embed_norm and self.align_init:
+            _bad(
+                self,
+                "embed_norm",
+                "align_init folds a rotation into the text projection, and the normalisation layer after "
+                "the projection (per coordinate) does not keep a rotation; choose one of the two",
             )
 
 

@@ -18,7 +18,11 @@ from gaplab.metrics.entropy import logits_entropy
 from gaplab.metrics.gap import l2m, rmg
 from gaplab.metrics.retrieval import zero_shot_accuracy
 from gaplab.training.config import TrainConfig
-from gaplab.training.models import calibrate_batchnorm, mad_image_input
+from gaplab.training.models import (
+    calibrate_batchnorm,
+    logit_scale_value,
+    mad_image_input,
+)
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 
 __all__ = [
@@ -116,13 +120,20 @@ def class_prompts(
 
 def evaluate(model, ev, tokenizer, device) -> dict:
     """A run's numbers on its evaluation set ``ev`` (:func:`eval_set`): L2M, RMG, logit scale, logits entropy
-    and zero-shot digit accuracy."""
+    and zero-shot digit accuracy; and, for a model with SigLIP's logit bias, that bias.
+
+    The logit scale is the one the model's parameter stands for (``ev["temperature_param"]``, CLIP's ``exp``
+    when absent), capped at 100 as in training; under a temperature schedule it is the scale of the last step
+    taken. The entropy is of the softmax over captions, which a bias shared by all pairs leaves unchanged."""
     img, txt = encode(model, ev["images"], ev["tokens"])
-    scale = float(model.logit_scale.detach().exp().clamp(max=100))
+    raw = model.logit_scale.detach()
+    scale = float(
+        logit_scale_value(raw, ev.get("temperature_param", "exp")).clamp(max=100)
+    )
     digits = class_prompts(
         model, "digit", tokenizer, device, k=ev["k"], object_factor=ev["object_factor"]
     )
-    return {
+    out = {
         "l2m": l2m(img, txt),
         "rmg": rmg(img, txt),
         "logit_scale": scale,
@@ -131,6 +142,10 @@ def evaluate(model, ev, tokenizer, device) -> dict:
             img, digits, ev["factors"]["digit"].cpu().numpy()
         ),
     }
+    bias = getattr(model, "logit_bias", None)
+    if bias is not None:
+        out["logit_bias"] = float(bias.detach())
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -157,6 +172,7 @@ def eval_set(cfg: TrainConfig, tokenizer, device) -> dict:
         "tokens": tokens,
         "k": cfg.k,
         "object_factor": cfg.object_factor,
+        "temperature_param": cfg.temperature_param,
     }
 
 

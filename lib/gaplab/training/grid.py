@@ -22,6 +22,7 @@ import time
 import torch
 
 from gaplab.training.grid_stack import GridError, StackedRuns, grid_step, stacked_losses
+from gaplab.training.step import logit_scale_cap
 from gaplab.training.train import (
     TrainConfig,
     TrainResult,
@@ -37,6 +38,7 @@ from gaplab.training.train import (
 __all__ = [
     "GridError",
     "StackedRuns",
+    "grid_refusal",
     "grid_signature",
     "grid_step",
     "group_grids",
@@ -60,6 +62,20 @@ PER_RUN = frozenset(
         "temperature",
     }
 )
+
+
+def grid_refusal(cfg: TrainConfig) -> str | None:
+    """Why ``cfg`` cannot be trained in a grid, naming the option, or None when it can.
+
+    Two remedies depend on the step inside the loss and are left to single runs: a temperature schedule (each
+    step sets the scale) and modality swapping (each step draws its own swap). The sigmoid loss, the softplus
+    temperature and the normalisation layers run in grids like the plain loss.
+    """
+    if cfg.temperature_end is not None:
+        return "temperature_end (a temperature schedule sets the logit scale at every step)"
+    if cfg.swap_prob:
+        return "swap_prob (modality swapping draws a swap at every step)"
+    return None
 
 
 def grid_signature(cfg: TrainConfig) -> tuple:
@@ -93,6 +109,13 @@ def group_grids(configs: dict, max_size: int = 16) -> list[list]:
 def _check(configs: list[TrainConfig]) -> None:
     if not configs:
         raise GridError("a grid needs at least one run")
+    for cfg in configs:
+        why = grid_refusal(cfg)
+        if why:
+            raise GridError(
+                f"this run cannot be trained in a grid: {why}. Train it alone "
+                "(gaplab.training.train.train); gaplab.runs.get_or_train_all does so by itself"
+            )
     first = grid_signature(configs[0])
     for cfg in configs[1:]:
         if grid_signature(cfg) != first:
@@ -156,13 +179,14 @@ def _train_grid(configs, run_dirs, inits, device, progress, stop_after):
         )
     stack = StackedRuns([r.model for r in runs], [r.opt for r in runs], cfg)
     losses_of = stacked_losses(stack, cfg, precision)
+    cap = logit_scale_cap(cfg)
 
     def step(i):
         set_learning_rate(stack.opt, i, cfg)
         batches = [draw_batch(r) for r in runs]
         images = torch.stack([b[0] for b in batches])
         tokens = torch.stack([b[1] for b in batches])
-        return grid_step(stack, losses_of, images, tokens, scaler)
+        return grid_step(stack, losses_of, images, tokens, scaler, cap)
 
     def evaluate(done, means):
         stack.unstack_into(runs)

@@ -9,6 +9,7 @@ one optimiser step for all of them.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
 import torch
@@ -114,25 +115,32 @@ class StackedRuns:
 
 def stacked_losses(stack: StackedRuns, cfg: TrainConfig, precision: Precision):
     """The K runs' training losses from the stacked (params, buffers) and (K, B, ...) images and tokens: the
-    single run's encoding and loss (:func:`gaplab.training.train.batch_embeddings`, :func:`gaplab.training.train.training_loss`)
-    mapped over the stack, with only the towers under ``precision``'s autocast, as in a single run."""
+    single run's encoding and loss (:func:`gaplab.training.train.batch_embeddings`,
+    :func:`gaplab.training.train.training_loss`) mapped over the stack, with only the towers under
+    ``precision``'s autocast, as in a single run. SigLIP's logit bias, when the runs have one, is stacked
+    like the logit scale."""
 
     def one(params, buffers, images, tokens):
         state = {f"model.{k}": v for k, v in {**params, **buffers}.items()}
         with precision_autocast(images.device, precision):
             img, txt = functional_call(stack.encoders, state, (images, tokens))
-        return training_loss(img, txt, params["logit_scale"], cfg)
+        return training_loss(
+            img, txt, params["logit_scale"], cfg, params.get("logit_bias")
+        )
 
     return vmap(one)
 
 
-def grid_step(stack: StackedRuns, losses_of, images, tokens, scaler) -> torch.Tensor:
-    """One optimiser step of every run in the stack; returns the K losses (on the device)."""
+def grid_step(
+    stack: StackedRuns, losses_of, images, tokens, scaler, cap: float = math.log(100.0)
+) -> torch.Tensor:
+    """One optimiser step of every run in the stack; returns the K losses (on the device). ``cap``: the
+    logit-scale parameter's largest value (:func:`gaplab.training.step.logit_scale_cap` of the grid's config)."""
     stack.encoders.train()
     with warnings.catch_warnings():
         # the CPU's fused attention has no vmap rule yet: torch runs it once per run instead, and says so
         warnings.filterwarnings("ignore", message="There is a performance drop")
         per_run = losses_of(stack.params, stack.buffers, images, tokens)
     # each run's weights reach only its own loss, so the gradient of the sum is each run's own gradient
-    apply_gradients(per_run.sum(), stack.opt, scaler, stack.params["logit_scale"])
+    apply_gradients(per_run.sum(), stack.opt, scaler, stack.params["logit_scale"], cap)
     return per_run.detach()

@@ -1,13 +1,17 @@
-"""Training losses: CLIP's symmetric contrastive loss and the uniformity / alignment terms of Wang and Isola
-(2020) as Fahim et al. (2024) add them to it. Inputs are L2-normalised embeddings of matched rows."""
+"""Training losses: CLIP's symmetric contrastive loss, SigLIP's sigmoid loss (through open_clip), and the
+uniformity / alignment terms of Wang and Isola (2020) as Fahim et al. (2024) add them to it. Inputs are
+L2-normalised embeddings of matched rows."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
     "clip_loss",
+    "sigmoid_loss",
     "swap_symmetric_clip_loss",
     "uniformity",
     "cross_uniformity",
@@ -22,6 +26,34 @@ def clip_loss(
     logits = logit_scale * img @ txt.t()
     target = torch.arange(len(img), device=img.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+@functools.cache
+def _siglip():
+    # open_clip takes seconds to import: only a run with the sigmoid loss needs it here
+    from open_clip.loss import SigLipLoss
+
+    return SigLipLoss()
+
+
+def sigmoid_loss(
+    img: torch.Tensor,
+    txt: torch.Tensor,
+    logit_scale: torch.Tensor,
+    logit_bias: torch.Tensor,
+) -> torch.Tensor:
+    """SigLIP's loss (Zhai et al. 2023, Sec. 3.2) on one batch, computed by ``open_clip.loss.SigLipLoss``.
+
+    Every pair (i, j) is a binary decision with label z_ij = 1 on the diagonal (a matched pair) and -1 off it,
+    on the logit ``logit_scale * img_i . txt_j + logit_bias``; the loss is
+    ``-sum_ij log sigmoid(z_ij * logit_ij) / n`` for a batch of n pairs (the SigLIP paper's normalisation by
+    the batch size, which open_clip keeps). One process: no exchange of text embeddings between devices.
+    """
+    if img.shape != txt.shape:
+        raise ValueError(
+            f"img and txt must be matched rows of one shape; got {tuple(img.shape)} and {tuple(txt.shape)}"
+        )
+    return _siglip()(img, txt, logit_scale, logit_bias)
 
 
 def swap_symmetric_clip_loss(

@@ -41,6 +41,8 @@ from gaplab.training.evaluate import (
 from gaplab.training.models import (
     calibrate_batchnorm,
     create_mad_model,
+    logit_scale_param,
+    logit_scale_value,
     set_temperature,
 )
 from gaplab.training.precision import Precision, choose_precision, make_scaler
@@ -62,6 +64,7 @@ __all__ = [
     "train",
     "prepare_run",
     "build_model",
+    "load_start_weights",
     "init_weights_path",
     "run_steps",
     "draw_batch",
@@ -142,15 +145,55 @@ class RunState:
 
 
 def build_model(cfg: TrainConfig, device) -> torch.nn.Module:
-    """The freshly initialised MAD model of ``cfg`` (its preset, seed, temperature and embedding size): the
-    model a run starts from, and the shape a stored run's weights are loaded into."""
+    """The freshly initialised MAD model of ``cfg`` (its preset, seed, temperature and its parameterisation,
+    embedding size, SigLIP's logit bias for the sigmoid loss, I0T's normalisation layers): the model a run
+    starts from, and the shape a stored run's weights are loaded into."""
     return create_mad_model(
         cfg.preset,
         temperature=cfg.temperature,
         seed=cfg.seed,
         device=device,
         embed_dim=cfg.embed_dim,
+        temperature_param=cfg.temperature_param,
+        loss=cfg.loss,
+        embed_norm=cfg.embed_norm,
     )
+
+
+#: what a fine-tuning run may add to the weights it starts from, or leave out of them: the parameters and
+#: buffers of a remedy the start run was trained without (or with)
+_REMEDY_STATE = ("logit_bias", "image_norm.", "text_norm.")
+
+
+def load_start_weights(model, state: dict, cfg: TrainConfig) -> None:
+    """Load a stored run's ``state`` (a ``final.pt`` or checkpoint) into ``model``, the fresh model of the
+    fine-tuning run ``cfg``.
+
+    The start run may have been trained without a remedy this run has, or with one it lacks: SigLIP's logit
+    bias and I0T's normalisation layers then keep their fresh values, or are dropped. Its logit scale is
+    carried over as the scale it stood for, read with the parameterisation the start run's stored config names
+    (CLIP's ``exp`` when it names none); any other difference between the two models is an error.
+    """
+    weights = dict(state["model"])
+    fit = "(another preset or embedding size?)"
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:
+        # torch refuses tensors of another shape even when it lets keys be missing
+        raise ValueError(
+            f"the start weights do not fit this run's model {fit}: {str(exc)[:300]}"
+        ) from None
+    odd = [k for k in [*missing, *unexpected] if not k.startswith(_REMEDY_STATE)]
+    if odd:
+        raise ValueError(
+            f"the start weights do not fit this run's model {fit}: "
+            f"{', '.join(sorted(odd)[:6])} differ"
+        )
+    before = (state.get("config") or {}).get("temperature_param", "exp")
+    if before != cfg.temperature_param and "logit_scale" in weights:
+        scale = float(logit_scale_value(weights["logit_scale"].float(), before))
+        with torch.no_grad():
+            model.logit_scale.fill_(logit_scale_param(scale, cfg.temperature_param))
 
 
 def init_weights_path(cfg: TrainConfig, init_weights=None) -> Path | None:
@@ -180,9 +223,9 @@ def prepare_run(cfg: TrainConfig, run_dir, device, init_weights=None) -> RunStat
     init = init_weights_path(cfg, init_weights)
     if init is not None:
         state = torch.load(init, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
+        load_start_weights(model, state, cfg)
         # the new run's temperature mode wins over the old run's
-        set_temperature(model, cfg.temperature)
+        set_temperature(model, cfg.temperature, cfg.temperature_param)
     opt = make_optimizer(model, cfg)
     precision = choose_precision(device)
     scaler = make_scaler(precision, device)
@@ -223,7 +266,15 @@ def _measured_at_start(model, data: MADSet, cfg: TrainConfig, tokenizer):
         align_text_to_images(model, data, cfg, tokenizer)
     # measured on a copy whose BatchNorm statistics come from training images: the defaults are meaningless
     initial = copy.deepcopy(model)
-    calibrate_batchnorm(initial, data.images[: min(len(data.images), 2048)])
+    images = data.images[: min(len(data.images), 2048)]
+    tokens = None
+    if cfg.embed_norm:
+        # the text tower's normalisation layer needs captions; drawn from a generator of their own, so the
+        # training stream is the one a run without the layer draws
+        gen = torch.Generator(device=images.device).manual_seed(cfg.seed + 3)
+        factors = {name: v[: len(images)] for name, v in data.factors.items()}
+        tokens = caption_tokens(factors, cfg.k, tokenizer, gen, cfg.object_factor)
+    calibrate_batchnorm(initial, images, tokens=tokens)
     return initial
 
 
@@ -332,7 +383,7 @@ def _train(
         set_learning_rate(run.opt, i, cfg)
         images, tokens = draw_batch(run)
         return train_step(
-            run.model, run.opt, images, tokens, cfg, run.precision, run.scaler
+            run.model, run.opt, images, tokens, cfg, run.precision, run.scaler, step=i
         )
 
     run_steps(
