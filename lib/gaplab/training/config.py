@@ -144,6 +144,9 @@ class TrainConfig(MADRecipe):
     #: close the gap at initialisation as Liang et al. (2022, Sec. 4.4) do: an orthogonal map of the text
     #: embeddings onto their images', folded into the text projection before the first step
     align_init: bool = False
+    #: Yaras et al.'s three remedies below: their method section could not be read offline, so the forms follow
+    #: a secondary summary of the paper (and the softplus of a project that implements it) and are the book's
+    #: reading until checked against the paper.
     #: temperature scheduling (Yaras et al. 2025, the scheduling rows of their Table 2): instead of being learned,
     #: the temperature 1/scale goes linearly from 1/``temperature`` (a number: the start's logit scale) to
     #: 1/``temperature_end`` over the run's steps (see :func:`gaplab.training.step.scheduled_logit_scale`).
