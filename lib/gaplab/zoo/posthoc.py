@@ -10,10 +10,7 @@ the report says which remedy it applied and shows retrieval (and zero-shot accur
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
-import numpy as np
+import functools
 
 from gaplab.metrics import remedies as R
 from gaplab.zoo.report import (
@@ -22,9 +19,8 @@ from gaplab.zoo.report import (
     measure_attributes,
     measure_captions,
     measure_classes,
-    measure_data,
+    report,
     report_embeddings,
-    weights_source,
     write_report,
 )
 
@@ -161,45 +157,21 @@ def posthoc_report(
     measured (``remedy``: a key of :data:`REMEDIES`); each data set keeps its measures before the remedy
     under ``before``, and ``posthoc`` names the remedy. The closing table is not offered here: it moves class
     vectors by a gap vector of its own."""
-    _remedy(remedy)
-    from gaplab.zoo.datasets import load_data  # lazy: the readers need the models extra
-    from gaplab.zoo.models import load_model  # lazy: the models extra (torch)
-
-    specs = list(data_specs)
-    if not specs:
-        raise ValueError("give at least one data set (--data KIND:PATH)")
-    sets = [load_data(s, download=download, limit=limit) for s in specs]
-    start = time.perf_counter()
-    loaded = load_model(model, pretrained, device=device)
-    result = {
-        "model": model,
-        "pretrained": pretrained,
-        "weights": loaded.weights,
-        "weights_source": weights_source(pretrained, loaded.weights),
-        "logit_scale": loaded.logit_scale,
-        "device": str(loaded.device),
-        "posthoc": _about(remedy),
-        "data": {},
-    }
-    for spec, data in zip(specs, sets):
-        before, emb = measure_data(
-            loaded,
-            data,
-            templates=templates,
-            batch_size=batch_size,
-            cache=cache,
-            progress=progress,
-            with_embeddings=True,
-        )
-        name, i = data.kind, 2
-        while (
-            name in result["data"]
-        ):  # the same kind twice: numbered as the report numbers it
-            name, i = f"{data.kind}-{i}", i + 1
-        result["data"][name] = _remeasure(
-            remedy, {**before, "spec": spec}, emb, data, loaded.logit_scale
-        )
-    result["seconds"] = round(time.perf_counter() - start, 1)
+    _remedy(remedy)  # before any data set is read or model loaded
+    result = report(
+        model,
+        pretrained,
+        data_specs,
+        device=device,
+        limit=limit,
+        templates=templates,
+        batch_size=batch_size,
+        download=download,
+        cache=cache,
+        progress=progress,
+        then=functools.partial(_remeasure, remedy),
+    )
+    result["posthoc"] = _about(remedy)
     if out_dir is not None:
         write_report(result, out_dir)
     return result
@@ -225,19 +197,9 @@ def posthoc_report_embeddings(
         (0.075, 0.15)
     """
     _remedy(remedy)
-    # the plain report reads and checks the file, and gives the measures before the remedy
-    result = report_embeddings(path, logit_scale=logit_scale)
-    file = Path(result["embeddings"])
-    loaded = np.load(file, allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            pair = (loaded["image"], loaded["text"])
-    else:
-        pair = (loaded[0], loaded[1])
-    before = result["data"]["embeddings"]
-    emb = {"image": pair[0], "text": pair[1]}
+    then = functools.partial(_remeasure, remedy)
+    result = report_embeddings(path, logit_scale=logit_scale, then=then)
     result["posthoc"] = _about(remedy)
-    result["data"]["embeddings"] = _remeasure(remedy, before, emb, None, logit_scale)
     if out_dir is not None:
         write_report(result, out_dir)
     return result

@@ -238,9 +238,11 @@ def report(
     cache: bool = True,
     closing: bool = False,
     progress: bool = True,
+    then=None,
 ) -> dict:
-    """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"); write
-    ``out_dir/report.json`` when ``out_dir`` is given. Every data set is checked before the model loads."""
+    """Measure one open_clip model on each data set of ``data_specs`` ("kind:PATH"), each checked before the model
+    loads; write ``out_dir/report.json`` when ``out_dir`` is given. ``then(measures, embeddings, data,
+    logit_scale)``, when given, replaces each data set's measures (gaplab.zoo.posthoc: after a remedy)."""
     from gaplab.zoo.datasets import load_data  # lazy and first, as in measure_data
     from gaplab.zoo.models import load_model  # lazy: the models extra (torch)
 
@@ -261,8 +263,7 @@ def report(
         "data": {},
     }
     for spec, data in zip(specs, sets):
-        name = _unique(result["data"], data.kind)
-        result["data"][name] = measure_data(
+        measured, emb = measure_data(
             loaded,
             data,
             templates=templates,
@@ -270,8 +271,12 @@ def report(
             cache=cache,
             closing=closing,
             progress=progress,
+            with_embeddings=True,
         )
-        result["data"][name]["spec"] = spec
+        measured["spec"] = spec
+        if then is not None:
+            measured = then(measured, emb, data, loaded.logit_scale)
+        result["data"][_unique(result["data"], data.kind)] = measured
     # measured, so that a survey can say how long a model takes on the device it ran on
     result["seconds"] = round(time.perf_counter() - start, 1)
     if out_dir is not None:
@@ -280,9 +285,8 @@ def report(
 
 
 def weights_source(pretrained: str | None, weights: str) -> dict:
-    """What weights were measured, for report.json: ``kind`` (tag, file or random), the
-    tag or the file with its full SHA-256, and ``description``, the line the table
-    shows.
+    """What weights were measured, for report.json: ``kind`` (tag, file or random), the tag or the file
+    with its full SHA-256, and ``description``, the line the table shows.
 
     ``weights``: :attr:`gaplab.zoo.models.LoadedModel.weights` (``sha256:<hex>`` for a
     file), so the checkpoint is not hashed twice."""
@@ -379,11 +383,11 @@ def _npy_pair(p: Path, loaded) -> tuple[np.ndarray, np.ndarray]:
 
 
 def report_embeddings(
-    path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None
+    path, *, logit_scale: float = DEFAULT_LOGIT_SCALE, out_dir=None, then=None
 ) -> dict:
     """The report of precomputed embeddings whose rows i are a matched (image, text) pair: a .npy array of
     shape (2, N, d) like the book's shipped ``data/liang2022-embeddings/features_*.npy``, or a .npz file with
-    (N, d) arrays ``image`` and ``text``.
+    (N, d) arrays ``image`` and ``text``. ``then``: as in :func:`report`, with no data set (None).
 
     Examples:
         >>> import os, tempfile, numpy as np
@@ -400,19 +404,16 @@ def report_embeddings(
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file {p} does not exist")
     img, txt = _read_embeddings(p)
+    measures = {"data": "embeddings", "root": str(p), "split": None}
+    measures.update(measure_captions(img, txt, logit_scale=logit_scale))
+    if then is not None:
+        measures = then(measures, {"image": img, "text": txt}, None, float(logit_scale))
     result = {
         "model": None,
         "pretrained": None,
         "embeddings": str(p),
         "logit_scale": float(logit_scale),
-        "data": {
-            "embeddings": {
-                "data": "embeddings",
-                "root": str(p),
-                "split": None,
-                **measure_captions(img, txt, logit_scale=logit_scale),
-            }
-        },
+        "data": {"embeddings": measures},
     }
     if out_dir is not None:
         write_report(result, out_dir)
@@ -564,9 +565,8 @@ _CLOSING_COLUMNS = [
 
 
 def format_closing(result: dict) -> str:
-    """The ``--closing`` results as plain text: per attribute data set, zero-shot
-    accuracy of attribute and object for each way of placing the class vectors; ""
-    when there are none."""
+    """The ``--closing`` results as plain text: per attribute data set, zero-shot accuracy of attribute
+    and object for each way of placing the class vectors; "" when there are none."""
     blocks = []
     for name, measures in result["data"].items():
         table = measures.get("closing")
