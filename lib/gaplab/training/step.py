@@ -4,7 +4,9 @@ prototype), the autocast precision, the loss with its optional terms, and the lo
 
 Two training-time remedies of the gap act here, both from Yaras et al. (2025): a temperature that follows a
 schedule instead of being learned (:func:`scheduled_logit_scale`) and modality swapping
-(:func:`swap_modalities`). SigLIP's sigmoid loss replaces CLIP's when the run's ``loss`` says so."""
+(:func:`swap_modalities`). SigLIP's sigmoid loss replaces CLIP's when the run's ``loss`` says so. Yaras et
+al.'s settings and table places quoted below come from a secondary summary of their paper (its method
+section could not be read offline): the book's reading until checked against the paper."""
 
 from __future__ import annotations
 
