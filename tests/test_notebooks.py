@@ -431,3 +431,29 @@ def test_student_notebook_checks_blank_and_worked_answers(executed, stem, monkey
     for label, (blank, worked) in said.items():
         assert "not answered yet" in blank, (label, blank)
         assert worked.endswith(": correct."), (label, worked)
+
+
+def test_remedies(executed, monkeypatch):
+    from gaplab.experiments import remedies as rem
+
+    _, g = executed("remedies")
+    assert g["remedy_ks"] == [1, 4] and g["remedy_seeds"] == 1
+    for name in [*rem.TRAINING_REMEDIES, *rem.POSTHOC_REMEDIES]:
+        key = f"remedy_{rem.slug(name)}"
+        assert 0 <= g[f"{key}_l2m"] <= 2 and 0 <= g[f"{key}_attribute_acc"] <= 1, name
+    assert g["remedy_pred_n"] == 2 * (len(rem.TRAINING_REMEDIES) - 1)
+    # the page's verdict is the test's, whichever way it comes out
+    holds = g["remedy_pred_rho_entropy"] > 0 and g["remedy_pred_p_entropy"] < 0.05
+    assert g["remedy_pred_verdict"] == ("supports" if holds else "does not support")
+    assert g["remedy_clip_l2m_mean_subtraction"] < g["remedy_clip_l2m_none"]
+    assert all(isinstance(g[f"remedy_best_{i}"], str) for i in range(len(rem.TASKS)))
+    # the glued numbers are the experiment module's on the chapter's own runs
+    _, run_cache = executed.details("remedies")
+    monkeypatch.setenv("GAPLAB_CACHE", str(run_cache))
+    runs = rem.remedy_runs("smoke", progress=False)
+    table = rem.remedy_table(runs)
+    swap = table[(table["remedy"] == "modality swapping") & (table["k"] == 1)]
+    assert g["remedy_modality_swapping_l2m"] == pytest.approx(swap["l2m"].iloc[0])
+    assert g["remedy_pred_rho_entropy"] == pytest.approx(
+        rem.entropy_prediction(table)["rho_entropy"]
+    )

@@ -42,6 +42,10 @@ class Profile:
     #: temperature moves than the other weights
     finetune_steps: int = 200
     finetune_temperature_lr_mult: float = 50.0
+    #: the imbalance levels (caption attributes k) and seeds of the remedies chapter's runs: the plain run and
+    #: one per training-time remedy at each; k = 1 is a strong imbalance, k = 4 a weak one
+    remedy_ks: tuple[int, ...] = (1,)
+    remedy_seeds: int = 1
     #: optimiser steps of the free-point toys (Liang et al.'s mismatched pairs), which take ~1 s per 1,000
     toy_steps: int = 1_000
 
@@ -62,6 +66,7 @@ PROFILES: dict[str, Profile] = {
         finetune_steps=8,
         toy_steps=100,
         imbalance_frozen_recipe=True,
+        remedy_ks=(1, 4),
     ),
     "cpu": Profile(
         "cpu",
@@ -86,6 +91,8 @@ PROFILES: dict[str, Profile] = {
         imbalance_seeds=3,
         imbalance_frozen_recipe=True,
         finetune_steps=2_500,
+        remedy_ks=(1, 4),
+        remedy_seeds=3,
     ),
 }
 PROFILE_NAMES = (*PROFILES, "auto")

@@ -22,6 +22,7 @@ from gaplab.experiments import (
     contrastive,
     imbalance,
     mad_zoo,
+    remedies,
     samemodality,
     temperature,
 )
@@ -50,6 +51,7 @@ SOURCES = {
     "cone_temperature": temperature,
     "contrastive_gap": contrastive,
     "models_compared": mad_zoo,
+    "remedies": remedies,
 }
 CHAPTERS = tuple(SOURCES)
 

@@ -5,10 +5,10 @@ then one call per figure.
 - :mod:`~gaplab.book.charts.gap`: the gap's geometry (projections, gap dimensions, ablation, models);
 - :mod:`~gaplab.book.charts.curves`: measures against a parameter, as small multiples (training histories,
   metrics by k, loss landscapes, the mismatch explorer);
-- :mod:`~gaplab.book.charts.basic`: a scatter of two columns and grouped bars.
+- :mod:`~gaplab.book.charts.basic`: a scatter of two columns, labelled points and grouped bars.
 """
 
-from gaplab.book.charts.basic import grouped_bars, scatter
+from gaplab.book.charts.basic import grouped_bars, labelled_points, scatter
 from gaplab.book.charts.curves import (
     compare_histories,
     landscape,
@@ -36,6 +36,7 @@ __all__ = [
     "training_curves",
     "metrics_by_k",
     "scatter",
+    "labelled_points",
     "grouped_bars",
     "compare_histories",
     "lines",
