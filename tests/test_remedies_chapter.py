@@ -313,3 +313,26 @@ def test_post_hoc_on_shipped_embeddings_is_the_direct_computation():
     )
     # centring moves every row of one side by the same vector: CLIP's gap goes, retrieval barely moves
     assert row.loc["mean subtraction", "l2m"] < 0.1 * row.loc["none", "l2m"]
+
+
+# --- the chapter's chart ------------------------------------------------------------------------------------
+
+
+def test_labelled_points_draws_one_labelled_point_per_row_and_names_missing_columns():
+    alt = pytest.importorskip("altair")
+    from gaplab.book import charts
+
+    frame = pd.DataFrame(
+        {"gap": [0.1, 0.3], "acc": [0.8, 0.7], "remedy": ["a", "b"], "k": [1, 4]}
+    )
+    chart = charts.labelled_points(frame, "gap", "acc", label="remedy", facet="k")
+    assert isinstance(chart, alt.FacetChart)
+    spec = chart.to_dict()
+    marks = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
+    assert marks == ["point", "text"]
+    assert spec["spec"]["layer"][1]["encoding"]["text"]["field"] == "remedy"
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 2
+    single = charts.labelled_points(frame, "gap", "acc", label="remedy", color="k")
+    assert isinstance(single, alt.LayerChart)
+    with pytest.raises(ValueError, match=r"lacks the columns \['entropy'\]"):
+        charts.labelled_points(frame, "gap", "entropy", label="remedy")
