@@ -165,7 +165,7 @@ display(shown[tasks].rename(columns=names))
 # imbalance level. A remedy that closes the gap and helps the tasks the gap is blamed for would sit up and to the
 # left of the plain run.
 
-# %% tags=["hide-input"]
+# %%
 points = summary.xs("mean", axis=1, level=1).reset_index()
 charts.labelled_points(
     points,
