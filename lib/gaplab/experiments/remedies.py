@@ -283,14 +283,17 @@ def _prompts(result: TrainResult) -> dict[str, np.ndarray]:
 
 
 def run_measures(
-    result: TrainResult, posthoc: str | None = None, *, pairs=None
+    result: TrainResult, posthoc: str | None = None, *, pairs=None, prompts=None
 ) -> dict:
     """:func:`embedding_measures` of a run's held-out set, as trained or after the post-hoc remedy ``posthoc``
     (a key of :data:`POSTHOC_REMEDIES`), which is fitted on the held-out images and captions and moves the
-    zero-shot prompts with the captions' statistics. The entropy is taken at the run's own logit scale."""
+    zero-shot prompts with the captions' statistics. The entropy is taken at the run's own logit scale.
+    ``pairs`` (:func:`caption_pairs`) and ``prompts`` (factor -> class embeddings as trained) may be passed
+    when already known: a run measured several ways encodes them once."""
     img = np.asarray(result.eval_image, dtype=np.float64)
     txt = np.asarray(result.eval_text, dtype=np.float64)
-    prompts = _prompts(result)
+    if prompts is None:
+        prompts = _prompts(result)
     if posthoc is not None:
         if posthoc not in POSTHOC_REMEDIES:
             raise ValueError(
@@ -318,12 +321,12 @@ def remedy_table(runs: Mapping, *, posthoc=tuple(POSTHOC_REMEDIES)) -> pd.DataFr
     remedy (``kind`` "post-hoc"), with the columns ``remedy``, ``kind``, ``k``, ``seed`` and :data:`MEASURES`."""
     rows = []
     for (remedy, k, seed), result in runs.items():
-        pairs = caption_pairs(result)
+        known = {"pairs": caption_pairs(result), "prompts": _prompts(result)}
         base = {"remedy": remedy, "kind": "training", "k": k, "seed": seed}
-        rows.append({**base, **run_measures(result, pairs=pairs)})
+        rows.append({**base, **run_measures(result, **known)})
         if remedy == PLAIN:
             for name in posthoc:
-                measured = run_measures(result, name, pairs=pairs)
+                measured = run_measures(result, name, **known)
                 rows.append({**base, "remedy": name, "kind": "post-hoc", **measured})
     if not rows:
         raise ValueError("no runs to measure")
