@@ -58,7 +58,7 @@ def test_profiles(monkeypatch):
     assert gaplab.resolve_profile("auto").name == "cpu"
     monkeypatch.setattr(profiles, "_has_cuda", lambda: True)
     assert gaplab.resolve_profile("auto").name == "paper"
-    with pytest.raises(ValueError, match="smoke, cpu, paper, auto"):
+    with pytest.raises(ValueError, match="smoke, cpu, long, paper, auto"):
         gaplab.resolve_profile("fast")
     with pytest.raises(TypeError):
         gaplab.resolve_profile(3)
@@ -66,6 +66,21 @@ def test_profiles(monkeypatch):
         not profiles.PROFILES["smoke"].check_claims
         and profiles.PROFILES["cpu"].check_claims
     )
+
+
+def test_the_profiles_are_a_ladder_of_scale():
+    # each rung trains at least as much as the one below it, with the same recipe otherwise, and every rung
+    # above smoke checks the papers' claims
+    ladder = list(profiles.PROFILES.values())
+    assert [p.name for p in ladder] == ["smoke", "cpu", "long", "paper"]
+    for low, high in zip(ladder, ladder[1:]):
+        assert high.mad_steps * high.mad_batch > low.mad_steps * low.mad_batch
+        assert high.mad_n_train >= low.mad_n_train and high.mad_eval_n >= low.mad_eval_n
+        assert high.finetune_steps >= low.finetune_steps and high.check_claims
+    long, cpu = profiles.PROFILES["long"], profiles.PROFILES["cpu"]
+    # long is the cpu recipe trained longer: the same batch, so a step costs what it costs at cpu
+    assert long.mad_batch == cpu.mad_batch and long.mad_glyphs == cpu.mad_glyphs
+    assert long.imbalance_frozen_recipe  # the temperature question is asked at long
 
 
 def test_plain_and_glue():

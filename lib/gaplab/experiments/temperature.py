@@ -10,12 +10,14 @@ run the cone_temperature chapter trains, under the run catalogue's names.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from gaplab.experiments import imbalance
 from gaplab.profiles import resolve_profile
 from gaplab.runs import get_or_train, get_or_train_all, mad_config, resolve_glyphs
-from gaplab.training.train import TrainResult
+from gaplab.training.train import TrainResult, lr_at
 
 __all__ = [
     "LOGIT_SCALES",
@@ -28,6 +30,7 @@ __all__ = [
     "align_init_runs",
     "align_init_summary",
     "chapter_runs",
+    "settling",
 ]
 
 #: frozen logit scales of the temperature experiment (1/temperature); CLIP's learnable one is capped at 100
@@ -146,3 +149,44 @@ def chapter_runs(profile="auto", chapter="cone_temperature", *, resolve=resolve_
     out[f"{closed}, learnable"] = aligned["learnable_aligned"]
     out[f"{closed}, logit scale 100"] = aligned["aligned"]
     return out
+
+
+def settling(result: TrainResult, fraction: float = 0.2) -> dict:
+    """How far a run's learnable logit scale has come to rest by its end, over its last ``fraction`` of steps.
+
+    ``change``: the scale's change over that stretch as a share of its final value. With a cosine schedule
+    this is small at any length, since the learning rate itself runs out, so it is read beside ``drive``: the
+    change of the log-scale (the parameter CLIP learns) as a share of the largest change its optimiser could
+    have made there, the sum of the learning rates over those steps (Adam moves a parameter by about its rate
+    per step at most, when every gradient points one way). A drive near 1 is a scale still pushed one way at
+    full speed, held only by its learning rate; near 0, one whose gradient has turned: at rest.
+    Also ``start``/``end`` (the scale at both ends of the stretch) and ``steps`` (the stretch's first and last).
+    """
+    cfg = result.config
+    if cfg.temperature != "learnable" or cfg.temperature_param != "exp":
+        raise ValueError(
+            "settling reads a learnable temperature parameterised as CLIP's (exp); this run has "
+            f"temperature={cfg.temperature!r}, temperature_param={cfg.temperature_param!r}"
+        )
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+    rows = [r for r in result.history if "logit_scale" in r]
+    first = cfg.steps * (1 - fraction)
+    before = [r for r in rows if r["step"] <= first]
+    if not before or rows[-1]["step"] <= before[-1]["step"]:
+        raise ValueError(
+            f"the run's history has no evaluation before and after step {first:g}; "
+            "evaluate more often (eval_every)"
+        )
+    a, b = before[-1], rows[-1]
+    budget = sum(
+        lr_at(s, cfg) * cfg.temperature_lr_mult for s in range(a["step"], b["step"])
+    )
+    moved = math.log(b["logit_scale"]) - math.log(a["logit_scale"])
+    return {
+        "start": a["logit_scale"],
+        "end": b["logit_scale"],
+        "steps": (a["step"], b["step"]),
+        "change": (b["logit_scale"] - a["logit_scale"]) / b["logit_scale"],
+        "drive": moved / budget if budget > 0 else float("nan"),
+    }
