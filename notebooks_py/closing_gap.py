@@ -449,16 +449,18 @@ check_claim(
 )
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
-# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
-# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale, on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "closing_gap",
     [
         "closing_object_gain_mean",
@@ -472,7 +474,16 @@ record.show(
         "organisation_distance_mean",
         "organisation_kendall_tau",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "closing_object_gain_mean": "object accuracy gain",
+    "closing_attribute_gain_mean": "attribute accuracy gain",
+    "organisation_distance_mean": "organisation distance",
+}
+charts.scale_trend(ladder.trend("closing_gap", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

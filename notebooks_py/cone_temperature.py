@@ -671,16 +671,18 @@ check_claim(
 )
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
-# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
-# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale, on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "cone_temperature",
     [
         "temperature_rho",
@@ -693,7 +695,17 @@ record.show(
         "init_learnable_aligned_l2m_end",
         "shift_mad_l2m",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "temperature_rho": "Spearman of L2M over logit scale",
+    "temperature_l2m_low": "L2M, lowest scale",
+    "temperature_l2m_high": "L2M, highest scale",
+    "init_aligned_l2m_end": "L2M, gap closed at start",
+}
+charts.scale_trend(ladder.trend("cone_temperature", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

@@ -242,16 +242,18 @@ print(captions.torchrun_command("quarter", val_data="/data/cc3m/cc3m-val.csv"))
 # `metrics.rmg`, `metrics.l2m` and `metrics.logits_entropy` across the caption lengths.
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
-# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
-# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale, on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "entropy_link",
     [
         "entropy_gap_corr",
@@ -263,7 +265,17 @@ record.show(
         "finetune_entropy_change_learnable",
         "finetune_scale_after_learnable",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "entropy_gap_spearman": "Spearman of gap and entropy",
+    "finetune_gap_change_frozen": "gap change, frozen",
+    "finetune_gap_change_learnable": "gap change, learnable",
+    "finetune_scale_after_learnable": "logit scale after fine-tuning",
+}
+charts.scale_trend(ladder.trend("entropy_link", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

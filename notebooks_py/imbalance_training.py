@@ -286,16 +286,18 @@ charts.metrics_by_k(
 # {glue:text}`imbalance_object_acc_k5:.3f`: the digit shares each caption with more words as $k$ grows.
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
-# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
-# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale, on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "imbalance_training",
     [
         "imbalance_samples_per_run",
@@ -309,7 +311,18 @@ record.show(
         "imbalance_frozen_rho_rmg",
         "imbalance_frozen_rho_moad_img",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "imbalance_rho_rmg": "Spearman of RMG over k",
+    "imbalance_rho_moad_img": "Spearman of MOAD over k",
+    "imbalance_frozen_rho_rmg": "same, RMG, frozen temperature",
+    "imbalance_frozen_rho_moad_img": "same, MOAD, frozen temperature",
+    "imbalance_logit_scale_high": "learned logit scale",
+}
+charts.scale_trend(ladder.trend("imbalance_training", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

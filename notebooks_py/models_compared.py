@@ -377,16 +377,18 @@ if fair is not None:
 #   this page shows the protocol and the book's numbers, not a side-by-side comparison.
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for
-# the book, its numbers are kept in `data/recorded/paper/` with the device, date and commit, and set here
-# beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale, on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "models_compared",
     [
         "models_n",
@@ -395,7 +397,15 @@ record.show(
         "models_kendall_moad",
         "models_kendall_moad_p",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "models_kendall_rmg": "Kendall's tau, RMG",
+    "models_kendall_moad": "Kendall's tau, MOAD",
+}
+charts.scale_trend(ladder.trend("models_compared", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

@@ -409,16 +409,18 @@ for i, row in at_k0.iterrows():
 # at most, small next to what the imbalance itself does (the imbalance chapter), and from one seed.
 
 # %% [markdown]
-# ## At the papers' scale (recorded)
+# ## At larger scales (recorded)
 #
-# This page was computed at the profile printed at its top. When a GPU has run this chapter at `paper` for the
-# book (two imbalance levels, three seeds), its numbers are kept in `data/recorded/paper/` with the device, date and
-# commit, and set here beside this build's, labelled as recorded, with the claims' verdicts both ways.
+# This page was computed at the profile printed at its top. The same chapter recorded at `long` (five
+# times the training, on two CPU cores, in the background) and at `paper` (the papers' scale (two imbalance levels, three seeds), on a
+# GPU) is kept in `data/recorded/` with its device, date and commit. The tables set each claim's verdict
+# and each key number rung by rung, from `smoke` (which checks nothing) to `paper`; the chart draws the
+# chapter's headline numbers against scale. {ref}`scale-ladder` gathers every chapter's verdicts.
 
 # %% tags=["hide-input"]
-from gaplab.book import record
+from gaplab.book import ladder
 
-record.show(
+ladder.show(
     "remedies",
     [
         "remedy_CLIP_plain_l2m",
@@ -431,7 +433,17 @@ record.show(
         "remedy_pred_p_entropy",
         "remedy_clip_l2m_mean_subtraction",
     ],
+    build=prof.name,
 )
+
+# %%
+measures = {
+    "remedy_CLIP_plain_l2m": "L2M, plain CLIP",
+    "remedy_temperature_schedule_l2m": "L2M, temperature schedule",
+    "remedy_modality_swapping_l2m": "L2M, modality swapping",
+    "remedy_pred_rho_entropy": "Spearman, gap and entropy",
+}
+charts.scale_trend(ladder.trend("remedies", measures, build=prof.name))
 
 # %% [markdown]
 # ## Exercises

@@ -271,7 +271,7 @@ def test_setup_and_record_only_cells_are_collapsed(path):
         if _only_records(cell.source):
             assert "hide-input" in t, f"record-only cell not collapsed:\n{cell.source}"
         # a record's cell is plumbing (a list of names); its tables are what the reader reads
-        if "record.show(" in cell.source:
+        if "ladder.show(" in cell.source:
             assert "hide-input" in t, f"record cell not collapsed:\n{cell.source}"
         # what the reader came for stays in view: the cells that draw a chart
         if re.search(r"\bcharts\.(?!setup\b)\w+\(", cell.source):
@@ -304,6 +304,6 @@ def test_every_training_chapter_shows_its_record():
 
     for stem in CHAPTERS:
         source = (ROOT / "notebooks_py" / f"{stem}.py").read_text()
-        shown = re.findall(r'record\.show\(\s*"(\w+)"', source)
-        assert shown == [stem], f"{stem} should end with record.show({stem!r}, ...)"
-        assert "## At the papers' scale (recorded)" in source, stem
+        shown = re.findall(r'ladder\.show\(\s*"(\w+)"', source)
+        assert shown == [stem], f"{stem} should end with ladder.show({stem!r}, ...)"
+        assert "## At larger scales (recorded)" in source, stem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 from gaplab import book
 from gaplab.__main__ import main as gaplab_main
-from gaplab.book import record
+from gaplab.book import claims as claims_module
+from gaplab.book import ladder, record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,40 +120,147 @@ def test_unknown_chapters_and_broken_records_are_named(tmp_path):
         record.load_record("tiny", "paper", out_dir=tmp_path)
 
 
-def test_show_sets_the_record_beside_this_build(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(book, "CLAIMS", [])
-    monkeypatch.setattr(book, "GLUED", {})
-    assert record.show("tiny", ["tiny_x"], out_dir=tmp_path) is None
-    out = capsys.readouterr().out
-    assert "No record of this chapter at profile 'paper' yet" in out
-    assert "python -m gaplab record --profile paper --chapters tiny" in out
+def _rung_notebook(folder: Path) -> None:
+    """The miniature chapter with a value at every rung: its claim fails at cpu only."""
+    path = _notebook(folder)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("[profile]", ".get(profile, 0.4)")
+    nbformat.write(nb, path)
 
-    _notebook(tmp_path / "nb")
-    record.record_chapter(
-        "tiny", "smoke", out_dir=tmp_path / "rec", notebooks=tmp_path / "nb"
-    )
+
+def test_show_sets_every_rung_beside_this_build(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(claims_module, "CLAIMS", [])
+    monkeypatch.setattr(claims_module, "GLUED", {})
     book.glue("tiny_x", 0.5)
     book.check_claim("x stays below one half", False, "x = 0.5", "smoke")
-    capsys.readouterr()
-    rec = record.show(
-        "tiny",
-        ["tiny_x", "tiny_list", "absent"],
-        profile="smoke",
-        out_dir=tmp_path / "rec",
-    )
+    recs = ladder.show("tiny", ["tiny_x"], out_dir=tmp_path)
+    assert recs == {p: None for p in ("smoke", "cpu", "long", "paper")}
     out = capsys.readouterr().out
-    assert rec["values"]["tiny_x"] == 0.25
-    assert "recorded at profile 'smoke' on CPU (float32)" in out
-    assert "Reproduce: python -m gaplab record --profile smoke --chapters tiny" in out
-    # the claim table: this build's verdict beside the recorded one
-    assert "NOT reproduced" in out and "reproduced" in out
-    assert "not computed here" in out and "not recorded" in out
+    for p in ("cpu", "long", "paper"):  # smoke is this build; it checks nothing
+        assert f"python -m gaplab record --profile {p} --chapters tiny" in out
+
+    _rung_notebook(tmp_path / "nb")
+    for p in ("cpu", "long"):
+        record.record_chapter(
+            "tiny", p, out_dir=tmp_path / "rec", notebooks=tmp_path / "nb"
+        )
+    shown = []
+    monkeypatch.setattr(ladder, "_display", shown.append)
+    recs = ladder.show(
+        "tiny", ["tiny_x", "tiny_list", "absent"], out_dir=tmp_path / "rec"
+    )
+    out = " ".join(capsys.readouterr().out.split())  # the lines are wrapped to the page
+    assert recs["long"]["values"]["tiny_x"] == 0.4 and recs["paper"] is None
+    assert "recorded at profile 'cpu' on CPU (float32)" in out
+    assert "the recorded run stopped early: ClaimNotReproduced" in out
+    assert "Reproduce: python -m gaplab record --profile long --chapters tiny" in out
+    verdicts, values = shown
+    assert verdicts.to_dict("records") == [
+        {
+            "claim": "x stays below one half",
+            "smoke (this build)": "not reproduced (not enforced)",
+            "cpu": "NOT reproduced",
+            "long": "reproduced",
+            "paper": "not yet recorded: needs a GPU",
+        }
+    ]
+    # values at the rungs that check claims, and this build's
+    assert values.to_dict("records") == [
+        {
+            "value": "tiny_x",
+            "smoke (this build)": "0.5",
+            "cpu": "0.75",
+            "long": "0.4",
+            "paper": "not yet recorded: needs a GPU",
+        },
+        {
+            "value": "tiny_list",
+            "smoke (this build)": "not computed here",
+            "cpu": "[0.75, 1.5]",
+            "long": "[0.4, 0.8]",
+            "paper": "not yet recorded: needs a GPU",
+        },
+        {
+            "value": "absent",
+            "smoke (this build)": "not computed here",
+            "cpu": "not recorded",
+            "long": "not recorded",
+            "paper": "not yet recorded: needs a GPU",
+        },
+    ]
+    # the chart's frame: numbers only, smoke left out, recorded rungs told apart from this build
+    frame = ladder.trend(
+        "tiny",
+        {"tiny_x": "x", "tiny_list": "a list"},
+        build="cpu",
+        out_dir=tmp_path / "rec",
+        glued={"tiny_x": 0.7},
+    )
+    assert frame.to_dict("records") == [
+        {"rung": "cpu", "measure": "x", "value": 0.7, "source": "this build"},
+        {"rung": "long", "measure": "x", "value": 0.4, "source": "recorded"},
+    ]
+    with pytest.raises(ValueError, match="build profile 'fast'"):
+        ladder.trend("tiny", {}, build="fast")
+
+
+def test_the_scale_page_gathers_the_records(tmp_path):
+    assert "No chapter has been recorded yet." in ladder.scale_page(
+        ["tiny"], out_dir=tmp_path
+    )
+    _rung_notebook(tmp_path / "nb")
+    for p in ("cpu", "long"):
+        record.record_chapter(
+            "tiny", p, out_dir=tmp_path / "rec", notebooks=tmp_path / "nb"
+        )
+    page = ladder.scale_page(["tiny", "other"], out_dir=tmp_path / "rec")
+    assert "## tiny" in page and "## other" not in page
+    assert (
+        "| x stays below one half | not checked | NOT reproduced | reproduced "
+        "| not yet recorded: needs a GPU |" in page
+    )
+    assert "| tiny | long | CPU, " in page and "| yes |" in page
+    assert "| tiny | cpu | " in page and "no: ClaimNotReproduced" in page
+
+
+def test_the_committed_scale_page_is_current():
+    # the page is generated from the committed records, so it cannot disagree with them
+    page = (ROOT / ladder.SCALE_PAGE).read_text()
+    assert page == ladder.scale_page(), (
+        "book/scale.md is not what the records give: run python -m gaplab.book.ladder"
+    )
+
+
+def test_the_temperature_settling_reads_the_drive_of_the_logit_scale():
+    from gaplab.experiments.temperature import settling
+    from gaplab.training.config import TrainConfig, TrainResult
+    from gaplab.training.step import lr_at
+
+    cfg = TrainConfig.from_profile("smoke", steps=100, warmup=10, eval_every=10)
+    budget = sum(lr_at(s, cfg) for s in range(80, 100))
+    # a scale whose log moved by exactly the optimiser's largest step over the last fifth: drive 1
+    history = [
+        {"step": 0, "logit_scale": 14.0},
+        {"step": 80, "logit_scale": 20.0},
+        {"step": 100, "logit_scale": 20.0 * math.exp(budget)},
+    ]
+    out = settling(TrainResult(cfg, None, history))
+    assert out["drive"] == pytest.approx(1.0) and out["steps"] == (80, 100)
+    assert out["change"] == pytest.approx(1 - 20.0 / history[-1]["logit_scale"])
+    # one at rest moves nothing, whatever its learning rate
+    history[-1]["logit_scale"] = 20.0
+    assert settling(TrainResult(cfg, None, history))["drive"] == 0.0
+    with pytest.raises(ValueError, match="no evaluation before and after"):
+        settling(TrainResult(cfg, None, history[-1:]))
+    frozen = TrainConfig.from_profile("smoke", temperature=10.0)
+    with pytest.raises(ValueError, match="learnable temperature"):
+        settling(TrainResult(frozen, None, history))
 
 
 def test_check_claim_and_glue_leave_what_the_recorder_reads(tmp_path, monkeypatch):
     log = tmp_path / "claims.jsonl"
     monkeypatch.setenv("GAPLAB_CLAIM_LOG", str(log))
-    monkeypatch.setattr(book, "CLAIMS", [])
+    monkeypatch.setattr(claims_module, "CLAIMS", [])
     book.check_claim("a", True, "e1", "smoke")
     book.check_claim("b", False, "e2", "cpu", not_at_this_scale="too small")
     lines = [json.loads(x) for x in log.read_text().splitlines()]

@@ -34,7 +34,7 @@ __all__ = [
     "GLUED",
 ]
 
-#: every value glued in this kernel, by name: :func:`gaplab.book.record.show` sets recorded numbers beside them
+#: every value glued in this kernel, by name: :func:`gaplab.book.ladder.show` sets recorded numbers beside them
 GLUED: dict = {}
 
 
@@ -147,6 +147,8 @@ class Claim:
     holds: bool
     evidence: str
     checked: bool
+    #: the profile it was checked at (the rung of the scale ladder this build stands on)
+    profile: str = ""
 
 
 #: every claim checked in this kernel, in order, for a summary table
@@ -171,7 +173,7 @@ def check_claim(
     prof = resolve_profile(profile)
     holds = bool(holds) and not (isinstance(holds, float) and math.isnan(holds))
     enforced = prof.check_claims and not_at_this_scale is None
-    CLAIMS.append(Claim(statement, holds, evidence, enforced))
+    CLAIMS.append(Claim(statement, holds, evidence, enforced, prof.name))
     _log_claim(statement, holds, evidence, enforced, prof.name, not_at_this_scale)
     mark = "reproduced" if holds else "NOT reproduced"
     if not prof.check_claims:

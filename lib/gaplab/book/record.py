@@ -6,8 +6,9 @@ printed, and where it ran: device, precision, torch, date, commit, wall time and
 it. Records live in ``data/recorded/<profile>/<chapter>.json``, written atomically, one chapter at a time, so
 a session that ends half-way keeps the chapters it finished and the next one goes on from there.
 
-Each chapter ends with :func:`show`, which puts the recorded numbers beside the ones its build just computed,
-labelled as recorded; with no record it says so and gives the command.
+Each chapter ends with :func:`gaplab.book.ladder.show`, which puts the recorded numbers of every profile
+beside the ones its build just computed, labelled as recorded, rung by rung; with no record it says so and
+gives the command.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from gaplab.book.claims import CLAIMS, GLUED
 from gaplab.paths import BookNotFoundError, book_root, data_dir, toc_order
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "record_chapter",
     "load_record",
     "read_glued",
-    "show",
     "chapters",
     "SCHEMA",
 ]
@@ -279,64 +278,3 @@ def _fmt(value) -> str:
     if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
         return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
     return str(value)
-
-
-def show(
-    stem: str,
-    names=(),
-    *,
-    profile: str = "paper",
-    out_dir: Path | None = None,
-):
-    """The recorded results of chapter ``stem`` beside this build's: a note on where they were recorded, the
-    claim verdicts both ways and the glued values ``names`` both ways (as pandas tables, displayed).
-
-    With no record, says so and gives the command that makes one. Returns the record (or None).
-    """
-    # heavy: pandas and IPython only where a chapter shows its record
-    import pandas as pd
-    from IPython.display import display  # notebook only: not needed to make records
-
-    record = load_record(stem, profile, out_dir=out_dir)
-    if record is None:
-        print(
-            f"No record of this chapter at profile {profile!r} yet: no GPU has run it for the book.\n"
-            f"To make one on a GPU (it writes data/recorded/{profile}/{stem}.json):\n"
-            f"  python -m gaplab record --profile {profile} --chapters {stem}"
-        )
-        return None
-    print(_where(record) + ".")
-    print(f"Reproduce: {record['command']}")
-    if not record["completed"]:
-        print(f"The recorded run stopped early: {record['error']}")
-    built = {c.statement: c for c in CLAIMS}
-    claims = pd.DataFrame(
-        [
-            {
-                "claim": c["statement"],
-                "this build": (
-                    ("reproduced" if built[c["statement"]].holds else "NOT reproduced")
-                    if c["statement"] in built
-                    else "not checked here"
-                ),
-                f"recorded ({profile})": (
-                    "reproduced" if c["holds"] else "NOT reproduced"
-                ),
-                "recorded evidence": c["evidence"],
-            }
-            for c in record["claims"]
-        ]
-    )
-    if len(claims):
-        display(claims)
-    rows = [
-        {
-            "value": name,
-            "this build": _fmt(GLUED.get(name, "not computed here")),
-            f"recorded ({profile})": _fmt(record["values"].get(name, "not recorded")),
-        }
-        for name in names
-    ]
-    if rows:
-        display(pd.DataFrame(rows))
-    return record

@@ -15,6 +15,7 @@ from gaplab.book.charts.curves import (
     lines,
     metrics_by_k,
     mismatch_explorer,
+    scale_trend,
     small_multiples,
     training_curves,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "scatter",
     "labelled_points",
     "grouped_bars",
+    "scale_trend",
     "compare_histories",
     "lines",
     "landscape",

@@ -15,6 +15,7 @@ __all__ = [
     "lines",
     "landscape",
     "mismatch_explorer",
+    "scale_trend",
 ]
 
 
@@ -311,4 +312,40 @@ def mismatch_explorer(
         .transform_filter(shown)
         .add_params(scale, swapped)
         .properties(width=420, height=220, title=title)
+    )
+
+
+def scale_trend(frame: pd.DataFrame, *, title: str = "", columns: int = 3) -> alt.Chart:
+    """A chapter's headline numbers against scale: one panel per ``measure`` of ``frame`` (the tidy frame of
+    :func:`gaplab.book.ladder.trend`: ``rung``, ``measure``, ``value``, ``source``), the rungs in the ladder's
+    order along x, this build's number drawn apart from the recorded ones."""
+    from gaplab.book.ladder import RUNGS  # the rungs' order is the profiles'
+
+    missing = {"rung", "measure", "value", "source"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"the trend frame lacks the columns {sorted(missing)}")
+    order = [r for r in RUNGS if r in set(frame["rung"])] or ["cpu"]
+    base = alt.Chart(frame).encode(
+        x=alt.X("rung:N", sort=order, title="profile", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        tooltip=[
+            "rung:N",
+            "measure:N",
+            "source:N",
+            alt.Tooltip("value:Q", format=".4g"),
+        ],
+    )
+    chart = base.mark_line(color="#1f6fb4") + base.mark_point(
+        filled=True, size=60
+    ).encode(
+        color=alt.Color(
+            "source:N",
+            title=None,
+            legend=alt.Legend(orient="top"),
+            sort=["this build", "recorded"],
+        ),
+    )
+    measures = list(dict.fromkeys(frame["measure"]))
+    return small_multiples(
+        chart, "measure", measures, columns=columns, title=title, width=140
     )
