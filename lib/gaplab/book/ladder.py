@@ -216,8 +216,9 @@ def show(
     missing = [p for p in missing if PROFILES[p].check_claims]
     for p in missing:
         print(
-            f"No record at {p!r} yet; to make one (it writes data/recorded/{p}/{stem}.json):\n"
-            f"  python -m gaplab record --profile {p} --chapters {stem}"
+            f"No record at {p!r} yet. To make one, run\n"
+            f"  python -m gaplab record --profile {p} --chapters {stem}\n"
+            f"  (it writes data/recorded/{p}/{stem}.json)"
         )
     mine = [c for c in _claims.CLAIMS if build is None or c.profile == build]
     claims = claims_table(mine, build, recs)

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
         "A chapter already recorded at this commit is skipped (unless --force), so a session that "
         "ends half-way goes on where it stopped. Keep GAPLAB_CACHE on lasting storage: the trained "
         "models are reused.",
-        epilog="example (on a GPU):\n"
+        epilog="examples (long on any machine, in the background; paper on a GPU):\n"
+        "  python -m gaplab record --profile long --max-minutes 120\n"
         "  python -m gaplab record --profile paper\n"
         "  python -m gaplab record --profile paper --chapters imbalance_training --force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
