@@ -74,6 +74,7 @@ def test_a_chapter_is_recorded_with_its_values_claims_and_machine(tmp_path):
     assert rec["machine"]["precision"] == "float32"
     assert rec["wall_seconds"] > 0
     assert "--profile smoke --chapters tiny" in rec["command"]
+    assert rec["trained_runs"] == {}  # not a chapter of the run catalogue
     assert record.load_record("tiny", "smoke", out_dir=tmp_path / "rec") == rec
     assert not list((tmp_path / "rec" / "smoke").glob(".*"))  # no temporary file left
 
@@ -221,6 +222,85 @@ def test_the_scale_page_gathers_the_records(tmp_path):
     )
     assert "| tiny | long | CPU, " in page and "| yes |" in page
     assert "| tiny | cpu | " in page and "no: ClaimNotReproduced" in page
+
+
+def test_a_record_keeps_what_training_its_runs_took(tmp_path, monkeypatch):
+    from gaplab.book import catalogue
+    from gaplab.runs import store
+
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path / "runs"))
+    (run,) = catalogue.book_runs("smoke", ["mad_training"])
+    assert record.trained_runs("mad_training", "smoke") == {run.key: None}
+    catalogue.prepare("smoke", ["mad_training"], progress=False, echo=lambda _: None)
+    meta = store.read_meta(store.find_final(run.key).parent)
+    assert meta["train_seconds"] > 0
+    assert record.trained_runs("mad_training", "smoke") == {
+        run.key: meta["train_seconds"]
+    }
+
+
+def _fake_record(out: Path, stem: str, profile: str, trained, cores=2, gpu=None):
+    rec = {
+        "schema": record.SCHEMA,
+        "chapter": stem,
+        "profile": profile,
+        "completed": True,
+        "error": None,
+        "date": "2026-12-05T00:00:00+00:00",
+        "commit": "0" * 40,
+        "changed_files": [],
+        "machine": {
+            "device": "cpu",
+            "gpu": gpu,
+            "precision": "float32",
+            "cpu_count": cores,
+        },
+        "wall_seconds": 360.0,
+        "command": f"python -m gaplab record --profile {profile} --chapters {stem}",
+        "values": {},
+        "claims": [
+            {
+                "statement": "s",
+                "holds": True,
+                "evidence": "e",
+                "enforced": True,
+                "profile": profile,
+                "not_at_this_scale": None,
+            }
+        ],
+    }
+    if trained is not None:
+        rec["trained_runs"] = trained
+    (out / profile).mkdir(parents=True, exist_ok=True)
+    (out / profile / f"{stem}.json").write_text(json.dumps(rec))
+
+
+def test_the_scale_page_counts_a_shared_run_once(tmp_path):
+    _fake_record(tmp_path, "a", "long", {"k1": 3600.0, "k2": 1800.0})
+    _fake_record(tmp_path, "b", "long", {"k1": 3600.0, "k3": None})
+    _fake_record(tmp_path, "c", "long", None)  # made before records kept their runs
+    _fake_record(tmp_path, "a", "cpu", {"k9": 36.0}, cores=4)
+    page = ladder.scale_page(["a", "b", "c"], out_dir=tmp_path)
+    assert (
+        "| a | long | CPU, 2 cores (float32) | 2026-12-05 | `0000000000` | 2, 1.50 h |"
+        in page
+    )
+    assert (
+        "| b | long | CPU, 2 cores (float32) | 2026-12-05 | `0000000000` | 2, 1.00 h (1 untimed) |"
+        in page
+    )
+    assert (
+        "| c | long | CPU, 2 cores (float32) | 2026-12-05 | `0000000000` | not kept |"
+        in page
+    )
+    # k1 once: 1.5 h on two cores; the executions: two records of 6 min
+    assert (
+        "At `long`, training the models of 2 records that keep their runs took 1.5 hours "
+        "(3.0 core-hours): 2 distinct models, each counted once however many chapters use "
+        "it. Executing those chapters on them took 0.2 hours more." in page
+    )
+    assert "At `cpu`, training the models of 1 record that keep" in page
+    assert "0.0 hours (0.0 core-hours): 1 distinct model, each" in page
 
 
 def test_the_committed_scale_page_is_current():

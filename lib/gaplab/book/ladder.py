@@ -276,8 +276,8 @@ def scale_page(
     lines += [
         "## Where the records were made",
         "",
-        "| chapter | profile | device | date | commit | wall time | ran to its end |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| chapter | profile | device | date | commit | runs trained | executed in | ran to its end |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stem, p, rec in made:
         m = rec["machine"]
@@ -287,17 +287,62 @@ def scale_page(
             commit += " (uncommitted changes)"
         lines.append(
             f"| {stem} | {p} | {device} ({m['precision']}) | {rec['date'][:10]} | "
-            f"`{commit}` | {rec['wall_seconds'] / 60:.1f} min | "
+            f"`{commit}` | {_trained(rec)} | {rec['wall_seconds'] / 60:.1f} min | "
             f"{'yes' if rec['completed'] else 'no: ' + str(rec['error'])} |"
         )
-    hours = sum(rec["wall_seconds"] for _, p, rec in made if p != "cpu") / 3600
+    lines += [""]
+    for p in shown:
+        lines += _cost(p, [rec for _, q, rec in made if q == p])
     lines += [
-        "",
-        f"The records above the `cpu` rung took {hours:.1f} hours of wall time in all. Reproduce one with",
+        "*runs trained*: how many trained models the chapter uses and what training them took, as the run",
+        "cache recorded it (a record made before records kept this says *not kept*); *executed in*: the",
+        "time to run the chapter on those models. Reproduce a record with",
+        "`python -m gaplab cache prepare --profile <profile> --chapter <chapter>`, then",
         "`python -m gaplab record --profile <profile> --chapters <chapter>`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _trained(rec: dict) -> str:
+    runs = rec.get("trained_runs")
+    if runs is None:
+        return "not kept"
+    if not runs:
+        return "none"
+    known = [s for s in runs.values() if s is not None]
+    hours = sum(known) / 3600
+    missing = len(runs) - len(known)
+    return f"{len(runs)}, {hours:.2f} h" + (f" ({missing} untimed)" if missing else "")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _cost(profile: str, recs: list[dict]) -> list[str]:
+    """One line on what a rung's records cost: training counted once per run, however many chapters
+    share it, in hours and core-hours of the machines they were made on."""
+    kept = [r for r in recs if r.get("trained_runs") is not None]
+    if not kept:
+        return []
+    seconds: dict[str, tuple[float, int]] = {}
+    for rec in kept:
+        cores = rec["machine"].get("cpu_count") or 0
+        for key, s in rec["trained_runs"].items():
+            if s is not None:
+                seconds[key] = (s, cores)
+    wall = sum(s for s, _ in seconds.values()) / 3600
+    on_gpu = any(r["machine"]["gpu"] for r in kept)
+    core = sum(s * c for s, c in seconds.values()) / 3600
+    cost = f"{wall:.1f} hours" + ("" if on_gpu else f" ({core:.1f} core-hours)")
+    executed = sum(r["wall_seconds"] for r in kept) / 3600
+    return [
+        f"At `{profile}`, training the models of {_n(len(kept), 'record')} that keep their runs took "
+        f"{cost}: {_n(len(seconds), 'distinct model')}, each counted once however many chapters use "
+        f"it. Executing those chapters on them took {executed:.1f} hours more.",
+        "",
+    ]
 
 
 def write_scale_page(path: Path | None = None) -> Path:

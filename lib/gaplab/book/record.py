@@ -32,6 +32,7 @@ __all__ = [
     "load_record",
     "read_glued",
     "chapters",
+    "trained_runs",
     "SCHEMA",
 ]
 
@@ -113,6 +114,30 @@ def machine() -> dict:
     }
 
 
+def trained_runs(stem: str, profile: str) -> dict[str, float | None]:
+    """The trained runs chapter ``stem`` uses at ``profile``: cache key -> the seconds its training took, as
+    its cache entry says (None where no finished entry is found). Empty for a chapter that trains nothing.
+
+    A record's ``wall_seconds`` is the time to execute the chapter, usually on runs trained before
+    (``gaplab cache prepare``); this is what the training itself cost. Keys let a sum over several
+    records count a run that two chapters share once."""
+    # heavy (torch, the experiments): only when a record is made
+    from gaplab.book import catalogue
+    from gaplab.runs import store
+
+    if stem not in catalogue.CHAPTERS:
+        return {}
+    out: dict[str, float | None] = {}
+    for run in catalogue.book_runs(profile, [stem]):
+        if run.key is None:  # its source run was never trained
+            continue
+        final = store.find_final(run.key)
+        meta = store.read_meta(final.parent) if final is not None else None
+        seconds = meta.get("train_seconds") if meta else None
+        out[run.key] = float(seconds) if isinstance(seconds, (int, float)) else None
+    return out
+
+
 def _path(stem: str, profile: str, out_dir: Path | None) -> Path:
     return Path(out_dir or record_dir()) / profile / f"{stem}.json"
 
@@ -148,6 +173,7 @@ def record_chapter(
         f"python -m gaplab record --profile {profile} --chapters {stem}"
     )
     values, claims, error, wall = _execute(papermill, source, notebooks, profile)
+    trained = trained_runs(stem, profile)
     changed = _git("status", "--porcelain", "--untracked-files=no")
     record = {
         "schema": SCHEMA,
@@ -160,6 +186,7 @@ def record_chapter(
         "changed_files": changed.splitlines() if changed else [],
         "machine": machine(),
         "wall_seconds": round(wall, 1),
+        "trained_runs": trained,
         "command": command,
         "values": values,
         "claims": claims,
