@@ -295,8 +295,9 @@ def scale_page(
         lines += _cost(p, [rec for _, q, rec in made if q == p])
     lines += [
         "*runs trained*: how many trained models the chapter uses and what training them took, as the run",
-        "cache recorded it (a record made before records kept this says *not kept*); *executed in*: the",
-        "time to run the chapter on those models. Reproduce a record with",
+        "cache recorded it (a record made before records kept this says *not kept*; a run resumed from",
+        "a checkpoint counts from where it resumed, so an interrupted run's time is a lower bound);",
+        "*executed in*: the time to run the chapter on those models. Reproduce a record with",
         "`python -m gaplab cache prepare --profile <profile> --chapter <chapter>`, then",
         "`python -m gaplab record --profile <profile> --chapters <chapter>`.",
         "",
