@@ -99,6 +99,31 @@ def test_a_chapter_that_stops_is_recorded_as_stopped(tmp_path):
     assert rec["claims"][0]["enforced"]
 
 
+def test_a_record_written_by_the_same_command_is_not_a_change(tmp_path, monkeypatch):
+    # recording chapter after chapter rewrites committed records; the next record must not call its
+    # commit dirty for that, while a changed file of the book still is
+    repo = tmp_path / "book"
+    (repo / "data" / "recorded" / "long").mkdir(parents=True)
+    (repo / "_toc.yml").write_text("root: intro\n")
+    (repo / "code.py").write_text("x = 1\n")
+    (repo / "data" / "recorded" / "long" / "a.json").write_text("{}\n")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "start")
+    monkeypatch.setenv("GAPLAB_BOOK", str(repo))
+    records = repo / "data" / "recorded"
+    assert record._changed_files(records) == ""
+    (records / "long" / "a.json").write_text('{"new": 1}\n')
+    assert record._changed_files(records) == ""
+    assert "a.json" in record._changed_files(tmp_path / "elsewhere")
+    (repo / "code.py").write_text("x = 2\n")
+    assert record._changed_files(records).split() == ["M", "code.py"]
+
+
 def test_unknown_chapters_and_broken_records_are_named(tmp_path):
     with pytest.raises(record.RecordError, match="no chapter 'nope'"):
         record.record_chapter("nope", "smoke", out_dir=tmp_path, notebooks=tmp_path)

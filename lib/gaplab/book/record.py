@@ -94,6 +94,19 @@ def _git(*args) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _changed_files(records: Path) -> str | None:
+    """``git status`` of the book's tracked files, leaving out the records folder: a record written a moment
+    ago by the same command is not a change to the code the next chapter runs."""
+    spec = ["."]
+    try:
+        inside = records.resolve().relative_to(book_root().resolve())
+    except (ValueError, BookNotFoundError):
+        inside = None
+    if inside is not None and str(inside) != ".":
+        spec.append(f":(exclude){inside.as_posix()}")
+    return _git("status", "--porcelain", "--untracked-files=no", "--", *spec)
+
+
 def machine() -> dict:
     """Where a record is made: device, GPU name and compute capability, training precision, torch."""
     # heavy: torch (and the precision rule, which needs it) only when a record is made
@@ -174,7 +187,7 @@ def record_chapter(
     )
     values, claims, error, wall = _execute(papermill, source, notebooks, profile)
     trained = trained_runs(stem, profile)
-    changed = _git("status", "--porcelain", "--untracked-files=no")
+    changed = _changed_files(Path(out_dir or record_dir()))
     record = {
         "schema": SCHEMA,
         "chapter": stem,
