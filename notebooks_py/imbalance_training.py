@@ -215,12 +215,13 @@ check_claim(
 # to its cap of 100 {cite:p}`radford2021clip` (Liang et al., Sec. 4.1: CLIP's learned temperature is 1/100): at
 # this scale the learnable recipe is not far from a frozen one. At the book's `paper`
 # profile (5,000 steps of 512) the temperature has room to settle, and the question becomes whether the two trends
-# need it to. So the `paper` profile trains the grid a second time
-# with the logit scale frozen at $1/0.07$, the learnable recipe's starting value, and reports both trends
+# need it to. So the `long` and `paper` profiles train the grid a second time
+# with the logit scale frozen at $1/0.07$, the learnable recipe's starting value, and report both trends
 # under each recipe. That doubles the chapter's training, so the `cpu` build leaves it out; its numbers
-# appear in the recorded table at the end of this page once a GPU has run the chapter (the `smoke` profile
-# runs it too, only so that its code is tested). Which temperature the paper's MAD models used cannot be checked:
-# the authors did not publish their MAD training code (the README of their repository says so). The book's main
+# appear in the recorded table at the end of this page: at `long` as recorded on two CPU cores, at `paper`
+# once a GPU has run the chapter (the `smoke` profile runs it too, only so that its code is tested). Which
+# temperature the paper's MAD models used cannot be checked: the authors did not publish their MAD training
+# code (the README of their repository says so). The book's main
 # recipe learns its temperature, as CLIP does, so under the frozen recipe the trends are reported, not required.
 
 # %%
@@ -243,7 +244,9 @@ if prof.imbalance_frozen_recipe:
     recipes = {"learnable": rho, frozen_label: frozen_rho}
     display(imbalance.trend_table(recipes).style.format("{:.2f}"))
 else:
-    print(f"The frozen-temperature grid runs at profile 'paper', not at {prof.name!r}.")
+    print(
+        f"The frozen-temperature grid runs at 'long' and 'paper', not at {prof.name!r}."
+    )
 
 # %% tags=["hide-input"]
 if prof.imbalance_frozen_recipe:
