@@ -552,8 +552,8 @@ charts.grouped_bars(
 # about one point (their `tests/simat_score.ipynb`). Neither rung the book has recorded bears the abstract out:
 # at `cpu` CUA and CLIP cannot be told apart, and trained five times longer (`long`, the ladder at the end of
 # this page) CUA finds the transformed digit *less* often than CLIP, with an interval clear of zero. The book's
-# models are small and trained on MAD, not pretrained and fine-tuned on MS-COCO as Fahim et al.'s were (above), so this says that CUA's gain does
-# not carry over to this testbed, not that it does not exist.
+# models are small and trained on MAD, not pretrained and fine-tuned on MS-COCO as Fahim et al.'s were
+# (above), so this says that CUA's gain does not carry over to this testbed, not that it does not exist.
 #
 # Closing the gap by hand moves top-1 by at most {glue:text}`arithmetic_closing_change:.3f` for any of the
 # models. The query and the gallery are both images, and moving every image by the same vector moves all their

@@ -224,10 +224,10 @@ if comparison.models_set == "mad":
         evidence,
         prof,
         # measured at long (2026-12-05): significant, smaller gap with higher accuracy
-        not_at_this_scale="at long, within k = 2, a smaller gap goes with higher "
-        "accuracy (the evidence here; the prose above)"
-        if prof.name == "long"
-        else None,
+        not_at_this_scale={
+            "long": "at long, within k = 2, a smaller gap goes with higher "
+            "accuracy (the evidence here; the prose above)",
+        }.get(prof.name),
     )
 
 # %% [markdown]
