@@ -585,7 +585,7 @@ check_claim(
     not_at_this_scale={
         "cpu": "the book's CUA model at cpu is not distinguishable from CLIP",
         "long": "at long the book's CUA model does the arithmetic worse than CLIP",
-    }.get(prof.name),
+    },
 )
 
 # %% [markdown]

@@ -180,12 +180,16 @@ print(
 #   the paper's claim (its abstract names information imbalance as the driving factor of the gap) as the gap
 #   falling as $k$ grows; the paper's MAD numbers could not be read here. At this book's scale (a minute of training per model) the $k = 0$
 #   point does not follow, and an earlier throwaway prototype found the same. The check over all six points below
-#   therefore passes or fails on where $k = 0$ lands, so read its margin, not only its verdict.
+#   therefore passes or fails on where $k = 0$ lands, so read its margin, not only its verdict. Trained five
+#   times longer (`long`, the ladder at the end of this page) $k = 0$ lands lower still, below $k = 1$, 2 and 3,
+#   and the check over all six fails there while RMG still falls step by step from $k = 1$ on; the book
+#   reports that rung's verdict rather than enforcing it, and keeps the check strict at `cpu` and `paper`.
 # - **The entropy of the logits falls with $k$** (Spearman {glue:text}`imbalance_rho_entropy:.2f`): with more
 #   information per caption the matching becomes less ambiguous. The entropy-link chapter follows this thread.
 #
 # The checks below are the book's reading of the paper's claim: a rank correlation of at most $-0.8$ between $k$
-# and the seed means. They run at the `cpu` and `paper` profiles and fail the build when the trend is not there.
+# and the seed means. They run at the `cpu`, `long` and `paper` profiles and fail the build when the trend is not
+# there, except the RMG check at `long`, which the paragraph above explains.
 
 # %% tags=["hide-input"]
 check_claim(
@@ -195,6 +199,12 @@ check_claim(
     f"Spearman {rho_rmg:.2f}; mean RMG by k = "
     + ", ".join(f"{v:.3f}" for v in mean["rmg"]),
     prof,
+    # measured at long (2026-12-05): Spearman -0.66, k = 0 in place 4 of 6;
+    # from k = 1 on -1.00
+    not_at_this_scale={
+        "long": "at long RMG at k = 0 sits below k = 1, 2 and 3; from k = 1 "
+        "on it falls step by step (the prose above)",
+    },
 )
 check_claim(
     "More attributes per caption, less object bias in the images "

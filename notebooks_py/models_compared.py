@@ -227,7 +227,7 @@ if comparison.models_set == "mad":
         not_at_this_scale={
             "long": "at long, within k = 2, a smaller gap goes with higher "
             "accuracy (the evidence here; the prose above)",
-        }.get(prof.name),
+        },
     )
 
 # %% [markdown]

@@ -129,6 +129,36 @@ def test_check_claim(capsys):
     assert "[reproduced] holds after all" in capsys.readouterr().out
 
 
+def test_check_claim_reasons_by_rung(capsys):
+    # a reason given for one rung excuses a failure there and nowhere else
+    reasons = {"long": "measured not to hold at long"}
+    book.check_claim("fails at long", False, "x = 1", "long", not_at_this_scale=reasons)
+    assert book.CLAIMS[-1].checked is False
+    assert (
+        "reported, not enforced: measured not to hold at long"
+        in capsys.readouterr().out
+    )
+    with pytest.raises(book.ClaimNotReproduced, match="x = 1"):
+        book.check_claim(
+            "fails at cpu", False, "x = 1", "cpu", not_at_this_scale=reasons
+        )
+    with pytest.raises(book.ClaimNotReproduced):
+        book.check_claim(
+            "fails at paper", False, "x = 1", "paper", not_at_this_scale=reasons
+        )
+    book.check_claim(
+        "smoke checks nothing", False, "x = 1", "smoke", not_at_this_scale=reasons
+    )
+    assert book.CLAIMS[-1].checked is False
+
+
+def test_check_claim_refuses_a_misspelt_rung():
+    with pytest.raises(ValueError, match=r"unknown profiles \['lnog'\]"):
+        book.check_claim("x", False, "x = 1", "cpu", not_at_this_scale={"lnog": "why"})
+    with pytest.raises(TypeError, match="not_at_this_scale must be"):
+        book.check_claim("x", False, "x = 1", "cpu", not_at_this_scale=["why"])
+
+
 def _svg(chart) -> str:
     return vlc.vegalite_to_svg(chart.to_dict())
 

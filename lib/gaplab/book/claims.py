@@ -21,7 +21,7 @@ import numpy as np
 from IPython import get_ipython
 from IPython.display import display as display_rich
 
-from gaplab.profiles import Profile, resolve_profile
+from gaplab.profiles import PROFILES, Profile, resolve_profile
 
 __all__ = [
     "glue",
@@ -119,6 +119,24 @@ def _linked(escaped: str) -> str:
     )
 
 
+def _reason_at(reasons: str | Mapping[str, str] | None, profile: str) -> str | None:
+    if reasons is None or isinstance(reasons, str):
+        return reasons
+    if not isinstance(reasons, Mapping):
+        raise TypeError(
+            "not_at_this_scale must be a reason (str), a mapping from profile "
+            f"name to reason, or None, not {type(reasons).__name__}"
+        )
+    unknown = sorted(set(reasons) - set(PROFILES))
+    if unknown:
+        # a misspelt rung would silently enforce the claim there; say so instead
+        raise ValueError(
+            f"not_at_this_scale names unknown profiles {unknown}; "
+            f"the profiles are {', '.join(PROFILES)}"
+        )
+    return reasons.get(profile)
+
+
 def _log_claim(statement, holds, evidence, enforced, profile, not_at_this_scale):
     """Append the verdict as one JSON line to the file GAPLAB_CLAIM_LOG names, if set (the recorder reads it:
     :mod:`gaplab.book.record`)."""
@@ -161,16 +179,19 @@ def check_claim(
     evidence: str,
     profile: str | Profile,
     *,
-    not_at_this_scale: str | None = None,
+    not_at_this_scale: str | Mapping[str, str] | None = None,
 ) -> None:
     """Record a claim and its evidence (in :data:`CLAIMS`) and print the verdict; raise
     :class:`ClaimNotReproduced` if it fails at a profile where it should hold.
 
     ``not_at_this_scale``: for a finding the book has measured *not* to reproduce on its models, the reason, said
     on the page. The verdict is still computed and printed from the evidence, but a failure does not stop the
-    build; the chapter's prose must report the non-reproduction with the numbers.
+    build; the chapter's prose must report the non-reproduction with the numbers. Pass one reason, or a mapping
+    from profile name to reason for the rungs where it was measured not to hold: at any other rung the claim is
+    enforced as usual, so a reason written for ``long`` cannot excuse a failure at ``paper``.
     """
     prof = resolve_profile(profile)
+    not_at_this_scale = _reason_at(not_at_this_scale, prof.name)
     holds = bool(holds) and not (isinstance(holds, float) and math.isnan(holds))
     enforced = prof.check_claims and not_at_this_scale is None
     CLAIMS.append(Claim(statement, holds, evidence, enforced, prof.name))
