@@ -136,7 +136,7 @@ def trained_runs(stem: str, profile: str) -> dict[str, float | None]:
     records count a run that two chapters share once."""
     # heavy (torch, the experiments): only when a record is made
     from gaplab.book import catalogue
-    from gaplab.runs import store
+    from gaplab.runs import store  # torch too, as the line above
 
     if stem not in catalogue.CHAPTERS:
         return {}
