@@ -233,6 +233,10 @@ check_claim(
 # temperature the paper's MAD models used cannot be checked: the authors did not publish their MAD training
 # code (the README of their repository says so). The book's main
 # recipe learns its temperature, as CLIP does, so under the frozen recipe the trends are reported, not required.
+# At `long` the two recipes part on one point (the ladder below has the numbers). The frozen one keeps
+# both trends over all six $k$, its $k = 0$ third of six (where the learnable $k = 0$ is at `cpu`); the
+# learnable one keeps the object-bias trend but the gap trend only from $k = 1$ on. Where $k = 0$ lands
+# depends on the recipe; the object-bias trend, at this scale, does not.
 
 # %%
 glue_row(
