@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_mad.py
 	$(PY) benchmarks/compare_grid.py
+	$(PY) benchmarks/compare_precision.py
 
 # The papers' scale, for a GPU: each chapter's values and claim verdicts with device, date and commit.
 record: $(STAMP)

@@ -1,14 +1,25 @@
-"""Mixed precision chosen by the device's hardware, and the float16 + gradient scaler path (run on the CPU)."""
+"""Mixed precision chosen by the device's hardware, the float16 + gradient scaler path (run on the CPU), and
+bfloat16 on the CPU as an opt-in."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+import gaplab.training.precision as precision_module
 from gaplab import runs
+from gaplab.book import record
 from gaplab.data.mad import generate_mad
 from gaplab.training.models import create_mad_model
-from gaplab.training.precision import FLOAT32, Precision, choose_precision, make_scaler
+from gaplab.training.precision import (
+    CPU_PRECISION_ENV,
+    FLOAT32,
+    Precision,
+    choose_precision,
+    cpu_has_native_bfloat16,
+    make_scaler,
+)
 from gaplab.training.tokenizer import MADTokenizer, caption_tokens
 from gaplab.training.train import TrainConfig, make_optimizer, train, train_step
 
@@ -131,3 +142,111 @@ def test_float32_steps_equal_a_plain_float32_step():
     assert all(torch.equal(a, b) for a, b in zip(*out))
     result = train(cfg, device="cpu", progress=False)
     assert result.precision == "float32"
+
+
+# --- bfloat16 on the CPU: an opt-in, allowed only where the processor has the instructions ---
+
+
+def _native(monkeypatch, present: bool):
+    monkeypatch.setattr(precision_module, "cpu_has_native_bfloat16", lambda: present)
+
+
+def test_cpu_bfloat16_is_refused_without_the_instructions(monkeypatch):
+    _native(monkeypatch, False)
+    with pytest.raises(ValueError, match="avx512_bf16 or amx_bf16"):
+        choose_precision("cpu", "bfloat16")
+    # the refusal is about the CPU: a GPU picks by its hardware whatever the run's CPU choice
+    assert choose_precision("meta", "bfloat16").name == "float32"
+
+
+def test_cpu_bfloat16_autocasts_where_the_instructions_exist(monkeypatch):
+    _native(monkeypatch, True)
+    p = choose_precision("cpu", "bfloat16")
+    assert (p.name, p.dtype, p.scaler) == ("bfloat16", torch.bfloat16, False)
+    assert choose_precision("cpu", "float32") == choose_precision("cpu")
+
+
+@pytest.mark.parametrize(
+    "found, native",
+    [
+        ({"avx512_bf16": True, "amx_bf16": False}, True),
+        ({"avx512_bf16": False, "amx_bf16": True}, True),
+        ({"avx512_bf16": False, "amx_bf16": False, "avx512_f": True}, False),
+        ({}, False),
+    ],
+)
+def test_native_bfloat16_is_read_from_the_processor_features(
+    monkeypatch, found, native
+):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: found, raising=False)
+    assert cpu_has_native_bfloat16() is native
+
+
+def test_without_torch_s_feature_list_the_kernel_s_flags_decide(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
+    assert isinstance(cpu_has_native_bfloat16(), bool)
+
+
+@pytest.mark.parametrize("bad", ["float16", "bf16", "", None])
+def test_an_unknown_cpu_precision_is_refused(bad):
+    with pytest.raises(ValueError, match="cpu_precision=.*float32, bfloat16"):
+        choose_precision("cpu", bad)
+    with pytest.raises(ValueError, match="cpu_precision"):
+        TrainConfig(cpu_precision=bad)
+
+
+def test_the_environment_sets_the_cpu_precision_of_profile_runs(monkeypatch):
+    monkeypatch.delenv(CPU_PRECISION_ENV, raising=False)
+    plain = runs.mad_config("smoke")
+    assert plain.cpu_precision == "float32"
+    monkeypatch.setenv(CPU_PRECISION_ENV, "bfloat16")
+    bf16 = runs.mad_config("smoke")
+    assert bf16.cpu_precision == "bfloat16"
+    # another computation, another run: the cache never serves one for the other
+    assert runs.run_key(bf16) != runs.run_key(plain)
+    assert "bfloat16 on a CPU" in runs.describe(bf16)
+    assert runs.mad_config("smoke", cpu_precision="float32") == plain
+    monkeypatch.setenv(CPU_PRECISION_ENV, "half")
+    with pytest.raises(ValueError, match=f"{CPU_PRECISION_ENV}='half'"):
+        runs.mad_config("smoke")
+
+
+def test_a_record_names_the_cpu_precision_its_runs_train_in(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(CPU_PRECISION_ENV, raising=False)
+    assert record.machine()["precision"] == "float32"
+    _native(monkeypatch, True)
+    monkeypatch.setenv(CPU_PRECISION_ENV, "bfloat16")
+    assert record.machine()["precision"] == "bfloat16"
+
+
+def test_a_bfloat16_cpu_run_trains_in_bfloat16_and_says_so(tmp_path, monkeypatch):
+    # autocast to bfloat16 runs on any CPU (slowly where emulated), so the path is tested everywhere
+    _native(monkeypatch, True)
+    monkeypatch.setenv("GAPLAB_CACHE", str(tmp_path))
+    cfgs = {
+        p: runs.mad_config("smoke", steps=4, eval_every=2, cpu_precision=p)
+        for p in ("float32", "bfloat16")
+    }
+    seen = []
+    real = torch.autocast
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("dtype"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    out = {
+        p: runs.get_or_train(c, device="cpu", progress=False) for p, c in cfgs.items()
+    }
+    assert seen and set(seen) == {torch.bfloat16}  # only the bfloat16 run autocast
+    assert out["bfloat16"].precision == "bfloat16"
+    from gaplab.runs import store
+
+    meta = store.read_meta(tmp_path / runs.run_key(cfgs["bfloat16"]))
+    assert meta["summary"]["precision"] == "bfloat16"
+    a, b = out["float32"].eval_image, out["bfloat16"].eval_image
+    assert np.isfinite(b).all()
+    # rounded differently, yet the same model: the embeddings differ, but by little
+    assert not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.05

@@ -112,7 +112,10 @@ def machine() -> dict:
     # heavy: torch (and the precision rule, which needs it) only when a record is made
     import torch
 
-    from gaplab.training.precision import choose_precision  # heavy: imports torch
+    from gaplab.training.precision import (  # heavy: imports torch
+        choose_precision,
+        cpu_precision_default,
+    )
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
@@ -120,7 +123,8 @@ def machine() -> dict:
         "device": device.type,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "capability": list(torch.cuda.get_device_capability(0)) if cuda else None,
-        "precision": choose_precision(device).name,
+        # the chapters' runs are built from the profile, so they train in the environment's CPU precision
+        "precision": choose_precision(device, cpu_precision_default()).name,
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "torch": torch.__version__,

@@ -171,6 +171,8 @@ def describe(config: TrainConfig) -> str:
         parts.append(f"fine-tuned from {config.init_from}")
     if config.preset != "mad-cnn":
         parts.append(config.preset)
+    if config.cpu_precision != "float32":
+        parts.append(f"{config.cpu_precision} on a CPU")
     return ", ".join(parts)
 
 

@@ -22,6 +22,7 @@ import torch
 from gaplab.data.mad import FACTORS, GLYPH_SOURCES
 from gaplab.profiles import resolve_profile
 from gaplab.training.models import MAD_PRESETS, TEMPERATURE_PARAMS, check_temperature
+from gaplab.training.precision import check_cpu_precision, cpu_precision_default
 
 __all__ = [
     "FinalEvaluation",
@@ -121,6 +122,8 @@ class MADRecipe:
             warmup=prof.mad_warmup,
             glyphs=prof.mad_glyphs,
         )
+        if "cpu_precision" in names:
+            base["cpu_precision"] = cpu_precision_default()
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict:
@@ -165,9 +168,15 @@ class TrainConfig(MADRecipe):
     #: a normalisation layer on each encoder's embedding, as in I0T's trainable variant (An et al. 2025; see
     #: :func:`gaplab.training.models.add_embedding_norm`)
     embed_norm: bool = False
+    #: "float32", or "bfloat16" autocast where the processor has bfloat16 instructions: what the run trains
+    #: in on the CPU (a GPU's precision follows its hardware; see :mod:`gaplab.training.precision`). Part of the
+    #: key, so a bfloat16 run is never served in place of a float32 one. Default ``$GAPLAB_CPU_PRECISION``
+    #: (float32) when built from a profile
+    cpu_precision: str = "float32"
 
     def __post_init__(self):
         super().__post_init__()
+        check_cpu_precision(self.cpu_precision)
         if not isinstance(self.k, int) or not 0 <= self.k <= 5:
             _bad(self, "k", "k must be an integer in 0..5")
         if self.object_factor not in FACTORS:

@@ -266,12 +266,14 @@ def train_step(
     """One optimiser step on a batch: the configured loss and terms (:func:`training_loss`). Returns the loss.
 
     The encoders run under ``precision``'s autocast (default: :func:`gaplab.training.precision.choose_precision` for the
-    batch's device); the loss is computed in float32. With float16, pass the run's gradient ``scaler``. The logit
+    batch's device and ``cfg.cpu_precision``); the loss is computed in float32. With float16, pass the run's gradient ``scaler``. The logit
     scale is capped at 100 as in CLIP. ``step`` (0-based) is needed by the remedies that depend on it: a
     temperature schedule sets the step's scale, and modality swapping draws the step's swap.
     """
     device = images_uint8.device
-    precision = precision or choose_precision(device)
+    precision = precision or choose_precision(
+        device, getattr(cfg, "cpu_precision", "float32")
+    )
     if precision.scaler and scaler is None:
         raise ValueError(
             "float16 training needs a gradient scaler: pass scaler=gaplab.training.precision.make_scaler(...)"

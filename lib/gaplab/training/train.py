@@ -227,7 +227,7 @@ def prepare_run(cfg: TrainConfig, run_dir, device, init_weights=None) -> RunStat
         # the new run's temperature mode wins over the old run's
         set_temperature(model, cfg.temperature, cfg.temperature_param)
     opt = make_optimizer(model, cfg)
-    precision = choose_precision(device)
+    precision = choose_precision(device, cfg.cpu_precision)
     scaler = make_scaler(precision, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
