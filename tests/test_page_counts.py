@@ -137,3 +137,30 @@ def test_the_readme_lists_every_chapter():
         r"^\| `notebooks/(\w+)\.ipynb` \|", README.read_text(encoding="utf-8"), re.M
     )
     assert sorted(listed) == STEMS
+
+
+def test_the_bfloat16_paragraph_quotes_its_measurement():
+    import json
+
+    text = " ".join(HOW_TO_RUN.read_text().split())
+    m = re.search(r"`benchmarks/results/(precision-cpu-[\d-]+\.json)`", text)
+    assert m, "how_to_run no longer names the precision measurement it quotes"
+    rec = json.loads((ROOT / "benchmarks" / "results" / m.group(1)).read_text())
+    sec = rec["seconds"]
+    assert (
+        f"took {sec['float32']:.0f} s in float32 and {sec['bfloat16']:.0f} s in bfloat16, "
+        f"{rec['bfloat16_speed_up']:.2f} times as fast" in text
+    )
+    big = rec["largest_difference"]
+    assert (
+        f"RMG by at most {big['rmg']:.4f}, image MOAD by {big['moad_img']:.4f}, "
+        f"L2M by {big['l2m']:.4f} and the logit scale by {big['logit_scale']:.3f}"
+        in text
+    )
+    assert f"commit {rec['commit'][:7]}" in text
+    assert f"the {len(rec['runs'])} runs of the imbalance grid" in text
+    t32, t16 = rec["trends"]["float32"], rec["trends"]["bfloat16"]
+    same = all(f"{t32[m]:.2f}" == f"{t16[m]:.2f}" for m in t32)
+    assert same == ("was the same both ways for every trend measure" in text)
+    assert f"RMG {t32['rmg']:.2f}, L2M {t32['l2m']:.2f}" in text
+    assert rec["same_verdicts"] == ("gave the same verdicts" in text)
