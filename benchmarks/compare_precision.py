@@ -27,6 +27,7 @@ import torch
 
 from gaplab.experiments import imbalance
 from gaplab.experiments.readout import run_summary
+from gaplab.storage import StorageError, atomic_write_json, check_output_dir
 from gaplab.training.precision import CPU_PRECISIONS, cpu_has_native_bfloat16
 from gaplab.training.train import train
 
@@ -117,6 +118,11 @@ def main():
         "--out", type=Path, default=OUT, help="folder for the JSON (default results/)"
     )
     args = ap.parse_args()
+    # before twenty minutes of training, not after
+    try:
+        out = check_output_dir(args.out, "results folder")
+    except StorageError as exc:
+        raise SystemExit(str(exc)) from None
     if not cpu_has_native_bfloat16():
         # not a failure: on this processor gaplab refuses bfloat16, so float32 is the only choice
         print(
@@ -143,11 +149,12 @@ def main():
         },
         **compare(args.profile, args.ks, args.seeds),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"precision-cpu-{dt.date.today().isoformat()}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
-    print(f"wrote {path}")
+    path = out / f"precision-cpu-{dt.date.today().isoformat()}.json"
+    out.mkdir(parents=True, exist_ok=True)
+    # written whole or not at all: an interrupted write must not leave a result the how-to page could quote
+    atomic_write_json(path, result)
+    summary = {k: result[k] for k in ("seconds", "bfloat16_speed_up", "verdicts")}
+    print(json.dumps(summary, indent=2), f"\nwrote {path}")
 
 
 if __name__ == "__main__":
