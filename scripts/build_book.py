@@ -46,6 +46,26 @@ def _follow(path: Path, stop: threading.Event) -> None:
                 return
 
 
+def prepare_runs(root: Path, env: dict) -> int:
+    """Train the runs of the chapters about to execute before they do, several at once where the cores allow
+    (``gaplab cache prepare --jobs``; GAPLAB_BUILD_JOBS, default ``auto``): on two cores two one-thread runs
+    side by side train 1.38x as fast as one run on both (gaplab.runs.parallel). The chapters then load them."""
+    from gaplab.book.catalogue import CHAPTERS
+    from gaplab.profiles import resolve_profile
+    from gaplab.runs.parallel import cpu_jobs
+
+    chapters = [c for c in CHAPTERS if (root / "notebooks" / f"{c}.ipynb").exists()]
+    jobs = env.get("GAPLAB_BUILD_JOBS", "auto")
+    if not chapters or cpu_jobs(jobs)[0] < 2:
+        return 0
+    cmd = [sys.executable, "-m", "gaplab", "cache", "prepare", "--jobs", jobs]
+    cmd += ["--profile", resolve_profile("auto").name]
+    for chapter in chapters:
+        cmd += ["--chapter", chapter]
+    print(">>", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=root, env=env).returncode
+
+
 def main(root: Path = REPO) -> int:
     root = root.resolve()
     build = root / "_build"
@@ -72,6 +92,14 @@ def main(root: Path = REPO) -> int:
     shutil.rmtree(
         reports_dir, ignore_errors=True
     )  # reports of an earlier build are stale
+    if changed:
+        # every chapter executes: train what they need first, side by side
+        code = prepare_runs(root, env)
+        if code != 0:
+            print(
+                f"\nbook build FAILED: training the chapters' runs ended with exit {code}"
+            )
+            return code
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root)]
     if changed:
         cmd.append(

@@ -27,7 +27,7 @@ from gaplab.experiments import (
     temperature,
 )
 from gaplab.profiles import PROFILES, resolve_profile
-from gaplab.runs import store
+from gaplab.runs import parallel, store
 
 __all__ = [
     "BookRun",
@@ -184,11 +184,67 @@ def _train_in_grids_first(todo: list[BookRun], progress: bool, echo) -> None:
         echo(f"      done in {time.perf_counter() - t0:.0f} s")
 
 
+def _train_one_by_one(todo: list[BookRun], progress: bool, done: set, echo) -> None:
+    for i, run in enumerate(todo, 1):
+        done.add(run.key)
+        if store.find_final(run.key) is not None:
+            echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}) is cached")
+            continue
+        echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}): training ...")
+        t0 = time.perf_counter()
+        train_book_run(run, progress=progress)
+        echo(f"      done in {time.perf_counter() - t0:.0f} s")
+
+
+def _train_quietly(run: BookRun) -> None:
+    # in a worker process: the result stays in the cache, no model travels back
+    train_book_run(run, progress=False)
+
+
+def _train_side_by_side(
+    todo: list[BookRun], jobs: int, threads: int, done: set, echo
+) -> None:
+    """Train the missing runs of ``todo`` in ``jobs`` processes; a run whose start run is not stored yet waits
+    for the next pass (it cannot share a pass with the run it starts from)."""
+    missing: dict[str, BookRun] = {}
+    for run in todo:
+        if store.find_final(run.key) is not None:
+            done.add(run.key)
+        elif run.after is None or store.find_final(run.after) is not None:
+            missing.setdefault(run.key, run)  # a run two chapters share trains once
+    if not missing:
+        return
+    echo(
+        f"training {len(missing)} runs, {jobs} at a time with {threads} "
+        f"thread{'s' if threads > 1 else ''} each ..."
+    )
+    count = iter(range(1, len(missing) + 1))
+
+    def finished(run: BookRun, seconds: float) -> None:
+        done.add(run.key)
+        echo(
+            f"[{next(count)}/{len(missing)}] {run_label(run)} ({run.key}): "
+            f"trained in {seconds:.0f} s"
+        )
+
+    parallel.map_in_processes(
+        _train_quietly, missing.values(), jobs=jobs, threads=threads, on_done=finished
+    )
+
+
 def prepare(
-    profile="cpu", chapters=CHAPTERS, *, progress: bool = True, echo=print
+    profile="cpu",
+    chapters=CHAPTERS,
+    *,
+    progress: bool = True,
+    echo=print,
+    jobs: int | str = 1,
 ) -> list[BookRun]:
     """Train every catalogue run of ``profile`` that is not in the cache yet (those found are only checked);
-    returns the runs. Runs that depend on another are trained once it is there."""
+    returns the runs. Runs that depend on another are trained once it is there.
+
+    ``jobs`` > 1 (or ``"auto"``, see :func:`gaplab.runs.parallel.cpu_jobs`) trains that many runs at once
+    in processes of their own, sharing the cores, where runs are not trained in grids (a CPU)."""
     locs = store.locations()
     if store.write_location(locs) is None:
         # training what cannot be kept would cost hours and leave nothing behind
@@ -198,23 +254,20 @@ def prepare(
             f"not be kept. Put a writable directory in {store.ENV} (directories separated "
             f"by {os.pathsep!r}), for example {store.ENV}=~/.cache/gaplab/runs"
         )
+    n_jobs, threads = parallel.cpu_jobs(jobs)
+    side_by_side = n_jobs > 1 and not run_cache.use_grids(None, None)
     done: set[str] = set()
-    for _ in range(2):  # the second pass trains what depended on a run of the first
+    for _ in range(3):  # later passes train what depended on a run of an earlier one
         runs = book_runs(profile, chapters)
         todo = [r for r in runs if r.key is not None and r.key not in done]
         _train_in_grids_first(todo, progress, echo)
-        for i, run in enumerate(todo, 1):
-            done.add(run.key)
-            if store.find_final(run.key) is not None:
-                echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}) is cached")
-                continue
-            echo(f"[{i}/{len(todo)}] {run_label(run)} ({run.key}): training ...")
-            t0 = time.perf_counter()
-            train_book_run(run, progress=progress)
-            echo(f"      done in {time.perf_counter() - t0:.0f} s")
-        if all(r.key is not None for r in runs):
+        if side_by_side:
+            _train_side_by_side(todo, n_jobs, threads, done, echo)
+        else:
+            _train_one_by_one(todo, progress, done, echo)
+        if all(r.key is not None and r.key in done for r in runs):
             return runs
-    missing = [r.name for r in runs if r.key is None]
+    missing = [r.name for r in runs if r.key is None or r.key not in done]
     raise RuntimeError(
         f"could not determine the runs {missing}: their source runs were not stored (is the cache writable?)"
     )

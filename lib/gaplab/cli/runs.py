@@ -68,6 +68,13 @@ def add_parser(sub) -> None:
             choices=CHAPTERS,
             help="only this chapter (repeatable)",
         )
+        if name == "prepare":
+            c.add_argument(
+                "--jobs",
+                default="1",
+                help="train this many runs at once on a CPU, each process with its share "
+                "of the cores ('auto': one per core, at most 4; default: 1)",
+            )
         if name == "export":
             c.add_argument(
                 "--out",
@@ -128,7 +135,14 @@ def run(args) -> int:
         _list(args.json)
     elif cmd == "prepare":
         chapters = tuple(args.chapter) if args.chapter else CHAPTERS
-        runs = catalogue.prepare(args.profile, chapters, progress=False)
+        # flushed: the training processes write their notices to the same terminal or log
+        runs = catalogue.prepare(
+            args.profile,
+            chapters,
+            progress=False,
+            jobs=args.jobs,
+            echo=lambda line: print(line, flush=True),
+        )
         print(
             f"{len({r.key for r in runs})} runs ready for profile {args.profile!r} in "
             + ", ".join(map(str, store.cache_paths()))
