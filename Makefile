@@ -63,7 +63,7 @@ _build/html/.built: $(STAMP) $(ASSETS) $(BOOK_SOURCES)
 	touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # The sdist and wheel built and checked; the core wheel alone, Colab's install (a chapter run and recorded)
 # and the wheel with the models extra, each in a fresh environment (scripts/test_wheel.sh)
@@ -71,7 +71,7 @@ test-wheel: $(STAMP)
 	bash scripts/test_wheel.sh
 
 test-site: $(STAMP)
-	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -m site
+	GAPLAB_REQUIRE_SITE=1 $(PY) -m pytest -n auto -m site
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
@@ -85,7 +85,7 @@ record: $(STAMP)
 
 # A teacher's archive of every run the chapters need at `cpu`, for students to import or share read-only.
 course-cache: $(STAMP)
-	$(PY) -m gaplab cache prepare --profile cpu
+	$(PY) -m gaplab cache prepare --profile cpu --jobs auto
 	mkdir -p _build
 	$(PY) -m gaplab cache export --profile cpu --out _build/course-runs.tar
 

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+
+def pytest_configure(config):
+    # Under pytest-xdist (make test runs ``-n auto``) the workers share the cores: each torch takes its
+    # share of threads, or OpenMP pools spinning on the same cores slow each other down many times over
+    # (a smoke chapter ran for minutes instead of seconds). Set before any test imports torch, so the
+    # kernels and scripts the tests start inherit it too.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        if "torch" in sys.modules:  # a plugin imported it first
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 settings.register_profile("ci", deadline=None, max_examples=60, derandomize=True)
 settings.load_profile("ci")

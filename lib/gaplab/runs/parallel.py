@@ -52,7 +52,7 @@ def cpu_jobs(jobs: int | str = "auto", cores: int | None = None) -> tuple[int, i
 
 
 def _start_worker(threads: int) -> None:
-    import torch
+    import torch  # in the fresh worker process, before it trains anything
 
     torch.set_num_threads(threads)
 
