@@ -17,12 +17,17 @@ def pytest_configure(config):
     # share of threads, or OpenMP pools spinning on the same cores slow each other down many times over
     # (a smoke chapter ran for minutes instead of seconds). Set before any test imports torch, so the
     # kernels and scripts the tests start inherit it too.
+    # The Makefile's OMP_NUM_THREADS=2 (a two-core laptop's share for one process) is lowered here.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        share = max(1, (os.cpu_count() or 1) // workers)
+        asked = os.environ.get("OMP_NUM_THREADS", "")
+        threads = (
+            min(share, int(asked)) if asked.isdigit() and int(asked) > 0 else share
+        )
+        os.environ["OMP_NUM_THREADS"] = str(threads)
         if "torch" in sys.modules:  # a plugin imported it first
-            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+            sys.modules["torch"].set_num_threads(threads)
 
 
 settings.register_profile("ci", deadline=None, max_examples=60, derandomize=True)

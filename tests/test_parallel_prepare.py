@@ -76,3 +76,18 @@ def test_the_command_refuses_a_bad_job_count_before_training(
     assert gaplab_main(["cache", "prepare", "--profile", "smoke", "--jobs", "0"]) == 2
     assert "jobs must be a whole number" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_test_workers_share_the_cores_as_threads():
+    # make test runs pytest -n auto: each worker's torch (and what it starts) gets its share of the cores,
+    # lowered from the Makefile's OMP_NUM_THREADS=2, or two OpenMP pools spin against each other
+    import os
+
+    import torch
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        pytest.skip("not run under pytest-xdist with several workers")
+    share = max(1, (os.cpu_count() or 1) // workers)
+    assert int(os.environ["OMP_NUM_THREADS"]) <= share
+    assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
