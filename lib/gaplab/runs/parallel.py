@@ -1,9 +1,10 @@
 """Training several runs at once on a CPU, each in a process of its own with a share of the cores.
 
-On two cores one MAD run at ``cpu`` uses both through torch's threads, but not fully: two runs side by side,
-one thread each, trained 1.38x as many steps in the same time as one run with two threads (measured
-2026-12-06, 60 steps of the ``cpu`` recipe: 9.9 s with two threads, 14.0 and 14.4 s for two one-thread runs
-side by side). So ``gaplab cache prepare --jobs`` and the book build train a chapter set's missing runs this
+On two cores one MAD run at ``cpu`` uses both through torch's threads, nearly but not quite fully: the book's
+43 runs at ``cpu`` took 2,322 s one by one with two threads (the sum of their times in the build of commit
+5dcb22d, 2026-12-05) and about 2,030 s two at a time with one thread each (commit 68a1e1f, 2026-12-06, same
+machine), 1.14x. (A first try over 60 steps suggested 1.38x; a run's first steps are slow, and whole runs
+gain far less.) So ``gaplab cache prepare --jobs`` and the book build train a chapter set's missing runs this
 way before the chapters execute, and the chapters then load them.
 
 A run's numbers can differ in their last digits with the number of threads that trained it (the order of a
@@ -30,7 +31,7 @@ def cpu_jobs(jobs: int | str = "auto", cores: int | None = None) -> tuple[int, i
     """``(processes, threads each)`` for ``jobs`` on a machine with ``cores`` cores (default: this one's).
 
     ``"auto"`` is one process per core up to :data:`MAX_AUTO_JOBS` (measured only on two cores: two
-    processes of one thread). The threads split the cores evenly, at least one each.
+    processes of one thread, 1.14x over whole runs). The threads split the cores evenly, at least one each.
 
     >>> from gaplab.runs.parallel import cpu_jobs
     >>> cpu_jobs("auto", cores=2), cpu_jobs("auto", cores=16), cpu_jobs(1, cores=8)
