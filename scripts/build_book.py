@@ -49,15 +49,19 @@ def _follow(path: Path, stop: threading.Event) -> None:
 def prepare_runs(root: Path, env: dict) -> int:
     """Train the runs of the chapters about to execute before they do, several at once where the cores allow
     (``gaplab cache prepare --jobs``; GAPLAB_BUILD_JOBS, default ``auto``): on two cores the book's runs trained
-    two at a time with one thread each took 1.14x less time than one by one on both (gaplab.runs.parallel).
+    two at a time with one thread each trained 1.14x as fast as one by one on both (gaplab.runs.parallel).
     The chapters then load them."""
     from gaplab.book.catalogue import CHAPTERS
     from gaplab.profiles import resolve_profile
     from gaplab.runs.parallel import cpu_jobs
 
-    chapters = [c for c in CHAPTERS if (root / "notebooks" / f"{c}.ipynb").exists()]
     jobs = env.get("GAPLAB_BUILD_JOBS", "auto")
-    if not chapters or cpu_jobs(jobs)[0] < 2:
+    try:
+        processes = cpu_jobs(jobs)[0]
+    except ValueError as exc:
+        raise SystemExit(f"GAPLAB_BUILD_JOBS: {exc}") from None
+    chapters = [c for c in CHAPTERS if (root / "notebooks" / f"{c}.ipynb").exists()]
+    if not chapters or processes < 2:
         return 0
     cmd = [sys.executable, "-m", "gaplab", "cache", "prepare", "--jobs", jobs]
     cmd += ["--profile", resolve_profile("auto").name]

@@ -91,3 +91,15 @@ def test_test_workers_share_the_cores_as_threads():
     share = max(1, (os.cpu_count() or 1) // workers)
     assert int(os.environ["OMP_NUM_THREADS"]) <= share
     assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
+
+
+def test_the_build_refuses_a_bad_job_count_by_its_variable(tmp_path):
+    from tests.conftest import load_script
+
+    build = load_script("scripts", "build_book")
+    with pytest.raises(
+        SystemExit, match="GAPLAB_BUILD_JOBS: jobs must be a whole number"
+    ):
+        build.prepare_runs(tmp_path, {"GAPLAB_BUILD_JOBS": "many"})
+    # a book without the chapters that train (the tests' small books) prepares nothing
+    assert build.prepare_runs(tmp_path, {"GAPLAB_BUILD_JOBS": "2"}) == 0

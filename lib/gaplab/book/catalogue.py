@@ -257,7 +257,7 @@ def prepare(
     n_jobs, threads = parallel.cpu_jobs(jobs)
     side_by_side = n_jobs > 1 and not run_cache.use_grids(None, None)
     done: set[str] = set()
-    for _ in range(3):  # later passes train what depended on a run of an earlier one
+    for _ in range(2):  # the second pass trains what depended on a run of the first
         runs = book_runs(profile, chapters)
         todo = [r for r in runs if r.key is not None and r.key not in done]
         _train_in_grids_first(todo, progress, echo)
